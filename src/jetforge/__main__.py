@@ -1,0 +1,7 @@
+"""Allow ``python -m jetforge``."""
+
+import sys
+
+from jetforge.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,123 @@
+"""The only module that starts subprocesses.
+
+Everything else receives a ``Runner`` and hands it argv lists, so tests can inject a
+recording runner and the real one stays in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+OutputSink = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """What a finished command left behind."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Runner(Protocol):
+    """Runs one command; ``on_output`` receives merged output line by line when given."""
+
+    def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        input_text: str | None = None,
+        timeout: float | None = None,
+        on_output: OutputSink | None = None,
+    ) -> Completed: ...
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    input_text: str | None = None,
+    timeout: float | None = None,
+    on_output: OutputSink | None = None,
+) -> Completed:
+    """Run ``argv``; a missing program gives return code 127 instead of an exception."""
+    full_env = None if env is None else {**os.environ, **env}
+    if on_output is None:
+        try:
+            done = subprocess.run(
+                list(argv),
+                env=full_env,
+                cwd=cwd,
+                input=input_text,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except FileNotFoundError as error:
+            return Completed(tuple(argv), 127, "", str(error))
+        except subprocess.TimeoutExpired:
+            return Completed(tuple(argv), 124, "", f"timed out after {timeout} s")
+        return Completed(tuple(argv), done.returncode, done.stdout, done.stderr)
+    return _stream(argv, full_env, cwd, input_text, on_output)
+
+
+def _stream(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None,
+    cwd: Path | None,
+    input_text: str | None,
+    on_output: OutputSink,
+) -> Completed:
+    # A new process group lets Ctrl-C reach only us; we then stop the child ourselves,
+    # so the engine gets a chance to clean up (docker run --rm, build containers).
+    try:
+        process = subprocess.Popen(
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    except FileNotFoundError as error:
+        return Completed(tuple(argv), 127, "", str(error))
+    lines: list[str] = []
+    try:
+        if input_text is not None and process.stdin is not None:
+            process.stdin.write(input_text)
+            process.stdin.close()
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            on_output(line.rstrip("\n"))
+        process.wait()
+    except BaseException:
+        _terminate(process)
+        raise
+    return Completed(tuple(argv), process.returncode, "".join(lines), "")
+
+
+def _terminate(process: subprocess.Popen[str]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

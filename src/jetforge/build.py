@@ -1,0 +1,291 @@
+"""Execute a plan on an engine: reuse or build each stage, test it, tag, push, log.
+
+Reuse is by stage key (SPEC 6.4): an image labelled with the key is tagged instead of
+built. Passing tests are remembered per (image id, package, test) and not rerun. The final
+tag is applied only when every stage and test passed. Logs follow SPEC 6.7.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from jetforge.engine.base import Engine
+from jetforge.engine.command import Command, build_command, run_options_for_test
+from jetforge.errors import FailureError, StageFailedError
+from jetforge.labels import STAGE_KEY
+from jetforge.plan import Plan, Stage, StageTest, plan_json
+from jetforge.reporter import NullReporter, Reporter
+
+TAIL_LINES = 30
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    """How to execute a plan (the plan itself decides what is built)."""
+
+    logs_dir: Path
+    data_dir: Path
+    results_dir: Path
+    rebuild: bool = False
+    skip_tests: tuple[str, ...] = ()
+    test_only: tuple[str, ...] = ()
+    push: str | None = None
+    resume: str = ""
+    run_options: tuple[str, ...] = ()
+    build_extra: tuple[str, ...] = ()
+
+
+@dataclass
+class TestResult:
+    """One test run (or remembered) on one image."""
+
+    package: str
+    entry: str
+    image: str
+    state: str
+    seconds: float = 0.0
+
+
+@dataclass
+class StageResult:
+    """What happened to one stage."""
+
+    index: int
+    package: str
+    key: str
+    image: str
+    image_id: str = ""
+    state: str = "pending"
+    seconds: float = 0.0
+    tests: list[TestResult] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    """The outcome of one plan: per-stage results, final image, engine time spent."""
+
+    final_image: str
+    stages: list[StageResult]
+    final_tests: list[TestResult] = field(default_factory=list)
+    ok: bool = False
+    pushed: str = ""
+    engine_seconds: float = 0.0
+    total_seconds: float = 0.0
+
+    @property
+    def built(self) -> list[str]:
+        """Packages whose stage was built (not reused) in this run."""
+        return [stage.package for stage in self.stages if stage.state == "built"]
+
+
+def is_listed(package: str, patterns: Sequence[str]) -> bool:
+    """Whether a package's base or full name matches one of the shell patterns."""
+    base = package.partition(":")[0]
+    return any(fnmatch.fnmatchcase(package, p) or fnmatch.fnmatchcase(base, p) for p in patterns)
+
+
+class Executor:
+    """Walks one plan on one engine."""
+
+    def __init__(
+        self, plan: Plan, engine: Engine, options: BuildOptions, reporter: Reporter | None = None
+    ) -> None:
+        self.plan = plan
+        self.engine = engine
+        self.options = options
+        self.reporter = reporter or NullReporter()
+        self.summary = Summary(
+            str(plan.final_image),
+            [StageResult(s.index, s.package, s.key, str(s.image)) for s in plan.stages],
+        )
+        self._containers = 0
+
+    def command(self, stage: Stage) -> Command:
+        """The engine command that builds ``stage``."""
+        engine = self.engine
+        program = getattr(engine, "program", "")
+        return build_command(stage, engine.build_mode, program, self.options.build_extra)
+
+    def execute(self) -> Summary:
+        """Build and test every stage, then tag (and push) the final image."""
+        started = time.monotonic()
+        logs = self.options.logs_dir
+        logs.mkdir(parents=True, exist_ok=True)
+        commands = {stage.index: self.command(stage).argv for stage in self.plan.stages}
+        _write_json(logs / "plan.json", plan_json(self.plan, commands))
+        try:
+            for stage, result in zip(self.plan.stages, self.summary.stages, strict=True):
+                self._stage(stage, result)
+            self._final_tests()
+            self._finish()
+            self.summary.ok = True
+        finally:
+            self.summary.total_seconds = round(time.monotonic() - started, 3)
+            _write_json(logs / "summary.json", asdict(self.summary))
+        return self.summary
+
+    def _stage(self, stage: Stage, result: StageResult) -> None:
+        reporter = self.reporter
+        found = [] if self.options.rebuild else self.engine.find_by_label(STAGE_KEY, stage.key)
+        command = self.command(stage)
+        (self.options.logs_dir / f"{stage.slug}.build.sh").write_text(
+            f"#!/bin/sh\n# {stage.package}: stage {stage.index} of {self.plan.final_image}\n"
+            f"{command.shell()}\n",
+            encoding="utf-8",
+        )
+        log_path = self.options.logs_dir / f"{stage.slug}.build.log"
+        if found:
+            self.engine.tag(found[0], str(stage.image))
+            result.state, result.image_id = "reused", found[0]
+            with log_path.open("a", encoding="utf-8") as log:
+                log.write(f"reused {found[0]} (label {STAGE_KEY}={stage.key})\n")
+            reporter.stage(stage.slug, "reused")
+        else:
+            reporter.stage(stage.slug, "building")
+            result.state = "building"
+            seconds, done_ok, tail = self._engine_step(
+                stage.slug, log_path, lambda sink: self.engine.build(command, sink)
+            )
+            result.seconds = seconds
+            if not done_ok:
+                result.state = "failed"
+                reporter.stage(stage.slug, "failed", seconds)
+                raise StageFailedError(
+                    stage.package, "build", command.shell(), log_path, tail, self.options.resume
+                )
+            info = self.engine.inspect(str(stage.image))
+            result.state, result.image_id = "built", info.id if info else ""
+            reporter.stage(stage.slug, "built", seconds)
+        if self._should_test(stage.package, final=stage is self.plan.stages[-1]):
+            result.tests = [
+                self._test(stage, test, result.image_id, str(stage.image)) for test in stage.tests
+            ]
+
+    def _should_test(self, package: str, *, final: bool) -> bool:
+        skip, only = self.options.skip_tests, self.options.test_only
+        if "all" in skip or is_listed(package, skip):
+            return False
+        if "intermediate" in skip and not final:
+            return False
+        return not only or is_listed(package, only)
+
+    def _final_tests(self) -> None:
+        last = self.summary.stages[-1]
+        image = str(self.plan.stages[-1].image)
+        for stage in self.plan.stages:
+            if self._should_test(stage.package, final=True):
+                self.summary.final_tests += [
+                    self._test(stage, test, last.image_id, image) for test in stage.tests
+                ]
+
+    def _test(self, stage: Stage, test: StageTest, image_id: str, image: str) -> TestResult:
+        marker = self.options.results_dir / _result_name(image_id, test)
+        result = TestResult(test.package, test.entry, image, "passed")
+        if image_id and marker.exists():
+            result.state = "cached"
+            return result
+        self._containers += 1
+        name = f"jetforge-test-{os.getpid()}-{self._containers}"
+        options = run_options_for_test(
+            name=name,
+            package_dir=str(test.package_dir),
+            data_dir=str(self.options.data_dir),
+            extra=self.options.run_options,
+        )
+        log_path = self.options.logs_dir / f"{stage.slug}.test.log"
+        self.reporter.stage(stage.slug, "testing", detail=test.entry)
+        with self._cleanup(name):
+            seconds, ok, tail = self._engine_step(
+                stage.slug,
+                log_path,
+                lambda sink: self.engine.run(options, image, test.argv, sink),
+                header=f"$ {test.entry}  (in {image})",
+            )
+        result.seconds = seconds
+        if not ok:
+            result.state = "failed"
+            self.reporter.stage(stage.slug, "failed", seconds, test.entry)
+            command = Command(
+                (
+                    getattr(self.engine, "program", self.engine.name),
+                    "run",
+                    *options,
+                    image,
+                    *test.argv,
+                )
+            ).shell()
+            raise StageFailedError(
+                stage.package, f"test {test.entry}", command, log_path, tail, self.options.resume
+            )
+        if image_id:
+            self.options.results_dir.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(asdict(result)), encoding="utf-8")
+        self.reporter.stage(stage.slug, "passed", seconds, test.entry)
+        return result
+
+    @contextmanager
+    def _cleanup(self, container: str) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self.engine.remove_container(container)
+            raise
+
+    def _engine_step(
+        self, slug: str, log_path: Path, action: object, header: str = ""
+    ) -> tuple[float, bool, tuple[str, ...]]:
+        tail: list[str] = []
+        started = time.monotonic()
+        with log_path.open("a", encoding="utf-8") as log:
+            if header:
+                log.write(header + "\n")
+
+            def sink(line: str) -> None:
+                _log_line(log, line)
+                tail.append(line)
+                del tail[:-TAIL_LINES]
+                self.reporter.output(slug, line)
+
+            done = action(sink)  # type: ignore[operator]
+        seconds = round(time.monotonic() - started, 3)
+        self.summary.engine_seconds += seconds
+        return seconds, done.returncode == 0, tuple(tail)
+
+    def _finish(self) -> None:
+        last = self.plan.stages[-1]
+        final = str(self.plan.final_image)
+        self.engine.tag(str(last.image), final)
+        self.reporter.message(f"tagged {final}")
+        if self.options.push:
+            target = f"{self.options.push.rstrip('/')}/{self.plan.final_image.name}"
+            target += f":{self.plan.final_image.tag}" if self.plan.final_image.tag else ""
+            self.engine.tag(final, target)
+            tail: list[str] = []
+            done = self.engine.push(target, tail.append)
+            if done.returncode != 0:
+                raise FailureError(f"push of {target} failed: {' '.join(tail[-3:]).strip()}")
+            self.summary.pushed = target
+            self.reporter.message(f"pushed {target}")
+
+
+def _result_name(image_id: str, test: StageTest) -> str:
+    text = json.dumps([image_id, test.package, test.entry])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _log_line(log: TextIO, line: str) -> None:
+    log.write(line + "\n")
+    log.flush()
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,42 @@
+"""``jetforge bootstrap``: build a base OS image from a distro mirror, no registry needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jetforge.bootstrap import bootstrap, plan_bootstrap
+from jetforge.cli.session import Session
+from jetforge.engine.cli_engine import choose_engine_name, connect_engine
+from jetforge.platform import parse_distro
+
+
+def register(commands: Any) -> None:
+    """Add the subcommand."""
+    parser = commands.add_parser(
+        "bootstrap",
+        help="create a base OS image with mmdebstrap (no registry needed)",
+        description="Create a minimal base image from a distro package mirror with "
+        "mmdebstrap and import it into the engine.",
+    )
+    parser.add_argument(
+        "--distro", help="distro release, e.g. debian:12 (default: the platform's distro)"
+    )
+    parser.add_argument("--mirror", metavar="URL", help="package mirror to bootstrap from")
+    parser.add_argument("--tag", metavar="IMAGE", help="image name (default: the distro)")
+    parser.add_argument("--engine", choices=("docker", "podman"), help="container engine")
+    parser.set_defaults(handler=run)
+
+
+def run(session: Session) -> int:
+    """Bootstrap the image and print its name."""
+    args = session.args
+    distro = parse_distro(args.distro) if args.distro else session.platform.distro
+    plan = plan_bootstrap(distro, args.mirror, args.tag)
+    engine = connect_engine(
+        choose_engine_name(args.engine, session.env, session.settings.engine), session.env
+    )
+    session.note(f"bootstrapping {plan.tag} from {plan.mirror} ({plan.suite})")
+    image_id = bootstrap(plan, engine, session.cache_dir / "bootstrap")
+    session.note(f"created {plan.tag} ({image_id[:19]})")
+    print(plan.tag, file=session.stdout)
+    return 0

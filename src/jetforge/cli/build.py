@@ -1,0 +1,265 @@
+"""``jetforge build``: resolve, plan and build (SPEC section 6)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jetforge.build import BuildOptions, Executor
+from jetforge.cli import listing, show
+from jetforge.cli.progress import LiveReporter, PlainReporter
+from jetforge.cli.session import Session, add_package_options, split_list
+from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
+from jetforge.engine.command import build_command
+from jetforge.errors import StageFailedError, UsageError
+from jetforge.plan import Plan, PlanOptions, plan_build, plan_json
+from jetforge.reporter import Reporter
+from jetforge.resolve import expand_requests, resolve
+from jetforge.trust import find_bundle, prepare_trust_context
+
+
+def register(commands: Any) -> None:
+    """Add the subcommand."""
+    parser = commands.add_parser(
+        "build",
+        help="resolve, plan and build packages into one image",
+        description="Resolve PACKAGEs into one chain, build every stage on the engine and "
+        "test it inside the image it produced.",
+    )
+    parser.add_argument("packages", nargs="*", metavar="PACKAGE", help="packages to build")
+    parser.add_argument("--name", help="image name; 'ns/' is a namespace, 'name:tag' is exact")
+    parser.add_argument("--base", metavar="IMAGE", help="base image of the first stage")
+    parser.add_argument("--multiple", action="store_true", help="one chain per PACKAGE")
+    parser.add_argument("--skip-errors", action="store_true", help="go on past failed chains")
+    parser.add_argument(
+        "--skip-tests", default="", metavar="LIST", help="names, wildcards, 'intermediate' or 'all'"
+    )
+    parser.add_argument("--test-only", default="", metavar="LIST", help="only test these")
+    parser.add_argument(
+        "--simulate", "--dry-run", action="store_true", help="print the plan instead of building"
+    )
+    parser.add_argument("--json", action="store_true", help="with --simulate: the plan as JSON")
+    parser.add_argument(
+        "--build-args",
+        action="append",
+        default=[],
+        metavar="K=V,...",
+        help="build arguments for every stage (K:V also accepted)",
+    )
+    parser.add_argument(
+        "--build-flags", default="", metavar="STR", help="extra engine flags for every stage"
+    )
+    parser.add_argument("--push", metavar="REPO", help="push the final image to REPO")
+    parser.add_argument(
+        "--no-github-api", action="store_true", help="never query the GitHub API while building"
+    )
+    parser.add_argument("--logs", metavar="DIR", help="log directory")
+    parser.add_argument(
+        "--use-proxy", action="store_true", help="pass the host's proxy variables as build args"
+    )
+    parser.add_argument("--ca-bundle", metavar="FILE", help="extra CA bundle to trust")
+    parser.add_argument("--engine", choices=("docker", "podman"), help="container engine")
+    parser.add_argument("--rebuild", action="store_true", help="ignore reusable stages")
+    parser.add_argument("--list-packages", action="store_true", help="same as 'jetforge list'")
+    parser.add_argument("--show-packages", action="store_true", help="same as 'jetforge show'")
+    add_package_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def parse_build_args(values: list[str]) -> tuple[tuple[str, str], ...]:
+    """``K=V,K2:V2`` (repeatable) into pairs; a pair without a separator is an error."""
+    pairs = []
+    for item in split_list(values):
+        separator = "=" if "=" in item else ":"
+        name, found, value = item.partition(separator)
+        if not found or not name:
+            raise UsageError(f"--build-args: '{item}' is not K=V (or K:V)")
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
+
+
+def build_mode(session: Session) -> str:
+    """The build mode used for planning when no engine is probed."""
+    engine = session.args.engine or session.env.get("JETFORGE_ENGINE") or session.settings.engine
+    if engine and engine not in ("docker", "podman"):
+        raise UsageError(f"unknown engine '{engine}' (valid: docker, podman)")
+    return "podman" if engine == "podman" else "buildkit"
+
+
+def base_reference(session: Session) -> str:
+    """The first stage's base: ``--base``, the config file's image for the distro, or the
+    platform's default (SPEC section 7)."""
+    platform = session.platform
+    return (
+        session.args.base
+        or session.settings.base_image_for(str(platform.distro))
+        or platform.base_image
+    )
+
+
+def proxy_args(session: Session) -> tuple[tuple[str, str], ...]:
+    """The host's proxy variables as build args (``--use-proxy``); engines keep these
+    predefined arguments out of the image history."""
+    if not session.args.use_proxy:
+        return ()
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
+    return tuple(
+        (variable, session.env[variable])
+        for name in names
+        for variable in (name, name.lower())
+        if session.env.get(variable)
+    )
+
+
+def make_plans(
+    session: Session, mode: str, base_id: str | None = None, trust: Path | None = None
+) -> list[Plan]:
+    """Resolve and plan every chain the arguments ask for."""
+    args = session.args
+    if not args.packages:
+        raise UsageError("build: name at least one PACKAGE ('jetforge list' shows them)")
+    catalog = session.catalog
+    session.report_problems(each=False)
+    requests = expand_requests(catalog, args.packages)
+    groups = [[request] for request in requests] if args.multiple else [requests]
+    platform = session.platform
+    options = PlanOptions(
+        name=args.name,
+        base_image=base_reference(session),
+        base_id=base_id,
+        build_args=(*proxy_args(session), *parse_build_args(args.build_args)),
+        build_flags=args.build_flags,
+        build_mode=mode,
+        created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        trust_context=trust,
+    )
+    return [plan_build(resolve(catalog, group, session.env), platform, options) for group in groups]
+
+
+def simulate(session: Session, plans: list[Plan]) -> int:
+    """Print the plans: text, or JSON with ``--json``."""
+    documents = [
+        plan_json(plan, {s.index: build_command(s, plan.build_mode).argv for s in plan.stages})
+        for plan in plans
+    ]
+    if session.args.json:
+        data = documents[0] if len(documents) == 1 else documents
+        print(json.dumps(data, indent=2), file=session.stdout)
+        return 0
+    for plan in plans:
+        print(f"# {plan.final_image}  ({plan.platform.label})", file=session.stdout)
+        for stage in plan.stages:
+            print(f"# {stage.slug}  {stage.image}  key {stage.key[:12]}", file=session.stdout)
+            print(build_command(stage, plan.build_mode).shell(), file=session.stdout)
+            for test in stage.tests:
+                print(f"#   test: {test.entry}", file=session.stdout)
+    return 0
+
+
+def run(session: Session) -> int:
+    """Build, or print the plan with ``--simulate``."""
+    args = session.args
+    if args.list_packages or args.show_packages:
+        args.patterns, args.all, args.strict = args.packages, False, False
+        return listing.run(session) if args.list_packages else show.run(session)
+    if args.json and not args.simulate:
+        raise UsageError("build: --json needs --simulate")
+    trust = _trust_context(session)
+    if args.simulate:
+        return simulate(session, make_plans(session, build_mode(session), trust=trust))
+    name = choose_engine_name(args.engine, session.env, session.settings.engine)
+    engine = connect_engine(name, session.env)
+    base_id = _ensure_base(session, engine, base_reference(session))
+    plans = make_plans(session, engine.build_mode, base_id, trust)
+    logs = _logs_dir(session)
+    failures: list[tuple[Plan, StageFailedError]] = []
+    summaries = []
+    for number, plan in enumerate(plans, start=1):
+        options = BuildOptions(
+            logs_dir=logs / plan.final_image.name if len(plans) > 1 else logs,
+            data_dir=session.data_dir,
+            results_dir=session.cache_dir / "test-results",
+            rebuild=args.rebuild,
+            skip_tests=tuple(split_list([args.skip_tests])),
+            test_only=tuple(split_list([args.test_only])),
+            push=args.push,
+            resume="jetforge " + shlex.join(session.argv),
+        )
+        session.data_dir.mkdir(parents=True, exist_ok=True)
+        if len(plans) > 1:
+            session.note(f"chain {number}/{len(plans)}: {plan.final_image}")
+        try:
+            with _reporter(session) as reporter:
+                summary = Executor(plan, engine, options, reporter).execute()
+            summaries.append(summary)
+            session.note(f"built {summary.final_image} (logs: {options.logs_dir})")
+            print(summary.final_image, file=session.stdout)
+        except StageFailedError as failure:
+            if not args.skip_errors:
+                raise
+            session.render_failure(failure)
+            failures.append((plan, failure))
+    if len(plans) > 1:
+        _print_table(session, plans, failures)
+    return 1 if failures else 0
+
+
+def _print_table(
+    session: Session, plans: list[Plan], failures: list[tuple[Plan, StageFailedError]]
+) -> None:
+    failed = {id(plan): failure for plan, failure in failures}
+    width = max(len(str(plan.final_image)) for plan in plans)
+    for plan in plans:
+        failure = failed.get(id(plan))
+        state = f"FAILED at {failure.stage} ({failure.step})" if failure else "ok"
+        session.note(f"{plan.final_image!s:<{width}}  {state}")
+
+
+def _trust_context(session: Session) -> Path | None:
+    bundle = find_bundle(session.args.ca_bundle, session.env)
+    return prepare_trust_context(bundle, session.cache_dir) if bundle else None
+
+
+def _ensure_base(session: Session, engine: CliEngine, base: str) -> str:
+    """The base image's id, pulling it when it is not present."""
+    info = engine.inspect(base)
+    if info is None:
+        session.note(f"pulling base image {base}")
+        engine.pull(base, lambda _line: None)
+        info = engine.inspect(base)
+    if info is None:
+        raise UsageError(
+            f"base image '{base}' is neither present nor pullable; create it with "
+            f"'jetforge bootstrap --distro {session.platform.distro} --tag {base}' "
+            "or choose another with --base"
+        )
+    return info.id
+
+
+def _logs_dir(session: Session) -> Path:
+    """A new, unique ``logs/<YYYYMMDD_HHMMSS>`` (or ``--logs``) directory."""
+    if session.args.logs:
+        path = Path(session.args.logs)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    root = session.settings.logs_dir or session.cwd / "logs"
+    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+    for attempt in range(1000):
+        path = root / (stamp if attempt == 0 else f"{stamp}_{attempt}")
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return path
+    raise UsageError(f"cannot create a log directory under {root}")
+
+
+def _reporter(session: Session) -> AbstractContextManager[Reporter]:
+    args = session.args
+    if session.stderr.isatty() and not args.verbose and not args.quiet:
+        return LiveReporter(session.stderr, color=not args.no_color)
+    return nullcontext(PlainReporter(session.stderr, verbose=args.verbose, quiet=args.quiet))

@@ -1,0 +1,39 @@
+"""``jetforge explain``: why each variant of the chain was chosen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jetforge.cli.session import Session, add_package_options
+from jetforge.resolve import COMMAND_LINE, expand_requests, resolve
+
+
+def register(commands: Any) -> None:
+    """Add the subcommand."""
+    parser = commands.add_parser(
+        "explain", help="why each variant was chosen and why alternatives were rejected"
+    )
+    parser.add_argument("packages", nargs="+", metavar="PACKAGE", help="packages to resolve")
+    add_package_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(session: Session) -> int:
+    """Print one block per variant of the chain, in build order."""
+    catalog = session.catalog
+    session.report_problems(each=False)
+    requests = expand_requests(catalog, session.args.packages)
+    resolution = resolve(catalog, requests, session.env)
+    out = session.stdout
+    for selection in resolution.selections:
+        print(f"{selection.variant.name}: {selection.reason}", file=out)
+        for need in selection.needs:
+            origin = (
+                "requested on the command line"
+                if need.origin == COMMAND_LINE
+                else (f"required by {need.origin}")
+            )
+            print(f"  wanted as '{need.requirement}', {origin}", file=out)
+        for name, why in selection.rejected:
+            print(f"  rejected {name}: {why}", file=out)
+    return 0

@@ -1,0 +1,28 @@
+"""``jetforge graph``: the resolved dependency graph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jetforge.cli.session import Session, add_package_options
+from jetforge.graph import FORMATS, render_graph
+from jetforge.resolve import expand_requests, resolve
+
+
+def register(commands: Any) -> None:
+    """Add the subcommand."""
+    parser = commands.add_parser("graph", help="show the resolved dependency graph")
+    parser.add_argument("packages", nargs="+", metavar="PACKAGE", help="packages to resolve")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    add_package_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(session: Session) -> int:
+    """Print the graph."""
+    catalog = session.catalog
+    session.report_problems(each=False)
+    requests = expand_requests(catalog, session.args.packages)
+    resolution = resolve(catalog, requests, session.env)
+    print(render_graph(resolution, session.args.format), file=session.stdout)
+    return 0

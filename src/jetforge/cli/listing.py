@@ -1,0 +1,45 @@
+"""``jetforge list``: one variant name per line, sorted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jetforge.cli.session import Session, add_package_options
+from jetforge.cli.show import variant_json
+from jetforge.errors import UsageError
+
+
+def register(commands: Any) -> None:
+    """Add the subcommand."""
+    parser = commands.add_parser("list", help="list variants, one name per line")
+    parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="names or wildcards")
+    parser.add_argument(
+        "--all", action="store_true", help="also variants unavailable here, with the reason"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON objects")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 2 when any package definition is broken"
+    )
+    add_package_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(session: Session) -> int:
+    """Print the matching variants."""
+    args = session.args
+    catalog = session.catalog
+    session.report_problems(each=True)
+    variants = catalog.match(args.patterns or ["*"], include_unavailable=args.all)
+    if args.json:
+        print(json.dumps([variant_json(v) for v in variants], indent=2), file=session.stdout)
+    else:
+        lines = [
+            f"{v.name}\t(unavailable: {v.unavailable})" if v.unavailable else v.name
+            for v in variants
+        ]
+        if lines:
+            print("\n".join(lines), file=session.stdout)
+    if args.strict and catalog.problems:
+        raise UsageError(f"{len(catalog.problems)} package definition(s) have errors")
+    return 0

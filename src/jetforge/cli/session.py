@@ -1,0 +1,146 @@
+"""What every subcommand shares: environment, settings, platform and the package catalog.
+
+Built once per command from the parsed arguments, then passed explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TextIO
+
+import jetforge
+from jetforge.discover import Catalog, discover
+from jetforge.errors import StageFailedError
+from jetforge.platform import Platform, detect_platform
+from jetforge.settings import Settings, load_settings
+
+
+def shipped_packages() -> Path:
+    """The packages tree shipped with jetforge (inside the wheel, or the source checkout)."""
+    inside = Path(jetforge.__file__).parent / "packages"
+    return inside if inside.is_dir() else Path(jetforge.__file__).parents[2] / "packages"
+
+
+def add_package_options(parser: argparse.ArgumentParser) -> None:
+    """Options of every command that reads packages."""
+    group = parser.add_argument_group("packages and platform")
+    group.add_argument(
+        "--package-dirs",
+        action="append",
+        default=[],
+        metavar="DIRS",
+        help="more package directories (repeatable, or comma-separated)",
+    )
+    group.add_argument(
+        "--skip-packages",
+        action="append",
+        default=[],
+        metavar="PATTERNS",
+        help="leave out variants matching these shell patterns (comma-separated)",
+    )
+    group.add_argument("--target", metavar="NAME", help="plan for a named platform preset")
+    group.add_argument("--distro", metavar="DISTRO", help="distro release, e.g. ubuntu:22.04")
+
+
+def split_list(values: list[str]) -> list[str]:
+    """Flatten repeatable, comma-separated option values."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+@dataclass
+class Session:
+    """The per-command context: arguments, environment and lazily loaded state."""
+
+    args: argparse.Namespace
+    stdout: TextIO
+    stderr: TextIO
+    argv: list[str] = field(default_factory=list)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    cwd: Path = field(default_factory=Path.cwd)
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The config file's defaults."""
+        return load_settings(self.cwd, self.env)
+
+    @cached_property
+    def platform(self) -> Platform:
+        """The platform this command plans for."""
+        detected = detect_platform(
+            self.env,
+            target=getattr(self.args, "target", None),
+            distro=getattr(self.args, "distro", None),
+        )
+        for warning in detected.warnings:
+            self.warn(warning)
+        return detected
+
+    @cached_property
+    def package_roots(self) -> tuple[Path, ...]:
+        """Search directories in order: shipped, ``--package-dirs``, config file."""
+        given = [Path(item) for item in split_list(getattr(self.args, "package_dirs", []))]
+        return (shipped_packages(), *given, *self.settings.package_dirs)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        """Every package of the search directories, for this platform."""
+        skip = split_list(getattr(self.args, "skip_packages", []))
+        return discover(self.package_roots, self.platform, skip=skip)
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        """Where jetforge keeps generated contexts and remembered test results."""
+        base = self.env.get("XDG_CACHE_HOME") or str(Path(self.env.get("HOME", "/root")) / ".cache")
+        return Path(base) / "jetforge"
+
+    @cached_property
+    def data_dir(self) -> Path:
+        """The data directory mounted at ``/data`` in tests and ``run``."""
+        if self.settings.data_dir is not None:
+            return self.settings.data_dir
+        base = self.env.get("XDG_DATA_HOME") or str(
+            Path(self.env.get("HOME", "/root")) / ".local" / "share"
+        )
+        return Path(base) / "jetforge" / "data"
+
+    def note(self, message: str) -> None:
+        """One informational line on stderr (silenced by -q)."""
+        if not getattr(self.args, "quiet", False):
+            print(f"jetforge: {message}", file=self.stderr)
+
+    def render_failure(self, failure: StageFailedError) -> None:
+        """The failing stage, its command, the end of its log, the log path, how to resume."""
+        lines = [
+            f"jetforge: error: {failure.stage} failed in {failure.step}",
+            f"jetforge: command: {failure.command}",
+        ]
+        if failure.tail:
+            lines.append(f"jetforge: last {len(failure.tail)} lines of the log:")
+            lines += [f"  {line}" for line in failure.tail]
+        if failure.log_path:
+            lines.append(f"jetforge: log: {failure.log_path}")
+        if failure.resume:
+            lines.append(f"jetforge: resume with: {failure.resume}")
+        print("\n".join(lines), file=self.stderr)
+
+    def warn(self, message: str) -> None:
+        """One warning line on stderr."""
+        if not getattr(self.args, "quiet", False):
+            print(f"jetforge: warning: {message}", file=self.stderr)
+
+    def report_problems(self, *, each: bool) -> None:
+        """Report broken package definitions: each on a line, or one summary line."""
+        problems = self.catalog.problems
+        if each:
+            for problem in problems:
+                self.warn(str(problem))
+        elif problems:
+            self.warn(
+                f"{len(problems)} package definition(s) have errors; "
+                "'jetforge list --strict' shows them"
+            )

@@ -1,0 +1,1 @@
+"""Container engines: the ``Engine`` protocol and its docker and podman implementations."""

@@ -1,0 +1,167 @@
+"""Docker and podman through their command lines (they share most of their argv).
+
+Argv is built by small pure functions; every command goes through the injected runner.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from jetforge._process import Completed, OutputSink, Runner, run
+from jetforge.engine.base import ImageInfo
+from jetforge.engine.command import Command
+from jetforge.errors import EngineUnavailableError, FailureError, UsageError
+
+CONTAINER_LABEL = "jetforge.container"
+
+
+@dataclass
+class CliEngine:
+    """An engine driven through the ``docker`` or ``podman`` program."""
+
+    name: str
+    program: str
+    build_mode: str
+    runner: Runner = run
+
+    def _call(self, *args: str) -> Completed:
+        return self.runner([self.program, *args])
+
+    def build(self, command: Command, on_output: OutputSink) -> Completed:
+        """Run a build command, streaming its output."""
+        return self.runner(command.argv, env=dict(command.env), on_output=on_output)
+
+    def find_by_label(self, label: str, value: str) -> list[str]:
+        """Ids of local images carrying ``label=value``, newest first."""
+        done = self._call(
+            "images", "--no-trunc", "--filter", f"label={label}={value}", "--format", "{{.ID}}"
+        )
+        return list(dict.fromkeys(done.stdout.split())) if done.returncode == 0 else []
+
+    def inspect(self, reference: str) -> ImageInfo | None:
+        """Details of a local image, or None when it is absent."""
+        done = self._call("image", "inspect", reference)
+        if done.returncode != 0:
+            return None
+        data = json.loads(done.stdout)[0]
+        config = data.get("Config") or {}
+        return ImageInfo(
+            id=data["Id"],
+            labels=config.get("Labels") or {},
+            env=tuple(config.get("Env") or ()),
+            tags=tuple(data.get("RepoTags") or ()),
+            architecture=data.get("Architecture", ""),
+            created=data.get("Created", ""),
+        )
+
+    def history(self, reference: str) -> list[str]:
+        """The ``created by`` lines of an image's history."""
+        done = self._call("history", "--no-trunc", "--format", "{{.CreatedBy}}", reference)
+        return done.stdout.splitlines()
+
+    def tag(self, source: str, target: str) -> None:
+        """Give ``source`` the name ``target``."""
+        done = self._call("tag", source, target)
+        if done.returncode != 0:
+            raise FailureError(f"{self.name} tag {source} {target} failed: {done.stderr.strip()}")
+
+    def run(
+        self, options: Sequence[str], image: str, argv: Sequence[str], on_output: OutputSink
+    ) -> Completed:
+        """Run ``argv`` in a new container of ``image`` with engine ``options``."""
+        return self.runner([self.program, "run", *options, image, *argv], on_output=on_output)
+
+    def remove_container(self, name: str) -> None:
+        """Remove a container if it exists."""
+        self._call("rm", "--force", name)
+
+    def list_containers(self, label: str) -> list[str]:
+        """Ids of containers, running or not, carrying ``label``."""
+        done = self._call("ps", "--all", "--quiet", "--filter", f"label={label}")
+        return done.stdout.split()
+
+    def push(self, reference: str, on_output: OutputSink) -> Completed:
+        """Push an image to its registry."""
+        return self.runner([self.program, "push", reference], on_output=on_output)
+
+    def pull(self, reference: str, on_output: OutputSink) -> Completed:
+        """Pull an image from its registry."""
+        return self.runner([self.program, "pull", reference], on_output=on_output)
+
+    def import_tarball(self, tarball: str, reference: str) -> Completed:
+        """Create an image from a root filesystem tarball."""
+        return self._call("import", tarball, reference)
+
+
+ENGINES = ("docker", "podman")
+BUILD_MODE_VARIABLE = "JETFORGE_BUILD_MODE"
+
+
+def choose_engine_name(flag: str | None, env: Mapping[str, str], configured: str) -> str:
+    """``--engine``, then ``JETFORGE_ENGINE``, then the config file, then docker."""
+    name = flag or env.get("JETFORGE_ENGINE") or configured or "docker"
+    if name not in ENGINES:
+        raise UsageError(f"unknown engine '{name}' (valid: {', '.join(ENGINES)})")
+    return name
+
+
+def docker_build_mode(client_version: str, has_buildx: bool, override: str = "") -> str:
+    """BuildKit through buildx when the plugin is there; in-daemon BuildKit through a
+    client older than 23 (newer clients need buildx for it); the legacy builder otherwise.
+    """
+    if override:
+        if override not in ("buildkit", "buildx", "legacy"):
+            raise UsageError(
+                f"{BUILD_MODE_VARIABLE}={override} is not valid (valid: buildkit, buildx, legacy)"
+            )
+        return override
+    if has_buildx:
+        return "buildx"
+    major = client_version.split(".", 1)[0]
+    if major.isdigit() and int(major) < 23:
+        return "buildkit"
+    return "legacy"
+
+
+def connect_engine(name: str, env: Mapping[str, str], runner: Runner = run) -> CliEngine:
+    """Find the engine's program, check that it answers, and detect its build mode."""
+    program = env.get(f"JETFORGE_{name.upper()}") or name
+    if name == "podman":
+        done = runner([program, "version", "--format", "{{.Client.Version}}"])
+        if done.returncode == 127:
+            raise EngineUnavailableError(
+                "podman", "podman is not installed", "install it: apt-get install -y podman"
+            )
+        if done.returncode != 0:
+            raise EngineUnavailableError(
+                "podman", f"podman does not answer: {_first_line(done)}", "run 'podman info'"
+            )
+        return CliEngine("podman", program, "podman", runner)
+    done = runner([program, "version", "--format", "{{json .}}"])
+    if done.returncode == 127:
+        raise EngineUnavailableError(
+            "docker",
+            "the docker program is not installed",
+            "install it: apt-get install -y docker.io",
+        )
+    try:
+        version = json.loads(done.stdout or "{}")
+    except json.JSONDecodeError:
+        version = {}
+    if done.returncode != 0 or not version.get("Server"):
+        raise EngineUnavailableError(
+            "docker",
+            f"the docker daemon is not running ({_first_line(done)})",
+            "start it: systemctl start docker, or: setsid dockerd > /var/log/dockerd.log 2>&1 &",
+        )
+    client = (version.get("Client") or {}).get("Version", "")
+    has_buildx = runner([program, "buildx", "version"]).returncode == 0
+    mode = docker_build_mode(client, has_buildx, env.get(BUILD_MODE_VARIABLE, ""))
+    return CliEngine("docker", program, mode, runner)
+
+
+def _first_line(done: Completed) -> str:
+    text = (done.stderr or done.stdout).strip()
+    return text.splitlines()[-1] if text else f"exit code {done.returncode}"

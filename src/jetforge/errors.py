@@ -1,0 +1,119 @@
+"""The one error hierarchy of jetforge.
+
+Usage and definition errors exit 2; failures of builds, tests, pushes and runs exit 1.
+Exceptions carry data; their message is built in ``__str__`` so callers can inspect fields.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class JetforgeError(Exception):
+    """Root of every error jetforge raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(JetforgeError):
+    """Bad arguments, bad definitions or a missing tool: the user must change something."""
+
+    exit_code = 2
+
+
+class DefinitionError(UsageError):
+    """A package definition is malformed; names the file and, when known, the line."""
+
+    def __init__(self, path: Path | str, problem: str, line: int | None = None) -> None:
+        super().__init__(problem)
+        self.path = Path(path)
+        self.problem = problem
+        self.line = line
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else str(self.path)
+        return f"{where}: {self.problem}"
+
+
+class UnknownPackageError(UsageError):
+    """A requested name matches no package."""
+
+    def __init__(self, name: str, suggestions: tuple[str, ...] = ()) -> None:
+        super().__init__(name)
+        self.name = name
+        self.suggestions = suggestions
+
+    def __str__(self) -> str:
+        hint = f" (did you mean {', '.join(self.suggestions)}?)" if self.suggestions else ""
+        return f"unknown package '{self.name}'{hint}; 'jetforge list' shows what exists"
+
+
+class ResolutionError(UsageError):
+    """The requested packages cannot form one chain; ``reasons`` are prose lines."""
+
+    def __init__(self, summary: str, reasons: tuple[str, ...] = ()) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.reasons = reasons
+
+    def __str__(self) -> str:
+        return "; ".join((self.summary, *self.reasons))
+
+
+class PlatformError(UsageError):
+    """An unknown target or an override that cannot be parsed."""
+
+
+class EngineUnavailableError(UsageError):
+    """The container engine is not installed or its daemon is not running."""
+
+    def __init__(self, engine: str, problem: str, remedy: str) -> None:
+        super().__init__(problem)
+        self.engine = engine
+        self.problem = problem
+        self.remedy = remedy
+
+    def __str__(self) -> str:
+        return f"{self.engine}: {self.problem}; {self.remedy}"
+
+
+class FailureError(JetforgeError):
+    """Something ran and failed (a build, a test, a push or a run): exit 1."""
+
+
+class StageFailedError(FailureError):
+    """One stage of a chain failed to build or test."""
+
+    def __init__(
+        self,
+        stage: str,
+        step: str,
+        command: str,
+        log_path: Path | None,
+        tail: tuple[str, ...] = (),
+        resume: str = "",
+    ) -> None:
+        super().__init__(stage)
+        self.stage = stage
+        self.step = step
+        self.command = command
+        self.log_path = log_path
+        self.tail = tail
+        self.resume = resume
+
+    def __str__(self) -> str:
+        log = f" (log: {self.log_path})" if self.log_path else ""
+        return f"stage {self.stage} failed in {self.step}{log}"
+
+
+class InterruptedByUserError(JetforgeError):
+    """The user pressed Ctrl-C; exit 130."""
+
+    exit_code = 130

@@ -1,0 +1,213 @@
+"""Plan a build: every stage's Dockerfile, context, arguments, tag, tests and stage key.
+
+Planning is pure apart from reading the package files that the stage keys hash; it
+decides everything, and execution only walks the plan.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jetforge.context import Context, read_context
+from jetforge.discover import Variant
+from jetforge.labels import stage_key, stage_labels
+from jetforge.tags import ImageRef, final_image, stage_image
+
+if TYPE_CHECKING:
+    from jetforge.platform import Platform
+    from jetforge.resolve import Resolution
+
+
+@dataclass(frozen=True, slots=True)
+class StageTest:
+    """One test of a package: the entry as written and the argv run inside the image."""
+
+    package: str
+    entry: str
+    argv: tuple[str, ...]
+    package_dir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One container build of one variant on top of the previous stage's image."""
+
+    index: int
+    package: str
+    image: ImageRef
+    base: str
+    dockerfile: Path
+    context: Path
+    build_args: tuple[tuple[str, str], ...]
+    build_flags: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+    key: str
+    tests: tuple[StageTest, ...]
+
+    @property
+    def is_meta(self) -> bool:
+        """A meta-package stage only records the chain; it has no Dockerfile of its own."""
+        return self.dockerfile.parent != self.context
+
+    @property
+    def slug(self) -> str:
+        """``NN-<variant>`` used for log file names."""
+        return f"{self.index:02d}-{self.package.replace(':', '_')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The ordered stages that produce one final image."""
+
+    platform: Platform
+    chain: tuple[str, ...]
+    base_image: str
+    final_image: ImageRef
+    build_mode: str
+    stages: tuple[Stage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """What the user chose on the command line that shapes a plan."""
+
+    name: str | None = None
+    base_image: str | None = None
+    base_id: str | None = None
+    build_args: tuple[tuple[str, str], ...] = ()
+    build_flags: str = ""
+    build_mode: str = "buildkit"
+    created: str = ""
+    trust_context: Path | None = None
+
+
+def argv_for_test(entry: str) -> tuple[str, ...]:
+    """How a test entry runs inside the image (SPEC section 6.6)."""
+    words = shlex.split(entry)
+    if words and words[0].endswith(".py"):
+        return ("python3", f"/test/{words[0]}", *words[1:])
+    if words and words[0].endswith(".sh"):
+        return ("bash", f"/test/{words[0]}", *words[1:])
+    return ("sh", "-c", entry)
+
+
+def merge_build_args(*groups: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """Merge argument groups in order; a later value wins but keeps the first position."""
+    merged: dict[str, str] = {}
+    for group in groups:
+        merged.update(group)
+    return tuple(merged.items())
+
+
+TRUST_STAGE = "ca-trust"
+
+
+def plan_build(
+    resolution: Resolution,
+    platform: Platform,
+    options: PlanOptions,
+    read: Callable[[Path, str | None], Context] = read_context,
+) -> Plan:
+    """Plan every stage of ``resolution``'s chain for ``platform``.
+
+    With ``options.trust_context`` the chain starts with the generated CA trust stage
+    (index 0, not part of the chain label); see :mod:`jetforge.trust`.
+    """
+    final = final_image(resolution.requested[-1].spec, platform, options.name)
+    base_image = options.base_image or platform.base_image
+    parent_image, parent_key = base_image, options.base_id or base_image
+    flags = tuple(shlex.split(options.build_flags))
+    chain: list[str] = []
+    stages: list[Stage] = []
+
+    def add(
+        index: int, name: str, directory: Path, context: Context, variant: Variant | None
+    ) -> None:
+        nonlocal parent_image, parent_key
+        build_args = merge_build_args(
+            (("BASE_IMAGE", parent_image),),
+            platform.build_args(),
+            variant.spec.build_args if variant else (),
+            options.build_args,
+        )
+        stage_flags = (*shlex.split(variant.spec.build_flags if variant else ""), *flags)
+        key = stage_key(
+            parent=parent_key,
+            dockerfile_text=context.dockerfile_text,
+            files=context.files,
+            build_args=build_args,
+            build_flags=stage_flags,
+            build_mode=options.build_mode,
+        )
+        image = stage_image(final, name)
+        labels = stage_labels(
+            key=key,
+            package=name,
+            chain=chain,
+            platform=platform.label,
+            title=str(image),
+            created=options.created,
+        )
+        stages.append(
+            Stage(
+                index=index,
+                package=name,
+                image=image,
+                base=parent_image,
+                dockerfile=context.dockerfile,
+                context=directory,
+                build_args=build_args,
+                build_flags=stage_flags,
+                labels=labels,
+                key=key,
+                tests=_tests(variant) if variant else (),
+            )
+        )
+        parent_image, parent_key = str(image), key
+
+    if options.trust_context is not None:
+        add(0, TRUST_STAGE, options.trust_context, read(options.trust_context, "Dockerfile"), None)
+    for index, variant in enumerate(resolution.chain, start=1):
+        chain.append(variant.name)
+        context = read(variant.spec.path, variant.spec.dockerfile)
+        add(index, variant.name, variant.spec.path, context, variant)
+    return Plan(platform, tuple(chain), base_image, final, options.build_mode, tuple(stages))
+
+
+def _tests(variant: Variant) -> tuple[StageTest, ...]:
+    return tuple(
+        StageTest(variant.name, entry, argv_for_test(entry), variant.spec.path)
+        for entry in variant.spec.test
+    )
+
+
+def plan_json(plan: Plan, commands: Mapping[int, Sequence[str]]) -> dict[str, object]:
+    """The plan as JSON-ready data; ``commands`` maps a stage index to its engine argv."""
+    return {
+        "platform": plan.platform.to_json(),
+        "chain": list(plan.chain),
+        "base_image": plan.base_image,
+        "final_image": str(plan.final_image),
+        "build_mode": plan.build_mode,
+        "stages": [
+            {
+                "index": stage.index,
+                "package": stage.package,
+                "image": str(stage.image),
+                "base": stage.base,
+                "dockerfile": str(stage.dockerfile),
+                "context": str(stage.context),
+                "build_args": dict(stage.build_args),
+                "build_flags": list(stage.build_flags),
+                "labels": dict(stage.labels),
+                "key": stage.key,
+                "tests": [test.entry for test in stage.tests],
+                "command": list(commands.get(stage.index, ())),
+            }
+            for stage in plan.stages
+        ],
+    }

@@ -1,0 +1,318 @@
+"""Resolve requested packages into one chain with resolvelib.
+
+Identifiers are base names, candidates are available variants, requirements are
+dependency entries bound to where they come from. Candidates are offered in selection
+order (SPEC section 2): ``<BASE>_VERSION`` from the environment, then ``default: true``,
+then the highest version; explicit requests and dependency pins narrow the candidates
+before that order applies, so a pin wins wherever it appears in the request.
+The build order is a depth-first walk: requests in the order given, each variant's
+dependencies in declared order, dependencies before dependants.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import resolvelib
+from packaging.version import Version
+from resolvelib.structs import RequirementInformation
+
+from jetforge.discover import Catalog, Variant, is_satisfied
+from jetforge.errors import ResolutionError, UnknownPackageError
+from jetforge.requirement import (
+    Requirement,
+    RequirementSyntaxError,
+    is_version_match,
+    parse_requirement,
+)
+
+COMMAND_LINE = "the command line"
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """A requirement bound to the base name it asks for and to who asked for it."""
+
+    identifier: str
+    requirement: Requirement
+    origin: str
+
+    def describe(self) -> str:
+        """``'pytorch>=2.6' (from torchvision:0.21)``."""
+        source = COMMAND_LINE if self.origin == COMMAND_LINE else self.origin
+        return f"'{self.requirement}' (from {source})"
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Why one variant was chosen, and why each alternative was not."""
+
+    variant: Variant
+    needs: tuple[Need, ...]
+    reason: str
+    rejected: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The chain in build order, the variant each request became, and the selections."""
+
+    chain: tuple[Variant, ...]
+    requested: tuple[Variant, ...]
+    selections: tuple[Selection, ...]
+    edges: tuple[tuple[str, str], ...]
+
+
+def version_env_name(base_name: str) -> str:
+    """``pytorch`` → ``PYTORCH_VERSION``; ``build-essential`` → ``BUILD_ESSENTIAL_VERSION``."""
+    return f"{base_name.upper().replace('-', '_').replace('.', '_')}_VERSION"
+
+
+def bind(catalog: Catalog, text: str, origin: str) -> Need:
+    """Parse ``text`` and find the base name it asks for."""
+    try:
+        requirement = parse_requirement(text)
+    except RequirementSyntaxError as error:
+        raise ResolutionError(str(error)) from None
+    found = catalog.lookup(requirement.name)
+    if not found:
+        if origin == COMMAND_LINE:
+            close = difflib.get_close_matches(requirement.name, catalog.names(), n=3)
+            raise UnknownPackageError(requirement.name, tuple(close))
+        raise ResolutionError(f"{origin} depends on '{text}', which no package provides")
+    bases = sorted({variant.spec.base_name for variant in found})
+    if len(bases) > 1:
+        raise ResolutionError(f"'{text}' (from {origin}) is ambiguous: it names {', '.join(bases)}")
+    return Need(bases[0], requirement, origin)
+
+
+def _accepts(catalog: Catalog, need: Need, variant: Variant) -> bool:
+    return variant in catalog.lookup(need.requirement.name) and is_satisfied(
+        need.requirement, variant.spec
+    )
+
+
+class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
+    def __init__(self, catalog: Catalog, env: Mapping[str, str]) -> None:
+        self.catalog = catalog
+        self.env = env
+
+    def identify(self, requirement_or_candidate: Need | Variant) -> str:
+        if isinstance(requirement_or_candidate, Need):
+            return requirement_or_candidate.identifier
+        return requirement_or_candidate.spec.base_name
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Variant],
+        candidates: Mapping[str, Iterator[Variant]],
+        information: Mapping[str, Iterator[RequirementInformation[Need, Variant]]],
+        backtrack_causes: Sequence[RequirementInformation[Need, Variant]],
+    ) -> tuple[bool, str]:
+        # Pinned identifiers first (they constrain the most), then by name for determinism.
+        pinned = any(
+            info.requirement.requirement.tag or info.requirement.requirement.specifier
+            for info in information[identifier]
+        )
+        return (not pinned, identifier)
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Need]],
+        incompatibilities: Mapping[str, Iterator[Variant]],
+    ) -> list[Variant]:
+        needs = list(requirements[identifier])
+        excluded = set(incompatibilities[identifier])
+        matches = [
+            variant
+            for variant in self.catalog.lookup(identifier)
+            if variant.spec.base_name == identifier
+            and variant.is_available
+            and variant not in excluded
+            and all(_accepts(self.catalog, need, variant) for need in needs)
+        ]
+        return order_by_preference(matches, self.env)
+
+    def is_satisfied_by(self, requirement: Need, candidate: Variant) -> bool:
+        return _accepts(self.catalog, requirement, candidate)
+
+    def get_dependencies(self, candidate: Variant) -> list[Need]:
+        return [bind(self.catalog, str(req), candidate.name) for req in candidate.depends]
+
+
+def order_by_preference(variants: Iterable[Variant], env: Mapping[str, str]) -> list[Variant]:
+    """The variants, most preferred first (SPEC section 2).
+
+    ``<BASE>_VERSION`` first, then ``default: true``, then the highest version, then
+    variants whose tag is not a version, by name. Stable sorts keep ties in name order.
+    """
+    ordered = sorted(variants, key=lambda variant: variant.name)
+    ordered.sort(
+        key=lambda variant: (variant.spec.version is not None, variant.spec.version or _ZERO),
+        reverse=True,
+    )
+
+    def is_env_choice(variant: Variant) -> bool:
+        wanted = env.get(version_env_name(variant.spec.base_name), "")
+        return bool(wanted) and is_version_match(wanted, variant.spec.tag)
+
+    ordered.sort(key=lambda variant: (not is_env_choice(variant), not variant.spec.default))
+    return ordered
+
+
+_ZERO = Version("0")
+
+
+def resolve(catalog: Catalog, requests: Sequence[str], env: Mapping[str, str]) -> Resolution:
+    """Resolve ``requests`` (dependency entries, in order) into one chain."""
+    needs = [bind(catalog, text, COMMAND_LINE) for text in requests]
+    _check_version_env(catalog, needs, env)
+    resolver: resolvelib.Resolver[Need, Variant, str] = resolvelib.Resolver(
+        _Provider(catalog, env), resolvelib.BaseReporter()
+    )
+    try:
+        result = resolver.resolve(needs, max_rounds=10_000)
+    except resolvelib.ResolutionImpossible as impossible:
+        raise _conflict(catalog, impossible.causes) from None
+    except resolvelib.ResolutionTooDeep:
+        raise ResolutionError("the requirements are too entangled to resolve") from None
+    mapping: Mapping[str, Variant] = result.mapping
+    chain, edges = _build_order(catalog, [mapping[need.identifier] for need in needs], mapping)
+    selections = tuple(
+        _explain(
+            catalog,
+            variant,
+            env,
+            [info.requirement for info in result.criteria[variant.spec.base_name].information],
+        )
+        for variant in chain
+    )
+    requested = tuple(dict.fromkeys(mapping[need.identifier] for need in needs))
+    return Resolution(chain, requested, selections, edges)
+
+
+def _check_version_env(catalog: Catalog, needs: Iterable[Need], env: Mapping[str, str]) -> None:
+    """A ``<BASE>_VERSION`` that names no variant is an error, not a silently lost pin."""
+    for need in needs:
+        wanted = env.get(version_env_name(need.identifier))
+        variants = [v for v in catalog.lookup(need.identifier) if v.is_available]
+        if wanted and not any(is_version_match(wanted, v.spec.tag) for v in variants):
+            tags = ", ".join(v.name for v in variants) or "none"
+            raise ResolutionError(
+                f"{version_env_name(need.identifier)}={wanted} names no available variant "
+                f"of {need.identifier} (available: {tags})"
+            )
+
+
+def _build_order(
+    catalog: Catalog, roots: Sequence[Variant], mapping: Mapping[str, Variant]
+) -> tuple[tuple[Variant, ...], tuple[tuple[str, str], ...]]:
+    """Depth-first order (dependencies first) and the dependency edges, in declared order."""
+    order: dict[str, Variant] = {}
+    edges: dict[tuple[str, str], None] = {}
+    path: list[str] = []
+
+    def visit(variant: Variant) -> None:
+        if variant.name in order:
+            return
+        if variant.name in path:
+            cycle = [*path[path.index(variant.name) :], variant.name]
+            raise ResolutionError(f"dependency cycle: {' → '.join(cycle)}")
+        path.append(variant.name)
+        for requirement in variant.depends:
+            dependency = mapping[bind(catalog, str(requirement), variant.name).identifier]
+            edges[(variant.name, dependency.name)] = None
+            visit(dependency)
+        path.pop()
+        order[variant.name] = variant
+
+    for root in roots:
+        visit(root)
+    return tuple(order.values()), tuple(edges)
+
+
+def _explain(
+    catalog: Catalog, chosen: Variant, env: Mapping[str, str], needs: Sequence[Need]
+) -> Selection:
+    base = chosen.spec.base_name
+    alternatives = [v for v in catalog.lookup(base) if v.spec.base_name == base and v != chosen]
+    rejected = []
+    for variant in alternatives:
+        if not variant.is_available:
+            why = f"unavailable: {variant.unavailable}"
+        else:
+            refusing = [need for need in needs if not _accepts(catalog, need, variant)]
+            if refusing:
+                why = f"excluded by {refusing[0].describe()}"
+            else:
+                why = f"less preferred ({_reason(chosen, env)} wins)"
+        rejected.append((variant.name, why))
+    return Selection(chosen, tuple(needs), _reason(chosen, env, needs), tuple(rejected))
+
+
+def _reason(chosen: Variant, env: Mapping[str, str], needs: Sequence[Need] = ()) -> str:
+    pins = [n for n in needs if n.requirement.tag or n.requirement.specifier]
+    if pins:
+        return f"pinned by {' and '.join(need.describe() for need in pins)}"
+    variable = version_env_name(chosen.spec.base_name)
+    if env.get(variable) and is_version_match(env[variable], chosen.spec.tag):
+        return f"{variable}={env[variable]}"
+    if chosen.spec.default:
+        return "marked default"
+    if chosen.spec.version is not None:
+        return "highest version"
+    return "first by name"
+
+
+def _conflict(
+    catalog: Catalog, causes: Iterable[RequirementInformation[Need, Variant]]
+) -> ResolutionError:
+    by_identifier: dict[str, list[Need]] = {}
+    for cause in causes:
+        by_identifier.setdefault(cause.requirement.identifier, []).append(cause.requirement)
+    reasons = []
+    for identifier, needs in by_identifier.items():
+        unique = list(dict.fromkeys(needs))
+        variants = [v for v in catalog.lookup(identifier) if v.spec.base_name == identifier]
+        available = [v.name for v in variants if v.is_available]
+        asked = " and ".join(need.describe() for need in unique)
+        if not available:
+            why = "; ".join(f"{v.name} {v.unavailable}" for v in variants)
+            reasons.append(f"{asked}: no variant of {identifier} is available ({why})")
+        elif len(unique) > 1:
+            reasons.append(
+                f"{asked}: no single variant of {identifier} satisfies both "
+                f"(available: {', '.join(available)})"
+            )
+        else:
+            reasons.append(
+                f"{asked}: no available variant matches (available: {', '.join(available)})"
+            )
+    return ResolutionError("cannot resolve the requested packages", tuple(reasons))
+
+
+def expand_requests(catalog: Catalog, requests: Sequence[str]) -> list[str]:
+    """Replace shell-pattern requests by the matching available packages.
+
+    A pattern that matches every variant of a base name becomes the base name (so the
+    usual selection applies); one that matches some variants names each of them.
+    """
+    expanded: list[str] = []
+    for text in requests:
+        if not any(char in text for char in "*?["):
+            expanded.append(text)
+            continue
+        matches = catalog.match([text])
+        if not matches:
+            raise UnknownPackageError(text)
+        by_base: dict[str, list[Variant]] = {}
+        for variant in matches:
+            by_base.setdefault(variant.spec.base_name, []).append(variant)
+        for base, found in by_base.items():
+            every = [v for v in catalog.lookup(base) if v.spec.base_name == base and v.is_available]
+            expanded.extend([base] if len(found) == len(every) else [v.name for v in found])
+    return list(dict.fromkeys(expanded))

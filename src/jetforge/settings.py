@@ -1,0 +1,118 @@
+"""The optional config file ``jetforge.toml`` (SPEC section 5).
+
+Looked up in the working directory, else in the user config directory
+(``$XDG_CONFIG_HOME/jetforge/jetforge.toml``, default ``~/.config``). Environment and flags
+override it. Relative paths in it are relative to the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jetforge.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+FILE_NAME = "jetforge.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Defaults from the config file; every field has a built-in default."""
+
+    path: Path | None = None
+    package_dirs: tuple[Path, ...] = ()
+    engine: str = ""
+    base_images: tuple[tuple[str, str], ...] = ()
+    registries: tuple[str, ...] = ()
+    cache_urls: tuple[str, ...] = ()
+    logs_dir: Path | None = None
+    data_dir: Path | None = None
+
+    def base_image_for(self, distro: str) -> str | None:
+        """The configured base image for a distro such as ``debian:12``."""
+        return dict(self.base_images).get(distro)
+
+
+_KEYS = (
+    "package_dirs",
+    "engine",
+    "base_images",
+    "registries",
+    "cache_urls",
+    "logs_dir",
+    "data_dir",
+)
+
+
+def find_settings_file(cwd: Path, env: Mapping[str, str]) -> Path | None:
+    """The config file in effect, if any."""
+    local = cwd / FILE_NAME
+    if local.is_file():
+        return local
+    config_home = env.get("XDG_CONFIG_HOME") or (
+        str(Path(env["HOME"]) / ".config") if env.get("HOME") else ""
+    )
+    if config_home:
+        user = Path(config_home) / "jetforge" / FILE_NAME
+        if user.is_file():
+            return user
+    return None
+
+
+def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
+    """Read the config file in effect; an error names the file and the problem."""
+    path = find_settings_file(cwd, env)
+    if path is None:
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(f"{path}: {error}") from None
+    for key in data:
+        if key not in _KEYS:
+            close = difflib.get_close_matches(key, _KEYS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(_KEYS)}"
+            raise UsageError(f"{path}: unknown key '{key}' ({hint})")
+
+    def paths(key: str) -> tuple[Path, ...]:
+        return tuple(path.parent / item for item in _strings(data, key, path))
+
+    def optional_path(key: str) -> Path | None:
+        found = paths(key)
+        return found[0] if found else None
+
+    base_images = data.get("base_images", {})
+    if not isinstance(base_images, dict) or not all(
+        isinstance(v, str) for v in base_images.values()
+    ):
+        raise UsageError(f"{path}: 'base_images' must map distros to images, e.g. 'debian:12'")
+    engine = data.get("engine", "")
+    if not isinstance(engine, str):
+        raise UsageError(f"{path}: 'engine' must be 'docker' or 'podman'")
+    return Settings(
+        path=path,
+        package_dirs=paths("package_dirs"),
+        engine=engine,
+        base_images=tuple(sorted(base_images.items())),
+        registries=tuple(_strings(data, "registries", path)),
+        cache_urls=tuple(_strings(data, "cache_urls", path)),
+        logs_dir=optional_path("logs_dir"),
+        data_dir=optional_path("data_dir"),
+    )
+
+
+def _strings(data: Mapping[str, Any], key: str, path: Path) -> list[str]:
+    value = data.get(key, [])
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise UsageError(f"{path}: '{key}' must be a string or a list of strings")
+    return items

@@ -1,0 +1,313 @@
+"""Package specs: the immutable value of one variant, and the parsers that produce it.
+
+A package directory is read from three sources, in this order: the YAML header of its
+Dockerfile, its ``package.yaml`` (flat, or a mapping of variant name to keys) and its
+``config.py`` (run later by :mod:`jetforge.configure`). Raw YAML exists only here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from packaging.version import InvalidVersion, Version
+
+from jetforge.errors import DefinitionError
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]*(?::[A-Za-z0-9_][A-Za-z0-9_.\-]*)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class PackageSpec:
+    """One variant as its files define it (before platform checks).
+
+    ``path`` is the package directory (the build context); ``source`` is the file the
+    definition came from, used in error messages.
+    """
+
+    name: str
+    path: Path
+    source: Path
+    alias: tuple[str, ...] = ()
+    group: str = ""
+    depends: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    default: bool = False
+    build_args: tuple[tuple[str, str], ...] = ()
+    build_flags: str = ""
+    dockerfile: str | None = None
+    test: tuple[str, ...] = ()
+    docs: str = ""
+    notes: str = ""
+    disabled: bool = False
+    prefix: str = ""
+    postfix: str = ""
+    config: tuple[str, ...] = ()
+
+    @property
+    def base_name(self) -> str:
+        """The part of the name before ``:``."""
+        return self.name.partition(":")[0]
+
+    @property
+    def tag(self) -> str:
+        """The part of the name after ``:`` (empty when there is none)."""
+        return self.name.partition(":")[2]
+
+    @property
+    def version(self) -> Version | None:
+        """The tag as a version, when it parses as one."""
+        return parse_version(self.tag)
+
+    def replace(self, **changes: Any) -> PackageSpec:
+        """Return a copy with ``changes`` applied, checked like the file keys.
+
+        This is the method ``config.py`` scripts use to derive variants; lists and
+        mappings are accepted where the file format accepts them.
+        """
+        fields = {key: value for key, value in changes.items() if key in _DERIVED_FIELDS}
+        parsed = parse_keys(
+            {k: v for k, v in changes.items() if k not in _DERIVED_FIELDS}, self.source
+        )
+        return _checked(dataclasses.replace(self, **parsed, **fields))
+
+
+_DERIVED_FIELDS = frozenset({"path", "source"})
+
+
+def parse_version(text: str) -> Version | None:
+    """``Version(text)``, or None when the text is not a version."""
+    if not text:
+        return None
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def _as_str(key: str, value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _TypeProblemError(key, "a string")
+    raise _TypeProblemError(key, "a string (quote numbers, e.g. '22.04')")
+
+
+def _as_str_tuple(key: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(_as_str(key, item) for item in value)
+    raise _TypeProblemError(key, "a string or a list of strings")
+
+
+def _as_bool(key: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise _TypeProblemError(key, "true or false")
+
+
+def _as_arg_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise _TypeProblemError("build_args", "a mapping of names to strings, numbers or booleans")
+
+
+def _as_build_args(key: str, value: object) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, Mapping):
+        return tuple((str(name), _as_arg_text(arg)) for name, arg in value.items())
+    if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        return tuple((str(name), _as_arg_text(arg)) for name, arg in value)
+    raise _TypeProblemError(key, "a mapping of names to strings, numbers or booleans")
+
+
+class _TypeProblemError(Exception):
+    def __init__(self, key: str, expected: str) -> None:
+        super().__init__(key)
+        self.key = key
+        self.expected = expected
+
+
+_KEY_PARSERS: dict[str, Callable[[str, object], object]] = {
+    "name": _as_str,
+    "alias": _as_str_tuple,
+    "group": _as_str,
+    "depends": _as_str_tuple,
+    "requires": _as_str_tuple,
+    "default": _as_bool,
+    "build_args": _as_build_args,
+    "build_flags": _as_str,
+    "dockerfile": _as_str,
+    "test": _as_str_tuple,
+    "docs": _as_str,
+    "notes": _as_str,
+    "disabled": _as_bool,
+    "prefix": _as_str,
+    "postfix": _as_str,
+    "config": _as_str_tuple,
+}
+
+PACKAGE_KEYS = tuple(_KEY_PARSERS)
+
+
+def parse_keys(
+    raw: Mapping[Any, object], source: Path, lines: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """Check and convert raw package keys; unknown keys and wrong types name file and line."""
+    parsed: dict[str, Any] = {}
+    for key, value in raw.items():
+        line = (lines or {}).get(str(key))
+        parser = _KEY_PARSERS.get(str(key))
+        if parser is None:
+            close = difflib.get_close_matches(str(key), PACKAGE_KEYS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "valid: " + ", ".join(PACKAGE_KEYS)
+            raise DefinitionError(source, f"unknown key '{key}' ({hint})", line)
+        if value is None:
+            continue
+        try:
+            parsed[str(key)] = parser(str(key), value)
+        except _TypeProblemError as problem:
+            raise DefinitionError(
+                source, f"key '{problem.key}' must be {problem.expected}", line
+            ) from None
+    return parsed
+
+
+def _checked(spec: PackageSpec) -> PackageSpec:
+    if not NAME_PATTERN.match(spec.name):
+        raise DefinitionError(
+            spec.source,
+            f"invalid name '{spec.name}' (lowercase letters, digits, '_', '.', '-', "
+            "optionally ':' and a tag)",
+        )
+    return spec
+
+
+def read_header(dockerfile: Path, text: str) -> tuple[str, int] | None:
+    """The YAML header of a Dockerfile and the file line it starts on, or None.
+
+    The header is the text between the first two lines starting with ``#---``, each line
+    with its first ``#`` removed; only comment lines may come before it.
+    """
+    lines = text.splitlines()
+    start = None
+    for number, line in enumerate(lines):
+        if line.startswith("#---"):
+            start = number
+            break
+        if line.strip() and not line.lstrip().startswith("#"):
+            return None
+    if start is None:
+        return None
+    for end in range(start + 1, len(lines)):
+        if lines[end].startswith("#---"):
+            body = [line.replace("#", "", 1) for line in lines[start + 1 : end]]
+            return "\n".join(body), start + 2
+    raise DefinitionError(dockerfile, "header has no closing '#---' line", start + 1)
+
+
+def load_yaml(path: Path, text: str, first_line: int = 1) -> object:
+    """``yaml.safe_load`` whose errors name the file and line."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - CSafeLoader or SafeLoader
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = first_line + mark.line if mark is not None else None
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise DefinitionError(path, f"malformed YAML: {problem}", line) from None
+
+
+def key_lines(text: str, first_line: int = 1) -> dict[str, int]:
+    """Map each key of a YAML mapping (any depth) to its line, for error messages."""
+    lines: dict[str, int] = {}
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return lines
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                lines.setdefault(str(key.value), first_line + key.start_mark.line)
+                stack.append(value)
+    return lines
+
+
+def _mapping(path: Path, data: object, first_line: int) -> dict[Any, object]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DefinitionError(path, "expected a mapping of package keys", first_line)
+    return data
+
+
+def _spec(directory: Path, source: Path, keys: Mapping[str, object]) -> PackageSpec:
+    values = dict(keys)
+    values.setdefault("name", directory.name)
+    return _checked(PackageSpec(path=directory, source=source, **values))  # type: ignore[arg-type]
+
+
+def parse_package_dir(directory: Path, files: frozenset[str]) -> Iterator[PackageSpec]:
+    """Yield the variants that the header and ``package.yaml`` of ``directory`` define.
+
+    ``files`` holds the names of the directory's files. ``config.py`` is not run here.
+    """
+    header: dict[str, object] = {}
+    header_source = directory / "Dockerfile"
+    if "Dockerfile" in files:
+        text = header_source.read_text(encoding="utf-8")
+        found = read_header(header_source, text)
+        if found is not None:
+            body, first = found
+            raw = _mapping(header_source, load_yaml(header_source, body, first), first)
+            header = _parse_with_lines(raw, header_source, body, first)
+        header.setdefault("dockerfile", "Dockerfile")
+    if "config.py" in files:
+        header.setdefault("config", ("config.py",))
+    if "package.yaml" not in files:
+        yield _spec(directory, header_source, header)
+        return
+    source = directory / "package.yaml"
+    text = source.read_text(encoding="utf-8")
+    raw = _mapping(source, load_yaml(source, text), 1)
+    if _is_flat(raw):
+        yield _spec(directory, source, {**header, **_parse_with_lines(raw, source, text, 1)})
+        return
+    lines = key_lines(text)
+    for variant, keys in raw.items():
+        line = lines.get(str(variant))
+        own = _parse_with_lines(_mapping(source, keys, line or 1), source, text, 1)
+        name = str(variant)
+        if own.setdefault("name", name) != name:
+            raise DefinitionError(source, f"variant '{name}' sets a different name", line)
+        inherited = {key: value for key, value in header.items() if key != "name"}
+        yield _spec(directory, source, {**inherited, **own})
+
+
+def _is_flat(raw: Mapping[Any, object]) -> bool:
+    if all(str(key) in _KEY_PARSERS for key in raw):
+        return True
+    # A file that mixes package keys with other keys, or whose values are not all
+    # mappings, is a flat file with a misspelt key: report that key, not a variant.
+    return not all(isinstance(value, dict | type(None)) for value in raw.values())
+
+
+def _parse_with_lines(
+    raw: Mapping[Any, object], source: Path, text: str, first_line: int
+) -> dict[str, object]:
+    try:
+        return parse_keys(raw, source)
+    except DefinitionError:
+        parse_keys(raw, source, key_lines(text, first_line))
+        raise

@@ -1,0 +1,84 @@
+"""Image references and the names jetforge gives images (SPEC section 6.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jetforge.platform import Platform
+    from jetforge.spec import PackageSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """A parsed image reference: ``[registry/]path[:tag][@digest]``."""
+
+    repository: str
+    tag: str = ""
+    digest: str = ""
+
+    def __str__(self) -> str:
+        text = self.repository
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+    @property
+    def registry(self) -> str:
+        """The registry host (``127.0.0.1:5000``), or empty for the engine's default."""
+        first, slash, _ = self.repository.partition("/")
+        if slash and ("." in first or ":" in first or first == "localhost"):
+            return first
+        return ""
+
+    @property
+    def path(self) -> str:
+        """The repository path inside its registry (``ns/pytorch``)."""
+        registry = self.registry
+        return self.repository[len(registry) + 1 :] if registry else self.repository
+
+    @property
+    def name(self) -> str:
+        """The last path component (``pytorch``)."""
+        return self.repository.rsplit("/", 1)[-1]
+
+    def with_tag(self, tag: str) -> ImageRef:
+        """The same repository with another tag and no digest."""
+        return replace(self, tag=tag, digest="")
+
+
+def parse_image_ref(text: str) -> ImageRef:
+    """Parse an image reference once; a missing tag stays empty (the engine says latest)."""
+    rest, _, digest = text.strip().partition("@")
+    last_slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > last_slash:
+        return ImageRef(rest[:colon], rest[colon + 1 :], digest)
+    return ImageRef(rest, "", digest)
+
+
+def final_image(last: PackageSpec, platform: Platform, name: str | None = None) -> ImageRef:
+    """The final image of a chain whose last requested variant is ``last``.
+
+    ``NAME`` is ``name`` or the variant's base name (a ``name`` ending in ``/`` is a
+    namespace for it); ``TAG`` joins the variant's prefix, tag, the platform postfix and
+    the variant's postfix with ``-``. A ``name`` that carries a tag is used as given.
+    """
+    if name and not name.endswith("/"):
+        given = parse_image_ref(name)
+        if given.tag:
+            return given
+        repository = given.repository
+    else:
+        repository = f"{name or ''}{last.base_name}"
+    parts = (last.prefix, last.tag, platform.tag_postfix, last.postfix)
+    return ImageRef(repository, "-".join(part for part in parts if part))
+
+
+def stage_image(final: ImageRef, variant_name: str) -> ImageRef:
+    """The intermediate image of one stage: ``NAME:TAG-<variant with ':' → '_'>``."""
+    suffix = variant_name.replace(":", "_")
+    return final.with_tag(f"{final.tag}-{suffix}" if final.tag else suffix)

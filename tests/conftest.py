@@ -1,0 +1,187 @@
+"""Shared fixtures: fixture package trees, an in-process CLI, and the real engine."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@dataclass
+class CliResult:
+    """What one in-process ``jetforge`` call printed and returned."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """An environment with private cache, data and config directories."""
+    env = dict(os.environ)
+    for variable in ("CUDA_VERSION", "L4T_VERSION", "PYTHON_VERSION", "JETFORGE_ENGINE"):
+        env.pop(variable, None)
+    env.update(
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+    )
+    return env
+
+
+@pytest.fixture
+def jetforge(cli_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Call ``jetforge`` in-process: ``jetforge("list", env={...})``."""
+    from jetforge.cli.main import main
+
+    def call(*argv: str, env: dict[str, str] | None = None) -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(argv), stdout=out, stderr=err, env={**cli_env, **(env or {})})
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    return call
+
+
+def _engine_problem() -> str:
+    try:
+        done = subprocess.run(
+            ["docker", "info"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return str(error)
+    if done.returncode != 0:
+        return done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "docker info failed"
+    done = subprocess.run(
+        ["docker", "image", "inspect", "debian:12"], capture_output=True, check=False
+    )
+    return "" if done.returncode == 0 else "no debian:12 base image (run scripts/setup)"
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    """Require a running Docker daemon with the bootstrapped debian:12 base.
+
+    Without one these tests are skipped (and reported as skipped), except where
+    JETFORGE_REQUIRE_ENGINE=1 (CI): there a missing engine fails them.
+    """
+    problem = _engine_problem()
+    if problem:
+        if os.environ.get("JETFORGE_REQUIRE_ENGINE") == "1":
+            pytest.fail(f"real-engine tests need Docker: {problem}")
+        pytest.skip(f"real-engine tests need Docker: {problem}")
+
+
+@pytest.fixture
+def chain_tree(tmp_path: Path) -> Path:
+    """A private copy of the 4-stage engine fixture chain with a unique salt.
+
+    The salt makes every stage key new, so each test starts with nothing to reuse.
+    """
+    tree = tmp_path / "packages"
+    shutil.copytree(FIXTURES / "engine" / "chain", tree)
+    (tree / "fa" / "salt.txt").write_text(uuid.uuid4().hex + "\n")
+    return tree
+
+
+@pytest.fixture
+def image_name(docker_engine: None) -> Iterator[str]:
+    """A unique image name; its images are removed afterwards."""
+    name = f"jftest-{uuid.uuid4().hex[:8]}"
+    yield name
+    listed = subprocess.run(
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if listed:
+        subprocess.run(["docker", "rmi", "--force", *listed], capture_output=True, check=False)
+
+
+@dataclass
+class Registry:
+    """A real ``docker-registry`` on loopback, with or without htpasswd auth."""
+
+    address: str
+    user: str = ""
+    password: str = ""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_registry(root: Path, *, auth: bool) -> tuple[Registry, subprocess.Popen[bytes]]:
+    """Start docker-registry serving from ``root``; wait until it answers."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    port = _free_port()
+    registry = Registry(f"127.0.0.1:{port}")
+    config = [
+        "version: 0.1",
+        "log: {level: error}",
+        f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, delete: {{enabled: true}}}}",
+        f"http: {{addr: 127.0.0.1:{port}}}",
+    ]
+    if auth:
+        registry.user, registry.password = "jetforge", uuid.uuid4().hex
+        line = subprocess.run(
+            ["htpasswd", "-Bbn", registry.user, registry.password],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        (root / "htpasswd").write_text(line + "\n")
+        config.append(f"auth: {{htpasswd: {{realm: jetforge, path: {root / 'htpasswd'}}}}}")
+    (root / "config.yml").write_text("\n".join(config) + "\n")
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(root / "config.yml")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://{registry.address}/v2/", timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # 401: up, and asking for credentials
+        except OSError:
+            time.sleep(0.1)
+    return registry, process
+
+
+@pytest.fixture
+def registry(tmp_path: Path, docker_engine: None) -> Iterator[Registry]:
+    """A registry with htpasswd auth; docker is logged in to it for the test."""
+    root = tmp_path / "registry"
+    root.mkdir()
+    server, process = start_registry(root, auth=True)
+    subprocess.run(
+        ["docker", "login", "--username", server.user, "--password-stdin", server.address],
+        input=server.password,
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    try:
+        yield server
+    finally:
+        subprocess.run(["docker", "logout", server.address], capture_output=True, check=False)
+        process.terminate()
+        process.wait(timeout=10)
