@@ -97,18 +97,19 @@ def _stream(
     except FileNotFoundError as error:
         return Completed(tuple(argv), 127, "", str(error))
     lines: list[str] = []
-    try:
-        if input_text is not None and process.stdin is not None:
-            process.stdin.write(input_text)
-            process.stdin.close()
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            on_output(line.rstrip("\n"))
-        process.wait()
-    except BaseException:
-        _terminate(process)
-        raise
+    with process:
+        try:
+            if input_text is not None and process.stdin is not None:
+                process.stdin.write(input_text)
+                process.stdin.close()
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                on_output(line.rstrip("\n"))
+            process.wait()
+        except BaseException:
+            _terminate(process)
+            raise
     return Completed(tuple(argv), process.returncode, "".join(lines), "")
 
 

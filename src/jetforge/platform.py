@@ -1,30 +1,39 @@
 """The platform value (SPEC section 4): what a build targets, detected once per command.
 
-Facts (L4T → JetPack → CUDA → distro → GPU architectures) live in
-``data/platforms.yaml``; this module only reads them. Detection reads a host root that
-tests point at fixture directories, takes the environment as a mapping, and never
-crashes on an unknown machine.
+The facts (L4T → JetPack → CUDA → distro → GPU architectures) live in ``data/platforms.yaml``
+and are read lazily. :func:`detect_platform` is the only place that looks at the host: it
+gathers raw facts from a host root (or a ``--target`` preset), parses the overrides from the
+environment mapping it is given, and derives the value from both with the tables. Detection
+never crashes on an unknown machine; it falls back to documented defaults with a warning.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import platform as host
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
 from functools import cache
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from jetforge._process import Runner, run
 from jetforge.errors import PlatformError
 
-CUDA_ARCHS = ("tegra-aarch64", "aarch64-sbsa", "x86_64")
-_ARCH_NAMES = {"arm64": "aarch64", "aarch64": "aarch64", "amd64": "x86_64", "x86_64": "x86_64"}
+TEGRA, SBSA, X86 = "tegra-aarch64", "aarch64-sbsa", "x86_64"
+_ARCH_NAMES = {"aarch64": "aarch64", "arm64": "aarch64", "x86_64": "x86_64", "amd64": "x86_64"}
+_CUDA_ARCH_NAMES = {TEGRA: TEGRA, "tegra": TEGRA, SBSA: SBSA, "sbsa": SBSA, X86: X86, "amd64": X86}
+_ARCH_OF = {TEGRA: "aarch64", SBSA: "aarch64", X86: "x86_64"}
+_HOST_CUDA_ARCH = {"aarch64": SBSA, "x86_64": X86}
+_TAG_HEAD = {SBSA: "sbsa", X86: "x86_64"}
+_NO_L4T = Version("0")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,21 +53,27 @@ class Distro:
 
     @property
     def version(self) -> Version:
-        """The release as a version."""
+        """The release as a version (``22.04`` compares above ``20.04``)."""
         return Version(self.release)
 
 
 def parse_distro(text: str) -> Distro:
-    """``ubuntu:22.04``, ``ubuntu22.04``, ``22.04`` (Ubuntu), ``debian:12``, ``debian12``."""
-    match = re.fullmatch(r"(?:([a-z]+):?)?(\d+(?:\.\d+)?)", text.strip().lower())
-    if match is None:
-        raise PlatformError(f"bad distro '{text}' (valid: ubuntu:22.04, ubuntu:24.04, debian:12)")
+    """Parse ``ubuntu:22.04``, ``ubuntu22.04``, ``22.04`` (Ubuntu), ``debian:12``, ``debian12``."""
+    match = re.fullmatch(r"(?:([a-z]+)[:\-]?)?(\d+(?:\.\d+)*)", text.strip().lower())
+    if match is None or (match[1] is None and "." not in match[2]):
+        raise PlatformError(
+            f"bad distro '{text}' (valid: 'ubuntu:22.04', 'ubuntu22.04', '22.04', 'debian:12')"
+        )
     return Distro(match[1] or "ubuntu", match[2])
 
 
 @dataclass(frozen=True, slots=True)
 class Platform:
-    """The build target: architecture, L4T/JetPack, CUDA, Python, distro, GPU archs."""
+    """The build target: architecture, L4T/JetPack, CUDA, Python, distro, GPU architectures.
+
+    ``overridden`` names the fields set by environment variables or flags; ``warnings``
+    holds lines the CLI shows once (e.g. an L4T release missing from the table).
+    """
 
     arch: str
     cuda_arch: str
@@ -76,7 +91,7 @@ class Platform:
     @property
     def is_jetson(self) -> bool:
         """Whether this is a Jetson (L4T) platform."""
-        return self.cuda_arch == "tegra-aarch64"
+        return self.cuda_arch == TEGRA
 
     @property
     def cuda_tag(self) -> str:
@@ -86,27 +101,30 @@ class Platform:
     @property
     def tag_postfix(self) -> str:
         """``r36.4.0-cu126-22.04`` on Jetson, ``x86_64-cu128-24.04``, ``sbsa-cu130-24.04``."""
-        if self.is_jetson:
-            first = f"r{self.l4t_version}"
+        if self.is_jetson and self.l4t_version is not None:
+            head = f"r{self.l4t_version}"
         else:
-            first = "sbsa" if self.cuda_arch == "aarch64-sbsa" else self.arch
-        return f"{first}-{self.cuda_tag}-{self.distro.tag_part}"
+            head = _TAG_HEAD.get(self.cuda_arch, self.arch)
+        return f"{head}-{self.cuda_tag}-{self.distro.tag_part}"
 
     @property
     def label(self) -> str:
         """``l4t-36.4.0 cuda-12.6 ubuntu-22.04 tegra-aarch64`` (no l4t part off Jetson)."""
-        parts = [f"l4t-{self.l4t_version}"] if self.l4t_version else []
+        parts = [] if self.l4t_version is None else [f"l4t-{self.l4t_version}"]
         parts += [f"cuda-{self.cuda_version}", f"{self.distro.name}-{self.distro.release}"]
-        return " ".join([*parts, self.cuda_arch])
+        return " ".join((*parts, self.cuda_arch))
 
     def build_args(self) -> tuple[tuple[str, str], ...]:
-        """The standard build arguments every stage receives, in a fixed order."""
-        args = [("SYSTEM_ARCH", self.arch), ("CUDA_ARCH", self.cuda_arch)]
-        if self.is_jetson:
-            args += [("L4T_VERSION", str(self.l4t_version))]
-            args += [("JETPACK_VERSION", str(self.jetpack_version))]
+        """The standard build arguments of every stage, in a fixed order."""
+        jetson = (
+            (("L4T_VERSION", str(self.l4t_version)), ("JETPACK_VERSION", str(self.jetpack_version)))
+            if self.is_jetson
+            else ()
+        )
         return (
-            *args,
+            ("SYSTEM_ARCH", self.arch),
+            ("CUDA_ARCH", self.cuda_arch),
+            *jetson,
             ("CUDA_VERSION", str(self.cuda_version)),
             ("CUDA_ARCHITECTURES", ";".join(map(str, self.gpu_archs))),
             ("PYTHON_VERSION", str(self.python_version)),
@@ -115,120 +133,339 @@ class Platform:
         )
 
     def to_json(self) -> dict[str, object]:
-        """Every field as JSON-ready data, plus the tag postfix and the label."""
-        return {
-            "arch": self.arch,
-            "cuda_arch": self.cuda_arch,
-            "l4t_version": str(self.l4t_version) if self.l4t_version else None,
-            "jetpack_version": str(self.jetpack_version) if self.jetpack_version else None,
-            "cuda_version": str(self.cuda_version),
-            "python_version": str(self.python_version),
-            "distro": str(self.distro),
-            "gpu_archs": list(self.gpu_archs),
-            "base_image": self.base_image,
-            "target": self.target,
-            "tag_postfix": self.tag_postfix,
-            "label": self.label,
-            "overridden": list(self.overridden),
-            "warnings": list(self.warnings),
-        }
+        """Every field as JSON-ready data, plus ``tag_postfix`` and ``label``."""
+
+        def plain(value: object) -> object:
+            if isinstance(value, tuple):
+                return [plain(item) for item in value]
+            return value if value is None or isinstance(value, (str, int)) else str(value)
+
+        data = {field.name: plain(getattr(self, field.name)) for field in fields(self)}
+        return {**data, "tag_postfix": self.tag_postfix, "label": self.label}
+
+
+# --- the shipped tables -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Defaults:
+    """One row of the tables: an L4T release, or a platform other than Jetson."""
+
+    distro: Distro
+    cuda: Version
+    base_image: str
+    gpu_archs: tuple[tuple[Version, tuple[int, ...]], ...]  # (lowest CUDA, SMs), ascending
+    l4t: Version = _NO_L4T  # a Jetson release row has its own
+    jetpack: Version | None = None
+
+    def gpu_archs_for(self, cuda: Version) -> tuple[int, ...]:
+        fitting = [sms for lowest, sms in self.gpu_archs if lowest <= cuda]
+        return (fitting or [self.gpu_archs[0][1]])[-1]
+
+
+def _defaults(row: Mapping[str, Any]) -> _Defaults:
+    sms = row["gpu_archs"]
+    by_cuda = sms.items() if isinstance(sms, Mapping) else [("0", sms)]
+    return _Defaults(
+        parse_distro(row["distro"]),
+        Version(row["cuda"]),
+        row["base_image"],
+        tuple(sorted((Version(cuda), tuple(numbers)) for cuda, numbers in by_cuda)),
+        Version(row["l4t"]) if "l4t" in row else _NO_L4T,
+        Version(row["jetpack"]) if "jetpack" in row else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What a preset or the host says before overrides; ``model`` names a Jetson module."""
+
+    arch: str
+    cuda_arch: str
+    l4t: Version | None = None
+    cuda: Version | None = None
+    model: str = ""
+    target: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    releases: tuple[_Defaults, ...]
+    assumed_l4t: tuple[tuple[str, Version], ...]
+    servers: Mapping[str, _Defaults]
+    python: Mapping[Distro, Version]
+    targets: Mapping[str, _Facts]
 
 
 @cache
-def _table() -> dict[str, Any]:
+def _tables() -> _Tables:
+    text = resources.files("jetforge").joinpath("data/platforms.yaml").read_text("utf-8")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    text = (Path(__file__).parent / "data" / "platforms.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-    return data
+    raw: dict[str, Any] = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    targets = {
+        name: _Facts("aarch64", TEGRA, l4t=Version(row["l4t"]), target=name)
+        if "l4t" in row
+        else _Facts(
+            _ARCH_OF[row["cuda_arch"]], row["cuda_arch"], cuda=Version(row["cuda"]), target=name
+        )
+        for name, row in raw["targets"].items()
+    }
+    return _Tables(
+        tuple(sorted(map(_defaults, raw["l4t"]), key=lambda release: release.l4t)),
+        tuple((row["model"], Version(row["l4t"])) for row in raw["assumed_l4t"]),
+        {name: _defaults(row) for name, row in raw["servers"].items()},
+        {parse_distro(name): Version(python) for name, python in raw["python"].items()},
+        targets,
+    )
 
 
 def target_names() -> tuple[str, ...]:
     """The ``--target`` preset names, in data-file order."""
-    return tuple(_table()["targets"])
+    return tuple(_tables().targets)
 
 
-def _version(text: str, what: str, valid: str) -> Version:
-    try:
-        return Version(text)
-    except InvalidVersion:
-        raise PlatformError(f"{what}: '{text}' is not a version (valid: {valid})") from None
+# --- pure parsing -------------------------------------------------------------------------
 
 
-def parse_cuda_version(text: str, what: str = "CUDA_VERSION") -> Version:
-    """``12.6``, ``12.6.77``, ``cu126`` or ``cu12.6`` → ``12.6``."""
+def _major_minor(text: str) -> Version | None:
+    match = re.fullmatch(r"(\d+)(?:\.(\d+))?(?:\.\d+)*", text)
+    return None if match is None else Version(f"{int(match[1])}.{int(match[2] or 0)}")
+
+
+def parse_cuda_version(text: str) -> Version | None:
+    """``12.6``, ``12.6.77``, ``cu126``, ``cu12.6`` or ``126`` → ``12.6``; None for junk."""
     value = text.strip().lower().removeprefix("cu")
-    if value.isdigit() and len(value) >= 3:
-        value = f"{value[:-1]}.{value[-1]}"
-    version = _version(value, what, "12.6 or cu126")
-    return Version(f"{version.major}.{version.minor}")
+    if value.isdigit() and len(value) in (3, 4):
+        value = f"{value[:-1]}.{value[-1]}" if len(value) == 3 else f"{value[:2]}.{value[2:]}"
+    return _major_minor(value)
 
 
-def _l4t_row(version: Version) -> tuple[Version, dict[str, Any], str]:
-    """The table row for an L4T release: exact, else the nearest lower one (one warning)."""
-    rows = {Version(key): value for key, value in _table()["l4t"].items()}
-    if version in rows:
-        return version, rows[version], ""
-    known = sorted(rows)
-    same_major = [v for v in known if v.major == version.major and v < version]
-    lower = [v for v in known if v < version]
-    chosen = (same_major or lower or known[:1])[-1]
-    warning = f"L4T {version} is not in the platform table; using the defaults of L4T {chosen}"
-    return chosen, rows[chosen], warning
+def _parse_python(text: str) -> Version | None:
+    value = text.strip().lower().removeprefix("python").removeprefix("py")
+    if value.isdigit() and len(value) in (2, 3):
+        value = f"{value[0]}.{value[1:]}"
+    return _major_minor(value)
 
 
-def read_l4t_release(root: Path) -> Version | None:
-    """The L4T release from ``/etc/nv_tegra_release`` (``# R36 (release), REVISION: 4.3``)."""
-    try:
-        first = (root / "etc" / "nv_tegra_release").read_text(errors="replace").splitlines()[0]
-    except (OSError, IndexError):
+def _parse_l4t(text: str) -> Version | None:
+    match = re.fullmatch(r"r?(\d+)(?:\.(\d+))?(?:\.(\d+))?", text.strip().lower())
+    return None if match is None else Version(f"{match[1]}.{match[2] or 0}.{match[3] or 0}")
+
+
+def _parse_jetpack(text: str) -> Version | None:
+    match = re.fullmatch(r"(?:jp)?(\d+(?:\.\d+)*)", text.strip().lower())
+    return None if match is None else Version(match[1])
+
+
+def _parse_gpu_archs(text: str) -> tuple[int, ...] | None:
+    items = [item for item in re.split(r"[;,\s]+", text.strip().lower()) if item]
+    found = [re.fullmatch(r"(?:sm_)?(\d+)(?:\.(\d))?", item) for item in items]
+    if not found or None in found:
         return None
-    match = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*(\d+)(?:\.(\d+))?", first)
-    if match is None:
+    return tuple(sorted({int(m[1]) * 10 + int(m[2]) if m[2] else int(m[1]) for m in found if m}))
+
+
+def _parse_distro_or_none(text: str) -> Distro | None:
+    try:
+        return parse_distro(text)
+    except PlatformError:
         return None
-    return Version(f"{match[1]}.{match[2]}.{match[3] or 0}")
 
 
-def _is_jetson_host(root: Path) -> bool:
-    if (root / "etc" / "nv_tegra_release").exists():
-        return True
-    try:
-        model = (root / "proc" / "device-tree" / "model").read_text(errors="replace")
-    except OSError:
-        return False
-    return "jetson" in model.lower() or "tegra" in model.lower()
+def parse_tegra_release(text: str) -> Version | None:
+    """The L4T release of ``/etc/nv_tegra_release`` (``# R36 (release), REVISION: 4.3``)."""
+    first = text.splitlines()[0] if text else ""
+    match = re.search(r"R(\d+)\s*\(\w+\),\s*REVISION:\s*(\d+)(?:\.(\d+))?", first)
+    return None if match is None else Version(f"{match[1]}.{match[2]}.{match[3] or 0}")
 
 
-def detect_host_cuda(root: Path, runner: Runner) -> Version | None:
-    """CUDA from ``/usr/local/cuda/version.json``, else ``nvcc``, else ``nvidia-smi``."""
-    try:
-        data = json.loads((root / "usr" / "local" / "cuda" / "version.json").read_text())
-        return parse_cuda_version(str(data["cuda"]["version"]))
-    except (OSError, ValueError, KeyError, TypeError, PlatformError):
-        pass
-    probes = (
-        (["nvcc", "--version"], r"release (\d+\.\d+)"),
-        (["nvidia-smi"], r"CUDA Version:\s*(\d+\.\d+)"),
+@dataclass(frozen=True, slots=True)
+class _Overrides:
+    """Values from the environment and flags; field names match :class:`Platform`'s."""
+
+    arch: str | None = None
+    cuda_arch: str | None = None
+    l4t_version: Version | None = None
+    jetpack_version: Version | None = None
+    cuda_version: Version | None = None
+    python_version: Version | None = None
+    distro: Distro | None = None
+    gpu_archs: tuple[int, ...] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(f.name for f in fields(self) if getattr(self, f.name) is not None))
+
+
+def _parse_overrides(env: Mapping[str, str], distro: str | None) -> _Overrides:
+    def read(variable: str, parse: Callable[[str], _T | None], valid: str) -> _T | None:
+        text = env.get(variable, "").strip()
+        value = parse(text) if text else None
+        if text and value is None:
+            raise PlatformError(f"{variable}: '{text}' is not valid (valid: {valid})")
+        return value
+
+    return _Overrides(
+        arch=read("SYSTEM_ARCH", lambda text: _ARCH_NAMES.get(text.lower()), "aarch64, x86_64"),
+        cuda_arch=read(
+            "CUDA_ARCH", lambda text: _CUDA_ARCH_NAMES.get(text.lower()), ", ".join(_ARCH_OF)
+        ),
+        l4t_version=read("L4T_VERSION", _parse_l4t, "'36.4.3', 'r36.4.3'"),
+        jetpack_version=read("JETPACK_VERSION", _parse_jetpack, "'6.2', '5.1.2'"),
+        cuda_version=read("CUDA_VERSION", parse_cuda_version, "'12.6', '12.6.77', 'cu126'"),
+        python_version=read("PYTHON_VERSION", _parse_python, "'3.10', 'py310'"),
+        distro=parse_distro(distro)
+        if distro
+        else read("LSB_RELEASE", _parse_distro_or_none, "'22.04', 'ubuntu:22.04', 'debian:12'"),
+        gpu_archs=read("CUDA_ARCHITECTURES", _parse_gpu_archs, "'87', '87;110', '8.7', '75,80'"),
     )
-    for argv, pattern in probes:
-        done = runner(argv, timeout=10)
-        match = re.search(pattern, done.stdout) if done.returncode == 0 else None
-        if match:
+
+
+# --- derivation (pure) --------------------------------------------------------------------
+
+
+def _resolve_arch(facts: _Facts, wanted: _Overrides) -> tuple[str, str]:
+    """``(arch, cuda_arch)``: explicit values win; an L4T release implies a Jetson."""
+    if wanted.cuda_arch is not None:
+        cuda_arch = wanted.cuda_arch
+    elif wanted.l4t_version is not None and facts.target is None and wanted.arch != "x86_64":
+        cuda_arch = TEGRA
+    elif wanted.arch is not None and wanted.arch != _ARCH_OF[facts.cuda_arch]:
+        cuda_arch = _HOST_CUDA_ARCH[wanted.arch]
+    else:
+        cuda_arch = facts.cuda_arch
+    implied = _ARCH_OF[cuda_arch]
+    arch = wanted.arch or (facts.arch if cuda_arch == facts.cuda_arch else implied)
+    if wanted.arch is not None and arch != implied:
+        raise PlatformError(f"SYSTEM_ARCH={arch} does not fit CUDA_ARCH={cuda_arch}")
+    return arch, cuda_arch
+
+
+def _release_for(tables: _Tables, l4t: Version, warnings: list[str]) -> _Defaults:
+    """The row of ``l4t``, else of the nearest lower release (same major first), warned."""
+    for release in tables.releases:
+        if release.l4t == l4t:
+            return release
+    lower = [release for release in tables.releases if release.l4t < l4t]
+    same_major = [release for release in lower if release.l4t.major == l4t.major]
+    chosen = (same_major or lower or [tables.releases[0]])[-1]
+    warnings.append(f"L4T {l4t} is not in the platform table; using the defaults of {chosen.l4t}")
+    return chosen
+
+
+def _assume_l4t(tables: _Tables, model: str, warnings: list[str]) -> Version:
+    l4t = next(version for word, version in tables.assumed_l4t if word in model.lower())
+    warnings.append(
+        f"cannot read the L4T release of {model or 'this Jetson'}; "
+        f"assuming L4T {l4t} (set L4T_VERSION to choose)"
+    )
+    return l4t
+
+
+def _python_for(tables: _Tables, distro: Distro, fallback: Distro, warnings: list[str]) -> Version:
+    if distro in tables.python:
+        return tables.python[distro]
+    same = sorted(
+        (known.version, python)
+        for known, python in tables.python.items()
+        if known.name == distro.name and known.version < distro.version
+    )
+    python = same[-1][1] if same else tables.python[fallback]
+    warnings.append(
+        f"no default Python known for {distro}; using {python} (set PYTHON_VERSION to choose)"
+    )
+    return python
+
+
+def _derive(facts: _Facts, wanted: _Overrides) -> Platform:
+    tables = _tables()
+    warnings = list(facts.warnings)
+    arch, cuda_arch = _resolve_arch(facts, wanted)
+    l4t = jetpack = None
+    if cuda_arch == TEGRA:
+        l4t = wanted.l4t_version or facts.l4t or _assume_l4t(tables, facts.model, warnings)
+        defaults = _release_for(tables, l4t, warnings)
+        jetpack = wanted.jetpack_version or defaults.jetpack
+    else:
+        for variable, value in (
+            ("L4T_VERSION", wanted.l4t_version),
+            ("JETPACK_VERSION", wanted.jetpack_version),
+        ):
+            if value is not None:
+                raise PlatformError(f"{variable} applies to Jetson ({TEGRA}) only, not {cuda_arch}")
+        defaults = tables.servers[cuda_arch]
+    cuda = wanted.cuda_version or facts.cuda or defaults.cuda
+    distro = wanted.distro or defaults.distro
+    base_image = defaults.base_image if wanted.distro is None else str(wanted.distro)
+    python = wanted.python_version or _python_for(tables, distro, defaults.distro, warnings)
+    return Platform(
+        arch=arch,
+        cuda_arch=cuda_arch,
+        l4t_version=l4t,
+        jetpack_version=jetpack,
+        cuda_version=cuda,
+        python_version=python,
+        distro=distro,
+        gpu_archs=wanted.gpu_archs or defaults.gpu_archs_for(cuda),
+        base_image=base_image,
+        target=facts.target,
+        overridden=wanted.names,
+        warnings=tuple(warnings),
+    )
+
+
+# --- the host -----------------------------------------------------------------------------
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _probe(runner: Runner, *argv: str) -> str:
+    try:
+        done = runner(argv, timeout=15)
+    except OSError:
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def _host_facts(root: Path, runner: Runner, arch: str | None) -> _Facts:
+    release_file = root / "etc" / "nv_tegra_release"
+    model = _read(root / "proc" / "device-tree" / "model").replace("\0", "").strip()
+    if release_file.exists() or "jetson" in model.lower() or "tegra" in model.lower():
+        return _Facts("aarch64", TEGRA, l4t=parse_tegra_release(_read(release_file)), model=model)
+    machine = arch or _probe(runner, "uname", "-m").strip() or host.machine()
+    machine = _ARCH_NAMES.get(machine.lower(), machine.lower())
+    if machine in _HOST_CUDA_ARCH:
+        return _Facts(machine, _HOST_CUDA_ARCH[machine])
+    warning = f"unknown architecture '{machine}'; using the {X86} defaults (set SYSTEM_ARCH)"
+    return _Facts(machine, X86, warnings=(warning,))
+
+
+def _host_cuda(root: Path, runner: Runner, *, jetson: bool) -> Version | None:
+    """The host's CUDA: ``version.json``, then (off Jetson) ``nvcc``, then ``nvidia-smi``."""
+    cuda_dir = root / "usr" / "local" / "cuda"
+    try:
+        found = parse_cuda_version(
+            str(json.loads(_read(cuda_dir / "version.json"))["cuda"]["version"])
+        )
+    except (ValueError, KeyError, TypeError):
+        match = re.search(r"CUDA Version (\d+\.\d+)", _read(cuda_dir / "version.txt"))
+        found = None if match is None else Version(match[1])
+    if found is not None or jetson:
+        return found
+    for argv, pattern in (
+        (("nvcc", "--version"), r"release (\d+\.\d+)"),
+        (("nvidia-smi",), r"CUDA Version:\s*(\d+\.\d+)"),
+    ):
+        match = re.search(pattern, _probe(runner, *argv))
+        if match is not None:
             return Version(match[1])
     return None
-
-
-def _arch(env: Mapping[str, str], overridden: list[str]) -> str:
-    raw = env.get("SYSTEM_ARCH")
-    if raw:
-        overridden.append("arch")
-    else:
-        raw = host.machine()
-    arch = _ARCH_NAMES.get(raw.lower())
-    if arch is None:
-        if env.get("SYSTEM_ARCH"):
-            raise PlatformError(f"SYSTEM_ARCH: '{raw}' is not valid (valid: aarch64, x86_64)")
-        return raw.lower()
-    return arch
 
 
 def detect_platform(
@@ -239,109 +476,23 @@ def detect_platform(
     target: str | None = None,
     distro: str | None = None,
 ) -> Platform:
-    """Detect the platform (or build a ``target`` preset), then apply overrides."""
-    table = _table()
-    overridden: list[str] = []
-    warnings: list[str] = []
-    preset: dict[str, str] = {}
+    """The platform of the host under ``root`` (or the preset ``target``), with overrides.
+
+    ``env`` supplies the override variables of SPEC section 4 and ``distro`` is the
+    ``--distro`` flag. Unknown targets and unparsable overrides raise :class:`PlatformError`.
+    """
+    wanted = _parse_overrides(env, distro)
     if target is not None:
-        if target not in table["targets"]:
-            valid = ", ".join(table["targets"])
-            raise PlatformError(f"unknown target '{target}' (valid: {valid})")
-        preset = table["targets"][target]
-
-    if preset:
-        arch = "aarch64" if "l4t" in preset else table["servers"][preset["server"]]["arch"]
-        cuda_arch = "tegra-aarch64" if "l4t" in preset else preset["server"]
+        targets = _tables().targets
+        if target not in targets:
+            close = difflib.get_close_matches(target, targets, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise PlatformError(f"unknown target '{target}' ({hint}valid: {', '.join(targets)})")
+        facts = targets[target]
     else:
-        arch = _arch(env, overridden)
-        if arch == "aarch64":
-            cuda_arch = "tegra-aarch64" if _is_jetson_host(root) else "aarch64-sbsa"
-        else:
-            cuda_arch = "x86_64"
-    if env.get("CUDA_ARCH"):
-        if env["CUDA_ARCH"] not in CUDA_ARCHS:
-            valid = ", ".join(CUDA_ARCHS)
-            raise PlatformError(f"CUDA_ARCH: '{env['CUDA_ARCH']}' is not valid (valid: {valid})")
-        cuda_arch = env["CUDA_ARCH"]
-        overridden.append("cuda_arch")
-
-    l4t = jetpack = None
-    if cuda_arch == "tegra-aarch64":
-        if env.get("L4T_VERSION"):
-            text = env["L4T_VERSION"].lower().removeprefix("r")
-            l4t = _version(text, "L4T_VERSION", "36.4.3 or r36.4.3")
-            overridden.append("l4t_version")
-        elif preset:
-            l4t = Version(preset["l4t"])
-        else:
-            l4t = read_l4t_release(root)
-            if l4t is None:
-                l4t = max(Version(key) for key in table["l4t"])
-                warnings.append(f"no L4T release found on this Jetson; assuming L4T {l4t}")
-        _, row, warning = _l4t_row(l4t)
-        warnings += [warning] if warning else []
-        jetpack = Version(str(row["jetpack"]))
-        if env.get("JETPACK_VERSION"):
-            jetpack = _version(env["JETPACK_VERSION"], "JETPACK_VERSION", "6.2")
-            overridden.append("jetpack_version")
-    else:
-        row = table["servers"]["aarch64-sbsa" if cuda_arch == "aarch64-sbsa" else "x86_64"]
-
-    chosen_distro = parse_distro(str(row["distro"]))
-    distro_text = distro or env.get("LSB_RELEASE")
-    if distro_text:
-        chosen_distro = parse_distro(distro_text)
-        overridden.append("distro")
-
-    if env.get("CUDA_VERSION"):
-        cuda = parse_cuda_version(env["CUDA_VERSION"])
-        overridden.append("cuda_version")
-    elif preset.get("cuda"):
-        cuda = parse_cuda_version(preset["cuda"])
-    elif not preset:
-        found = detect_host_cuda(root, runner) if cuda_arch != "tegra-aarch64" else None
-        cuda = found or parse_cuda_version(str(row["cuda"]))
-    else:
-        cuda = parse_cuda_version(str(row["cuda"]))
-
-    if env.get("PYTHON_VERSION"):
-        python = _version(env["PYTHON_VERSION"], "PYTHON_VERSION", "3.10")
-        overridden.append("python_version")
-    else:
-        python = Version(str(table["python"].get(str(chosen_distro), "3")))
-
-    if env.get("CUDA_ARCHITECTURES"):
-        gpu_archs = _parse_gpu_archs(env["CUDA_ARCHITECTURES"])
-        overridden.append("gpu_archs")
-    else:
-        gpu_archs = tuple(int(sm) for sm in row["gpu_archs"])
-
-    base_image = (
-        str(chosen_distro) if "distro" in overridden else str(row.get("base_image", chosen_distro))
-    )
-    return Platform(
-        arch=arch,
-        cuda_arch=cuda_arch,
-        l4t_version=l4t,
-        jetpack_version=jetpack,
-        cuda_version=cuda,
-        python_version=python,
-        distro=chosen_distro,
-        gpu_archs=gpu_archs,
-        base_image=base_image,
-        target=target,
-        overridden=tuple(sorted(overridden)),
-        warnings=tuple(warnings),
-    )
-
-
-def _parse_gpu_archs(text: str) -> tuple[int, ...]:
-    """``87``, ``87;110``, ``75,80``, ``8.7`` → SM numbers."""
-    values = [item.strip() for item in re.split(r"[;, ]+", text) if item.strip()]
-    try:
-        return tuple(int(item.replace(".", "")) for item in values)
-    except ValueError:
-        raise PlatformError(
-            f"CUDA_ARCHITECTURES: '{text}' is not valid (valid: '87', '87;110', '75,80')"
-        ) from None
+        facts = _host_facts(root, runner, wanted.arch)
+        _, cuda_arch = _resolve_arch(facts, wanted)
+        # The host's CUDA only matters when the platform is the host's own.
+        if wanted.cuda_version is None and cuda_arch == facts.cuda_arch:
+            facts = replace(facts, cuda=_host_cuda(root, runner, jetson=cuda_arch == TEGRA))
+    return _derive(facts, wanted)
