@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.engine
