@@ -6,7 +6,6 @@ recording runner and the real one stays in one place.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -51,8 +50,11 @@ def run(
     timeout: float | None = None,
     on_output: OutputSink | None = None,
 ) -> Completed:
-    """Run ``argv``; a missing program gives return code 127 instead of an exception."""
-    full_env = None if env is None else {**os.environ, **env}
+    """Run ``argv``; a missing program gives return code 127 instead of an exception.
+
+    ``env``, when given, is the child's whole environment.
+    """
+    full_env = None if env is None else dict(env)
     if on_output is None:
         try:
             done = subprocess.run(

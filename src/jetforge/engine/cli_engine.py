@@ -6,6 +6,7 @@ Argv is built by small pure functions; every command goes through the injected r
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,13 +26,15 @@ class CliEngine:
     program: str
     build_mode: str
     runner: Runner = run
+    env: Mapping[str, str] | None = None
 
     def _call(self, *args: str) -> Completed:
-        return self.runner([self.program, *args])
+        return self.runner([self.program, *args], env=self.env)
 
     def build(self, command: Command, on_output: OutputSink) -> Completed:
         """Run a build command, streaming its output."""
-        return self.runner(command.argv, env=dict(command.env), on_output=on_output)
+        env = {**(self.env if self.env is not None else os.environ), **dict(command.env)}
+        return self.runner(command.argv, env=env, on_output=on_output)
 
     def find_by_label(self, label: str, value: str) -> list[str]:
         """Ids of local images carrying ``label=value``, newest first."""
@@ -71,7 +74,8 @@ class CliEngine:
         self, options: Sequence[str], image: str, argv: Sequence[str], on_output: OutputSink
     ) -> Completed:
         """Run ``argv`` in a new container of ``image`` with engine ``options``."""
-        return self.runner([self.program, "run", *options, image, *argv], on_output=on_output)
+        argv = [self.program, "run", *options, image, *argv]
+        return self.runner(argv, env=self.env, on_output=on_output)
 
     def remove_container(self, name: str) -> None:
         """Remove a container if it exists."""
@@ -84,11 +88,11 @@ class CliEngine:
 
     def push(self, reference: str, on_output: OutputSink) -> Completed:
         """Push an image to its registry."""
-        return self.runner([self.program, "push", reference], on_output=on_output)
+        return self.runner([self.program, "push", reference], env=self.env, on_output=on_output)
 
     def pull(self, reference: str, on_output: OutputSink) -> Completed:
         """Pull an image from its registry."""
-        return self.runner([self.program, "pull", reference], on_output=on_output)
+        return self.runner([self.program, "pull", reference], env=self.env, on_output=on_output)
 
     def import_tarball(self, tarball: str, reference: str) -> Completed:
         """Create an image from a root filesystem tarball."""
@@ -129,7 +133,7 @@ def connect_engine(name: str, env: Mapping[str, str], runner: Runner = run) -> C
     """Find the engine's program, check that it answers, and detect its build mode."""
     program = env.get(f"JETFORGE_{name.upper()}") or name
     if name == "podman":
-        done = runner([program, "version", "--format", "{{.Client.Version}}"])
+        done = runner([program, "version", "--format", "{{.Client.Version}}"], env=env)
         if done.returncode == 127:
             raise EngineUnavailableError(
                 "podman", "podman is not installed", "install it: apt-get install -y podman"
@@ -138,8 +142,8 @@ def connect_engine(name: str, env: Mapping[str, str], runner: Runner = run) -> C
             raise EngineUnavailableError(
                 "podman", f"podman does not answer: {_first_line(done)}", "run 'podman info'"
             )
-        return CliEngine("podman", program, "podman", runner)
-    done = runner([program, "version", "--format", "{{json .}}"])
+        return CliEngine("podman", program, "podman", runner, env)
+    done = runner([program, "version", "--format", "{{json .}}"], env=env)
     if done.returncode == 127:
         raise EngineUnavailableError(
             "docker",
@@ -157,9 +161,9 @@ def connect_engine(name: str, env: Mapping[str, str], runner: Runner = run) -> C
             "start it: systemctl start docker, or: setsid dockerd > /var/log/dockerd.log 2>&1 &",
         )
     client = (version.get("Client") or {}).get("Version", "")
-    has_buildx = runner([program, "buildx", "version"]).returncode == 0
+    has_buildx = runner([program, "buildx", "version"], env=env).returncode == 0
     mode = docker_build_mode(client, has_buildx, env.get(BUILD_MODE_VARIABLE, ""))
-    return CliEngine("docker", program, mode, runner)
+    return CliEngine("docker", program, mode, runner, env)
 
 
 def _first_line(done: Completed) -> str:
