@@ -194,7 +194,9 @@ def _mark_unsatisfiable(variants: list[Variant]) -> list[Variant]:
     reasons: dict[str, str] = {v.name: v.unavailable for v in variants}
     by_name: dict[str, list[Variant]] = {}
     for variant in variants:
-        for name in {variant.name, variant.spec.base_name, *variant.spec.alias}:
+        aliases = variant.spec.alias
+        names = {variant.name, variant.spec.base_name, *aliases}
+        for name in names | {alias.partition(":")[0] for alias in aliases}:
             by_name.setdefault(name, []).append(variant)
     changed = True
     while changed:

@@ -121,7 +121,8 @@ def _arch_matches(word: str, platform: Platform) -> bool:
 
 
 def _cuda_version(text: str) -> str:
-    if "." in text or not text.isdigit():
+    # cu126 = 12.6, cu130 = 13.0; cu12 is the major release 12, as CUDA_VERSION reads it.
+    if "." in text or not text.isdigit() or len(text) <= 2:
         return text
     return f"{text[:-1]}.{text[-1]}" if len(text) <= 3 else f"{text[:2]}.{text[2:]}"
 
@@ -131,6 +132,8 @@ def _python_version(text: str) -> str:
         return text
     return f"{text[0]}.{text[1:]}"
 
+
+_DISTRO_WORDS = ("ubuntu", "debian")
 
 _VALID_PREDICATES = (
     "valid: '>=r36', '<36.4', '>=cu126', '<cu130', '>=py310', '==ubuntu24.04', '22.04', "
@@ -156,8 +159,10 @@ def parse_predicate(text: str) -> Predicate:
         kind, version = "cuda", _cuda_version(version)
     elif prefix == "py":
         kind, version = "python", _python_version(version)
-    elif prefix:
+    elif prefix in _DISTRO_WORDS:
         kind, word = "distro", prefix
+    elif prefix:
+        raise RequirementSyntaxError(f"bad platform predicate '{text}' ({_VALID_PREDICATES})")
     elif op:
         kind = "l4t"
     else:

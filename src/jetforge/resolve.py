@@ -289,8 +289,15 @@ def _conflict(
                 f"(available: {', '.join(available)})"
             )
         else:
+            # Say why the variants it names are out, when it names any (platform, disabled).
+            out = [
+                f"; {v.name} {v.unavailable}"
+                for v in variants
+                if not v.is_available and all(_accepts(catalog, need, v) for need in unique)
+            ]
             reasons.append(
                 f"{asked}: no available variant matches (available: {', '.join(available)})"
+                + "".join(out)
             )
     return ResolutionError("cannot resolve the requested packages", tuple(reasons))
 

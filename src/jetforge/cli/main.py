@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -45,10 +46,12 @@ def main(
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     parser = make_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+    # argparse writes --help, --version and usage errors to sys.stdout / sys.stderr.
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exit_:
+            return int(exit_.code or 0)
     given = list(sys.argv[1:] if argv is None else argv)
     session = Session(args, out, err, given)
     if env is not None:

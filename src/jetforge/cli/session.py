@@ -82,9 +82,15 @@ class Session:
 
     @cached_property
     def package_roots(self) -> tuple[Path, ...]:
-        """Search directories in order: shipped, ``--package-dirs``, config file."""
+        """Search directories in order: shipped, ``--package-dirs``, config file.
+
+        ``JETFORGE_SHIPPED_PACKAGES`` replaces the shipped tree (empty: no shipped tree),
+        for a vendored tree or for tests.
+        """
         given = [Path(item) for item in split_list(getattr(self.args, "package_dirs", []))]
-        return (shipped_packages(), *given, *self.settings.package_dirs)
+        shipped = self.env.get("JETFORGE_SHIPPED_PACKAGES")
+        first = [shipped_packages()] if shipped is None else [Path(shipped)] if shipped else []
+        return (*first, *given, *self.settings.package_dirs)
 
     @cached_property
     def catalog(self) -> Catalog:
