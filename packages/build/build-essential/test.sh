@@ -6,5 +6,5 @@ printf '#include <stdio.h>\nint main(void){puts("c ok");return 0;}\n' > "$work/a
 printf '#include <iostream>\nint main(){std::cout<<"c++ ok"<<std::endl;}\n' > "$work/b.cpp"
 gcc -o "$work/a" "$work/a.c" && "$work/a"
 g++ -o "$work/b" "$work/b.cpp" && "$work/b"
-make --version | head -n 1
+make --version > "$work/make.txt" && head -n 1 "$work/make.txt"
 git --version
