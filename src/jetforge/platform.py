@@ -15,56 +15,45 @@ import platform as host
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
-from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import yaml
 from packaging.version import Version
 
 from jetforge._process import Runner, run
 from jetforge.errors import PlatformError
+from jetforge.platform_table import (
+    ARCH_OF,
+    SBSA,
+    TEGRA,
+    X86,
+    Defaults,
+    Distro,
+    Facts,
+    Tables,
+    load_tables,
+    parse_distro,
+    target_names,
+)
 
-TEGRA, SBSA, X86 = "tegra-aarch64", "aarch64-sbsa", "x86_64"
+__all__ = [
+    "SBSA",
+    "TEGRA",
+    "X86",
+    "Distro",
+    "Platform",
+    "detect_platform",
+    "parse_cuda_version",
+    "parse_distro",
+    "parse_tegra_release",
+    "target_names",
+]
+
 _ARCH_NAMES = {"aarch64": "aarch64", "arm64": "aarch64", "x86_64": "x86_64", "amd64": "x86_64"}
 _CUDA_ARCH_NAMES = {TEGRA: TEGRA, "tegra": TEGRA, SBSA: SBSA, "sbsa": SBSA, X86: X86, "amd64": X86}
-_ARCH_OF = {TEGRA: "aarch64", SBSA: "aarch64", X86: "x86_64"}
 _HOST_CUDA_ARCH = {"aarch64": SBSA, "x86_64": X86}
 _TAG_HEAD = {SBSA: "sbsa", X86: "x86_64"}
-_NO_L4T = Version("0")
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class Distro:
-    """A distro release such as ``ubuntu:22.04`` or ``debian:12``."""
-
-    name: str
-    release: str
-
-    def __str__(self) -> str:
-        return f"{self.name}:{self.release}"
-
-    @property
-    def tag_part(self) -> str:
-        """The distro part of image tags: ``22.04`` for Ubuntu, ``debian12`` otherwise."""
-        return self.release if self.name == "ubuntu" else f"{self.name}{self.release}"
-
-    @property
-    def version(self) -> Version:
-        """The release as a version (``22.04`` compares above ``20.04``)."""
-        return Version(self.release)
-
-
-def parse_distro(text: str) -> Distro:
-    """Parse ``ubuntu:22.04``, ``ubuntu22.04``, ``22.04`` (Ubuntu), ``debian:12``, ``debian12``."""
-    match = re.fullmatch(r"(?:([a-z]+)[:\-]?)?(\d+(?:\.\d+)*)", text.strip().lower())
-    if match is None or (match[1] is None and "." not in match[2]):
-        raise PlatformError(
-            f"bad distro '{text}' (valid: 'ubuntu:22.04', 'ubuntu22.04', '22.04', 'debian:12')"
-        )
-    return Distro(match[1] or "ubuntu", match[2])
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,87 +131,6 @@ class Platform:
 
         data = {field.name: plain(getattr(self, field.name)) for field in fields(self)}
         return {**data, "tag_postfix": self.tag_postfix, "label": self.label}
-
-
-# --- the shipped tables -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Defaults:
-    """One row of the tables: an L4T release, or a platform other than Jetson."""
-
-    distro: Distro
-    cuda: Version
-    base_image: str
-    gpu_archs: tuple[tuple[Version, tuple[int, ...]], ...]  # (lowest CUDA, SMs), ascending
-    l4t: Version = _NO_L4T  # a Jetson release row has its own
-    jetpack: Version | None = None
-
-    def gpu_archs_for(self, cuda: Version) -> tuple[int, ...]:
-        fitting = [sms for lowest, sms in self.gpu_archs if lowest <= cuda]
-        return (fitting or [self.gpu_archs[0][1]])[-1]
-
-
-def _defaults(row: Mapping[str, Any]) -> _Defaults:
-    sms = row["gpu_archs"]
-    by_cuda = sms.items() if isinstance(sms, Mapping) else [("0", sms)]
-    return _Defaults(
-        parse_distro(row["distro"]),
-        Version(row["cuda"]),
-        row["base_image"],
-        tuple(sorted((Version(cuda), tuple(numbers)) for cuda, numbers in by_cuda)),
-        Version(row["l4t"]) if "l4t" in row else _NO_L4T,
-        Version(row["jetpack"]) if "jetpack" in row else None,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Facts:
-    """What a preset or the host says before overrides; ``model`` names a Jetson module."""
-
-    arch: str
-    cuda_arch: str
-    l4t: Version | None = None
-    cuda: Version | None = None
-    model: str = ""
-    target: str | None = None
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class _Tables:
-    releases: tuple[_Defaults, ...]
-    assumed_l4t: tuple[tuple[str, Version], ...]
-    servers: Mapping[str, _Defaults]
-    python: Mapping[Distro, Version]
-    targets: Mapping[str, _Facts]
-
-
-@cache
-def _tables() -> _Tables:
-    text = resources.files("jetforge").joinpath("data/platforms.yaml").read_text("utf-8")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    raw: dict[str, Any] = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-    targets = {
-        name: _Facts("aarch64", TEGRA, l4t=Version(row["l4t"]), target=name)
-        if "l4t" in row
-        else _Facts(
-            _ARCH_OF[row["cuda_arch"]], row["cuda_arch"], cuda=Version(row["cuda"]), target=name
-        )
-        for name, row in raw["targets"].items()
-    }
-    return _Tables(
-        tuple(sorted(map(_defaults, raw["l4t"]), key=lambda release: release.l4t)),
-        tuple((row["model"], Version(row["l4t"])) for row in raw["assumed_l4t"]),
-        {name: _defaults(row) for name, row in raw["servers"].items()},
-        {parse_distro(name): Version(python) for name, python in raw["python"].items()},
-        targets,
-    )
-
-
-def target_names() -> tuple[str, ...]:
-    """The ``--target`` preset names, in data-file order."""
-    return tuple(_tables().targets)
 
 
 # --- pure parsing -------------------------------------------------------------------------
@@ -309,7 +217,7 @@ def _parse_overrides(env: Mapping[str, str], distro: str | None) -> _Overrides:
     return _Overrides(
         arch=read("SYSTEM_ARCH", lambda text: _ARCH_NAMES.get(text.lower()), "aarch64, x86_64"),
         cuda_arch=read(
-            "CUDA_ARCH", lambda text: _CUDA_ARCH_NAMES.get(text.lower()), ", ".join(_ARCH_OF)
+            "CUDA_ARCH", lambda text: _CUDA_ARCH_NAMES.get(text.lower()), ", ".join(ARCH_OF)
         ),
         l4t_version=read("L4T_VERSION", _parse_l4t, "'36.4.3', 'r36.4.3'"),
         jetpack_version=read("JETPACK_VERSION", _parse_jetpack, "'6.2', '5.1.2'"),
@@ -325,24 +233,24 @@ def _parse_overrides(env: Mapping[str, str], distro: str | None) -> _Overrides:
 # --- derivation (pure) --------------------------------------------------------------------
 
 
-def _resolve_arch(facts: _Facts, wanted: _Overrides) -> tuple[str, str]:
+def _resolve_arch(facts: Facts, wanted: _Overrides) -> tuple[str, str]:
     """``(arch, cuda_arch)``: explicit values win; an L4T release implies a Jetson."""
     if wanted.cuda_arch is not None:
         cuda_arch = wanted.cuda_arch
     elif wanted.l4t_version is not None and facts.target is None and wanted.arch != "x86_64":
         cuda_arch = TEGRA
-    elif wanted.arch is not None and wanted.arch != _ARCH_OF[facts.cuda_arch]:
+    elif wanted.arch is not None and wanted.arch != ARCH_OF[facts.cuda_arch]:
         cuda_arch = _HOST_CUDA_ARCH[wanted.arch]
     else:
         cuda_arch = facts.cuda_arch
-    implied = _ARCH_OF[cuda_arch]
+    implied = ARCH_OF[cuda_arch]
     arch = wanted.arch or (facts.arch if cuda_arch == facts.cuda_arch else implied)
     if wanted.arch is not None and arch != implied:
         raise PlatformError(f"SYSTEM_ARCH={arch} does not fit CUDA_ARCH={cuda_arch}")
     return arch, cuda_arch
 
 
-def _release_for(tables: _Tables, l4t: Version, warnings: list[str]) -> _Defaults:
+def _release_for(tables: Tables, l4t: Version, warnings: list[str]) -> Defaults:
     """The row of ``l4t``, else of the nearest lower release (same major first), warned."""
     for release in tables.releases:
         if release.l4t == l4t:
@@ -354,7 +262,7 @@ def _release_for(tables: _Tables, l4t: Version, warnings: list[str]) -> _Default
     return chosen
 
 
-def _assume_l4t(tables: _Tables, model: str, warnings: list[str]) -> Version:
+def _assume_l4t(tables: Tables, model: str, warnings: list[str]) -> Version:
     l4t = next(version for word, version in tables.assumed_l4t if word in model.lower())
     warnings.append(
         f"cannot read the L4T release of {model or 'this Jetson'}; "
@@ -363,7 +271,7 @@ def _assume_l4t(tables: _Tables, model: str, warnings: list[str]) -> Version:
     return l4t
 
 
-def _python_for(tables: _Tables, distro: Distro, fallback: Distro, warnings: list[str]) -> Version:
+def _python_for(tables: Tables, distro: Distro, fallback: Distro, warnings: list[str]) -> Version:
     if distro in tables.python:
         return tables.python[distro]
     same = sorted(
@@ -378,8 +286,8 @@ def _python_for(tables: _Tables, distro: Distro, fallback: Distro, warnings: lis
     return python
 
 
-def _derive(facts: _Facts, wanted: _Overrides) -> Platform:
-    tables = _tables()
+def _derive(facts: Facts, wanted: _Overrides) -> Platform:
+    tables = load_tables()
     warnings = list(facts.warnings)
     arch, cuda_arch = _resolve_arch(facts, wanted)
     l4t = jetpack = None
@@ -433,17 +341,17 @@ def _probe(runner: Runner, *argv: str) -> str:
     return done.stdout if done.returncode == 0 else ""
 
 
-def _host_facts(root: Path, runner: Runner, arch: str | None) -> _Facts:
+def _host_facts(root: Path, runner: Runner, arch: str | None) -> Facts:
     release_file = root / "etc" / "nv_tegra_release"
     model = _read(root / "proc" / "device-tree" / "model").replace("\0", "").strip()
     if release_file.exists() or "jetson" in model.lower() or "tegra" in model.lower():
-        return _Facts("aarch64", TEGRA, l4t=parse_tegra_release(_read(release_file)), model=model)
+        return Facts("aarch64", TEGRA, l4t=parse_tegra_release(_read(release_file)), model=model)
     machine = arch or _probe(runner, "uname", "-m").strip() or host.machine()
     machine = _ARCH_NAMES.get(machine.lower(), machine.lower())
     if machine in _HOST_CUDA_ARCH:
-        return _Facts(machine, _HOST_CUDA_ARCH[machine])
+        return Facts(machine, _HOST_CUDA_ARCH[machine])
     warning = f"unknown architecture '{machine}'; using the {X86} defaults (set SYSTEM_ARCH)"
-    return _Facts(machine, X86, warnings=(warning,))
+    return Facts(machine, X86, warnings=(warning,))
 
 
 def _host_cuda(root: Path, runner: Runner, *, jetson: bool) -> Version | None:
@@ -483,7 +391,7 @@ def detect_platform(
     """
     wanted = _parse_overrides(env, distro)
     if target is not None:
-        targets = _tables().targets
+        targets = load_tables().targets
         if target not in targets:
             close = difflib.get_close_matches(target, targets, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
