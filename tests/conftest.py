@@ -185,3 +185,40 @@ def registry(tmp_path: Path, docker_engine: None) -> Iterator[Registry]:
         subprocess.run(["docker", "logout", server.address], capture_output=True, check=False)
         process.terminate()
         process.wait(timeout=10)
+
+
+_FAKE_ENGINE = """#!/bin/sh
+# A stand-in docker/podman program for fast tests of probing and planning: it answers
+# version, buildx, info (from $JETFORGE_FAKE_INFO) and image inspect (no local images),
+# and `run` prints its arguments and exits with $JETFORGE_FAKE_EXIT.
+case "$1" in
+  version) echo '{"Client":{"Version":"28.2.2"},"Server":{"Version":"28.2.2"}}' ;;
+  buildx) exit 1 ;;
+  info) cat "$JETFORGE_FAKE_INFO" ;;
+  image|inspect) echo "Error: No such image: $3" >&2; exit 1 ;;
+  run) shift; echo "run $*"; exit "${JETFORGE_FAKE_EXIT:-0}" ;;
+  *) echo "fake engine: unexpected: $*" >&2; exit 1 ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """``fake_engine(info)`` → env that makes jetforge use a stand-in engine program whose
+    ``info`` prints ``info`` (a dict, as JSON); ``engine="podman"`` selects podman."""
+    import json
+
+    program = tmp_path / "fake-engine"
+    program.write_text(_FAKE_ENGINE)
+    program.chmod(0o755)
+
+    def make(info: dict[str, object], engine: str = "docker") -> dict[str, str]:
+        path = tmp_path / f"fake-{engine}-info.json"
+        path.write_text(json.dumps(info))
+        return {
+            "JETFORGE_ENGINE": engine,
+            f"JETFORGE_{engine.upper()}": str(program),
+            "JETFORGE_FAKE_INFO": str(path),
+        }
+
+    return make

@@ -69,3 +69,47 @@ def test_push_without_login_fails_with_exit_1(jetforge, chain_tree, image_name, 
     )
     assert result.code == 1
     assert "push of" in result.stderr
+
+
+def test_stages_pushed_to_a_registry_are_reused_from_it(
+    jetforge, chain_tree, image_name, registry, tmp_path
+):
+    common = [
+        "build",
+        "--package-dirs",
+        str(chain_tree),
+        "--distro",
+        "debian:12",
+        "--base",
+        "debian:12",
+        "--name",
+        image_name,
+        "--skip-tests",
+        "all",
+    ]
+    first = tmp_path / "first"
+    result = jetforge(*common, "--logs", str(first), "--push", f"{registry.address}/team", "fc")
+    assert result.code == 0, result.stderr
+    keys = [stage["key"] for stage in json.loads((first / "summary.json").read_text())["stages"]]
+    # Forget every local image of the chain: only the registry has them now.
+    for key in keys:
+        ids = subprocess.run(
+            ["docker", "images", "-q", "--filter", f"label=jetforge.stage-key={key}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        subprocess.run(["docker", "rmi", "--force", *ids], capture_output=True, check=False)
+    again = tmp_path / "again"
+    result = jetforge(
+        *common,
+        "--logs",
+        str(again),
+        "fc",
+        env={"JETFORGE_REGISTRIES": f"{registry.address}/team"},
+    )
+    assert result.code == 0, result.stderr
+    summary = json.loads((again / "summary.json").read_text())
+    assert [stage["state"] for stage in summary["stages"]] == ["reused"] * 4
+    assert f"pulled {registry.address}/team/{image_name}:" in result.stderr
+    assert "pulling" in (again / "03-fc.build.log").read_text()

@@ -50,12 +50,14 @@ def lines(text: str) -> list[str]:
 
 @cache
 def shipped(target: str = "") -> frozenset[str]:
-    """The variants of the shipped packages/ tree on ``target`` (default: on any target)."""
+    """The variants of the shipped packages/ tree available on ``target`` (default: every
+    variant, on any target)."""
     targets = [target] if target else ["jp5", "jp6", "jp7", "x86_64-cu128", "sbsa-cu130"]
     return frozenset(
         variant.name
         for name in targets
         for variant in discover([shipped_packages()], detect_platform({}, target=name)).variants
+        if variant.is_available or not target
     )
 
 

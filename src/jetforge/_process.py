@@ -6,6 +6,7 @@ recording runner and the real one stays in one place.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -124,3 +125,52 @@ def _terminate(process: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def run_attached(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+    """Run ``argv`` on this process's own stdin, stdout and stderr; its exit code.
+
+    For commands the user talks to directly (``jetforge run``): nothing is captured, and
+    the child stays in our process group so a Ctrl-C reaches it first; we then give it
+    time to stop (and the engine to remove a ``--rm`` container) before giving up on it.
+    A missing program gives 127.
+    """
+    try:
+        process = subprocess.Popen(list(argv), env=None if env is None else dict(env))
+    except FileNotFoundError:
+        return 127
+    with process:
+        try:
+            return process.wait()
+        except BaseException:
+            try:
+                process.wait(timeout=10)
+            except BaseException:  # it did not stop in time, or a second Ctrl-C
+                process.kill()
+                process.wait()
+            raise
+
+
+def start_detached(argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None) -> int:
+    """Start ``argv`` in a session of its own, stdin from /dev/null and output appended to
+    ``log``, without waiting for it; its process id, or -1 when the program is missing.
+
+    For servers that outlive the command that starts them (``jetforge cache serve
+    --background``). No ``Popen`` object is kept, so nothing warns about a child still
+    running when this process moves on.
+    """
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+        (os.POSIX_SPAWN_DUP2, 1, 2),
+    ]
+    try:
+        return os.posix_spawnp(
+            argv[0],
+            list(argv),
+            dict(os.environ if env is None else env),
+            file_actions=actions,
+            setsid=True,
+        )
+    except FileNotFoundError:
+        return -1

@@ -12,12 +12,14 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
+from jetforge._process import Completed, OutputSink
+from jetforge.cache import add_run_mounts, parse_cache_event
 from jetforge.engine.base import Engine
 from jetforge.engine.command import Command, build_command, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
@@ -42,6 +44,10 @@ class BuildOptions:
     resume: str = ""
     run_options: tuple[str, ...] = ()
     build_extra: tuple[str, ...] = ()
+    remote: Callable[[Stage], str | None] | None = None
+    # RUN mounts added to every stage's Dockerfile (the package cache's build secrets);
+    # the edited Dockerfile is written next to the logs, the plan keeps the original.
+    run_mounts: tuple[str, ...] = ()
 
 
 @dataclass
@@ -67,6 +73,7 @@ class StageResult:
     state: str = "pending"
     seconds: float = 0.0
     tests: list[TestResult] = field(default_factory=list)
+    cache: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -108,18 +115,32 @@ class Executor:
             [StageResult(s.index, s.package, s.key, str(s.image)) for s in plan.stages],
         )
         self._containers = 0
+        self._dockerfiles: dict[int, Path] = {}
+        self._cache_events: list[str] = []
 
     def command(self, stage: Stage) -> Command:
         """The engine command that builds ``stage``."""
         engine = self.engine
-        program = getattr(engine, "program", "")
-        return build_command(stage, engine.build_mode, program, self.options.build_extra)
+        if stage.index in self._dockerfiles:
+            stage = replace(stage, dockerfile=self._dockerfiles[stage.index])
+        return build_command(stage, engine.build_mode, engine.program, self.options.build_extra)
+
+    def _write_dockerfiles(self) -> None:
+        """Stage Dockerfiles with ``run_mounts`` added to their RUN instructions."""
+        for stage in self.plan.stages if self.options.run_mounts else ():
+            text = stage.dockerfile.read_text(encoding="utf-8")
+            edited = add_run_mounts(text, self.options.run_mounts)
+            if edited != text:
+                path = self.options.logs_dir / f"{stage.slug}.Dockerfile"
+                path.write_text(edited, encoding="utf-8")
+                self._dockerfiles[stage.index] = path
 
     def execute(self) -> Summary:
         """Build and test every stage, then tag (and push) the final image."""
         started = time.monotonic()
         logs = self.options.logs_dir
         logs.mkdir(parents=True, exist_ok=True)
+        self._write_dockerfiles()
         commands = {stage.index: self.command(stage).argv for stage in self.plan.stages}
         _write_json(logs / "plan.json", plan_json(self.plan, commands))
         try:
@@ -136,13 +157,15 @@ class Executor:
     def _stage(self, stage: Stage, result: StageResult) -> None:
         reporter = self.reporter
         found = [] if self.options.rebuild else self.engine.find_by_label(STAGE_KEY, stage.key)
+        log_path = self.options.logs_dir / f"{stage.slug}.build.log"
+        if not found and not self.options.rebuild and self.options.remote is not None:
+            found = self._pull_stage(stage, log_path)
         command = self.command(stage)
         (self.options.logs_dir / f"{stage.slug}.build.sh").write_text(
             f"#!/bin/sh\n# {stage.package}: stage {stage.index} of {self.plan.final_image}\n"
             f"{command.shell()}\n",
             encoding="utf-8",
         )
-        log_path = self.options.logs_dir / f"{stage.slug}.build.log"
         if found:
             self.engine.tag(found[0], str(stage.image))
             result.state, result.image_id = "reused", found[0]
@@ -152,9 +175,11 @@ class Executor:
         else:
             reporter.stage(stage.slug, "building")
             result.state = "building"
+            self._cache_events = result.cache
             seconds, done_ok, tail = self._engine_step(
                 stage.slug, log_path, lambda sink: self.engine.build(command, sink)
             )
+            self._cache_events = []
             result.seconds = seconds
             if not done_ok:
                 result.state = "failed"
@@ -216,7 +241,7 @@ class Executor:
             self.reporter.stage(stage.slug, "failed", seconds, test.entry)
             command = Command(
                 (
-                    getattr(self.engine, "program", self.engine.name),
+                    self.engine.program,
                     "run",
                     *options,
                     image,
@@ -241,7 +266,11 @@ class Executor:
             raise
 
     def _engine_step(
-        self, slug: str, log_path: Path, action: object, header: str = ""
+        self,
+        slug: str,
+        log_path: Path,
+        action: Callable[[OutputSink], Completed],
+        header: str = "",
     ) -> tuple[float, bool, tuple[str, ...]]:
         tail: list[str] = []
         started = time.monotonic()
@@ -254,11 +283,29 @@ class Executor:
                 tail.append(line)
                 del tail[:-TAIL_LINES]
                 self.reporter.output(slug, line)
+                event = parse_cache_event(line)
+                if event is not None:
+                    self._cache_events.append(event)
+                    self.reporter.message(f"[{slug}] package cache: {event}")
 
-            done = action(sink)  # type: ignore[operator]
+            done = action(sink)
         seconds = round(time.monotonic() - started, 3)
         self.summary.engine_seconds += seconds
         return seconds, done.returncode == 0, tuple(tail)
+
+    def _pull_stage(self, stage: Stage, log_path: Path) -> list[str]:
+        """Pull the stage's image from a registry when one holds an image with its key."""
+        reference = self.options.remote(stage) if self.options.remote else None
+        if reference is None:
+            return []
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(f"pulling {reference} (registry image with {STAGE_KEY}={stage.key})\n")
+            done = self.engine.pull(reference, lambda line: _log_line(log, line))
+        info = self.engine.inspect(reference) if done.returncode == 0 else None
+        if info is None or info.labels.get(STAGE_KEY) != stage.key:
+            return []
+        self.reporter.message(f"pulled {reference}")
+        return [info.id]
 
     def _finish(self) -> None:
         last = self.plan.stages[-1]
@@ -266,15 +313,23 @@ class Executor:
         self.engine.tag(str(last.image), final)
         self.reporter.message(f"tagged {final}")
         if self.options.push:
-            target = f"{self.options.push.rstrip('/')}/{self.plan.final_image.name}"
+            # Stage images go along (they share the final image's layers, so this costs
+            # manifests only): another machine with this registry configured reuses them.
+            repository = self.options.push.rstrip("/")
+            for stage in self.plan.stages:
+                self._push(str(stage.image), f"{repository}/{stage.image.name}:{stage.image.tag}")
+            target = f"{repository}/{self.plan.final_image.name}"
             target += f":{self.plan.final_image.tag}" if self.plan.final_image.tag else ""
-            self.engine.tag(final, target)
-            tail: list[str] = []
-            done = self.engine.push(target, tail.append)
-            if done.returncode != 0:
-                raise FailureError(f"push of {target} failed: {' '.join(tail[-3:]).strip()}")
+            self._push(final, target)
             self.summary.pushed = target
             self.reporter.message(f"pushed {target}")
+
+    def _push(self, source: str, target: str) -> None:
+        self.engine.tag(source, target)
+        tail: list[str] = []
+        done = self.engine.push(target, tail.append)
+        if done.returncode != 0:
+            raise FailureError(f"push of {target} failed: {' '.join(tail[-3:]).strip()}")
 
 
 def _result_name(image_id: str, test: StageTest) -> str:

@@ -88,6 +88,18 @@ class FailureError(JetforgeError):
     """Something ran and failed (a build, a test, a push or a run): exit 1."""
 
 
+class RegistryError(FailureError):
+    """A registry could not be reached or refused a request."""
+
+    def __init__(self, registry: str, problem: str) -> None:
+        super().__init__(problem)
+        self.registry = registry
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"registry {self.registry}: {self.problem}"
+
+
 class StageFailedError(FailureError):
     """One stage of a chain failed to build or test."""
 

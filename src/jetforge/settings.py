@@ -34,6 +34,7 @@ class Settings:
     base_images: tuple[tuple[str, str], ...] = ()
     registries: tuple[str, ...] = ()
     cache_urls: tuple[str, ...] = ()
+    pypi_url: str | None = None
     logs_dir: Path | None = None
     data_dir: Path | None = None
 
@@ -48,6 +49,7 @@ _KEYS = (
     "base_images",
     "registries",
     "cache_urls",
+    "pypi_url",
     "logs_dir",
     "data_dir",
 )
@@ -95,6 +97,9 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
         isinstance(v, str) for v in base_images.values()
     ):
         raise UsageError(f"{path}: 'base_images' must map distros to images, e.g. 'debian:12'")
+    pypi_url = data.get("pypi_url")
+    if pypi_url is not None and not isinstance(pypi_url, str):
+        raise UsageError(f"{path}: 'pypi_url' must be a URL, or '' to leave PyPI out")
     engine = data.get("engine", "")
     if not isinstance(engine, str):
         raise UsageError(f"{path}: 'engine' must be 'docker' or 'podman'")
@@ -105,6 +110,7 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
         base_images=tuple(sorted(base_images.items())),
         registries=tuple(_strings(data, "registries", path)),
         cache_urls=tuple(_strings(data, "cache_urls", path)),
+        pypi_url=pypi_url,
         logs_dir=optional_path("logs_dir"),
         data_dir=optional_path("data_dir"),
     )

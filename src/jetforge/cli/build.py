@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,12 +12,15 @@ from typing import Any
 
 from jetforge.build import BuildOptions, Executor
 from jetforge.cli import listing, show
+from jetforge.cli.cache import build_cache
 from jetforge.cli.progress import LiveReporter, PlainReporter
 from jetforge.cli.session import Session, add_package_options, split_list
 from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
 from jetforge.engine.command import build_command
-from jetforge.errors import StageFailedError, UsageError
-from jetforge.plan import Plan, PlanOptions, plan_build, plan_json
+from jetforge.errors import RegistryError, StageFailedError, UsageError
+from jetforge.labels import STAGE_KEY
+from jetforge.plan import Plan, PlanOptions, Stage, plan_build, plan_json
+from jetforge.registry import CredentialStore, RegistryClient, registry_locations
 from jetforge.reporter import Reporter
 from jetforge.resolve import expand_requests, resolve
 from jetforge.trust import find_bundle, prepare_trust_context
@@ -175,7 +179,9 @@ def run(session: Session) -> int:
     engine = connect_engine(name, session.env)
     base_id = _ensure_base(session, engine, base_reference(session))
     plans = make_plans(session, engine.build_mode, base_id, trust)
+    package_cache = build_cache(session, engine.build_mode)
     logs = _logs_dir(session)
+    remote = _registry_lookup(session)
     failures: list[tuple[Plan, StageFailedError]] = []
     summaries = []
     for number, plan in enumerate(plans, start=1):
@@ -188,6 +194,9 @@ def run(session: Session) -> int:
             test_only=tuple(split_list([args.test_only])),
             push=args.push,
             resume="jetforge " + shlex.join(session.argv),
+            remote=None if args.rebuild else remote,
+            build_extra=package_cache.build_extra,
+            run_mounts=package_cache.run_mounts,
         )
         session.data_dir.mkdir(parents=True, exist_ok=True)
         if len(plans) > 1:
@@ -217,6 +226,38 @@ def _print_table(
         failure = failed.get(id(plan))
         state = f"FAILED at {failure.stage} ({failure.step})" if failure else "ok"
         session.note(f"{plan.final_image!s:<{width}}  {state}")
+
+
+def _registry_lookup(session: Session) -> Callable[[Stage], str | None] | None:
+    """A finder of stage images in the configured registries (SPEC 6.4), or None.
+
+    A stage image is looked up as ``<registry>/<namespace>/NAME:TAG-<variant>`` (where
+    ``--push`` puts it) and reused when its ``jetforge.stage-key`` label matches. An
+    unreachable registry is reported once and then left alone.
+    """
+    locations = registry_locations(session.settings.registries, session.env)
+    if not locations:
+        return None
+    client = RegistryClient(CredentialStore(session.env), timeout=5.0)
+    arch = session.platform.arch
+    down: set[str] = set()
+
+    def find(stage: Stage) -> str | None:
+        for location in locations:
+            if str(location) in down:
+                continue
+            reference = location.repository(stage.image.name).with_tag(stage.image.tag)
+            try:
+                remote = client.inspect(reference, arch)
+            except RegistryError as error:
+                down.add(str(location))
+                session.warn(f"registry {location}: {error}; not looked at again in this build")
+                continue
+            if remote is not None and remote.labels.get(STAGE_KEY) == stage.key:
+                return str(reference)
+        return None
+
+    return find
 
 
 def _trust_context(session: Session) -> Path | None:

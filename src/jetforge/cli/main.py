@@ -11,11 +11,26 @@ from types import ModuleType
 from typing import TextIO
 
 from jetforge import __version__
-from jetforge.cli import bootstrap, build, explain, graph, listing, platform, show
+from jetforge.cli import (
+    autotag,
+    bootstrap,
+    build,
+    cache,
+    doctor,
+    explain,
+    graph,
+    listing,
+    platform,
+    run,
+    show,
+)
 from jetforge.cli.session import Session
 from jetforge.errors import JetforgeError, StageFailedError, UsageError
 
 COMMANDS: tuple[ModuleType, ...] = (listing, show, build, graph, explain, platform, bootstrap)
+COMMANDS += (autotag,)
+COMMANDS += (run, doctor)
+COMMANDS += (cache,)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -22,10 +22,28 @@ class ImageInfo:
     created: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """What the engine says about itself: ``docker info`` / ``podman info``.
+
+    ``runtimes`` are the registered OCI runtimes (``nvidia`` among them when the NVIDIA
+    Container Toolkit is configured); ``cdi_spec_dirs`` are where the engine reads CDI
+    device specs, empty when it does not support CDI; ``data_root`` is where it keeps
+    images and build caches.
+    """
+
+    version: str = ""
+    runtimes: tuple[str, ...] = ()
+    default_runtime: str = ""
+    cdi_spec_dirs: tuple[str, ...] = ()
+    data_root: str = ""
+
+
 class Engine(Protocol):
     """A container engine: build, find, inspect, tag, run, push and pull images."""
 
     name: str
+    program: str
     build_mode: str
 
     def build(self, command: Command, on_output: OutputSink) -> Completed:
@@ -36,6 +54,10 @@ class Engine(Protocol):
 
     def inspect(self, reference: str) -> ImageInfo | None:
         """Details of a local image, or None when it is absent."""
+
+    def list_images(self, filters: Sequence[str] = ()) -> list[ImageInfo]:
+        """Details of every local image matching all engine ``filters`` (``label=K``,
+        ``reference=PATTERN``); images removed meanwhile are left out."""
 
     def history(self, reference: str) -> list[str]:
         """The ``created by`` lines of an image's history."""
@@ -62,3 +84,9 @@ class Engine(Protocol):
 
     def import_tarball(self, tarball: str, reference: str) -> Completed:
         """Create an image from a root filesystem tarball."""
+
+    def info(self) -> EngineInfo:
+        """Version, runtimes, CDI support and data root of the engine."""
+
+    def attach(self, options: Sequence[str], image: str, argv: Sequence[str]) -> int:
+        """Run ``argv`` in a new container on this process's own terminal; its exit code."""

@@ -9,9 +9,10 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from jetforge._process import Completed, OutputSink, Runner, run
-from jetforge.engine.base import ImageInfo
+from jetforge._process import Completed, OutputSink, Runner, run, run_attached
+from jetforge.engine.base import EngineInfo, ImageInfo
 from jetforge.engine.command import Command
 from jetforge.errors import EngineUnavailableError, FailureError, UsageError
 
@@ -48,16 +49,26 @@ class CliEngine:
         done = self._call("image", "inspect", reference)
         if done.returncode != 0:
             return None
-        data = json.loads(done.stdout)[0]
-        config = data.get("Config") or {}
-        return ImageInfo(
-            id=data["Id"],
-            labels=config.get("Labels") or {},
-            env=tuple(config.get("Env") or ()),
-            tags=tuple(data.get("RepoTags") or ()),
-            architecture=data.get("Architecture", ""),
-            created=data.get("Created", ""),
-        )
+        return _image_info(json.loads(done.stdout)[0])
+
+    def list_images(self, filters: Sequence[str] = ()) -> list[ImageInfo]:
+        """Details of every local image matching all engine ``filters`` (``label=K``,
+        ``reference=PATTERN``); images removed meanwhile are left out."""
+        argv = ["images", "--no-trunc", "--format", "{{.ID}}"]
+        for item in filters:
+            argv += ["--filter", item]
+        done = self._call(*argv)
+        ids = list(dict.fromkeys(done.stdout.split())) if done.returncode == 0 else []
+        if not ids:
+            return []
+        # One call for all; an image removed since the listing makes the engine exit
+        # non-zero but still print the others.
+        done = self._call("image", "inspect", *ids)
+        try:
+            found = json.loads(done.stdout or "[]")
+        except json.JSONDecodeError:
+            return []
+        return [_image_info(data) for data in found if isinstance(data, dict)]
 
     def history(self, reference: str) -> list[str]:
         """The ``created by`` lines of an image's history."""
@@ -97,6 +108,80 @@ class CliEngine:
     def import_tarball(self, tarball: str, reference: str) -> Completed:
         """Create an image from a root filesystem tarball."""
         return self._call("import", tarball, reference)
+
+    def info(self) -> EngineInfo:
+        """Version, runtimes, CDI support and data root (``docker info``/``podman info``)."""
+        if self.name == "podman":
+            done = self._call("info", "--format", "json")
+        else:
+            done = self._call("info", "--format", "{{json .}}")
+        if done.returncode != 0:
+            raise EngineUnavailableError(
+                self.name, f"'{self.program} info' failed: {_first_line(done)}", "run it by hand"
+            )
+        parse = parse_podman_info if self.name == "podman" else parse_docker_info
+        return parse(done.stdout)
+
+    def attach(self, options: Sequence[str], image: str, argv: Sequence[str]) -> int:
+        """Run ``argv`` in a new container on this process's own terminal; its exit code."""
+        return run_attached([self.program, "run", *options, image, *argv], env=self.env)
+
+
+_PODMAN_CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def parse_docker_info(text: str) -> EngineInfo:
+    """``docker info --format '{{json .}}'`` as a value.
+
+    Docker reports ``CDISpecDirs`` from version 25 on, empty while CDI is disabled; an
+    older daemon (no such field) cannot use CDI devices at all.
+    """
+    data = _json_object(text)
+    return EngineInfo(
+        version=str(data.get("ServerVersion") or ""),
+        runtimes=tuple(sorted(data.get("Runtimes") or {})),
+        default_runtime=str(data.get("DefaultRuntime") or ""),
+        cdi_spec_dirs=tuple(str(path) for path in data.get("CDISpecDirs") or ()),
+        data_root=str(data.get("DockerRootDir") or ""),
+    )
+
+
+def parse_podman_info(text: str) -> EngineInfo:
+    """``podman info --format json`` as a value.
+
+    Podman (4.1 and later) always reads CDI specs from the standard directories; its info
+    names only the runtime in use, so that is the one runtime reported.
+    """
+    data = _json_object(text)
+    host = data.get("host") or {}
+    runtime = str((host.get("ociRuntime") or {}).get("name") or "")
+    return EngineInfo(
+        version=str((data.get("version") or {}).get("Version") or ""),
+        runtimes=(runtime,) if runtime else (),
+        default_runtime=runtime,
+        cdi_spec_dirs=_PODMAN_CDI_DIRS,
+        data_root=str((data.get("store") or {}).get("graphRoot") or ""),
+    )
+
+
+def _image_info(data: Mapping[str, Any]) -> ImageInfo:
+    config = data.get("Config") or {}
+    return ImageInfo(
+        id=data["Id"],
+        labels=config.get("Labels") or {},
+        env=tuple(config.get("Env") or ()),
+        tags=tuple(data.get("RepoTags") or ()),
+        architecture=data.get("Architecture", ""),
+        created=data.get("Created", ""),
+    )
 
 
 ENGINES = ("docker", "podman")

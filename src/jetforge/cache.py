@@ -1,0 +1,387 @@
+"""The package cache seen from builds: sources, probes, build secrets and the local server.
+
+A build gets an ordered list of package sources: the local cache (``jetforge cache
+serve``), the configured mirrors (``cache_urls`` in the config file or
+``JETFORGE_CACHE_URLS``), then PyPI (``pypi_url`` / ``JETFORGE_PYPI_URL``). Each source is
+probed before the build; one that does not answer is reported and left out, so pip never
+waits on it. The sources and the upload credential reach the stages only as engine
+secrets, mounted into every ``RUN`` of the stage Dockerfiles (BuildKit, buildx, podman):
+
+- ``/etc/xdg/pip/pip.conf``: the reachable sources as ``index-url`` / ``extra-index-url``,
+  so every plain ``pip install`` uses them;
+- ``/run/secrets/jetforge-cache``: ``key=value`` lines for the chain's helpers
+  (``jetforge-pip``, ``jetforge-tarball`` from the ``cache-tools`` package), which upload
+  compiled wheels and tarballs to the local cache.
+
+Nothing of this is a build argument, an ``ENV`` or a file in a layer, so the final image's
+environment and history hold no cache URL or credential. The legacy builder has no
+secrets: it builds from the images' own sources (PyPI), with one warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from jetforge.cache_server import (
+    PROBE_SECONDS,
+    CachePaths,
+    ServerState,
+    ensure_credentials,
+    read_state,
+)
+
+PYPI_URL = "https://pypi.org/simple/"
+SECRET_MODES = ("buildkit", "buildx", "podman")
+CONFIG_SECRET = "jetforge-cache"  # noqa: S105 - a secret's id, not a password
+CONFIG_TARGET = "/run/secrets/jetforge-cache"
+PIP_SECRET = "jetforge-pip-conf"  # noqa: S105 - a secret's id, not a password
+PIP_TARGET = "/etc/xdg/pip/pip.conf"
+EVENT_PREFIX = "jetforge-cache: "
+_EVENT = re.compile(r"(?:^|\s)jetforge-cache: ([a-z][a-z-]*)(?: (.*))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One package index a build may use."""
+
+    url: str
+    kind: str  # "local", "mirror" or "pypi"
+
+    @property
+    def shown(self) -> str:
+        """The URL without any user or password in it, for messages."""
+        return redact(self.url)
+
+    @property
+    def described(self) -> str:
+        """``local cache URL``, ``mirror URL`` or ``PyPI URL``."""
+        name = {"local": "local cache", "mirror": "mirror", "pypi": "PyPI"}[self.kind]
+        return f"{name} {self.shown}"
+
+
+def redact(url: str) -> str:
+    """``url`` with its user and password replaced by ``***``."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def index_url(url: str) -> str:
+    """An index URL with exactly one trailing slash."""
+    return url.rstrip("/") + "/"
+
+
+def order_sources(local: str | None, mirrors: Sequence[str], pypi: str) -> tuple[Source, ...]:
+    """Local cache, mirrors in the order given, then PyPI; each URL once."""
+    found: dict[str, Source] = {}
+    for url, kind in ((local, "local"), *((m, "mirror") for m in mirrors), (pypi, "pypi")):
+        if url and index_url(url) not in found:
+            found[index_url(url)] = Source(index_url(url), kind)
+    return tuple(found.values())
+
+
+def mirrors_from(configured: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
+    """``JETFORGE_CACHE_URLS`` (comma- or space-separated; set but empty: none) when set,
+    else the config file's ``cache_urls``."""
+    value = env.get("JETFORGE_CACHE_URLS")
+    if value is None:
+        return tuple(configured)
+    return tuple(item for item in re.split(r"[,\s]+", value) if item)
+
+
+def pypi_from(configured: str | None, env: Mapping[str, str]) -> str:
+    """``JETFORGE_PYPI_URL``, else the config file's ``pypi_url``, else PyPI; an empty value
+    or ``off`` leaves PyPI out."""
+    value = env.get("JETFORGE_PYPI_URL", configured if configured is not None else PYPI_URL)
+    return "" if value.strip().lower() in ("", "off") else value.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """Whether a source answered before the build, and why not."""
+
+    source: Source
+    up: bool
+    problem: str = ""
+
+
+def probe_sources(
+    sources: Sequence[Source], env: Mapping[str, str], timeout: float = PROBE_SECONDS
+) -> tuple[Probe, ...]:
+    """Ask every source at once (HEAD of its index URL) with ``timeout`` seconds each.
+
+    Any HTTP answer below 500 counts as up (a mirror may refuse HEAD or listing); no
+    connection, a time-out or a server error counts as down. Proxies and the CA bundle
+    come from ``env`` as they do for pip; loopback addresses are reached directly.
+    """
+    if not sources:
+        return ()
+    with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+        return tuple(pool.map(lambda source: _probe(source, env, timeout), sources))
+
+
+def _probe(source: Source, env: Mapping[str, str], timeout: float) -> Probe:
+    parts = urllib.parse.urlsplit(source.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return Probe(source, False, "not an http(s) URL")
+    handlers: list[urllib.request.BaseHandler] = [
+        urllib.request.ProxyHandler(_proxies(parts.hostname, env))
+    ]
+    bundle = next(
+        (env[v] for v in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") if env.get(v)), None
+    )
+    if parts.scheme == "https":
+        context = ssl.create_default_context(
+            cafile=bundle if bundle and Path(bundle).is_file() else None
+        )
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(*handlers)
+    request = urllib.request.Request(source.url, method="HEAD")  # noqa: S310 - scheme checked
+    try:
+        with opener.open(request, timeout=timeout):
+            return Probe(source, True)
+    except urllib.error.HTTPError as error:
+        return Probe(source, error.code < 500, f"HTTP {error.code}")
+    except urllib.error.URLError as error:
+        return Probe(source, False, _reason(error.reason, timeout))
+    except OSError as error:
+        return Probe(source, False, _reason(error, timeout))
+
+
+def _reason(reason: object, timeout: float) -> str:
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        return f"no answer within {timeout:g} s"
+    return str(reason)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _proxies(host: str, env: Mapping[str, str]) -> dict[str, str]:
+    if is_loopback(host):
+        return {}
+    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
+    for entry in (item.strip().lstrip(".").lower() for item in no_proxy.split(",")):
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return {}
+    found = {}
+    for scheme in ("http", "https"):
+        value = env.get(f"{scheme}_proxy") or env.get(f"{scheme.upper()}_PROXY")
+        if value:
+            found[scheme] = value
+    return found
+
+
+def render_pip_config(sources: Sequence[Source]) -> str:
+    """pip's configuration for the reachable ``sources``, first one as ``index-url``."""
+    lines = ["# jetforge package sources (a build secret; not stored in any image)", "[global]"]
+    if not sources:
+        return "\n".join([*lines, "no-index = true", ""])
+    lines.append(f"index-url = {sources[0].url}")
+    if len(sources) > 1:
+        lines.append("extra-index-url =")
+        lines += [f"    {source.url}" for source in sources[1:]]
+    insecure = sorted(
+        {
+            parts.hostname
+            for parts in (urllib.parse.urlsplit(s.url) for s in sources)
+            if parts.scheme == "http" and parts.hostname and not is_loopback(parts.hostname)
+        }
+    )
+    if insecure:
+        lines.append(f"trusted-host = {' '.join(insecure)}")
+    return "\n".join([*lines, ""])
+
+
+def render_helper_config(
+    sources: Sequence[Source],
+    platform: str,
+    local: ServerState | None,
+    credentials: tuple[str, str] | None,
+) -> str:
+    """The ``key=value`` file the chain's helpers read; upload keys only with a local cache
+    that answers."""
+    lines = ["# jetforge package cache (a build secret; not stored in any image)"]
+    lines.append(f"platform={platform}")
+    lines += [f"index_url={source.url}" for source in sources]
+    lines += [f"mirror_url={source.url}" for source in sources if source.kind == "mirror"]
+    if local is not None and credentials is not None:
+        lines += [
+            f"local_url={local.platform_url(platform)}",
+            f"upload_url={local.platform_url(platform)}",
+            f"tarball_url={local.platform_url(platform)}tarballs/",
+            f"user={credentials[0]}",
+            f"password={credentials[1]}",
+        ]
+    return "\n".join([*lines, ""])
+
+
+def write_secret(directory: Path, text: str, suffix: str) -> Path:
+    """Write a secret's source file (mode 0600, named by its content) and return its path."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f"{hashlib.sha256(text.encode()).hexdigest()[:20]}{suffix}"
+    if not path.exists():
+        partial = directory / f".{path.name}.{os.getpid()}"
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        partial.replace(path)
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class BuildCache:
+    """How one build uses the package cache: engine flags, RUN mounts, and what to say."""
+
+    build_extra: tuple[str, ...] = ()
+    run_mounts: tuple[str, ...] = ()
+    probes: tuple[Probe, ...] = ()
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def prepare_build_cache(
+    paths: CachePaths,
+    *,
+    mirrors: Sequence[str],
+    pypi: str,
+    build_mode: str,
+    platform: str,
+    env: Mapping[str, str],
+) -> BuildCache:
+    """Decide the build's package sources, probe them and write the build secrets.
+
+    Nothing happens (an empty value) when neither a local cache was ever started nor a
+    mirror is configured, or with ``JETFORGE_CACHE=off``.
+    """
+    state = read_state(paths)
+    if env.get("JETFORGE_CACHE", "").lower() == "off" or (state is None and not mirrors):
+        return BuildCache()
+    if build_mode not in SECRET_MODES:
+        return BuildCache(
+            warnings=(
+                f"the {build_mode} builder cannot pass build secrets, so this build uses no "
+                "package cache and installs from the images' own sources (PyPI); use BuildKit "
+                "for the cache (docs/builds.md, 'Package cache')",
+            )
+        )
+    local = state.index_url(platform) if state is not None else None
+    probes = probe_sources(order_sources(local, mirrors, pypi), env)
+    up = [probe.source for probe in probes if probe.up]
+    warnings = []
+    for probe in probes:
+        if not probe.up:
+            hint = (
+                ": start it with 'jetforge cache serve --background'"
+                if probe.source.kind == "local"
+                else ""
+            )
+            warnings.append(
+                f"package source {probe.source.described} is down ({probe.problem}); "
+                f"this build leaves it out{hint}"
+            )
+    if not up:
+        warnings.append("no package source answers: pip can install only what the images hold")
+    local_up = state if any(source.kind == "local" for source in up) else None
+    credentials = ensure_credentials(paths) if local_up is not None else None
+    pip_file = write_secret(paths.secrets_dir, render_pip_config(up), ".pip.conf")
+    helper_file = write_secret(
+        paths.secrets_dir, render_helper_config(up, platform, local_up, credentials), ".conf"
+    )
+    notes = ("package sources: " + (", ".join(s.described for s in up) or "none"),)
+    return BuildCache(
+        build_extra=(
+            "--secret",
+            f"id={PIP_SECRET},src={pip_file}",
+            "--secret",
+            f"id={CONFIG_SECRET},src={helper_file}",
+        ),
+        run_mounts=(
+            f"--mount=type=secret,id={PIP_SECRET},target={PIP_TARGET},mode=0444",
+            f"--mount=type=secret,id={CONFIG_SECRET},target={CONFIG_TARGET},mode=0444",
+        ),
+        probes=probes,
+        notes=notes,
+        warnings=tuple(warnings),
+    )
+
+
+_DIRECTIVE = re.compile(r"#\s*([A-Za-z]+)\s*=\s*(\S+)\s*$")
+_RUN = re.compile(r"(\s*)(run)(?=\s)", re.IGNORECASE)
+_HEREDOC = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
+
+
+def add_run_mounts(text: str, mounts: Sequence[str]) -> str:
+    """``text`` with ``mounts`` added to every ``RUN`` instruction (not ``ONBUILD RUN``).
+
+    Follows the Dockerfile parser: the ``escape`` directive, line continuations, comment
+    and empty lines inside a continuation, and heredoc bodies (never taken for
+    instructions). Everything else is kept byte for byte.
+    """
+    if not mounts:
+        return text
+    escape = "\\"
+    lines = text.splitlines(keepends=True)
+    for line in lines:
+        match = _DIRECTIVE.match(line.strip())
+        if not match:
+            break
+        if match.group(1).lower() == "escape":
+            escape = match.group(2)
+    out: list[str] = []
+    continued = False
+    heredocs: list[tuple[bool, str]] = []
+    flags = " ".join(mounts)
+    for line in lines:
+        body = line.rstrip("\r\n")
+        if heredocs:
+            strip_tabs, word = heredocs[0]
+            if (body.lstrip("\t") if strip_tabs else body) == word:
+                heredocs.pop(0)
+            out.append(line)
+            continue
+        stripped = body.strip()
+        if continued and (not stripped or stripped.startswith("#")):
+            out.append(line)
+            continue
+        if not continued and (not stripped or stripped.startswith("#")):
+            out.append(line)
+            continue
+        if not continued:
+            match = _RUN.match(line)
+            if match:
+                line = f"{line[: match.end(2)]} {flags}{line[match.end(2) :]}"
+        heredocs += [(m.group(1) == "-", m.group(3)) for m in _HEREDOC.finditer(body)]
+        continued = body.rstrip().endswith(escape) and not heredocs
+        out.append(line)
+    return "".join(out)
+
+
+def parse_cache_event(line: str) -> str | None:
+    """``EVENT DETAIL`` from a build output line that carries a ``jetforge-cache:`` report
+    of the chain's helpers (any engine's progress prefix before it is ignored)."""
+    match = _EVENT.search(line.rstrip())
+    if not match:
+        return None
+    return f"{match.group(1)} {match.group(2) or ''}".strip()

@@ -1,0 +1,132 @@
+"""``jetforge doctor``: check the engine, builder, GPU access, disk, registries, caches
+and platform; one line per check, with the fix for what is wrong.
+
+Exit 1 when something stops builds (no engine, a stopped daemon, a full disk, a bad
+platform override), else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from jetforge.cli.run import HOST_ROOT_VARIABLE
+from jetforge.cli.session import Session
+from jetforge.doctor import (
+    OK,
+    PROBLEM,
+    WARNING,
+    Check,
+    check_builder,
+    check_disk,
+    check_endpoint,
+    check_engine,
+    check_engine_error,
+    check_gpu,
+    check_platform,
+    exit_code,
+    free_bytes,
+    probe_url,
+    registry_url,
+)
+from jetforge.engine.cli_engine import choose_engine_name, connect_engine
+from jetforge.errors import EngineUnavailableError, PlatformError, UsageError
+from jetforge.platform import Platform, detect_platform
+from jetforge.registry import registry_locations
+from jetforge.run import probe_host
+from jetforge.settings import Settings, load_settings
+
+
+def register(commands: Any) -> None:
+    """Add the subcommand."""
+    parser = commands.add_parser(
+        "doctor",
+        help="check the engine, GPU runtime, disk, registries, caches and platform",
+        description="Check what builds and runs need; print one line per check (ok, "
+        "warning or problem) with the fix. Exit 1 when something stops builds.",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list of checks")
+    parser.add_argument("--engine", choices=("docker", "podman"), help="container engine")
+    parser.add_argument("--host-root", default=None, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=run)
+
+
+def run(session: Session) -> int:
+    """Run every check; print them as they complete (or as JSON at the end)."""
+    checks: list[Check] = []
+    for check in iter_checks(session):
+        checks.append(check)
+        if not session.args.json:
+            print(check.line(), file=session.stdout, flush=True)
+    if session.args.json:
+        print(json.dumps([check.to_json() for check in checks], indent=2), file=session.stdout)
+    code = exit_code(checks)
+    if code:
+        session.note("something above stops builds; apply its fix and run 'jetforge doctor' again")
+    return code
+
+
+def iter_checks(session: Session) -> Iterator[Check]:
+    """Every check, in report order."""
+    root = Path(session.args.host_root or session.env.get(HOST_ROOT_VARIABLE) or "/")
+    platform: Platform | None = None
+    try:
+        platform = detect_platform(session.env, root=root)
+    except PlatformError as error:
+        platform_checks = check_platform(None, error)
+    else:
+        platform_checks = check_platform(platform)
+    settings, config_check = _settings(session)
+    yield config_check
+    yield from _engine_checks(session, settings, root, platform)
+    yield from _endpoint_checks(session, settings)
+    yield from platform_checks
+
+
+def _settings(session: Session) -> tuple[Settings, Check]:
+    try:
+        settings = load_settings(session.cwd, session.env)
+    except UsageError as error:
+        return Settings(), Check("config", PROBLEM, str(error), "correct the file")
+    where = f"read {settings.path}" if settings.path else "no jetforge.toml; using defaults"
+    return settings, Check("config", OK, where)
+
+
+def _engine_checks(
+    session: Session, settings: Settings, root: Path, platform: Platform | None
+) -> Iterator[Check]:
+    try:
+        name = choose_engine_name(session.args.engine, session.env, settings.engine)
+        engine = connect_engine(name, session.env)
+        info = engine.info()
+    except EngineUnavailableError as error:
+        yield check_engine_error(error)
+        return
+    except UsageError as error:
+        yield Check("engine", PROBLEM, str(error), "choose docker or podman")
+        return
+    yield check_engine(engine.name, info)
+    yield check_builder(engine.build_mode)
+    yield from check_gpu(probe_host(root, session.env, engine.name, info), info, platform)
+    data_root = info.data_root
+    prune = f"{engine.name} system prune"
+    if not data_root:
+        yield check_disk("", None, prune)
+        return
+    yield check_disk(data_root, free_bytes(root / data_root.lstrip("/")), prune)
+
+
+def _endpoint_checks(session: Session, settings: Settings) -> Iterator[Check]:
+    try:
+        locations = registry_locations(settings.registries, session.env)
+    except UsageError as error:
+        yield Check("registry", WARNING, str(error), "correct 'registries' in jetforge.toml")
+        locations = ()
+    for location in locations:
+        url = registry_url(location)
+        yield check_endpoint("registry", f"registry {location}", url, probe_url(url))
+    for url in settings.cache_urls:
+        yield check_endpoint("cache", "cache", url, probe_url(url))

@@ -1,0 +1,158 @@
+"""``jetforge run``: run a container with the right GPU, device and data options (SPEC 9).
+
+Everything before IMAGE that starts with ``-`` is an engine option and is passed through,
+except jetforge's own options below; everything after IMAGE is the command. The container
+runs on jetforge's own stdin, stdout and stderr, and its exit code is jetforge's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from jetforge.cli import autotag
+from jetforge.cli.session import Session, split_list
+from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
+from jetforge.errors import FailureError, UsageError
+from jetforge.run import RunRequest, RunWords, plan_run, probe_host, split_run_words
+from jetforge.tags import parse_image_ref
+
+HOST_ROOT_VARIABLE = "JETFORGE_HOST_ROOT"
+# jetforge's own options (name → takes a value); none of them is a `docker run` option.
+OWN_OPTIONS = {
+    "--dry-run": False,
+    "--engine": True,
+    "--package-dirs": True,
+    "--host-root": True,
+    "--help": False,
+}
+USAGE = "jetforge run [options] IMAGE|PACKAGE [CMD ...]"
+DESCRIPTION = (
+    "Run IMAGE (or a compatible image of PACKAGE, found with 'jetforge autotag') with --rm, "
+    "--network host, GPU access probed from the engine, the data dir at /data, "
+    "/etc/localtime, X11 when DISPLAY is set, and the host's cameras, I2C, sound, USB and "
+    "serial devices and jtop socket when present. Every other option before IMAGE "
+    "(e.g. -v, -e, --name, --network, --runtime, --gpus) goes to the engine's 'run' "
+    "and wins over jetforge's choice. -it is added when attached to a terminal."
+)
+
+
+def register(commands: Any) -> None:
+    """Add the subcommand; its words are split by :func:`split_run_words`, not argparse."""
+    parser = commands.add_parser(
+        "run",
+        help="run a container with GPU, devices and data mounted",
+        description=DESCRIPTION,
+        usage=USAGE,
+        add_help=False,
+        # No prefix characters: every word, options included, lands in `words`.
+        prefix_chars="\0",
+    )
+    parser.add_argument("words", nargs=argparse.REMAINDER)
+    parser.set_defaults(handler=run)
+
+
+def help_text() -> str:
+    """``jetforge run --help``."""
+    # No -h: before IMAGE it is the engine's --hostname.
+    parser = argparse.ArgumentParser(
+        prog="jetforge run", usage=USAGE, description=DESCRIPTION, add_help=False
+    )
+    parser.add_argument("--help", action="store_true", help="show this help message and exit")
+    parser.add_argument("image", metavar="IMAGE|PACKAGE", help="an image, or a package name")
+    parser.add_argument("command", metavar="CMD", nargs="*", help="the command to run in it")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the engine command instead of running it"
+    )
+    parser.add_argument("--engine", choices=("docker", "podman"), help="container engine")
+    parser.add_argument(
+        "--package-dirs", metavar="DIRS", help="more package directories (for PACKAGE names)"
+    )
+    return parser.format_help()
+
+
+def run(session: Session) -> int:
+    """Plan the engine command; print it (``--dry-run``) or run it and return its code."""
+    words = split_run_words(session.args.words, OWN_OPTIONS)
+    if words.has_own("--help") or (not words.image and words.options == ("-h",)):
+        print(help_text(), end="", file=session.stdout)
+        return 0
+    if not words.image:
+        raise UsageError(f"run: name an IMAGE or PACKAGE (usage: {USAGE})")
+    for name, value in words.own:
+        if OWN_OPTIONS[name] and value is None:
+            raise UsageError(f"run: {name} needs a value")
+    session.args.package_dirs = words.own_values("--package-dirs")
+    session.args.skip_packages = []
+    dry_run = words.has_own("--dry-run")
+    engine_name = choose_engine_name(
+        words.own_value("--engine"), session.env, session.settings.engine
+    )
+    engine = connect_engine(engine_name, session.env)
+    root = Path(words.own_value("--host-root") or session.env.get(HOST_ROOT_VARIABLE) or "/")
+    probe = probe_host(root, session.env, engine.name, engine.info())
+    image = choose_image(session, engine, words, dry_run=dry_run)
+    request = RunRequest(
+        image=image,
+        command=words.command,
+        user_options=words.options,
+        data_dir=str(session.data_dir),
+        terminal=_is_terminal(sys.stdin) and _is_terminal(session.stdout),
+    )
+    plan = plan_run(engine.program, probe, request)
+    for warning in plan.warnings:
+        session.warn(warning)
+    if dry_run:
+        print(plan.shell(), file=session.stdout)
+        return 0
+    session.data_dir.mkdir(parents=True, exist_ok=True)
+    session.stdout.flush()
+    session.stderr.flush()
+    return engine.attach(plan.options, plan.image, plan.command)
+
+
+def choose_image(session: Session, engine: CliEngine, words: RunWords, *, dry_run: bool) -> str:
+    """IMAGE as given, unless it names no local image but a package: then autotag's
+    choice. References with a registry, a path or a digest are always images."""
+    name = words.image
+    reference = parse_image_ref(name)
+    if reference.registry or reference.digest or "/" in reference.repository:
+        return name
+    if engine.inspect(name) is not None or not session.catalog.lookup(name):
+        return name
+    return autotag_image(session, name, words.own_value("--engine"), dry_run=dry_run)
+
+
+def autotag_image(session: Session, name: str, engine: str | None, *, dry_run: bool) -> str:
+    """The image ``jetforge autotag NAME`` chooses (pulling or building it unless this is
+    a dry run), found with the autotag command's own orchestration (SPEC section 8)."""
+    argv = ["autotag", name]
+    argv += ["--no-pull", "--no-build"] if dry_run else []
+    for directory in split_list(session.args.package_dirs):
+        argv += ["--package-dirs", directory]
+    argv += ["--engine", engine] if engine else []
+    parser = argparse.ArgumentParser(prog="jetforge")
+    autotag.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    args.verbose, args.quiet, args.no_color = (
+        session.args.verbose,
+        session.args.quiet,
+        session.args.no_color,
+    )
+    captured = io.StringIO()
+    inner = Session(args, captured, session.stderr, argv, session.env, session.cwd)
+    code = autotag.run(inner)
+    found = captured.getvalue().split()
+    if code != 0 or not found:
+        raise FailureError(f"no image found for package {name} ('jetforge autotag {name}')")
+    return found[-1]
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False

@@ -1,0 +1,421 @@
+"""``jetforge run`` (SPEC section 9): the engine ``run`` command with the right options.
+
+Plan, then execute. :func:`probe_host` looks once at the engine's info and at a host root
+(``/`` normally, a fixture directory in tests) and returns a :class:`HostProbe` value;
+:func:`plan_run` is a pure function from that value and the user's request to the exact
+argv. The CLI prints the plan (``--dry-run``) or hands it to the engine.
+
+GPU access, first that applies: the engine has a registered ``nvidia`` runtime
+(``--runtime nvidia``); the engine reads CDI specs and one of them under its spec
+directories describes ``nvidia.com/gpu`` (``--device nvidia.com/gpu=all``); the engine is
+docker and ``nvidia-container-runtime-hook`` is on the daemon's usual PATH, which is what
+docker's ``--gpus`` looks for (``--gpus all``); else no GPU and one warning.
+
+User options are passed through unchanged after jetforge's own and win: an option the user
+gives (``--network``, a mount on the same container path, a device, ``--env DISPLAY``, any
+GPU option) removes jetforge's equivalent. ``--privileged`` is never added.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jetforge.engine.base import EngineInfo
+
+# Boolean options of `docker run` and `podman run`; every other long option takes a value
+# (in the next word, or after `=`). Short options: the letters below take a value.
+_FLAG_OPTIONS = frozenset(
+    {
+        "--detach",
+        "--disable-content-trust",
+        "--env-host",
+        "--help",
+        "--http-proxy",
+        "--init",
+        "--interactive",
+        "--no-healthcheck",
+        "--no-hosts",
+        "--oom-kill-disable",
+        "--passwd",
+        "--privileged",
+        "--publish-all",
+        "--quiet",
+        "--read-only",
+        "--read-only-tmpfs",
+        "--replace",
+        "--rm",
+        "--rmi",
+        "--rootfs",
+        "--sig-proxy",
+        "--tls-verify",
+        "--tty",
+        "--unsetenv-all",
+        "--use-api-socket",
+    }
+)
+_SHORT_NAMES = {
+    "a": "--attach",
+    "c": "--cpu-shares",
+    "d": "--detach",
+    "e": "--env",
+    "h": "--hostname",
+    "i": "--interactive",
+    "l": "--label",
+    "m": "--memory",
+    "p": "--publish",
+    "P": "--publish-all",
+    "q": "--quiet",
+    "t": "--tty",
+    "u": "--user",
+    "v": "--volume",
+    "w": "--workdir",
+}
+_SHORT_WITH_VALUE = frozenset("acehlmpuvw")
+_ALIASES = {"--net": "--network"}
+
+# Where dockerd finds nvidia-container-runtime-hook for --gpus (its PATH as a service).
+_DAEMON_PATH = ("usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin", "sbin", "bin")
+_GPUS_HOOK = "nvidia-container-runtime-hook"
+_CDI_SUFFIXES = (".json", ".yaml")
+_CDI_GPU_KIND = "nvidia.com/gpu"
+_DEVICE_PATTERNS = ("video*", "i2c-*", "snd", "bus/usb", "ttyACM*", "ttyUSB*")
+_JTOP_SOCKET = "/run/jtop.sock"
+_X11_SOCKETS = "/tmp/.X11-unix"
+_XAUTHORITY_IN_CONTAINER = "/tmp/.Xauthority"
+
+NO_GPU_WARNING = (
+    "no GPU access: the engine has no 'nvidia' runtime, no CDI spec for nvidia.com/gpu "
+    "and no --gpus support (install the NVIDIA Container Toolkit; 'jetforge doctor' says more)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunWords:
+    """The words after ``jetforge run``, split: jetforge's own options, the engine
+    options before the image, the image (or package) and the command."""
+
+    own: tuple[tuple[str, str | None], ...]
+    options: tuple[str, ...]
+    image: str
+    command: tuple[str, ...]
+
+    def own_value(self, name: str) -> str | None:
+        """The last value given to one of jetforge's own options."""
+        values = [value for key, value in self.own if key == name]
+        return values[-1] if values else None
+
+    def own_values(self, name: str) -> list[str]:
+        """Every value given to a repeatable own option."""
+        return [value for key, value in self.own if key == name and value is not None]
+
+    def has_own(self, name: str) -> bool:
+        """Whether one of jetforge's own options was given."""
+        return any(key == name for key, _ in self.own)
+
+
+def _option_length(words: Sequence[str], index: int) -> int:
+    """How many words the engine option at ``index`` spans (1, or 2 with its value)."""
+    word = words[index]
+    if word.startswith("--"):
+        name = _ALIASES.get(word, word)
+        takes_value = "=" not in word and name not in _FLAG_OPTIONS
+    else:
+        letters = word[1:]
+        position = next((i for i, c in enumerate(letters) if c in _SHORT_WITH_VALUE), None)
+        takes_value = position is not None and position == len(letters) - 1
+    return 2 if takes_value and index + 1 < len(words) else 1
+
+
+def split_run_words(words: Sequence[str], own: Mapping[str, bool]) -> RunWords:
+    """Split ``[options] IMAGE [CMD…]``; ``own`` maps jetforge's option names to whether
+    they take a value. Every other word starting with ``-`` before the image is an engine
+    option (with its value, for options that take one); ``--`` ends the options.
+    """
+    found: list[tuple[str, str | None]] = []
+    options: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            index += 1
+            break
+        if not word.startswith("-") or word == "-":
+            break
+        name, equals, value = word.partition("=") if word.startswith("--") else (word, "", "")
+        if name in own:
+            if not own[name]:
+                found.append((name, None))
+                index += 1
+            elif equals:
+                found.append((name, value))
+                index += 1
+            elif index + 1 < len(words):
+                found.append((name, words[index + 1]))
+                index += 2
+            else:
+                found.append((name, None))
+                index += 1
+            continue
+        length = _option_length(words, index)
+        options += words[index : index + length]
+        index += length
+    image = words[index] if index < len(words) else ""
+    return RunWords(tuple(found), tuple(options), image, tuple(words[index + 1 :]))
+
+
+def iter_options(options: Sequence[str]) -> Iterator[tuple[str, str | None]]:
+    """Engine options as ``(long name, value or None)`` pairs: ``-it`` gives
+    ``--interactive`` and ``--tty``, ``-eA=1`` gives ``(--env, A=1)``, ``--net`` is
+    ``--network``."""
+    index = 0
+    while index < len(options):
+        word = options[index]
+        length = _option_length(options, index)
+        following = options[index + 1] if length == 2 else None
+        index += length
+        if word.startswith("--"):
+            name, equals, value = word.partition("=")
+            yield _ALIASES.get(name, name), value if equals else following
+            continue
+        letters = word[1:]
+        for position, letter in enumerate(letters):
+            name = _SHORT_NAMES.get(letter, f"-{letter}")
+            if letter in _SHORT_WITH_VALUE:
+                rest = letters[position + 1 :]
+                yield name, rest.removeprefix("=") if rest else following
+                break
+            yield name, None
+
+
+@dataclass(frozen=True, slots=True)
+class HostProbe:
+    """What the engine and the host offer a container; paths are host paths."""
+
+    engine: str = "docker"
+    runtimes: tuple[str, ...] = ()
+    cdi_gpu: bool = False
+    gpus_hook: bool = False
+    localtime: bool = False
+    display: str = ""
+    x11_sockets: bool = False
+    xauthority: str = ""
+    devices: tuple[str, ...] = ()
+    jtop_socket: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GpuAccess:
+    """How containers reach the GPU: ``runtime``, ``cdi``, ``gpus`` or ``none``."""
+
+    kind: str
+    options: tuple[str, ...]
+    detail: str
+
+
+def choose_gpu(probe: HostProbe) -> GpuAccess:
+    """The GPU option for this engine and host (order in the module docstring)."""
+    if "nvidia" in probe.runtimes:
+        return GpuAccess("runtime", ("--runtime", "nvidia"), "the 'nvidia' runtime is registered")
+    if probe.cdi_gpu:
+        return GpuAccess(
+            "cdi", ("--device", "nvidia.com/gpu=all"), "a CDI spec describes nvidia.com/gpu"
+        )
+    if probe.gpus_hook:
+        return GpuAccess("gpus", ("--gpus", "all"), f"--gpus works through {_GPUS_HOOK}")
+    return GpuAccess("none", (), "no nvidia runtime, no CDI spec for nvidia.com/gpu, no --gpus")
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """What the user asked for: the image, the command, their engine options."""
+
+    image: str
+    command: tuple[str, ...] = ()
+    user_options: tuple[str, ...] = ()
+    data_dir: str = ""
+    terminal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """The exact engine ``run`` command, the GPU access chosen and warnings to show."""
+
+    program: str
+    options: tuple[str, ...]
+    image: str
+    command: tuple[str, ...]
+    gpu: str
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The whole command line."""
+        return (self.program, "run", *self.options, self.image, *self.command)
+
+    def shell(self) -> str:
+        """The command as one shell line, runnable by hand."""
+        return shlex.join(self.argv)
+
+
+@dataclass(frozen=True, slots=True)
+class _UserChoices:
+    """What the user's options decide, so jetforge's defaults step aside."""
+
+    names: frozenset[str]
+    targets: frozenset[str]
+    env_names: frozenset[str]
+    gpu: bool
+
+
+def _container_path(option: str, value: str) -> str:
+    """The container path an ``--volume``/``--mount``/``--tmpfs``/``--device`` value uses."""
+    if option == "--mount":
+        for part in value.split(","):
+            key, _, given = part.partition("=")
+            if key.strip() in ("target", "destination", "dst"):
+                return given.strip()
+        return ""
+    parts = value.split(":")
+    if option == "--tmpfs":
+        return parts[0]
+    if option == "--device":
+        return parts[1] if len(parts) > 1 and parts[1].startswith("/") else parts[0]
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def _user_choices(options: Sequence[str]) -> _UserChoices:
+    names: set[str] = set()
+    targets: set[str] = set()
+    env_names: set[str] = set()
+    gpu = False
+    for name, value in iter_options(options):
+        names.add(name)
+        if value is None:
+            continue
+        if name in ("--volume", "--mount", "--tmpfs", "--device"):
+            targets.add(_container_path(name, value).rstrip("/") or "/")
+        if name == "--env":
+            env_names.add(value.partition("=")[0])
+        if name in ("--runtime", "--gpus") or (
+            name == "--device" and value.startswith("nvidia.com/")
+        ):
+            gpu = True
+    return _UserChoices(frozenset(names), frozenset(targets), frozenset(env_names), gpu)
+
+
+def plan_run(program: str, probe: HostProbe, request: RunRequest) -> RunPlan:
+    """The engine ``run`` command for ``request`` on the probed host (pure)."""
+    user = _user_choices(request.user_options)
+    options: list[str] = []
+    warnings: list[str] = []
+
+    def mount(source: str, target: str, mode: str = "") -> None:
+        if target not in user.targets:
+            options.extend(("--volume", f"{source}:{target}{':' + mode if mode else ''}"))
+
+    def environment(name: str, value: str | None = None) -> None:
+        if name not in user.env_names:
+            options.extend(("--env", name if value is None else f"{name}={value}"))
+
+    if "--rm" not in user.names:
+        options.append("--rm")
+    if request.terminal and not user.names & {"--interactive", "--tty", "--detach"}:
+        options.append("-it")
+    if "--network" not in user.names:
+        options.extend(("--network", "host"))
+    gpu = choose_gpu(probe)
+    if user.gpu:
+        gpu = GpuAccess("user", (), "chosen by the user's options")
+    elif gpu.kind == "none":
+        warnings.append(NO_GPU_WARNING)
+    options.extend(gpu.options)
+    if request.data_dir:
+        mount(request.data_dir, "/data")
+    if probe.localtime:
+        mount("/etc/localtime", "/etc/localtime", "ro")
+    if probe.display:
+        environment("DISPLAY")
+        if probe.x11_sockets:
+            mount(_X11_SOCKETS, _X11_SOCKETS)
+        if probe.xauthority and "XAUTHORITY" not in user.env_names:
+            mount(probe.xauthority, _XAUTHORITY_IN_CONTAINER, "ro")
+            environment("XAUTHORITY", _XAUTHORITY_IN_CONTAINER)
+    for device in probe.devices:
+        if device not in user.targets:
+            options.extend(("--device", device))
+    if probe.jtop_socket:
+        mount(_JTOP_SOCKET, _JTOP_SOCKET)
+    options.extend(request.user_options)
+    return RunPlan(
+        program, tuple(options), request.image, request.command, gpu.kind, tuple(warnings)
+    )
+
+
+# --- probing (reads the host root; the engine info is given) -------------------------------
+
+
+def _under(root: Path, path: str) -> Path:
+    return root / path.lstrip("/")
+
+
+def _natural(path: str) -> tuple[object, ...]:
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path))
+
+
+def iter_host_devices(root: Path) -> Iterator[str]:
+    """Host paths of the devices containers get when present (SPEC section 9)."""
+    dev = root / "dev"
+    for pattern in _DEVICE_PATTERNS:
+        found = sorted((str(path.relative_to(root)) for path in dev.glob(pattern)), key=_natural)
+        yield from (f"/{path}" for path in found)
+
+
+def has_cdi_gpu(root: Path, spec_dirs: Sequence[str]) -> bool:
+    """Whether a CDI spec (``.json``/``.yaml``) in ``spec_dirs`` describes nvidia.com/gpu."""
+    for directory in spec_dirs:
+        folder = _under(root, directory)
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.suffix not in _CDI_SUFFIXES or not path.is_file():
+                continue
+            try:
+                if _CDI_GPU_KIND in path.read_text(encoding="utf-8", errors="replace"):
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def has_gpus_hook(root: Path) -> bool:
+    """Whether ``nvidia-container-runtime-hook`` (what docker's ``--gpus`` runs) exists."""
+    return any((root / directory / _GPUS_HOOK).exists() for directory in _DAEMON_PATH)
+
+
+def _xauthority(root: Path, env: Mapping[str, str]) -> str:
+    given = env.get("XAUTHORITY", "")
+    home = env.get("HOME", "")
+    candidate = given or (f"{home.rstrip('/')}/.Xauthority" if home else "")
+    return candidate if candidate and _under(root, candidate).is_file() else ""
+
+
+def probe_host(root: Path, env: Mapping[str, str], engine: str, info: EngineInfo) -> HostProbe:
+    """Look at the engine's info and at the host under ``root``; ``env`` gives the
+    display settings (``DISPLAY``, ``XAUTHORITY``, ``HOME``)."""
+    display = env.get("DISPLAY", "")
+    return HostProbe(
+        engine=engine,
+        runtimes=info.runtimes,
+        cdi_gpu=has_cdi_gpu(root, info.cdi_spec_dirs),
+        gpus_hook=engine == "docker" and has_gpus_hook(root),
+        localtime=_under(root, "/etc/localtime").exists(),
+        display=display,
+        x11_sockets=bool(display) and _under(root, _X11_SOCKETS).exists(),
+        xauthority=_xauthority(root, env) if display else "",
+        devices=tuple(iter_host_devices(root)),
+        jtop_socket=_under(root, _JTOP_SOCKET).exists(),
+    )
