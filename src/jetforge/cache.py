@@ -38,6 +38,7 @@ from jetforge.cache_server import (
     CachePaths,
     ServerState,
     ensure_credentials,
+    is_alive,
     read_state,
 )
 
@@ -47,7 +48,6 @@ CONFIG_SECRET = "jetforge-cache"  # noqa: S105 - a secret's id, not a password
 CONFIG_TARGET = "/run/secrets/jetforge-cache"
 PIP_SECRET = "jetforge-pip-conf"  # noqa: S105 - a secret's id, not a password
 PIP_TARGET = "/etc/xdg/pip/pip.conf"
-EVENT_PREFIX = "jetforge-cache: "
 _EVENT = re.compile(r"(?:^|\s)jetforge-cache: ([a-z][a-z-]*)(?: (.*))?$")
 
 
@@ -153,6 +153,7 @@ def _probe(source: Source, env: Mapping[str, str], timeout: float) -> Probe:
         with opener.open(request, timeout=timeout):
             return Probe(source, True)
     except urllib.error.HTTPError as error:
+        error.close()
         return Probe(source, error.code < 500, f"HTTP {error.code}")
     except urllib.error.URLError as error:
         return Probe(source, False, _reason(error.reason, timeout))
@@ -287,7 +288,13 @@ def prepare_build_cache(
             )
         )
     local = state.index_url(platform) if state is not None else None
-    probes = probe_sources(order_sources(local, mirrors, pypi), env)
+    sources = order_sources(local, mirrors, pypi)
+    if state is not None and not is_alive(state.pid):
+        # Stopped (or gone): say so without asking whatever may listen on its port now.
+        stopped = Probe(sources[0], False, "not running")
+        probes = (stopped, *probe_sources(sources[1:], env))
+    else:
+        probes = probe_sources(sources, env)
     up = [probe.source for probe in probes if probe.up]
     warnings = []
     for probe in probes:

@@ -99,10 +99,10 @@ class CacheApp:
         return {"service": SERVICE, "version": __version__, "pid": os.getpid()}
 
     def _index(self, platform: str) -> WSGIApplication:
+        root = self.store / "wheels" / platform
+        root.mkdir(parents=True, exist_ok=True)  # again each time: someone may clean up
         with self._lock:
             if platform not in self._indexes:
-                root = self.store / "wheels" / platform
-                root.mkdir(parents=True, exist_ok=True)
                 self._indexes[platform] = self.make_index(root, self.is_allowed)
             return self._indexes[platform]
 
