@@ -27,6 +27,7 @@ from jetforge.requirement import (
     is_version_match,
     parse_requirement,
 )
+from jetforge.spec import parse_version
 
 COMMAND_LINE = "the command line"
 
@@ -147,8 +148,11 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
 def order_by_preference(variants: Iterable[Variant], env: Mapping[str, str]) -> list[Variant]:
     """The variants, most preferred first (SPEC section 2).
 
-    ``<BASE>_VERSION`` first, then ``default: true``, then the highest version, then
-    variants whose tag is not a version, by name. Stable sorts keep ties in name order.
+    ``<BASE>_VERSION`` first, then variants whose pinned dependencies agree with the
+    ``<BASE>_VERSION`` of those dependencies (so ``PYTORCH_VERSION=2.6`` makes
+    ``torchvision:0.21``, which depends on ``pytorch:2.6``, win over ``torchvision:0.23``),
+    then ``default: true``, then the highest version, then variants whose tag is not a
+    version, by name. Stable sorts keep ties in name order.
     """
     ordered = sorted(variants, key=lambda variant: variant.name)
     ordered.sort(
@@ -160,8 +164,40 @@ def order_by_preference(variants: Iterable[Variant], env: Mapping[str, str]) -> 
         wanted = env.get(version_env_name(variant.spec.base_name), "")
         return bool(wanted) and is_version_match(wanted, variant.spec.tag)
 
-    ordered.sort(key=lambda variant: (not is_env_choice(variant), not variant.spec.default))
+    ordered.sort(
+        key=lambda variant: (
+            not is_env_choice(variant),
+            bool(_env_conflicts(variant, env)),
+            not variant.spec.default,
+        )
+    )
     return ordered
+
+
+def _env_conflicts(variant: Variant, env: Mapping[str, str]) -> list[str]:
+    """The ``<BASE>_VERSION=…`` settings that the variant's pinned dependencies contradict."""
+    conflicts = []
+    for requirement in variant.depends:
+        variable = version_env_name(requirement.name)
+        wanted = env.get(variable, "")
+        if not wanted:
+            continue
+        if requirement.tag and not is_version_match(wanted, requirement.tag):
+            conflicts.append(f"{variable}={wanted}")
+        elif requirement.specifier is not None:
+            version = parse_version(wanted)
+            if version is None or not requirement.specifier.contains(version, prereleases=True):
+                conflicts.append(f"{variable}={wanted}")
+    return conflicts
+
+
+def _env_followed(variant: Variant, env: Mapping[str, str]) -> list[str]:
+    """The ``<BASE>_VERSION=…`` settings that the variant's pinned dependencies agree with."""
+    return [
+        f"{version_env_name(r.name)}={env[version_env_name(r.name)]}"
+        for r in variant.depends
+        if (r.tag or r.specifier is not None) and env.get(version_env_name(r.name))
+    ]
 
 
 _ZERO = Version("0")
@@ -261,6 +297,9 @@ def _reason(chosen: Variant, env: Mapping[str, str], needs: Sequence[Need] = ())
     variable = version_env_name(chosen.spec.base_name)
     if env.get(variable) and is_version_match(env[variable], chosen.spec.tag):
         return f"{variable}={env[variable]}"
+    followed = _env_followed(chosen, env)
+    if followed and not _env_conflicts(chosen, env):
+        return f"follows {' and '.join(followed)}"
     if chosen.spec.default:
         return "marked default"
     if chosen.spec.version is not None:

@@ -1,4 +1,4 @@
-"""The chain's Python is the distro's Python 3 running from the shared /opt/venv."""
+"""The chain's Python runs from the shared /opt/venv and can build extensions."""
 
 import os
 import sys
@@ -9,4 +9,5 @@ assert sys.prefix == "/opt/venv", f"expected the /opt/venv environment, got {sys
 assert os.environ.get("VIRTUAL_ENV") == "/opt/venv"
 include = sysconfig.get_paths()["include"]
 assert os.path.exists(os.path.join(include, "Python.h")), f"no Python.h in {include}"
+assert sum(i * i for i in range(10)) == 285
 print("python ok")

@@ -16,6 +16,7 @@ from jetforge.cli import (
     bootstrap,
     build,
     cache,
+    docs,
     doctor,
     explain,
     graph,
@@ -30,6 +31,7 @@ from jetforge.errors import JetforgeError, StageFailedError, UsageError
 COMMANDS: tuple[ModuleType, ...] = (listing, show, build, graph, explain, platform, bootstrap)
 COMMANDS += (autotag,)
 COMMANDS += (run, doctor)
+COMMANDS += (docs,)
 COMMANDS += (cache,)
 
 

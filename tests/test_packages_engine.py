@@ -1,0 +1,96 @@
+"""The shipped packages on the real engine: the e2e tier builds as one chain on Debian 12
+and every test of every stage passes; a later stage that tries to move a pinned package
+fails loudly with pip's conflict message."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.engine
+
+FIXTURES = Path(__file__).parent / "fixtures" / "engine"
+# The e2e tier (docs/packages.md) in one chain; the rest of the tier (build-essential,
+# python) comes in as dependencies. About 4 minutes on the CI machine with nothing reusable
+# (llama_cpp compiles for 1.5 of them).
+E2E = (
+    "cmake",
+    "ninja",
+    "uv",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "opencv",
+    "huggingface_hub",
+    "scikit-learn",
+    "pandas",
+    "jupyterlab",
+    "llama_cpp",
+)
+
+
+def build(jetforge, name: str, logs: Path, *packages: str, package_dirs: Path | None = None):
+    extra = ["--package-dirs", str(package_dirs)] if package_dirs else []
+    return jetforge(
+        "build", "--distro", "debian:12", "--base", "debian:12", "--name", name,
+        "--logs", str(logs), *extra, *packages,
+    )  # fmt: skip
+
+
+def summary(logs: Path) -> dict:
+    return json.loads((logs / "summary.json").read_text())
+
+
+def test_the_e2e_tier_builds_as_one_chain_and_every_test_passes(jetforge, image_name, tmp_path):
+    logs = tmp_path / "logs"
+    result = build(jetforge, image_name, logs, *E2E)
+    assert result.code == 0, result.stderr[-4000:]
+    done = summary(logs)
+    chain = [stage["package"] for stage in done["stages"] if stage["package"] != "ca-trust"]
+    assert chain == [
+        "build-essential",
+        "cmake",
+        "ninja",
+        "python:3.11",
+        "uv",
+        "numpy:2",
+        "onnx",
+        "onnxruntime:cpu",
+        "opencv",
+        "huggingface_hub",
+        "scikit-learn",
+        "pandas",
+        "jupyterlab",
+        "llama_cpp:cpu",
+    ]
+    tested = {(test["package"], test["entry"]) for test in done["final_tests"]}
+    assert {test["state"] for test in done["final_tests"]} <= {"passed", "cached"}
+    assert {package for package, _ in tested} == set(chain)
+    final = result.stdout.strip()
+    pins = subprocess.run(
+        ["docker", "run", "--rm", final, "cat", "/opt/venv/constraints.txt"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    for package in ("numpy", "onnx", "onnxruntime", "opencv-python-headless", "jupyterlab"):
+        assert any(line.lower().startswith(f"{package}==") for line in pins), package
+    check = subprocess.run(
+        ["docker", "run", "--rm", final, "python3", "-m", "pip", "check"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_later_stage_cannot_downgrade_a_pinned_package(jetforge, image_name, tmp_path):
+    logs = tmp_path / "logs"
+    result = build(jetforge, image_name, logs, "downgrader", package_dirs=FIXTURES / "downgrade")
+    assert result.code == 1, result.stderr
+    assert "downgrader failed in build" in result.stderr
+    assert "The user requested numpy<2" in result.stderr
+    assert "The user requested (constraint) numpy==2." in result.stderr
+    assert "ResolutionImpossible" in result.stderr
+    states = {stage["package"]: stage["state"] for stage in summary(logs)["stages"]}
+    assert states["numpy:2"] in ("built", "reused")
+    assert states["downgrader"] == "failed"
