@@ -25,9 +25,9 @@ from jetforge.doctor import (
 )
 from jetforge.engine.base import EngineInfo
 from jetforge.errors import PlatformError
+from jetforge.host_probe import HostProbe
 from jetforge.platform import detect_platform
 from jetforge.registry import parse_registry_location
-from jetforge.run import HostProbe
 
 ROOTS = Path(__file__).parent / "fixtures" / "hostroots"
 NVIDIA_DOCKER = {

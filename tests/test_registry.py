@@ -24,16 +24,18 @@ import pytest
 import requests
 
 from jetforge._process import Completed
-from jetforge.errors import RegistryError
-from jetforge.registry import (
+from jetforge.credentials import (
     DOCKER_HUB,
     Credentials,
     CredentialStore,
+    credentials_from_entry,
+    parse_helper_output,
+)
+from jetforge.errors import RegistryError
+from jetforge.registry import (
     RegistryClient,
     RegistryLocation,
-    credentials_from_entry,
     parse_challenge,
-    parse_helper_output,
     parse_registry_location,
     registry_locations,
     registry_scheme,

@@ -14,17 +14,8 @@ import pytest
 
 from jetforge.engine.base import EngineInfo
 from jetforge.engine.cli_engine import parse_docker_info, parse_podman_info
-from jetforge.run import (
-    NO_GPU_WARNING,
-    HostProbe,
-    RunRequest,
-    choose_gpu,
-    iter_host_devices,
-    iter_options,
-    plan_run,
-    probe_host,
-    split_run_words,
-)
+from jetforge.host_probe import HostProbe, choose_gpu, iter_host_devices, probe_host
+from jetforge.run import NO_GPU_WARNING, RunRequest, iter_options, plan_run, split_run_words
 
 ROOTS = Path(__file__).parent / "fixtures" / "hostroots"
 OWN = {"--dry-run": False, "--engine": True, "--host-root": True}

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import requests
 
+from jetforge.credentials import DOCKER_HUB
 from jetforge.engine.base import EngineInfo
 from jetforge.errors import EngineUnavailableError, PlatformError
+from jetforge.host_probe import HostProbe, choose_gpu
 from jetforge.platform import Platform
-from jetforge.registry import DOCKER_HUB, RegistryLocation, describe_failure, registry_scheme
-from jetforge.run import HostProbe, choose_gpu
+from jetforge.registry import RegistryLocation, describe_failure, registry_scheme
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
 GIB = 1024**3

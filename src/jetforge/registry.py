@@ -2,9 +2,8 @@
 
 Requests go through ``requests`` with time-outs. Authentication follows what registries ask
 for in their ``WWW-Authenticate`` answer: none, HTTP basic, or the bearer-token flow of
-Docker Hub and NGC. Credentials come from the engine's own config files (docker's
-``config.json``, podman's ``auth.json``) and their credential helpers, which run through the
-injected process runner. Loopback registries are spoken to over ``http://``, all others
+Docker Hub and NGC, with credentials from the engines' own config files
+(:mod:`jetforge.credentials`). Loopback registries are spoken to over ``http://``, all others
 over ``https://``.
 """
 
@@ -13,17 +12,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
-import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
 
-from jetforge._process import Runner, run
+from jetforge.credentials import DOCKER_HUB, HUB_ALIASES, HUB_API, Credentials, CredentialStore
 from jetforge.errors import RegistryError, UsageError
 from jetforge.tags import ImageRef
 
@@ -34,10 +31,6 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 
-DOCKER_HUB = "docker.io"
-_HUB_API = "registry-1.docker.io"
-_HUB_ALIASES = frozenset({DOCKER_HUB, "index.docker.io", _HUB_API})
-_HUB_SERVER_URL = "https://index.docker.io/v1/"  # the key docker stores Hub credentials under
 _OCI_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 _MAX_PAGES = 50
 REGISTRIES_VARIABLE = "JETFORGE_REGISTRIES"
@@ -85,7 +78,7 @@ def parse_registry_location(text: str) -> RegistryLocation:
         raise UsageError(f"registry '{text}' is empty (e.g. '127.0.0.1:5000/team')")
     first, _, rest = value.partition("/")
     if "." in first or ":" in first or first == "localhost":
-        host = DOCKER_HUB if first in _HUB_ALIASES else first
+        host = DOCKER_HUB if first in HUB_ALIASES else first
         return RegistryLocation(host, rest)
     return RegistryLocation(DOCKER_HUB, value)
 
@@ -103,121 +96,11 @@ def registry_locations(
 def _split_reference(reference: ImageRef) -> tuple[str, str]:
     """``(host, path)`` of a repository; no registry means Docker Hub."""
     host = reference.registry or DOCKER_HUB
-    host = DOCKER_HUB if host in _HUB_ALIASES else host
+    host = DOCKER_HUB if host in HUB_ALIASES else host
     path = reference.path
     if host == DOCKER_HUB and "/" not in path:
         path = f"library/{path}"
     return host, path
-
-
-# --- credentials --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """A user name and password, or an identity (refresh) token from ``docker login``."""
-
-    username: str = ""
-    password: str = field(default="", repr=False)
-    identity_token: str = field(default="", repr=False)
-
-
-def _hostname(key: str) -> str:
-    """The host a config key stands for (``https://index.docker.io/v1/`` → ``docker.io``)."""
-    host = re.sub(r"^https?://", "", key.strip()).split("/", 1)[0].lower()
-    return DOCKER_HUB if host in _HUB_ALIASES else host
-
-
-def auth_files(env: Mapping[str, str]) -> tuple[Path, ...]:
-    """The engines' credential files, in the order they are read."""
-    home = env.get("HOME", "")
-    files: list[Path] = []
-    if env.get("DOCKER_CONFIG"):
-        files.append(Path(env["DOCKER_CONFIG"]) / "config.json")
-    elif home:
-        files.append(Path(home) / ".docker" / "config.json")
-    if env.get("REGISTRY_AUTH_FILE"):
-        files.append(Path(env["REGISTRY_AUTH_FILE"]))
-    if env.get("XDG_RUNTIME_DIR"):
-        files.append(Path(env["XDG_RUNTIME_DIR"]) / "containers" / "auth.json")
-    if home:
-        files.append(Path(home) / ".config" / "containers" / "auth.json")
-    return tuple(files)
-
-
-def credentials_from_entry(entry: Mapping[str, Any]) -> Credentials | None:
-    """Credentials of one ``auths`` entry: base64 ``auth``, ``username``/``password`` or
-    ``identitytoken``; None when it holds none."""
-    token = str(entry.get("identitytoken") or "")
-    username, password = str(entry.get("username") or ""), str(entry.get("password") or "")
-    encoded = str(entry.get("auth") or "")
-    if encoded:
-        try:
-            username, _, password = base64.b64decode(encoded).decode().partition(":")
-        except ValueError:
-            return None
-    if token or username:
-        return Credentials(username, password, token)
-    return None
-
-
-def parse_helper_output(text: str) -> Credentials | None:
-    """The answer of ``docker-credential-<name> get``; user ``<token>`` marks an identity token."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(data, dict) or not data.get("Secret"):
-        return None
-    if data.get("Username") == "<token>":
-        return Credentials(identity_token=str(data["Secret"]))
-    return Credentials(str(data.get("Username") or ""), str(data["Secret"]))
-
-
-class CredentialStore:
-    """Looks up registry credentials the way the engines do, once per host."""
-
-    def __init__(self, env: Mapping[str, str], runner: Runner = run) -> None:
-        self.env = env
-        self.runner = runner
-        self._found: dict[str, Credentials | None] = {}
-
-    def lookup(self, host: str) -> Credentials | None:
-        """Credentials for ``host``: its credential helper, the default store, then ``auths``."""
-        host = _hostname(host)
-        if host not in self._found:
-            self._found[host] = self._search(host)
-        return self._found[host]
-
-    def _search(self, host: str) -> Credentials | None:
-        for path in auth_files(self.env):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if not isinstance(data, dict):
-                continue
-            helpers = {
-                _hostname(key): name for key, name in (data.get("credHelpers") or {}).items()
-            }
-            helper = helpers.get(host) or data.get("credsStore")
-            if helper:
-                found = self._ask_helper(str(helper), host)
-                if found is not None:
-                    return found
-            for key, entry in (data.get("auths") or {}).items():
-                if _hostname(key) == host and isinstance(entry, dict):
-                    found = credentials_from_entry(entry)
-                    if found is not None:
-                        return found
-        return None
-
-    def _ask_helper(self, helper: str, host: str) -> Credentials | None:
-        server = _HUB_SERVER_URL if host == DOCKER_HUB else host
-        done = self.runner(
-            [f"docker-credential-{helper}", "get"], env=self.env, input_text=server, timeout=30
-        )
-        return parse_helper_output(done.stdout) if done.returncode == 0 else None
 
 
 # --- the distribution API -----------------------------------------------------------------
@@ -348,7 +231,7 @@ class RegistryClient:
 
     @staticmethod
     def _base(host: str) -> str:
-        return f"{registry_scheme(host)}://{_HUB_API if host == DOCKER_HUB else host}"
+        return f"{registry_scheme(host)}://{HUB_API if host == DOCKER_HUB else host}"
 
     def _get(self, host: str, path: str, url: str, accept: str = "") -> requests.Response:
         """GET with the token or credentials the registry asks for; 404 is returned, other

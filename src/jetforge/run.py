@@ -1,15 +1,9 @@
 """``jetforge run`` (SPEC section 9): the engine ``run`` command with the right options.
 
-Plan, then execute. :func:`probe_host` looks once at the engine's info and at a host root
-(``/`` normally, a fixture directory in tests) and returns a :class:`HostProbe` value;
-:func:`plan_run` is a pure function from that value and the user's request to the exact
-argv. The CLI prints the plan (``--dry-run``) or hands it to the engine.
-
-GPU access, first that applies: the engine has a registered ``nvidia`` runtime
-(``--runtime nvidia``); the engine reads CDI specs and one of them under its spec
-directories describes ``nvidia.com/gpu`` (``--device nvidia.com/gpu=all``); the engine is
-docker and ``nvidia-container-runtime-hook`` is on the daemon's usual PATH, which is what
-docker's ``--gpus`` looks for (``--gpus all``); else no GPU and one warning.
+Plan, then execute. :func:`plan_run` is a pure function from a
+:class:`~jetforge.host_probe.HostProbe` (what the host offers, GPU access included) and the
+user's request to the exact argv; with no GPU access it adds one warning. The CLI prints the
+plan (``--dry-run``) or hands it to the engine.
 
 User options are passed through unchanged after jetforge's own and win: an option the user
 gives (``--network``, a mount on the same container path, a device, ``--env DISPLAY``, any
@@ -18,13 +12,11 @@ GPU option) removes jetforge's equivalent. ``--privileged`` is never added.
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from jetforge.engine.base import EngineInfo
+from jetforge.host_probe import JTOP_SOCKET, X11_SOCKETS, GpuAccess, HostProbe, choose_gpu
 
 # Boolean options of `docker run` and `podman run`; every other long option takes a value
 # (in the next word, or after `=`). Short options: the letters below take a value.
@@ -77,14 +69,6 @@ _SHORT_NAMES = {
 _SHORT_WITH_VALUE = frozenset("acehlmpuvw")
 _ALIASES = {"--net": "--network"}
 
-# Where dockerd finds nvidia-container-runtime-hook for --gpus (its PATH as a service).
-_DAEMON_PATH = ("usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin", "sbin", "bin")
-_GPUS_HOOK = "nvidia-container-runtime-hook"
-_CDI_SUFFIXES = (".json", ".yaml")
-_CDI_GPU_KIND = "nvidia.com/gpu"
-_DEVICE_PATTERNS = ("video*", "i2c-*", "snd", "bus/usb", "ttyACM*", "ttyUSB*")
-_JTOP_SOCKET = "/run/jtop.sock"
-_X11_SOCKETS = "/tmp/.X11-unix"
 _XAUTHORITY_IN_CONTAINER = "/tmp/.Xauthority"
 
 NO_GPU_WARNING = (
@@ -189,44 +173,6 @@ def iter_options(options: Sequence[str]) -> Iterator[tuple[str, str | None]]:
                 yield name, rest.removeprefix("=") if rest else following
                 break
             yield name, None
-
-
-@dataclass(frozen=True, slots=True)
-class HostProbe:
-    """What the engine and the host offer a container; paths are host paths."""
-
-    engine: str = "docker"
-    runtimes: tuple[str, ...] = ()
-    cdi_gpu: bool = False
-    gpus_hook: bool = False
-    localtime: bool = False
-    display: str = ""
-    x11_sockets: bool = False
-    xauthority: str = ""
-    devices: tuple[str, ...] = ()
-    jtop_socket: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class GpuAccess:
-    """How containers reach the GPU: ``runtime``, ``cdi``, ``gpus`` or ``none``."""
-
-    kind: str
-    options: tuple[str, ...]
-    detail: str
-
-
-def choose_gpu(probe: HostProbe) -> GpuAccess:
-    """The GPU option for this engine and host (order in the module docstring)."""
-    if "nvidia" in probe.runtimes:
-        return GpuAccess("runtime", ("--runtime", "nvidia"), "the 'nvidia' runtime is registered")
-    if probe.cdi_gpu:
-        return GpuAccess(
-            "cdi", ("--device", "nvidia.com/gpu=all"), "a CDI spec describes nvidia.com/gpu"
-        )
-    if probe.gpus_hook:
-        return GpuAccess("gpus", ("--gpus", "all"), f"--gpus works through {_GPUS_HOOK}")
-    return GpuAccess("none", (), "no nvidia runtime, no CDI spec for nvidia.com/gpu, no --gpus")
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +286,7 @@ def plan_run(program: str, probe: HostProbe, request: RunRequest) -> RunPlan:
     if probe.display:
         environment("DISPLAY")
         if probe.x11_sockets:
-            mount(_X11_SOCKETS, _X11_SOCKETS)
+            mount(X11_SOCKETS, X11_SOCKETS)
         if probe.xauthority and "XAUTHORITY" not in user.env_names:
             mount(probe.xauthority, _XAUTHORITY_IN_CONTAINER, "ro")
             environment("XAUTHORITY", _XAUTHORITY_IN_CONTAINER)
@@ -348,74 +294,8 @@ def plan_run(program: str, probe: HostProbe, request: RunRequest) -> RunPlan:
         if device not in user.targets:
             options.extend(("--device", device))
     if probe.jtop_socket:
-        mount(_JTOP_SOCKET, _JTOP_SOCKET)
+        mount(JTOP_SOCKET, JTOP_SOCKET)
     options.extend(request.user_options)
     return RunPlan(
         program, tuple(options), request.image, request.command, gpu.kind, tuple(warnings)
-    )
-
-
-# --- probing (reads the host root; the engine info is given) -------------------------------
-
-
-def _under(root: Path, path: str) -> Path:
-    return root / path.lstrip("/")
-
-
-def _natural(path: str) -> tuple[object, ...]:
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path))
-
-
-def iter_host_devices(root: Path) -> Iterator[str]:
-    """Host paths of the devices containers get when present (SPEC section 9)."""
-    dev = root / "dev"
-    for pattern in _DEVICE_PATTERNS:
-        found = sorted((str(path.relative_to(root)) for path in dev.glob(pattern)), key=_natural)
-        yield from (f"/{path}" for path in found)
-
-
-def has_cdi_gpu(root: Path, spec_dirs: Sequence[str]) -> bool:
-    """Whether a CDI spec (``.json``/``.yaml``) in ``spec_dirs`` describes nvidia.com/gpu."""
-    for directory in spec_dirs:
-        folder = _under(root, directory)
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            if path.suffix not in _CDI_SUFFIXES or not path.is_file():
-                continue
-            try:
-                if _CDI_GPU_KIND in path.read_text(encoding="utf-8", errors="replace"):
-                    return True
-            except OSError:
-                continue
-    return False
-
-
-def has_gpus_hook(root: Path) -> bool:
-    """Whether ``nvidia-container-runtime-hook`` (what docker's ``--gpus`` runs) exists."""
-    return any((root / directory / _GPUS_HOOK).exists() for directory in _DAEMON_PATH)
-
-
-def _xauthority(root: Path, env: Mapping[str, str]) -> str:
-    given = env.get("XAUTHORITY", "")
-    home = env.get("HOME", "")
-    candidate = given or (f"{home.rstrip('/')}/.Xauthority" if home else "")
-    return candidate if candidate and _under(root, candidate).is_file() else ""
-
-
-def probe_host(root: Path, env: Mapping[str, str], engine: str, info: EngineInfo) -> HostProbe:
-    """Look at the engine's info and at the host under ``root``; ``env`` gives the
-    display settings (``DISPLAY``, ``XAUTHORITY``, ``HOME``)."""
-    display = env.get("DISPLAY", "")
-    return HostProbe(
-        engine=engine,
-        runtimes=info.runtimes,
-        cdi_gpu=has_cdi_gpu(root, info.cdi_spec_dirs),
-        gpus_hook=engine == "docker" and has_gpus_hook(root),
-        localtime=_under(root, "/etc/localtime").exists(),
-        display=display,
-        x11_sockets=bool(display) and _under(root, _X11_SOCKETS).exists(),
-        xauthority=_xauthority(root, env) if display else "",
-        devices=tuple(iter_host_devices(root)),
-        jtop_socket=_under(root, _JTOP_SOCKET).exists(),
     )

@@ -15,9 +15,10 @@ from typing import Any
 from jetforge.autotag import BUILT, LOCAL, REGISTRY, Choice, Wanted, find_in_registries, find_local
 from jetforge.cli import build
 from jetforge.cli.session import Session, add_package_options, split_list
+from jetforge.credentials import CredentialStore
 from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
 from jetforge.errors import FailureError, RegistryError, UsageError
-from jetforge.registry import CredentialStore, RegistryClient, registry_locations
+from jetforge.registry import RegistryClient, registry_locations
 
 
 def register(commands: Any) -> None:

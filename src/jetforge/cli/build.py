@@ -15,12 +15,13 @@ from jetforge.cli import listing, show
 from jetforge.cli.cache import build_cache
 from jetforge.cli.progress import LiveReporter, PlainReporter
 from jetforge.cli.session import Session, add_package_options, split_list
+from jetforge.credentials import CredentialStore
 from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
 from jetforge.engine.command import build_command
 from jetforge.errors import RegistryError, StageFailedError, UsageError
 from jetforge.labels import STAGE_KEY
 from jetforge.plan import Plan, PlanOptions, Stage, plan_build, plan_json
-from jetforge.registry import CredentialStore, RegistryClient, registry_locations
+from jetforge.registry import RegistryClient, registry_locations
 from jetforge.reporter import Reporter
 from jetforge.resolve import expand_requests, resolve
 from jetforge.trust import find_bundle, prepare_trust_context

@@ -34,9 +34,9 @@ from jetforge.doctor import (
 )
 from jetforge.engine.cli_engine import choose_engine_name, connect_engine
 from jetforge.errors import EngineUnavailableError, PlatformError, UsageError
+from jetforge.host_probe import probe_host
 from jetforge.platform import Platform, detect_platform
 from jetforge.registry import registry_locations
-from jetforge.run import probe_host
 from jetforge.settings import Settings, load_settings
 
 
