@@ -14,9 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
-from jetforge.credentials import DOCKER_HUB
+from jetforge.credentials import DOCKER_HUB, HUB_API
 from jetforge.engine.base import EngineInfo
 from jetforge.errors import EngineUnavailableError, PlatformError
 from jetforge.host_probe import HostProbe, choose_gpu
@@ -28,7 +26,6 @@ GIB = 1024**3
 WARN_FREE_BYTES = 20 * GIB
 MIN_FREE_BYTES = 5 * GIB
 URL_TIMEOUT = 3.0
-_HUB_API = "registry-1.docker.io"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +148,7 @@ def check_disk(path: str, free: int | None, prune: str = "docker system prune") 
 
 def registry_url(location: RegistryLocation) -> str:
     """The ``/v2/`` endpoint of a registry (the distribution API's version check)."""
-    host = _HUB_API if location.host == DOCKER_HUB else location.host
+    host = HUB_API if location.host == DOCKER_HUB else location.host
     return f"{registry_scheme(host)}://{host}/v2/"
 
 
@@ -209,6 +206,8 @@ def free_bytes(path: Path) -> int | None:
 def probe_url(url: str, timeout: float = URL_TIMEOUT) -> str:
     """Empty when ``url`` answers like a server that is up (an answer other than
     404 or 5xx; an authentication request counts as up); else a short reason."""
+    import requests  # here, not at the top, as in jetforge.registry
+
     try:
         response = requests.get(url, timeout=timeout, allow_redirects=False)
     except requests.RequestException as error:

@@ -4,7 +4,9 @@ Requests go through ``requests`` with time-outs. Authentication follows what reg
 for in their ``WWW-Authenticate`` answer: none, HTTP basic, or the bearer-token flow of
 Docker Hub and NGC, with credentials from the engines' own config files
 (:mod:`jetforge.credentials`). Loopback registries are spoken to over ``http://``, all others
-over ``https://``.
+over ``https://``. ``requests`` is imported where a request is made, not with the module:
+it is a tenth of a second that commands which never reach a registry (``list``, ``show``,
+``build --simulate``) do not pay.
 """
 
 from __future__ import annotations
@@ -15,14 +17,15 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
-
-import requests
 
 from jetforge.credentials import DOCKER_HUB, HUB_ALIASES, HUB_API, Credentials, CredentialStore
 from jetforge.errors import RegistryError, UsageError
 from jetforge.tags import ImageRef
+
+if TYPE_CHECKING:
+    import requests
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -118,6 +121,8 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 def describe_failure(error: requests.RequestException) -> str:
     """One short line for a connection problem (no pool or URL noise)."""
+    import requests  # here, not at the top: see the module docstring
+
     if isinstance(error, requests.Timeout):
         return "timed out"
     text = str(error)
@@ -153,6 +158,8 @@ class RegistryClient:
         session: requests.Session | None = None,
         ca_bundle: str | None = None,
     ) -> None:
+        import requests  # here, not at the top: see the module docstring
+
         self.credentials = credentials
         self.timeout = timeout
         self.session = session or requests.Session()
@@ -258,6 +265,8 @@ class RegistryClient:
     def _send(
         self, host: str, url: str, headers: Mapping[str, str], authorization: str | None
     ) -> requests.Response:
+        import requests  # here, not at the top: see the module docstring
+
         sent = dict(headers)
         if authorization:
             sent["Authorization"] = authorization
@@ -283,6 +292,8 @@ class RegistryClient:
     def _token(
         self, host: str, params: Mapping[str, str], scope: str, credentials: Credentials | None
     ) -> str:
+        import requests  # here, not at the top: see the module docstring
+
         realm = params["realm"]
         query = {"scope": scope, **({"service": params["service"]} if "service" in params else {})}
         try:
