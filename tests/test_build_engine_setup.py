@@ -58,6 +58,33 @@ def test_missing_base_image_names_bootstrap(jetforge, docker_engine, chain_tree,
     assert "jetforge bootstrap" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        (["nosuch"], "unknown package 'nosuch'"),
+        (["fa", "--build-args", "NOVALUE"], "--build-args: 'NOVALUE' is not K=V"),
+    ],
+)
+def test_bad_requests_fail_before_the_base_image_is_pulled(
+    jetforge, docker_engine, chain_tree, tmp_path, arguments, error
+):
+    result = jetforge(
+        "build",
+        "--package-dirs",
+        str(chain_tree),
+        "--base",
+        "127.0.0.1:9/jetforge/nothing:here",
+        "--logs",
+        str(tmp_path / "logs"),
+        *arguments,
+    )
+    assert result.code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"jetforge: error: {error}")
+    assert "pulling" not in result.stderr
+
+
 def test_config_file_maps_the_distro_to_a_local_base(
     jetforge, docker_engine, chain_tree, image_name, tmp_path, cli_env
 ):

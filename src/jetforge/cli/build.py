@@ -6,6 +6,7 @@ import json
 import shlex
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from jetforge.labels import STAGE_KEY
 from jetforge.plan import Plan, PlanOptions, Stage, plan_build, plan_json
 from jetforge.registry import RegistryClient, registry_locations
 from jetforge.reporter import Reporter
-from jetforge.resolve import expand_requests, resolve
+from jetforge.resolve import Resolution, expand_requests, resolve
 from jetforge.trust import find_bundle, prepare_trust_context
 
 
@@ -120,10 +121,9 @@ def proxy_args(session: Session) -> tuple[tuple[str, str], ...]:
     )
 
 
-def make_plans(
-    session: Session, mode: str, base_id: str | None = None, trust: Path | None = None
-) -> list[Plan]:
-    """Resolve and plan every chain the arguments ask for."""
+def resolve_chains(session: Session) -> list[Resolution]:
+    """Resolve every chain the arguments ask for (one, or one per package with
+    ``--multiple``); bad requests fail here, before the engine is asked anything."""
     args = session.args
     if not args.packages:
         raise UsageError("build: name at least one PACKAGE ('jetforge list' shows them)")
@@ -131,18 +131,20 @@ def make_plans(
     session.report_problems(each=False)
     requests = expand_requests(catalog, args.packages)
     groups = [[request] for request in requests] if args.multiple else [requests]
-    platform = session.platform
-    options = PlanOptions(
+    return [resolve(catalog, group, session.env) for group in groups]
+
+
+def plan_options(session: Session, trust: Path | None) -> PlanOptions:
+    """The plan options the arguments give; the build mode and base id come later."""
+    args = session.args
+    return PlanOptions(
         name=args.name,
         base_image=base_reference(session),
-        base_id=base_id,
         build_args=(*proxy_args(session), *parse_build_args(args.build_args)),
         build_flags=args.build_flags,
-        build_mode=mode,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         trust_context=trust,
     )
-    return [plan_build(resolve(catalog, group, session.env), platform, options) for group in groups]
 
 
 def simulate(session: Session, plans: list[Plan]) -> int:
@@ -173,13 +175,18 @@ def run(session: Session) -> int:
         return listing.run(session) if args.list_packages else show.run(session)
     if args.json and not args.simulate:
         raise UsageError("build: --json needs --simulate")
-    trust = _trust_context(session)
+    chains = resolve_chains(session)
+    planning = plan_options(session, _trust_context(session))
     if args.simulate:
-        return simulate(session, make_plans(session, build_mode(session), trust=trust))
+        planning = replace(planning, build_mode=build_mode(session))
+        return simulate(
+            session, [plan_build(chain, session.platform, planning) for chain in chains]
+        )
     name = choose_engine_name(args.engine, session.env, session.settings.engine)
     engine = connect_engine(name, session.env)
     base_id = _ensure_base(session, engine, base_reference(session))
-    plans = make_plans(session, engine.build_mode, base_id, trust)
+    planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
+    plans = [plan_build(chain, session.platform, planning) for chain in chains]
     package_cache = build_cache(session, engine.build_mode)
     logs = _logs_dir(session)
     remote = _registry_lookup(session)
