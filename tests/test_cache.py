@@ -358,6 +358,26 @@ def test_serve_status_stop(jetforge, server):
     assert "was not running" in jetforge("cache", "stop").stderr
 
 
+def test_doctor_reports_the_local_cache_up_then_stopped(jetforge, server):
+    url, _ = server
+    env = {"JETFORGE_PYPI_URL": "", "JETFORGE_CACHE_URLS": ""}
+    platform = json.loads(jetforge("platform", "--json").stdout)["tag_postfix"]
+    index = f"{url}{platform}/simple/"
+
+    def cache_lines() -> list[str]:
+        report = json.loads(jetforge("doctor", "--json", env=env).stdout)
+        return [
+            f"{c['status']} {c['detail']} {c['remedy']}" for c in report if c["name"] == "cache"
+        ]
+
+    assert cache_lines() == [f"ok package source local cache {index} answers "]
+    assert jetforge("cache", "stop").code == 0
+    assert cache_lines() == [
+        f"warning package source local cache {index} is down (not running); builds leave it "
+        "out jetforge cache serve --background"
+    ]
+
+
 def _tiny_wheel(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "jfdemo-1.0-py3-none-any.whl"

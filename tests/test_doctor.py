@@ -136,6 +136,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    do_HEAD = do_GET  # noqa: N815 - the name http.server looks up
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -164,7 +166,8 @@ def test_doctor_on_a_healthy_stand_in(jetforge, fake_engine, cli_env, http_serve
     config = write_config(
         cli_env,
         f'registries = ["{http_server}/team", "127.0.0.1:9"]\n'
-        f'cache_urls = ["http://{http_server}/simple/", "http://{http_server}/missing/"]\n',
+        f'cache_urls = ["http://{http_server}/simple/", "http://{http_server}/missing/", '
+        '"http://127.0.0.1:9/simple/"]\npypi_url = ""\n',
     )
     env = {**fake_engine(NVIDIA_DOCKER), "JETFORGE_REGISTRIES": ""}
     result = jetforge("doctor", "--host-root", str(ROOTS / "bare"), env=env)
@@ -184,13 +187,20 @@ def test_doctor_on_a_healthy_stand_in(jetforge, fake_engine, cli_env, http_serve
         "warning  registry  registry 127.0.0.1:9 at http://127.0.0.1:9/v2/: "
     )
     assert "cannot connect" in lines[6]
-    assert lines[7] == f"ok       cache     cache answers at http://{http_server}/simple/"
-    assert lines[8] == (
-        f"warning  cache     cache at http://{http_server}/missing/: answered HTTP 404; "
-        "fix: start it, or remove it from jetforge.toml"
+    assert lines[7] == (
+        f"ok       cache     package source mirror http://{http_server}/simple/ answers"
     )
-    assert lines[9].startswith("ok       platform  ")
-    assert len(lines) == 10
+    fix = "fix: correct or remove it (cache_urls in jetforge.toml, or JETFORGE_CACHE_URLS)"
+    assert lines[8] == (
+        f"warning  cache     package source mirror http://{http_server}/missing/ answers "
+        f"HTTP 404; builds still use it; {fix}"
+    )
+    assert lines[9] == (
+        "warning  cache     package source mirror http://127.0.0.1:9/simple/ is down "
+        f"(connection refused); builds leave it out; {fix}"
+    )
+    assert lines[10].startswith("ok       platform  ")
+    assert len(lines) == 11
     assert result.stderr == ""
 
 
@@ -206,8 +216,10 @@ def test_doctor_json(jetforge, fake_engine):
         "builder",
         "gpu",
         "disk",
+        "cache",
         "platform",
     ]
+    assert checks[5]["detail"].startswith("no package cache or mirror: builds install from")
     assert set(checks[0]) == {"name", "status", "detail", "remedy"}
 
 

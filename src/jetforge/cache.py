@@ -132,6 +132,30 @@ def probe_sources(
         return tuple(pool.map(lambda source: _probe(source, env, timeout), sources))
 
 
+def is_cache_off(env: Mapping[str, str]) -> bool:
+    """Whether ``JETFORGE_CACHE=off`` keeps builds away from every package cache."""
+    return env.get("JETFORGE_CACHE", "").lower() == "off"
+
+
+def probe_build_sources(
+    state: ServerState | None,
+    mirrors: Sequence[str],
+    pypi: str,
+    platform: str,
+    env: Mapping[str, str],
+) -> tuple[Probe, ...]:
+    """A build's sources in order (local cache, mirrors, PyPI), each probed.
+
+    A local cache that was started but no longer runs is down ("not running") without
+    asking its port, where something else may listen now.
+    """
+    local = state.index_url(platform) if state is not None else None
+    sources = order_sources(local, mirrors, pypi)
+    if state is not None and not is_alive(state.pid):
+        return (Probe(sources[0], False, "not running"), *probe_sources(sources[1:], env))
+    return probe_sources(sources, env)
+
+
 def _probe(source: Source, env: Mapping[str, str], timeout: float) -> Probe:
     parts = urllib.parse.urlsplit(source.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -277,7 +301,7 @@ def prepare_build_cache(
     mirror is configured, or with ``JETFORGE_CACHE=off``.
     """
     state = read_state(paths)
-    if env.get("JETFORGE_CACHE", "").lower() == "off" or (state is None and not mirrors):
+    if is_cache_off(env) or (state is None and not mirrors):
         return BuildCache()
     if build_mode not in SECRET_MODES:
         return BuildCache(
@@ -287,14 +311,7 @@ def prepare_build_cache(
                 "for the cache (docs/builds.md, 'Package cache')",
             )
         )
-    local = state.index_url(platform) if state is not None else None
-    sources = order_sources(local, mirrors, pypi)
-    if state is not None and not is_alive(state.pid):
-        # Stopped (or gone): say so without asking whatever may listen on its port now.
-        stopped = Probe(sources[0], False, "not running")
-        probes = (stopped, *probe_sources(sources[1:], env))
-    else:
-        probes = probe_sources(sources, env)
+    probes = probe_build_sources(state, mirrors, pypi, platform, env)
     up = [probe.source for probe in probes if probe.up]
     warnings = []
     for probe in probes:

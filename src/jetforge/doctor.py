@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from jetforge.cache import Probe
 from jetforge.credentials import DOCKER_HUB, HUB_API
 from jetforge.engine.base import EngineInfo
 from jetforge.errors import EngineUnavailableError, PlatformError
@@ -153,7 +154,7 @@ def registry_url(location: RegistryLocation) -> str:
 
 
 def check_endpoint(name: str, what: str, url: str, problem: str) -> Check:
-    """A registry or cache: reachable, or a warning (builds go on without it)."""
+    """A registry: reachable, or a warning (builds go on without it)."""
     if not problem:
         return Check(name, OK, f"{what} answers at {url}")
     return Check(
@@ -161,6 +162,32 @@ def check_endpoint(name: str, what: str, url: str, problem: str) -> Check:
         WARNING,
         f"{what} at {url}: {problem}",
         "start it, or remove it from jetforge.toml",
+    )
+
+
+def check_source(probe: Probe) -> Check:
+    """One package source of builds: answering, answering oddly, or down (builds then
+    leave it out and go on with the others)."""
+    source = probe.source
+    if probe.up and not probe.problem:
+        return Check("cache", OK, f"package source {source.described} answers")
+    fix = {
+        "local": "jetforge cache serve --background",
+        "mirror": "correct or remove it (cache_urls in jetforge.toml, or JETFORGE_CACHE_URLS)",
+        "pypi": "check the network and proxy, or set JETFORGE_PYPI_URL to a reachable index",
+    }[source.kind]
+    if probe.up:
+        return Check(
+            "cache",
+            WARNING,
+            f"package source {source.described} answers {probe.problem}; builds still use it",
+            fix,
+        )
+    return Check(
+        "cache",
+        WARNING,
+        f"package source {source.described} is down ({probe.problem}); builds leave it out",
+        fix,
     )
 
 

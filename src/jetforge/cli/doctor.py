@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from jetforge.cache import is_cache_off, mirrors_from, probe_build_sources, pypi_from
+from jetforge.cache_server import CachePaths, read_state
 from jetforge.cli.run import HOST_ROOT_VARIABLE
 from jetforge.cli.session import Session
 from jetforge.doctor import (
@@ -27,6 +29,7 @@ from jetforge.doctor import (
     check_engine_error,
     check_gpu,
     check_platform,
+    check_source,
     exit_code,
     free_bytes,
     probe_url,
@@ -82,7 +85,7 @@ def iter_checks(session: Session) -> Iterator[Check]:
     settings, config_check = _settings(session)
     yield config_check
     yield from _engine_checks(session, settings, root, platform)
-    yield from _endpoint_checks(session, settings)
+    yield from _endpoint_checks(session, settings, platform)
     yield from platform_checks
 
 
@@ -119,7 +122,9 @@ def _engine_checks(
     yield check_disk(data_root, free_bytes(root / data_root.lstrip("/")), prune)
 
 
-def _endpoint_checks(session: Session, settings: Settings) -> Iterator[Check]:
+def _endpoint_checks(
+    session: Session, settings: Settings, platform: Platform | None
+) -> Iterator[Check]:
     try:
         locations = registry_locations(settings.registries, session.env)
     except UsageError as error:
@@ -128,5 +133,28 @@ def _endpoint_checks(session: Session, settings: Settings) -> Iterator[Check]:
     for location in locations:
         url = registry_url(location)
         yield check_endpoint("registry", f"registry {location}", url, probe_url(url))
-    for url in settings.cache_urls:
-        yield check_endpoint("cache", "cache", url, probe_url(url))
+    yield from _cache_checks(session, settings, platform)
+
+
+def _cache_checks(
+    session: Session, settings: Settings, platform: Platform | None
+) -> Iterator[Check]:
+    """The package sources a build would use, probed the way a build probes them."""
+    env = session.env
+    state = read_state(CachePaths.under(session.cache_dir))
+    mirrors = mirrors_from(settings.cache_urls, env)
+    if is_cache_off(env):
+        yield Check("cache", OK, "JETFORGE_CACHE=off: builds use no package cache")
+        return
+    if state is None and not mirrors:
+        yield Check(
+            "cache",
+            OK,
+            "no package cache or mirror: builds install from the images' own sources "
+            "('jetforge cache serve --background' starts a local cache)",
+        )
+        return
+    postfix = platform.tag_postfix if platform is not None else ""
+    pypi = pypi_from(settings.pypi_url, env)
+    for probe in probe_build_sources(state, mirrors, pypi, postfix, env):
+        yield check_source(probe)
