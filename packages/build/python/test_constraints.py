@@ -64,10 +64,15 @@ def main() -> int:
         pins = root / "constraints.txt"
         shutil.copy(CONSTRAINTS, pins)
         env = {**os.environ, "PIP_CONSTRAINT": str(pins), "WHEELS": str(wheels)}
-        first = helper(env, "jetforge-pin-probe==1.0")
+        # --no-index: pip never asks this index; its password must not reach the pins.
+        index = "--extra-index-url=http://jf:secret@127.0.0.1:9/simple/"
+        first = helper(env, "jetforge-pin-probe==1.0", index)
         print(first.stdout, first.stderr, sep="")
         assert first.returncode == 0, "installing the probe failed"
-        assert "jetforge-pin-probe==1.0" in pins.read_text(), "the install was not pinned"
+        recorded = pins.read_text()
+        assert "jetforge-pin-probe==1.0" in recorded, "the install was not pinned"
+        assert "secret" not in recorded, "an index password was written into the pins"
+        assert "http://***@127.0.0.1:9/simple/" in recorded, "the call was not recorded"
 
         moved = helper(env, "jetforge-pin-probe==2.0")
         print(moved.stdout, moved.stderr, sep="")
