@@ -153,14 +153,14 @@ def registry_url(location: RegistryLocation) -> str:
     return f"{registry_scheme(host)}://{host}/v2/"
 
 
-def check_endpoint(name: str, what: str, url: str, problem: str) -> Check:
+def check_registry(location: RegistryLocation, url: str, problem: str) -> Check:
     """A registry: reachable, or a warning (builds go on without it)."""
     if not problem:
-        return Check(name, OK, f"{what} answers at {url}")
+        return Check("registry", OK, f"registry {location} answers at {url}")
     return Check(
-        name,
+        "registry",
         WARNING,
-        f"{what} at {url}: {problem}",
+        f"registry {location} at {url}: {problem}",
         "start it, or remove it from jetforge.toml",
     )
 

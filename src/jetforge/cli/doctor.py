@@ -24,11 +24,11 @@ from jetforge.doctor import (
     Check,
     check_builder,
     check_disk,
-    check_endpoint,
     check_engine,
     check_engine_error,
     check_gpu,
     check_platform,
+    check_registry,
     check_source,
     exit_code,
     free_bytes,
@@ -132,7 +132,7 @@ def _endpoint_checks(
         locations = ()
     for location in locations:
         url = registry_url(location)
-        yield check_endpoint("registry", f"registry {location}", url, probe_url(url))
+        yield check_registry(location, url, probe_url(url))
     yield from _cache_checks(session, settings, platform)
 
 
