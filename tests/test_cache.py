@@ -466,6 +466,26 @@ def test_export_import_round_trip_with_checked_hashes(jetforge, server, tmp_path
     assert _request(f"{url}plat/simple/jfdemo/") == 200
 
 
+def test_an_unwritable_bundle_is_one_error_line_and_leaves_nothing(jetforge, tmp_path):
+    source = tmp_path / "store"
+    (source / "wheels" / "plat").mkdir(parents=True)
+    (source / "wheels" / "plat" / "a-1.0-py3-none-any.whl").write_bytes(b"a")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "bundle.tar").mkdir()  # the file's name is taken by a directory
+    result = jetforge("cache", "export", str(full / "bundle.tar"), "--dir", str(source))
+    assert result.code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"jetforge: error: cannot write the bundle {full / 'bundle.tar'}: Is a directory"
+    )
+    assert "Traceback" not in result.stderr
+    assert sorted(path.name for path in full.iterdir()) == ["bundle.tar"]
+    missing = jetforge("cache", "export", str(tmp_path / "no" / "b.tar"), "--dir", str(source))
+    assert missing.code == 1
+    assert "cannot write the bundle" in missing.stderr
+    assert not (tmp_path / "no").exists()
+
+
 def test_a_bundle_that_does_not_match_its_manifest_imports_nothing(jetforge, tmp_path):
     source = tmp_path / "store"
     (source / "wheels" / "plat").mkdir(parents=True)

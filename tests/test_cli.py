@@ -276,6 +276,26 @@ def test_packages_from_the_config_file(cli, tmp_path, monkeypatch):
     assert lines(result.stdout) == ["zlib:1", "zlib:2", "zmid", "ztop"]
 
 
+def test_missing_package_dir_is_an_error_on_the_command_line(cli, tmp_path):
+    assert_one_line_error(
+        cli("list", "--target", "jp6", *tree("pins"), "--package-dirs", str(tmp_path / "gone")),
+        f"--package-dirs: '{tmp_path / 'gone'}' is not a directory",
+    )
+
+
+def test_missing_package_dir_of_the_config_file_is_one_warning(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "jetforge.toml"
+    config.write_text(f'package_dirs = ["gone", "{TREES / "pins"}"]\n')
+    result = cli("list", "z*", "--target", "jp6")
+    assert result.code == 0
+    assert lines(result.stdout) == ["zlib:1", "zlib:2", "zmid", "ztop"]
+    assert result.stderr == (
+        f"jetforge: warning: {config}: package_dirs: '{tmp_path / 'gone'}' is not a "
+        "directory; searched without it\n"
+    )
+
+
 def test_bad_config_file_is_a_one_line_usage_error(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "jetforge.toml").write_text('package_dir = ["x"]\n')

@@ -9,6 +9,7 @@ enters the store, and never overwrites a file that is already there.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import io
@@ -114,13 +115,18 @@ def export_bundle(store: Path, bundle: Path, platform: str = "*") -> Inventory:
     data = (json.dumps(manifest, indent=2) + "\n").encode()
     partial = bundle.with_name(f".{bundle.name}.{os.getpid()}")
     compress = bundle.name.endswith((".gz", ".tgz"))
-    with tarfile.open(partial, "w:gz") if compress else tarfile.open(partial, "w") as tar:
-        info = tarfile.TarInfo("manifest.json")
-        info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-        tar.addfile(info, io.BytesIO(data))
-        for relative, path in files:
-            tar.add(path, arcname=relative, recursive=False)
-    partial.replace(bundle)
+    try:
+        with tarfile.open(partial, "w:gz") if compress else tarfile.open(partial, "w") as tar:
+            info = tarfile.TarInfo("manifest.json")
+            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+            tar.addfile(info, io.BytesIO(data))
+            for relative, path in files:
+                tar.add(path, arcname=relative, recursive=False)
+        partial.replace(bundle)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise FailureError(f"cannot write the bundle {bundle}: {error.strerror or error}") from None
     return count_paths([relative for relative, _ in files])
 
 

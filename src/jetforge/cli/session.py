@@ -15,7 +15,7 @@ from typing import TextIO
 
 import jetforge
 from jetforge.discover import Catalog, discover
-from jetforge.errors import StageFailedError
+from jetforge.errors import StageFailedError, UsageError
 from jetforge.platform import Platform, detect_platform
 from jetforge.settings import Settings, load_settings
 
@@ -88,9 +88,21 @@ class Session:
         for a vendored tree or for tests.
         """
         given = [Path(item) for item in split_list(getattr(self.args, "package_dirs", []))]
+        for directory in given:
+            if not directory.is_dir():
+                raise UsageError(f"--package-dirs: '{directory}' is not a directory")
+        configured = []
+        for directory in self.settings.package_dirs:
+            if directory.is_dir():
+                configured.append(directory)
+            else:
+                self.warn(
+                    f"{self.settings.path}: package_dirs: '{directory}' is not a directory; "
+                    "searched without it"
+                )
         shipped = self.env.get("JETFORGE_SHIPPED_PACKAGES")
         first = [shipped_packages()] if shipped is None else [Path(shipped)] if shipped else []
-        return (*first, *given, *self.settings.package_dirs)
+        return (*first, *given, *configured)
 
     @cached_property
     def catalog(self) -> Catalog:
