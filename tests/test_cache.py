@@ -24,19 +24,21 @@ import pytest
 
 from jetforge.cache import (
     PIP_TARGET,
-    Source,
     add_run_mounts,
-    mirrors_from,
-    order_sources,
     parse_cache_event,
     prepare_build_cache,
-    probe_sources,
-    pypi_from,
-    redact,
     render_helper_config,
     render_pip_config,
 )
 from jetforge.cache_server import CachePaths, ServerState
+from jetforge.cache_sources import (
+    Source,
+    mirrors_from,
+    order_sources,
+    probe_sources,
+    pypi_from,
+    redact,
+)
 from jetforge.settings import load_settings
 from tests.conftest import _free_port
 

@@ -1,11 +1,9 @@
-"""The package cache seen from builds: sources, probes, build secrets and the local server.
+"""The package cache seen from builds: build secrets, RUN mounts and cache events.
 
-A build gets an ordered list of package sources: the local cache (``jetforge cache
-serve``), the configured mirrors (``cache_urls`` in the config file or
-``JETFORGE_CACHE_URLS``), then PyPI (``pypi_url`` / ``JETFORGE_PYPI_URL``). Each source is
-probed before the build; one that does not answer is reported and left out, so pip never
-waits on it. The sources and the upload credential reach the stages only as engine
-secrets, mounted into every ``RUN`` of the stage Dockerfiles (BuildKit, buildx, podman):
+The build's package sources (:mod:`jetforge.cache_sources`: local cache, mirrors, PyPI,
+each probed, the ones that do not answer left out) and the upload credential reach the
+stages only as engine secrets, mounted into every ``RUN`` of the stage Dockerfiles
+(BuildKit, buildx, podman):
 
 - ``/etc/xdg/pip/pip.conf``: the reachable sources as ``index-url`` / ``extra-index-url``,
   so every plain ``pip install`` uses them;
@@ -21,201 +19,27 @@ secrets: it builds from the images' own sources (PyPI), with one warning.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import re
-import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from jetforge.cache_server import (
-    PROBE_SECONDS,
     CachePaths,
     ServerState,
     ensure_credentials,
-    is_alive,
     read_state,
 )
+from jetforge.cache_sources import Probe, Source, is_cache_off, is_loopback, probe_build_sources
 
-PYPI_URL = "https://pypi.org/simple/"
 SECRET_MODES = ("buildkit", "buildx", "podman")
 CONFIG_SECRET = "jetforge-cache"  # noqa: S105 - a secret's id, not a password
 CONFIG_TARGET = "/run/secrets/jetforge-cache"
 PIP_SECRET = "jetforge-pip-conf"  # noqa: S105 - a secret's id, not a password
 PIP_TARGET = "/etc/xdg/pip/pip.conf"
 _EVENT = re.compile(r"(?:^|\s)jetforge-cache: ([a-z][a-z-]*)(?: (.*))?$")
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """One package index a build may use."""
-
-    url: str
-    kind: str  # "local", "mirror" or "pypi"
-
-    @property
-    def shown(self) -> str:
-        """The URL without any user or password in it, for messages."""
-        return redact(self.url)
-
-    @property
-    def described(self) -> str:
-        """``local cache URL``, ``mirror URL`` or ``PyPI URL``."""
-        name = {"local": "local cache", "mirror": "mirror", "pypi": "PyPI"}[self.kind]
-        return f"{name} {self.shown}"
-
-
-def redact(url: str) -> str:
-    """``url`` with its user and password replaced by ``***``."""
-    parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
-
-
-def index_url(url: str) -> str:
-    """An index URL with exactly one trailing slash."""
-    return url.rstrip("/") + "/"
-
-
-def order_sources(local: str | None, mirrors: Sequence[str], pypi: str) -> tuple[Source, ...]:
-    """Local cache, mirrors in the order given, then PyPI; each URL once."""
-    found: dict[str, Source] = {}
-    for url, kind in ((local, "local"), *((m, "mirror") for m in mirrors), (pypi, "pypi")):
-        if url and index_url(url) not in found:
-            found[index_url(url)] = Source(index_url(url), kind)
-    return tuple(found.values())
-
-
-def mirrors_from(configured: Sequence[str], env: Mapping[str, str]) -> tuple[str, ...]:
-    """``JETFORGE_CACHE_URLS`` (comma- or space-separated; set but empty: none) when set,
-    else the config file's ``cache_urls``."""
-    value = env.get("JETFORGE_CACHE_URLS")
-    if value is None:
-        return tuple(configured)
-    return tuple(item for item in re.split(r"[,\s]+", value) if item)
-
-
-def pypi_from(configured: str | None, env: Mapping[str, str]) -> str:
-    """``JETFORGE_PYPI_URL``, else the config file's ``pypi_url``, else PyPI; an empty value
-    or ``off`` leaves PyPI out."""
-    value = env.get("JETFORGE_PYPI_URL", configured if configured is not None else PYPI_URL)
-    return "" if value.strip().lower() in ("", "off") else value.strip()
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """Whether a source answered before the build, and why not."""
-
-    source: Source
-    up: bool
-    problem: str = ""
-
-
-def probe_sources(
-    sources: Sequence[Source], env: Mapping[str, str], timeout: float = PROBE_SECONDS
-) -> tuple[Probe, ...]:
-    """Ask every source at once (HEAD of its index URL) with ``timeout`` seconds each.
-
-    Any HTTP answer below 500 counts as up (a mirror may refuse HEAD or listing); no
-    connection, a time-out or a server error counts as down. Proxies and the CA bundle
-    come from ``env`` as they do for pip; loopback addresses are reached directly.
-    """
-    if not sources:
-        return ()
-    with ThreadPoolExecutor(max_workers=len(sources)) as pool:
-        return tuple(pool.map(lambda source: _probe(source, env, timeout), sources))
-
-
-def is_cache_off(env: Mapping[str, str]) -> bool:
-    """Whether ``JETFORGE_CACHE=off`` keeps builds away from every package cache."""
-    return env.get("JETFORGE_CACHE", "").lower() == "off"
-
-
-def probe_build_sources(
-    state: ServerState | None,
-    mirrors: Sequence[str],
-    pypi: str,
-    platform: str,
-    env: Mapping[str, str],
-) -> tuple[Probe, ...]:
-    """A build's sources in order (local cache, mirrors, PyPI), each probed.
-
-    A local cache that was started but no longer runs is down ("not running") without
-    asking its port, where something else may listen now.
-    """
-    local = state.index_url(platform) if state is not None else None
-    sources = order_sources(local, mirrors, pypi)
-    if state is not None and not is_alive(state.pid):
-        return (Probe(sources[0], False, "not running"), *probe_sources(sources[1:], env))
-    return probe_sources(sources, env)
-
-
-def _probe(source: Source, env: Mapping[str, str], timeout: float) -> Probe:
-    parts = urllib.parse.urlsplit(source.url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Probe(source, False, "not an http(s) URL")
-    handlers: list[urllib.request.BaseHandler] = [
-        urllib.request.ProxyHandler(_proxies(parts.hostname, env))
-    ]
-    bundle = next(
-        (env[v] for v in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") if env.get(v)), None
-    )
-    if parts.scheme == "https":
-        context = ssl.create_default_context(
-            cafile=bundle if bundle and Path(bundle).is_file() else None
-        )
-        handlers.append(urllib.request.HTTPSHandler(context=context))
-    opener = urllib.request.build_opener(*handlers)
-    request = urllib.request.Request(source.url, method="HEAD")  # noqa: S310 - scheme checked
-    try:
-        with opener.open(request, timeout=timeout):
-            return Probe(source, True)
-    except urllib.error.HTTPError as error:
-        error.close()
-        return Probe(source, error.code < 500, f"HTTP {error.code}")
-    except urllib.error.URLError as error:
-        return Probe(source, False, _reason(error.reason, timeout))
-    except OSError as error:
-        return Probe(source, False, _reason(error, timeout))
-
-
-def _reason(reason: object, timeout: float) -> str:
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-        return f"no answer within {timeout:g} s"
-    return str(reason)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _proxies(host: str, env: Mapping[str, str]) -> dict[str, str]:
-    if is_loopback(host):
-        return {}
-    no_proxy = env.get("no_proxy") or env.get("NO_PROXY") or ""
-    for entry in (item.strip().lstrip(".").lower() for item in no_proxy.split(",")):
-        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
-            return {}
-    found = {}
-    for scheme in ("http", "https"):
-        value = env.get(f"{scheme}_proxy") or env.get(f"{scheme.upper()}_PROXY")
-        if value:
-            found[scheme] = value
-    return found
 
 
 def render_pip_config(sources: Sequence[Source]) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jetforge._process import run_attached
-from jetforge.cache import BuildCache, mirrors_from, prepare_build_cache, pypi_from
+from jetforge.cache import BuildCache, prepare_build_cache
 from jetforge.cache_bundle import count_paths, export_bundle, import_bundle, take_inventory
 from jetforge.cache_server import (
     DEFAULT_PORT,
@@ -22,6 +22,7 @@ from jetforge.cache_server import (
     start_background,
     stop_server,
 )
+from jetforge.cache_sources import mirrors_from, pypi_from
 from jetforge.cli.session import Session
 from jetforge.errors import UsageError
 
