@@ -167,37 +167,34 @@ def order_by_preference(variants: Iterable[Variant], env: Mapping[str, str]) -> 
     ordered.sort(
         key=lambda variant: (
             not is_env_choice(variant),
-            bool(_env_conflicts(variant, env)),
+            bool(_env_pins(variant, env)[1]),
             not variant.spec.default,
         )
     )
     return ordered
 
 
-def _env_conflicts(variant: Variant, env: Mapping[str, str]) -> list[str]:
-    """The ``<BASE>_VERSION=…`` settings that the variant's pinned dependencies contradict."""
-    conflicts = []
+def _env_pins(variant: Variant, env: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """The ``<BASE>_VERSION=…`` settings that the variant's pinned dependencies agree with,
+    and those they contradict."""
+    agreeing: list[str] = []
+    contradicting: list[str] = []
     for requirement in variant.depends:
         variable = version_env_name(requirement.name)
         wanted = env.get(variable, "")
         if not wanted:
             continue
-        if requirement.tag and not is_version_match(wanted, requirement.tag):
-            conflicts.append(f"{variable}={wanted}")
+        if requirement.tag:
+            agrees = is_version_match(wanted, requirement.tag)
         elif requirement.specifier is not None:
             version = parse_version(wanted)
-            if version is None or not requirement.specifier.contains(version, prereleases=True):
-                conflicts.append(f"{variable}={wanted}")
-    return conflicts
-
-
-def _env_followed(variant: Variant, env: Mapping[str, str]) -> list[str]:
-    """The ``<BASE>_VERSION=…`` settings that the variant's pinned dependencies agree with."""
-    return [
-        f"{version_env_name(r.name)}={env[version_env_name(r.name)]}"
-        for r in variant.depends
-        if (r.tag or r.specifier is not None) and env.get(version_env_name(r.name))
-    ]
+            agrees = version is not None and requirement.specifier.contains(
+                version, prereleases=True
+            )
+        else:
+            continue
+        (agreeing if agrees else contradicting).append(f"{variable}={wanted}")
+    return agreeing, contradicting
 
 
 _ZERO = Version("0")
@@ -297,9 +294,9 @@ def _reason(chosen: Variant, env: Mapping[str, str], needs: Sequence[Need] = ())
     variable = version_env_name(chosen.spec.base_name)
     if env.get(variable) and is_version_match(env[variable], chosen.spec.tag):
         return f"{variable}={env[variable]}"
-    followed = _env_followed(chosen, env)
-    if followed and not _env_conflicts(chosen, env):
-        return f"follows {' and '.join(followed)}"
+    agreeing, contradicting = _env_pins(chosen, env)
+    if agreeing and not contradicting:
+        return f"follows {' and '.join(agreeing)}"
     if chosen.spec.default:
         return "marked default"
     if chosen.spec.version is not None:
