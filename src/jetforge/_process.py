@@ -7,8 +7,10 @@ recording runner and the real one stays in one place.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,3 +176,77 @@ def start_detached(argv: Sequence[str], *, log: Path, env: Mapping[str, str] | N
         )
     except FileNotFoundError:
         return -1
+
+
+class WorkerGoneError(Exception):
+    """A worker process died, or did not answer in time (it has been killed)."""
+
+
+class LineWorker:
+    """A long-lived child process that answers one line of text per line it is sent.
+
+    The child reads requests on its stdin and writes each answer as one line on its
+    stdout; its stderr is discarded. :meth:`ask` waits at most ``timeout`` seconds for
+    an answer; a child that dies or overruns is killed and :class:`WorkerGoneError` raised,
+    after which the next :meth:`ask` starts a fresh child.
+    """
+
+    def __init__(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
+        self.argv = tuple(argv)
+        self.env = None if env is None else dict(env)
+        self.cwd = cwd
+        self._process: subprocess.Popen[bytes] | None = None
+        self._buffer = b""
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._process is None:
+            self._process = subprocess.Popen(
+                list(self.argv),
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            self._buffer = b""
+        return self._process
+
+    def ask(self, line: str, timeout: float) -> str:
+        """Send ``line``; the child's answer (one line, without its newline)."""
+        process = self._start()
+        assert process.stdin is not None
+        assert process.stdout is not None
+        try:
+            process.stdin.write(line.encode() + b"\n")
+            process.stdin.flush()
+        except OSError:
+            self.close()
+            raise WorkerGoneError("the worker process exited") from None
+        deadline = time.monotonic() + timeout
+        descriptor = process.stdout.fileno()
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([descriptor], [], [], max(left, 0))
+            if not ready:
+                self.close()
+                raise WorkerGoneError(f"no answer within {timeout:g} s")
+            chunk = os.read(descriptor, 65536)
+            if not chunk:
+                self.close()
+                raise WorkerGoneError("the worker process exited")
+            self._buffer += chunk
+        answer, _, self._buffer = self._buffer.partition(b"\n")
+        return answer.decode()
+
+    def close(self) -> None:
+        """Stop the child (if one runs) and forget it."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with process:
+            if process.poll() is None:
+                process.kill()
+            process.wait()

@@ -6,19 +6,24 @@ becomes a problem in the catalog and never hides the others.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from jetforge.configure import run_config
 from jetforge.errors import DefinitionError
+from jetforge.jc.reader import CONFIG_SUFFIXES
+from jetforge.jc.scan import JcReader, is_jc_checkout, is_jc_directory
+from jetforge.platform_table import load_tables
 from jetforge.requirement import (
     Predicate,
     Requirement,
     RequirementSyntaxError,
+    parse_jc_predicate,
     parse_predicate,
     parse_requirement,
 )
@@ -28,6 +33,23 @@ if TYPE_CHECKING:
     from jetforge.platform import Platform
 
 PACKAGE_FILES = frozenset({"Dockerfile", "package.yaml", "config.py"})
+RootFormat = Literal["auto", "jetforge", "jc"]
+ROOT_FORMATS: tuple[RootFormat, ...] = ("auto", "jetforge", "jc")
+
+
+@dataclass(frozen=True, slots=True)
+class PackageRoot:
+    """A search directory and the format of its packages: ``auto`` decides per package
+    directory (and reads a jetson-containers checkout's tree as jc)."""
+
+    path: Path
+    format: RootFormat = "auto"
+
+    def effective_format(self) -> RootFormat:
+        """``jc`` for a jetson-containers checkout searched in ``auto`` mode."""
+        if self.format == "auto" and is_jc_checkout(self.path):
+            return "jc"
+        return self.format
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +60,19 @@ class Variant:
     depends: tuple[Requirement, ...]
     requires: tuple[Predicate, ...]
     unavailable: str = ""
+    layered: bool = False
 
     @property
     def name(self) -> str:
         """The variant name."""
         return self.spec.name
+
+    @property
+    def identity(self) -> str:
+        """What one chain holds at most one of: the base name, or for a jc variant layered
+        on another variant of its base name (``cuda:12.8-samples`` on ``cuda:12.8``) its
+        own name, so that both can be in one chain."""
+        return self.spec.name if self.layered else self.spec.base_name
 
     @property
     def is_available(self) -> bool:
@@ -56,6 +86,7 @@ class Catalog:
 
     variants: tuple[Variant, ...]
     problems: tuple[DefinitionError, ...] = ()
+    warnings: tuple[str, ...] = ()
     _by_lookup: dict[str, tuple[Variant, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -96,24 +127,33 @@ def is_match(variant: Variant, pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for name in names)
 
 
-def iter_package_dirs(root: Path) -> Iterator[tuple[Path, frozenset[str]]]:
+def is_jc_file(name: str) -> bool:
+    """A file name that may make a directory a jc package, or be one of its tests."""
+    return (
+        name.lower() == "dockerfile"
+        or name in ("config.py", "test.py", "test.sh")
+        or name.endswith(CONFIG_SUFFIXES)
+    )
+
+
+def iter_package_dirs(root: Path, *, jc: bool = False) -> Iterator[tuple[Path, frozenset[str]]]:
     """Yield every package directory under ``root`` with its file names, sorted, depth first.
 
-    Names beginning with ``.`` or ``__`` are skipped.
+    Names beginning with ``.`` or ``__`` are skipped. With ``jc`` the file names are those
+    a jc package may use (any-case Dockerfile, config files, ``test.py``/``test.sh``).
     """
     try:
         entries = sorted(os.scandir(root), key=lambda entry: entry.name)
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return
-    files = frozenset(
-        entry.name for entry in entries if entry.name in PACKAGE_FILES and entry.is_file()
-    )
-    if files:
+    wanted = is_jc_file if jc else PACKAGE_FILES.__contains__
+    files = frozenset(entry.name for entry in entries if wanted(entry.name) and entry.is_file())
+    if files and (not jc or files - {"test.py", "test.sh"}):
         yield root, files
     for entry in entries:
         if entry.name.startswith((".", "__")) or not entry.is_dir():
             continue
-        yield from iter_package_dirs(Path(entry.path))
+        yield from iter_package_dirs(Path(entry.path), jc=jc)
 
 
 def _read_variants(
@@ -136,25 +176,58 @@ def _read_variants(
 def _parse_requirements(spec: PackageSpec) -> tuple[tuple[Requirement, ...], tuple[Predicate, ...]]:
     try:
         depends = tuple(parse_requirement(text) for text in spec.depends)
-        requires = tuple(parse_predicate(text) for text in spec.requires)
+        if spec.format == "jc":
+            off_jetson = load_tables().jc_l4t
+            requires = tuple(parse_jc_predicate(text, off_jetson) for text in spec.requires)
+        else:
+            requires = tuple(parse_predicate(text) for text in spec.requires)
     except RequirementSyntaxError as error:
         raise DefinitionError(spec.source, f"{spec.name}: {error}") from None
     return depends, requires
 
 
-def discover(roots: Iterable[Path], platform: Platform, *, skip: Sequence[str] = ()) -> Catalog:
+def _iter_directories(
+    roots: Iterable[PackageRoot],
+) -> Iterator[tuple[Path, frozenset[str], bool]]:
+    """Every package directory with its files and whether it is read as jc."""
+    for root in roots:
+        kind = root.effective_format()
+        for directory, files in iter_package_dirs(root.path, jc=kind == "jc"):
+            yield (
+                directory,
+                files,
+                kind == "jc" or (kind == "auto" and is_jc_directory(directory, files)),
+            )
+
+
+def discover(
+    roots: Iterable[Path | PackageRoot],
+    platform: Platform,
+    *,
+    skip: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Catalog:
     """Load every package under ``roots`` (in order) for ``platform``.
 
-    ``skip`` holds shell patterns of variants to leave out (``--skip-packages``).
+    ``skip`` holds shell patterns of variants to leave out (``--skip-packages``); ``env``
+    is the environment jc config scripts see (default: none of it).
     """
+    search = [root if isinstance(root, PackageRoot) else PackageRoot(root) for root in roots]
     seen: dict[str, PackageSpec] = {}
     problems: list[DefinitionError] = []
-    parsed: list[tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]] = []
-    for root in roots:
-        for directory, files in iter_package_dirs(root):
+    warnings: list[str] = []
+    parsed: list[_Parsed] = []
+    with JcReader(platform, env or {}, [root.path for root in search]) as jc_reader:
+        for directory, files, is_jc in _iter_directories(search):
             try:
-                specs = list(_read_variants(directory, files, platform))
+                if is_jc:
+                    specs, notes = jc_reader.read(directory, files)
+                    warnings += notes
+                else:
+                    specs = list(_read_variants(directory, files, platform))
                 checked = [(spec, *_parse_requirements(spec)) for spec in specs]
+                if is_jc:
+                    checked = _last_definitions(checked, platform)
             except DefinitionError as error:
                 problems.append(error)
                 continue
@@ -177,7 +250,49 @@ def discover(roots: Iterable[Path], platform: Platform, *, skip: Sequence[str] =
         for spec, depends, requires in parsed
         if not any(fnmatch.fnmatchcase(spec.name, pattern) for pattern in skip)
     ]
-    return Catalog(tuple(_mark_unsatisfiable(variants)), tuple(problems))
+    variants = _mark_layered(_mark_unsatisfiable(variants))
+    return Catalog(tuple(variants), tuple(problems), tuple(warnings))
+
+
+_Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
+
+
+def _last_definitions(checked: list[_Parsed], platform: Platform) -> list[_Parsed]:
+    """jc's rule for a name defined twice in one package directory (a config script listing
+    a version once per platform): the last definition available here wins, else the last."""
+    chosen: dict[str, _Parsed] = {}
+    for item in checked:
+        spec, _, requires = item
+        earlier = chosen.get(spec.name)
+        if (
+            earlier is None
+            or _platform_reason(spec, requires, platform) == ""
+            or (_platform_reason(earlier[0], earlier[2], platform) != "")
+        ):
+            chosen[spec.name] = item
+    return list(chosen.values())
+
+
+def _mark_layered(variants: list[Variant]) -> list[Variant]:
+    """Mark jc variants that depend on another variant of their own base name."""
+    by_name: dict[str, list[Variant]] = {}
+    for variant in variants:
+        for name in (variant.name, *variant.spec.alias):
+            by_name.setdefault(name, []).append(variant)
+    marked = []
+    for variant in variants:
+        base = variant.spec.base_name
+        layered = variant.spec.format == "jc" and any(
+            requirement.name == base
+            if not requirement.tag
+            else any(
+                other is not variant and other.spec.base_name == base
+                for other in by_name.get(f"{requirement.name}:{requirement.tag}", ())
+            )
+            for requirement in variant.depends
+        )
+        marked.append(dataclasses.replace(variant, layered=True) if layered else variant)
+    return marked
 
 
 def _platform_reason(spec: PackageSpec, requires: tuple[Predicate, ...], platform: Platform) -> str:
@@ -226,7 +341,7 @@ def _why_missing(requirement: Requirement, by_name: Mapping[str, list[Variant]])
 def _with_reason(variant: Variant, reason: str) -> Variant:
     if reason == variant.unavailable:
         return variant
-    return Variant(variant.spec, variant.depends, variant.requires, reason)
+    return dataclasses.replace(variant, unavailable=reason)
 
 
 def is_satisfied(requirement: Requirement, spec: PackageSpec) -> bool:

@@ -100,6 +100,8 @@ class Tables:
     servers: Mapping[str, Defaults]
     python: Mapping[Distro, Version]
     targets: Mapping[str, Facts]
+    jc_l4t: Version
+    jc_jetpack: Version
 
 
 @cache
@@ -121,6 +123,8 @@ def load_tables() -> Tables:
         {name: _defaults(row) for name, row in raw["servers"].items()},
         {parse_distro(name): Version(python) for name, python in raw["python"].items()},
         targets,
+        Version(raw["jetson_containers"]["l4t"]),
+        Version(raw["jetson_containers"]["jetpack"]),
     )
 
 

@@ -37,7 +37,7 @@ class Requirement:
 
 _REQUIREMENT = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-]*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.\-]*))?"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.:+\-]*))?"
     r"\s*(?P<spec>(?:[<>=!~]=?|===).*)?$"
 )
 
@@ -81,7 +81,9 @@ class Predicate:
     """A platform predicate: ``kind`` says which platform field ``specifier`` tests.
 
     For ``arch`` predicates ``word`` holds the normalised word and ``negate`` the ``!=``.
-    For ``distro`` predicates ``word`` holds the distro name.
+    For ``distro`` predicates ``word`` holds the distro name. ``l4t_off_jetson`` is the
+    L4T release an ``l4t`` predicate compares against off Jetson (jetson-containers
+    trees); without it such a predicate holds there.
     """
 
     kind: PredicateKind
@@ -89,6 +91,7 @@ class Predicate:
     specifier: SpecifierSet | None = None
     word: str = ""
     negate: bool = False
+    l4t_off_jetson: Version | None = None
 
     def holds(self, platform: Platform) -> bool:
         """Whether the predicate holds on ``platform``."""
@@ -97,7 +100,7 @@ class Predicate:
         assert self.specifier is not None
         if self.kind == "l4t":
             # L4T predicates constrain Jetson platforms only.
-            version = platform.l4t_version
+            version = platform.l4t_version or self.l4t_off_jetson
             return version is None or self.specifier.contains(version, prereleases=True)
         if self.kind == "cuda":
             return self.specifier.contains(platform.cuda_version, prereleases=True)
@@ -174,6 +177,36 @@ def parse_predicate(text: str) -> Predicate:
             f"bad platform predicate '{text}' ({_VALID_PREDICATES})"
         ) from None
     return Predicate(kind, text, specifier, word)
+
+
+_JC_ARCH_WORDS = {"tegra-aarch64": "tegra", **_ARCH_WORDS}
+_JC_RELEASES = ("16.04", "18.04", "20.04", "22.04", "24.04", "26.04")
+
+
+def parse_jc_predicate(text: str, l4t_off_jetson: Version) -> Predicate:
+    """Parse a platform predicate of a jetson-containers tree, with jc's reading.
+
+    An architecture word (``aarch64``, ``arm64``, ``x86_64``, ``amd64``, ``tegra-aarch64``,
+    optionally after ``==``/``!=``) or an Ubuntu release (``22.04``) tests that; text that
+    contains ``cu`` compares the CUDA release; anything else, with any ``r`` removed, is a
+    PEP 440 specifier on the L4T release, which off Jetson is ``l4t_off_jetson``.
+    """
+    stripped = text.strip().lower().replace(" ", "")
+    arch = re.fullmatch(r"(==|!=)?([a-z0-9_\-]+)", stripped)
+    if arch and arch[2] in _JC_ARCH_WORDS:
+        return Predicate("arch", text, word=_JC_ARCH_WORDS[arch[2]], negate=arch[1] == "!=")
+    if stripped.removeprefix("==") in _JC_RELEASES:
+        return parse_predicate(stripped.removeprefix("=="))
+    if "cu" in stripped:
+        return parse_predicate(stripped)
+    try:
+        specifier = SpecifierSet(stripped.replace("r", ""))
+    except InvalidSpecifier:
+        raise RequirementSyntaxError(
+            f"bad platform predicate '{text}' (valid: '>=36', '==35.*', '<36.4', '>=cu126', "
+            "'aarch64', '!=x86_64', '22.04')"
+        ) from None
+    return Predicate("l4t", text, specifier, l4t_off_jetson=l4t_off_jetson)
 
 
 def is_version_match(wanted: str, tag: str) -> bool:

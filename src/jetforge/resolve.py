@@ -83,10 +83,26 @@ def bind(catalog: Catalog, text: str, origin: str) -> Need:
             close = difflib.get_close_matches(requirement.name, catalog.names(), n=3)
             raise UnknownPackageError(requirement.name, tuple(close))
         raise ResolutionError(f"{origin} depends on '{text}', which no package provides")
-    bases = sorted({variant.spec.base_name for variant in found})
-    if len(bases) > 1:
-        raise ResolutionError(f"'{text}' (from {origin}) is ambiguous: it names {', '.join(bases)}")
-    return Need(bases[0], requirement, origin)
+    others = [variant for variant in found if variant.name != origin] or list(found)
+    identities = sorted(_identities(others, requirement))
+    if len(identities) > 1:
+        raise ResolutionError(
+            f"'{text}' (from {origin}) is ambiguous: it names {', '.join(identities)}"
+        )
+    return Need(identities[0], requirement, origin)
+
+
+def _identities(found: Sequence[Variant], requirement: Requirement) -> set[str]:
+    """What a requirement asks for: the identity of the variants it accepts.
+
+    A bare name or a version range means a base, never a variant layered on it; when it
+    accepts nothing, it still names the base (and resolution explains what is missing).
+    The variant that asks is not among ``found``: nothing depends on itself.
+    """
+    accepted = [variant for variant in found if is_satisfied(requirement, variant.spec)]
+    if not requirement.tag:
+        accepted = [variant for variant in accepted if not variant.layered] or accepted
+    return {variant.identity for variant in accepted} or {v.spec.base_name for v in found}
 
 
 def _accepts(catalog: Catalog, need: Need, variant: Variant) -> bool:
@@ -103,7 +119,7 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
     def identify(self, requirement_or_candidate: Need | Variant) -> str:
         if isinstance(requirement_or_candidate, Need):
             return requirement_or_candidate.identifier
-        return requirement_or_candidate.spec.base_name
+        return requirement_or_candidate.identity
 
     def get_preference(
         self,
@@ -112,13 +128,16 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         candidates: Mapping[str, Iterator[Variant]],
         information: Mapping[str, Iterator[RequirementInformation[Need, Variant]]],
         backtrack_causes: Sequence[RequirementInformation[Need, Variant]],
-    ) -> tuple[bool, str]:
-        # Pinned identifiers first (they constrain the most), then by name for determinism.
+    ) -> tuple[bool, bool, str]:
+        # Identifiers behind the last conflict first (so backtracking ends quickly), then
+        # pinned ones (they constrain the most), then by name for determinism.
+        causes = {cause.requirement.identifier for cause in backtrack_causes}
+        causes |= {cause.parent.identity for cause in backtrack_causes if cause.parent}
         pinned = any(
             info.requirement.requirement.tag or info.requirement.requirement.specifier
             for info in information[identifier]
         )
-        return (not pinned, identifier)
+        return (identifier not in causes, not pinned, identifier)
 
     def find_matches(
         self,
@@ -131,12 +150,15 @@ class _Provider(resolvelib.AbstractProvider):  # type: ignore[type-arg]
         matches = [
             variant
             for variant in self.catalog.lookup(identifier)
-            if variant.spec.base_name == identifier
+            if variant.identity == identifier
             and variant.is_available
             and variant not in excluded
             and all(_accepts(self.catalog, need, variant) for need in needs)
         ]
-        return order_by_preference(matches, self.env)
+        ordered = order_by_preference(matches, self.env)
+        # jc: a bare name means the variant of that very name first, then its alias.
+        bare = {need.requirement.name for need in needs if not need.requirement.tag}
+        return sorted(ordered, key=lambda v: not (v.spec.format == "jc" and v.name in bare))
 
     def is_satisfied_by(self, requirement: Need, candidate: Variant) -> bool:
         return _accepts(self.catalog, requirement, candidate)
@@ -161,7 +183,7 @@ def order_by_preference(variants: Iterable[Variant], env: Mapping[str, str]) -> 
     )
 
     def is_env_choice(variant: Variant) -> bool:
-        wanted = env.get(version_env_name(variant.spec.base_name), "")
+        wanted = _version_env(variant, env)
         return bool(wanted) and is_version_match(wanted, variant.spec.tag)
 
     ordered.sort(
@@ -174,11 +196,24 @@ def order_by_preference(variants: Iterable[Variant], env: Mapping[str, str]) -> 
     return ordered
 
 
+def _version_env(variant: Variant, env: Mapping[str, str]) -> str:
+    """The ``<BASE>_VERSION`` setting that selects among a variant's base, if any.
+
+    In a jc tree the config scripts read those settings themselves (and mark the variant
+    they mean with the bare alias), so they do not select here.
+    """
+    if variant.spec.format == "jc":
+        return ""
+    return env.get(version_env_name(variant.spec.base_name), "")
+
+
 def _env_pins(variant: Variant, env: Mapping[str, str]) -> tuple[list[str], list[str]]:
     """The ``<BASE>_VERSION=…`` settings that the variant's pinned dependencies agree with,
     and those they contradict."""
     agreeing: list[str] = []
     contradicting: list[str] = []
+    if variant.spec.format == "jc":
+        return agreeing, contradicting
     for requirement in variant.depends:
         variable = version_env_name(requirement.name)
         wanted = env.get(variable, "")
@@ -220,7 +255,7 @@ def resolve(catalog: Catalog, requests: Sequence[str], env: Mapping[str, str]) -
             catalog,
             variant,
             env,
-            [info.requirement for info in result.criteria[variant.spec.base_name].information],
+            [info.requirement for info in result.criteria[variant.identity].information],
         )
         for variant in chain
     )
@@ -233,6 +268,8 @@ def _check_version_env(catalog: Catalog, needs: Iterable[Need], env: Mapping[str
     for need in needs:
         wanted = env.get(version_env_name(need.identifier))
         variants = [v for v in catalog.lookup(need.identifier) if v.is_available]
+        if any(variant.spec.format == "jc" for variant in variants):
+            continue
         if wanted and not any(is_version_match(wanted, v.spec.tag) for v in variants):
             tags = ", ".join(v.name for v in variants) or "none"
             raise ResolutionError(
@@ -271,8 +308,8 @@ def _build_order(
 def _explain(
     catalog: Catalog, chosen: Variant, env: Mapping[str, str], needs: Sequence[Need]
 ) -> Selection:
-    base = chosen.spec.base_name
-    alternatives = [v for v in catalog.lookup(base) if v.spec.base_name == base and v != chosen]
+    base = chosen.identity
+    alternatives = [v for v in catalog.lookup(base) if v.identity == base and v != chosen]
     rejected = []
     for variant in alternatives:
         if not variant.is_available:
@@ -292,13 +329,14 @@ def _reason(chosen: Variant, env: Mapping[str, str], needs: Sequence[Need] = ())
     if pins:
         return f"pinned by {' and '.join(need.describe() for need in pins)}"
     variable = version_env_name(chosen.spec.base_name)
-    if env.get(variable) and is_version_match(env[variable], chosen.spec.tag):
+    if _version_env(chosen, env) and is_version_match(env[variable], chosen.spec.tag):
         return f"{variable}={env[variable]}"
     agreeing, contradicting = _env_pins(chosen, env)
     if agreeing and not contradicting:
         return f"follows {' and '.join(agreeing)}"
     if chosen.spec.default:
-        return "marked default"
+        jc_default = f"carries the alias '{chosen.spec.base_name}'"
+        return jc_default if chosen.spec.format == "jc" else "marked default"
     if chosen.spec.version is not None:
         return "highest version"
     return "first by name"
@@ -313,7 +351,7 @@ def _conflict(
     reasons = []
     for identifier, needs in by_identifier.items():
         unique = list(dict.fromkeys(needs))
-        variants = [v for v in catalog.lookup(identifier) if v.spec.base_name == identifier]
+        variants = [v for v in catalog.lookup(identifier) if v.identity == identifier]
         available = [v.name for v in variants if v.is_available]
         asked = " and ".join(need.describe() for need in unique)
         if not available:

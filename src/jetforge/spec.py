@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from packaging.version import InvalidVersion, Version
@@ -21,6 +21,8 @@ from packaging.version import InvalidVersion, Version
 from jetforge.errors import DefinitionError
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+PackageFormat = Literal["jetforge", "jc"]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]*(?::[A-Za-z0-9_][A-Za-z0-9_.\-]*)?$")
 
@@ -30,7 +32,9 @@ class PackageSpec:
     """One variant as its files define it (before platform checks).
 
     ``path`` is the package directory (the build context); ``source`` is the file the
-    definition came from, used in error messages.
+    definition came from, used in error messages. ``format`` says which rules read it:
+    jetforge's own, or jetson-containers' (see :mod:`jetforge.jc`); ``buildkit_device``
+    is jc's request for a device in build steps.
     """
 
     name: str
@@ -51,6 +55,8 @@ class PackageSpec:
     prefix: str = ""
     postfix: str = ""
     config: tuple[str, ...] = ()
+    format: PackageFormat = "jetforge"
+    buildkit_device: str = ""
 
     @property
     def base_name(self) -> str:

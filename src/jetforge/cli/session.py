@@ -108,7 +108,7 @@ class Session:
     def catalog(self) -> Catalog:
         """Every package of the search directories, for this platform."""
         skip = split_list(getattr(self.args, "skip_packages", []))
-        return discover(self.package_roots, self.platform, skip=skip)
+        return discover(self.package_roots, self.platform, skip=skip, env=self.env)
 
     @cached_property
     def cache_dir(self) -> Path:

@@ -1,0 +1,241 @@
+"""Reading jc package directories from the jetforge process.
+
+:class:`JcReader` turns one directory into :class:`~jetforge.spec.PackageSpec` values of
+format ``jc``. Directories without a config script are read here; the others go to the
+worker process (:mod:`jetforge.jc.worker`), started on first need with the platform's
+constants, in a scratch working directory, and restarted after a script that killed it or
+ran past the time limit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from jetforge._process import LineWorker, WorkerGoneError
+from jetforge.errors import DefinitionError
+from jetforge.jc.reader import JC_KEYS, JC_ONLY_KEYS, header_text, is_config_script, read_records
+from jetforge.platform_table import SBSA, TEGRA, load_tables
+from jetforge.spec import PackageSpec
+
+if TYPE_CHECKING:
+    from jetforge.platform import Platform
+
+SCRIPT_TIMEOUT = 20.0
+TIMEOUT_VARIABLE = "JETFORGE_CONFIG_TIMEOUT"
+JC_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9_][A-Za-z0-9_.:+\-]*)?$")
+_DEFINES_CONFIGURE = re.compile(r"^def configure\(", re.MULTILINE)
+_JC_HEADER_KEY = re.compile(rf"^\s*({'|'.join(JC_ONLY_KEYS)})\s*:", re.MULTILINE)
+
+
+def is_jc_checkout(root: Path) -> bool:
+    """Whether ``root`` is the ``packages`` tree of a jetson-containers checkout."""
+    return (root.parent / "jetson_containers" / "__init__.py").is_file()
+
+
+def is_jc_directory(directory: Path, files: frozenset[str]) -> bool:
+    """Whether a package directory is in jc format: a ``config.py`` with no
+    ``configure()``, or a Dockerfile header with a key only jc has."""
+    try:
+        if "config.py" in files:
+            script = (directory / "config.py").read_text(encoding="utf-8-sig")
+            if not _DEFINES_CONFIGURE.search(script):
+                return is_config_script(directory / "config.py")
+        for name in files:
+            if name.lower() == "dockerfile":
+                text = header_text((directory / name).read_text(encoding="utf-8-sig"))
+                if text is not None and _JC_HEADER_KEY.search(text):
+                    return True
+    except (OSError, UnicodeDecodeError):
+        return False
+    return False
+
+
+def import_roots(roots: Sequence[Path]) -> tuple[Path, ...]:
+    """Where ``packages.*`` imports look: for each search directory the nearest directory
+    named ``packages`` at or above it, else the search directory itself."""
+    found: dict[Path, None] = {}
+    for root in roots:
+        absolute = root.resolve()
+        named = next((p for p in (absolute, *absolute.parents) if p.name == "packages"), absolute)
+        found[named] = None
+    return tuple(found)
+
+
+def platform_constants(platform: Platform, env: Mapping[str, str]) -> dict[str, object]:
+    """The values of the compatibility module's constants on ``platform``.
+
+    Off Jetson, jc takes L4T 39.1.0 / JetPack 7.2 (so that L4T checks pass there); the
+    data file records those values.
+    """
+    tables = load_tables()
+    cuda_arch = {TEGRA: "tegra-aarch64", SBSA: "aarch64"}.get(platform.cuda_arch, "x86_64")
+    free_threading = env.get("PYTHON_FREE_THREADING", "0") == "1" or env.get(
+        "PYTHON_VERSION", ""
+    ).lower().endswith(("t", "-nogil"))
+    return {
+        "L4T_VERSION": str(platform.l4t_version or tables.jc_l4t),
+        "JETPACK_VERSION": str(platform.jetpack_version or tables.jc_jetpack),
+        "CUDA_VERSION": f"{platform.cuda_version.major}.{platform.cuda_version.minor}",
+        "PYTHON_VERSION": str(platform.python_version),
+        "CUDA_ARCH": cuda_arch,
+        "SYSTEM_ARCH": platform.arch,
+        "LSB_RELEASE": platform.distro.release,
+        "CUDA_ARCHITECTURES": list(platform.gpu_archs),
+        "PYTHON_FREE_THREADING": free_threading,
+    }
+
+
+class JcReader:
+    """Reads jc package directories for one platform; a context manager that stops the
+    worker (and removes its scratch directory) on exit."""
+
+    def __init__(self, platform: Platform, env: Mapping[str, str], roots: Sequence[Path]) -> None:
+        self.platform = platform
+        self.env = dict(env)
+        self.roots = import_roots(roots)
+        self.timeout = _timeout(env)
+        self._worker: LineWorker | None = None
+        self._scratch: Path | None = None
+
+    def __enter__(self) -> JcReader:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker and remove its scratch directory."""
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def read(self, directory: Path, files: frozenset[str]) -> tuple[list[PackageSpec], list[str]]:
+        """The variants of one jc directory and the warnings reading it left."""
+        if "config.py" in files and is_config_script(directory / "config.py"):
+            records, warnings = self._ask_worker(directory, files)
+        else:
+            records, warnings = read_records(directory, files, None), []
+        specs = []
+        for record in records:
+            spec, unknown = to_spec(record, directory)
+            specs.append(spec)
+            warnings += [
+                f"{spec.source}: {spec.name}: unknown key '{key}' ignored" for key in unknown
+            ]
+        return specs, warnings
+
+    def _ask_worker(
+        self, directory: Path, files: frozenset[str]
+    ) -> tuple[list[dict[str, object]], list[str]]:
+        request = json.dumps({"directory": str(directory), "files": sorted(files)})
+        try:
+            answer = json.loads(self._start().ask(request, self.timeout))
+        except WorkerGoneError as gone:
+            self._worker = None
+            problem = (
+                f"config script did not finish within {self.timeout:g} s (set {TIMEOUT_VARIABLE})"
+                if "no answer" in str(gone)
+                else "config script ended the process that ran it"
+            )
+            raise DefinitionError(directory / "config.py", problem) from None
+        if "error" in answer:
+            path, line, problem = answer["error"]
+            raise DefinitionError(path, problem, line)
+        return answer["records"], list(answer["warnings"])
+
+    def _start(self) -> LineWorker:
+        if self._worker is not None:
+            return self._worker
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="jetforge-jc-"))
+        env = dict(self.env)
+        here = str(Path(__file__).parents[2])
+        env["PYTHONPATH"] = here + (f":{env['PYTHONPATH']}" if env.get("PYTHONPATH") else "")
+        worker = LineWorker(
+            [sys.executable, "-m", "jetforge.jc.worker"], env=env, cwd=self._scratch
+        )
+        setup = {
+            "platform": platform_constants(self.platform, self.env),
+            "roots": [str(root) for root in self.roots],
+        }
+        try:
+            worker.ask(json.dumps(setup), self.timeout)
+        except WorkerGoneError as gone:
+            raise DefinitionError(
+                Path(__file__), f"cannot start the jc config worker: {gone}"
+            ) from None
+        self._worker = worker
+        return worker
+
+
+def _timeout(env: Mapping[str, str]) -> float:
+    text = env.get(TIMEOUT_VARIABLE, "")
+    try:
+        value = float(text) if text else SCRIPT_TIMEOUT
+    except ValueError:
+        value = SCRIPT_TIMEOUT
+    return value if value > 0 else SCRIPT_TIMEOUT
+
+
+def to_spec(record: Mapping[str, object], directory: Path) -> tuple[PackageSpec, list[str]]:
+    """A normalised jc record as a spec of format ``jc``, and its unknown keys.
+
+    jc's default for a bare base name is the variant that carries that name as an alias,
+    so such a variant is marked ``default``. The ``dockerfile`` must exist.
+    """
+    name = str(record["name"])
+    path = Path(str(record["path"])) if record["path"] else directory
+    source = directory / ("config.py" if (directory / "config.py").is_file() else "Dockerfile")
+    if not JC_NAME_PATTERN.match(name):
+        raise DefinitionError(source, f"invalid variant name '{name}'")
+    alias = tuple(_strings(record["alias"]))
+    dockerfile = record["dockerfile"]
+    if isinstance(dockerfile, str) and not (path / dockerfile).is_file():
+        raise DefinitionError(source, f"{name}: dockerfile '{dockerfile}' not found in {path}")
+    base = name.partition(":")[0]
+    build_args = record["build_args"]
+    assert isinstance(build_args, list)
+    spec = PackageSpec(
+        name=name,
+        path=path,
+        source=source,
+        alias=alias,
+        group=str(record["group"]),
+        depends=tuple(_strings(record["depends"])),
+        requires=tuple(_strings(record["requires"])),
+        default=base in alias,
+        build_args=tuple((str(key), str(value)) for key, value in build_args),
+        build_flags=str(record["build_flags"]),
+        dockerfile=dockerfile if isinstance(dockerfile, str) else None,
+        test=tuple(_strings(record["test"])),
+        docs=str(record["docs"]),
+        notes=str(record["notes"]),
+        disabled=bool(record["disabled"]),
+        prefix=str(record["prefix"]),
+        postfix=str(record["postfix"]),
+        config=tuple(_strings(record["config"])),
+        format="jc",
+        buildkit_device=str(record["buildkit_device"]),
+    )
+    return spec, [key for key in _strings(record["unknown"]) if key not in JC_KEYS]
+
+
+def _strings(value: object) -> list[str]:
+    assert isinstance(value, list)
+    return [str(item) for item in value]
