@@ -20,6 +20,7 @@ from typing import TextIO
 
 from jetforge._process import Completed, OutputSink
 from jetforge.cache import add_run_mounts, parse_cache_event
+from jetforge.context import edit_dockerfile
 from jetforge.engine.base import Engine
 from jetforge.engine.command import Command, build_command, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
@@ -126,10 +127,13 @@ class Executor:
         return build_command(stage, engine.build_mode, engine.program, self.options.build_extra)
 
     def _write_dockerfiles(self) -> None:
-        """Stage Dockerfiles with ``run_mounts`` added to their RUN instructions."""
-        for stage in self.plan.stages if self.options.run_mounts else ():
+        """Stage Dockerfiles with the plan's edits applied and ``run_mounts`` added to
+        their RUN instructions."""
+        for stage in self.plan.stages:
+            if not stage.edits and not self.options.run_mounts:
+                continue
             text = stage.dockerfile.read_text(encoding="utf-8")
-            edited = add_run_mounts(text, self.options.run_mounts)
+            edited = add_run_mounts(edit_dockerfile(text, stage.edits), self.options.run_mounts)
             if edited != text:
                 path = self.options.logs_dir / f"{stage.slug}.Dockerfile"
                 path.write_text(edited, encoding="utf-8")
@@ -224,6 +228,7 @@ class Executor:
             name=name,
             package_dir=str(test.package_dir),
             data_dir=str(self.options.data_dir),
+            workdir=test.workdir,
             extra=self.options.run_options,
         )
         log_path = self.options.logs_dir / f"{stage.slug}.test.log"

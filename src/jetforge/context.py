@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,3 +37,20 @@ def read_context(directory: Path, dockerfile: str | None) -> Context:
             digest = hashlib.sha256(file.read_bytes()).hexdigest()
             files.append((file.relative_to(directory).as_posix(), digest))
     return Context(path, path.read_text(encoding="utf-8"), tuple(sorted(files)))
+
+
+_GITHUB_API_ADD = re.compile(r"^ADD https://api\.github\.com", re.MULTILINE)
+
+
+def has_github_api(context: Context) -> bool:
+    """Whether the Dockerfile has ``ADD https://api.github.com/...`` lines (jc's packages
+    use them so that a new commit upstream invalidates the build cache)."""
+    return _GITHUB_API_ADD.search(context.dockerfile_text) is not None
+
+
+def edit_dockerfile(text: str, edits: tuple[str, ...]) -> str:
+    """``text`` with the named edits applied; ``no-github-api`` comments out the
+    ``ADD https://api.github.com`` lines (``build --no-github-api``)."""
+    if "no-github-api" in edits:
+        text = _GITHUB_API_ADD.sub("# jetforge --no-github-api: ADD https://api.github.com", text)
+    return text

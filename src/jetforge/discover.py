@@ -37,6 +37,14 @@ RootFormat = Literal["auto", "jetforge", "jc"]
 ROOT_FORMATS: tuple[RootFormat, ...] = ("auto", "jetforge", "jc")
 
 
+def root_format(text: str) -> RootFormat:
+    """``text`` as a search directory format (one of :data:`ROOT_FORMATS`)."""
+    for known in ROOT_FORMATS:
+        if text == known:
+            return known
+    raise ValueError(f"unknown package format '{text}' (valid: {', '.join(ROOT_FORMATS)})")
+
+
 @dataclass(frozen=True, slots=True)
 class PackageRoot:
     """A search directory and the format of its packages: ``auto`` decides per package

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jetforge.context import Context, read_context
+from jetforge.context import Context, edit_dockerfile, has_github_api, read_context
 from jetforge.discover import Variant
 from jetforge.labels import stage_key, stage_labels
 from jetforge.tags import ImageRef, final_image, stage_image
@@ -30,6 +30,7 @@ class StageTest:
     entry: str
     argv: tuple[str, ...]
     package_dir: Path
+    workdir: str = "/test"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class Stage:
     labels: tuple[tuple[str, str], ...]
     key: str
     tests: tuple[StageTest, ...]
+    edits: tuple[str, ...] = ()
 
     @property
     def is_meta(self) -> bool:
@@ -83,6 +85,7 @@ class PlanOptions:
     build_mode: str = "buildkit"
     created: str = ""
     trust_context: Path | None = None
+    no_github_api: bool = False
 
 
 def argv_for_test(entry: str) -> tuple[str, ...]:
@@ -93,6 +96,23 @@ def argv_for_test(entry: str) -> tuple[str, ...]:
     if words and words[0].endswith(".sh"):
         return ("bash", f"/test/{words[0]}", *words[1:])
     return ("sh", "-c", entry)
+
+
+def argv_for_jc_test(entry: str) -> tuple[str, ...]:
+    """How jetson-containers runs a test entry: through ``/bin/bash -c``, a ``.py`` script
+    with ``python3``, a ``.sh`` script with ``/bin/bash``, anything else as ``/test/<entry>``
+    (arguments included), from the image's own working directory."""
+    program = entry.split(" ")[0]
+    if program.endswith(".py"):
+        line = f"python3 /test/{entry}"
+    elif program.endswith(".sh"):
+        line = f"/bin/bash /test/{entry}"
+    else:
+        line = f"/test/{entry}"
+    return ("/bin/bash", "-c", line)
+
+
+JC_BUILD_ARGS = (("NVIDIA_DRIVER_CAPABILITIES", "all"),)
 
 
 def merge_build_args(*groups: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -128,16 +148,18 @@ def plan_build(
         index: int, name: str, directory: Path, context: Context, variant: Variant | None
     ) -> None:
         nonlocal parent_image, parent_key
+        is_jc = variant is not None and variant.spec.format == "jc"
         build_args = merge_build_args(
             (("BASE_IMAGE", parent_image),),
-            platform.build_args(),
+            JC_BUILD_ARGS if is_jc else platform.build_args(),
             variant.spec.build_args if variant else (),
             options.build_args,
         )
         stage_flags = (*shlex.split(variant.spec.build_flags if variant else ""), *flags)
+        edits = ("no-github-api",) if options.no_github_api and has_github_api(context) else ()
         key = stage_key(
             parent=parent_key,
-            dockerfile_text=context.dockerfile_text,
+            dockerfile_text=edit_dockerfile(context.dockerfile_text, edits),
             files=context.files,
             build_args=build_args,
             build_flags=stage_flags,
@@ -165,6 +187,7 @@ def plan_build(
                 labels=labels,
                 key=key,
                 tests=_tests(variant) if variant else (),
+                edits=edits,
             )
         )
         parent_image, parent_key = str(image), key
@@ -179,6 +202,11 @@ def plan_build(
 
 
 def _tests(variant: Variant) -> tuple[StageTest, ...]:
+    if variant.spec.format == "jc":
+        return tuple(
+            StageTest(variant.name, entry, argv_for_jc_test(entry), variant.spec.path, "")
+            for entry in variant.spec.test
+        )
     return tuple(
         StageTest(variant.name, entry, argv_for_test(entry), variant.spec.path)
         for entry in variant.spec.test
@@ -206,6 +234,7 @@ def plan_json(plan: Plan, commands: Mapping[int, Sequence[str]]) -> dict[str, ob
                 "labels": dict(stage.labels),
                 "key": stage.key,
                 "tests": [test.entry for test in stage.tests],
+                "edits": list(stage.edits),
                 "command": list(commands.get(stage.index, ())),
             }
             for stage in plan.stages

@@ -30,6 +30,7 @@ class Settings:
 
     path: Path | None = None
     package_dirs: tuple[Path, ...] = ()
+    package_formats: tuple[str, ...] = ()  # one per package_dirs entry
     engine: str = ""
     base_images: tuple[tuple[str, str], ...] = ()
     registries: tuple[str, ...] = ()
@@ -100,12 +101,14 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
     pypi_url = data.get("pypi_url")
     if pypi_url is not None and not isinstance(pypi_url, str):
         raise UsageError(f"{path}: 'pypi_url' must be a URL, or '' to leave PyPI out")
+    package_dirs, package_formats = _package_dirs(data.get("package_dirs", []), path)
     engine = data.get("engine", "")
     if not isinstance(engine, str):
         raise UsageError(f"{path}: 'engine' must be 'docker' or 'podman'")
     return Settings(
         path=path,
-        package_dirs=paths("package_dirs"),
+        package_dirs=package_dirs,
+        package_formats=package_formats,
         engine=engine,
         base_images=tuple(sorted(base_images.items())),
         registries=tuple(_strings(data, "registries", path)),
@@ -114,6 +117,37 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
         logs_dir=optional_path("logs_dir"),
         data_dir=optional_path("data_dir"),
     )
+
+
+PACKAGE_FORMATS = ("auto", "jetforge", "jc")
+
+
+def _package_dirs(value: object, path: Path) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+    """``package_dirs``: strings, or tables ``{path = "...", format = "jc"}``."""
+    items = [value] if isinstance(value, str | dict) else value
+    problem = (
+        f"{path}: 'package_dirs' must list directories, each a string or a table "
+        '{path = "...", format = "auto|jetforge|jc"}'
+    )
+    if not isinstance(items, list):
+        raise UsageError(problem)
+    found: list[tuple[Path, str]] = []
+    for item in items:
+        if isinstance(item, str):
+            found.append((path.parent / item, "auto"))
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            raise UsageError(problem)
+        unknown = sorted(set(item) - {"path", "format"})
+        kind = item.get("format", "auto")
+        if unknown or kind not in PACKAGE_FORMATS:
+            raise UsageError(
+                f"{path}: package_dirs entry {item!r}: "
+                + (f"unknown key '{unknown[0]}'" if unknown else f"format '{kind}'")
+                + f" (valid: path, format = {' | '.join(PACKAGE_FORMATS)})"
+            )
+        found.append((path.parent / item["path"], kind))
+    return tuple(p for p, _ in found), tuple(k for _, k in found)
 
 
 def _strings(data: Mapping[str, Any], key: str, path: Path) -> list[str]:

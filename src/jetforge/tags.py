@@ -74,7 +74,9 @@ def final_image(last: PackageSpec, platform: Platform, name: str | None = None) 
         repository = given.repository
     else:
         repository = f"{name or ''}{last.base_name}"
-    parts = (last.prefix, last.tag, platform.tag_postfix, last.postfix)
+    # A jc variant's postfix is jc's own platform part, which the platform postfix replaces.
+    postfix = "" if last.format == "jc" else last.postfix
+    parts = (last.prefix, last.tag.replace(":", "_"), platform.tag_postfix, postfix)
     return ImageRef(repository, "-".join(part for part in parts if part))
 
 

@@ -156,6 +156,8 @@ def _build(session: Session, wanted: Wanted) -> str:
     argv = ["build"]
     for directory in split_list(args.package_dirs):
         argv += ["--package-dirs", directory]
+    if args.package_format != "auto":
+        argv += ["--package-format", args.package_format]
     for pattern in split_list(args.skip_packages):
         argv += ["--skip-packages", pattern]
     for option, value in (("--target", args.target), ("--distro", args.distro)):

@@ -61,7 +61,10 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--push", metavar="REPO", help="push the final image to REPO")
     parser.add_argument(
-        "--no-github-api", action="store_true", help="never query the GitHub API while building"
+        "--no-github-api",
+        action="store_true",
+        help="comment out 'ADD https://api.github.com/...' lines of Dockerfiles (jc packages "
+        "use them to follow upstream commits); package config scripts never use the network",
     )
     parser.add_argument("--logs", metavar="DIR", help="log directory")
     parser.add_argument(
@@ -144,6 +147,7 @@ def plan_options(session: Session, trust: Path | None) -> PlanOptions:
         build_flags=args.build_flags,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         trust_context=trust,
+        no_github_api=args.no_github_api,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from jetforge.cli import autotag
 from jetforge.cli.session import Session, split_list
+from jetforge.discover import ROOT_FORMATS
 from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
 from jetforge.errors import FailureError, UsageError
 from jetforge.host_probe import probe_host
@@ -27,6 +28,7 @@ OWN_OPTIONS = {
     "--dry-run": False,
     "--engine": True,
     "--package-dirs": True,
+    "--package-format": True,
     "--host-root": True,
     "--help": False,
 }
@@ -72,6 +74,9 @@ def help_text() -> str:
     parser.add_argument(
         "--package-dirs", metavar="DIRS", help="more package directories (for PACKAGE names)"
     )
+    parser.add_argument(
+        "--package-format", choices=ROOT_FORMATS, help="format of the --package-dirs trees"
+    )
     return parser.format_help()
 
 
@@ -87,6 +92,12 @@ def run(session: Session) -> int:
         if OWN_OPTIONS[name] and value is None:
             raise UsageError(f"run: {name} needs a value")
     session.args.package_dirs = words.own_values("--package-dirs")
+    session.args.package_format = words.own_value("--package-format") or "auto"
+    if session.args.package_format not in ROOT_FORMATS:
+        raise UsageError(
+            f"run: --package-format: '{session.args.package_format}' is not one of "
+            + ", ".join(ROOT_FORMATS)
+        )
     session.args.skip_packages = []
     dry_run = words.has_own("--dry-run")
     engine_name = choose_engine_name(
@@ -134,6 +145,8 @@ def autotag_image(session: Session, name: str, engine: str | None, *, dry_run: b
     argv += ["--no-pull", "--no-build"] if dry_run else []
     for directory in split_list(session.args.package_dirs):
         argv += ["--package-dirs", directory]
+    if session.args.package_format != "auto":
+        argv += ["--package-format", session.args.package_format]
     argv += ["--engine", engine] if engine else []
     parser = argparse.ArgumentParser(prog="jetforge")
     autotag.register(parser.add_subparsers())

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 import jetforge
-from jetforge.discover import Catalog, discover
+from jetforge.discover import ROOT_FORMATS, Catalog, PackageRoot, discover, root_format
 from jetforge.errors import StageFailedError, UsageError
 from jetforge.platform import Platform, detect_platform
 from jetforge.settings import Settings, load_settings
@@ -42,6 +42,13 @@ def add_package_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="PATTERNS",
         help="leave out variants matching these shell patterns (comma-separated)",
+    )
+    group.add_argument(
+        "--package-format",
+        choices=ROOT_FORMATS,
+        default="auto",
+        help="format of the --package-dirs trees: jetforge's own, jetson-containers' (jc), "
+        "or auto (per package directory; a jetson-containers checkout is read as jc)",
     )
     group.add_argument("--target", metavar="NAME", help="plan for a named platform preset")
     group.add_argument("--distro", metavar="DISTRO", help="distro release, e.g. ubuntu:22.04")
@@ -81,28 +88,43 @@ class Session:
         return detected
 
     @cached_property
-    def package_roots(self) -> tuple[Path, ...]:
+    def package_roots(self) -> tuple[PackageRoot, ...]:
         """Search directories in order: shipped, ``--package-dirs``, config file.
 
         ``JETFORGE_SHIPPED_PACKAGES`` replaces the shipped tree (empty: no shipped tree),
-        for a vendored tree or for tests.
+        for a vendored tree or for tests. A jetson-containers tree among the others is a
+        whole library of its own (with its own cuda, python, pytorch …), so the shipped
+        tree is left out then. Relative paths become absolute: engines get them as mounts.
         """
-        given = [Path(item) for item in split_list(getattr(self.args, "package_dirs", []))]
-        for directory in given:
-            if not directory.is_dir():
-                raise UsageError(f"--package-dirs: '{directory}' is not a directory")
+        kind = root_format(getattr(self.args, "package_format", None) or "auto")
+        given = [
+            PackageRoot(self.cwd / item, kind)
+            for item in split_list(getattr(self.args, "package_dirs", []))
+        ]
+        for root in given:
+            if not root.path.is_dir():
+                raise UsageError(f"--package-dirs: '{root.path}' is not a directory")
         configured = []
-        for directory in self.settings.package_dirs:
+        settings = self.settings
+        for directory, form in zip(settings.package_dirs, settings.package_formats, strict=True):
             if directory.is_dir():
-                configured.append(directory)
+                configured.append(PackageRoot(directory.absolute(), root_format(form)))
             else:
                 self.warn(
-                    f"{self.settings.path}: package_dirs: '{directory}' is not a directory; "
+                    f"{settings.path}: package_dirs: '{directory}' is not a directory; "
                     "searched without it"
                 )
         shipped = self.env.get("JETFORGE_SHIPPED_PACKAGES")
-        first = [shipped_packages()] if shipped is None else [Path(shipped)] if shipped else []
-        return (*first, *given, *configured)
+        others = (*given, *configured)
+        if shipped is None:
+            first = (
+                []
+                if any(r.effective_format() == "jc" for r in others)
+                else [PackageRoot(shipped_packages())]
+            )
+        else:
+            first = [PackageRoot(self.cwd / shipped)] if shipped else []
+        return (*first, *others)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -152,11 +174,12 @@ class Session:
             print(f"jetforge: warning: {message}", file=self.stderr)
 
     def report_problems(self, *, each: bool) -> None:
-        """Report broken package definitions: each on a line, or one summary line."""
+        """Report broken package definitions (and, with ``each``, the warnings reading
+        packages left): each on a line, or one summary line."""
         problems = self.catalog.problems
         if each:
-            for problem in problems:
-                self.warn(str(problem))
+            for problem in (*map(str, problems), *self.catalog.warnings):
+                self.warn(problem)
         elif problems:
             self.warn(
                 f"{len(problems)} package definition(s) have errors; "

@@ -42,6 +42,8 @@ def variant_json(variant: Variant) -> dict[str, object]:
         "prefix": spec.prefix,
         "postfix": spec.postfix,
         "config": list(spec.config),
+        "format": spec.format,
+        "buildkit_device": spec.buildkit_device,
         "available": variant.is_available,
         "unavailable_reason": variant.unavailable,
     }

@@ -59,9 +59,15 @@ def build_command(
 
 
 def run_options_for_test(
-    *, name: str, package_dir: str, data_dir: str, extra: Sequence[str] = ()
+    *,
+    name: str,
+    package_dir: str,
+    data_dir: str,
+    workdir: str = "/test",
+    extra: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """Engine ``run`` options for a test container (SPEC section 6.6)."""
+    """Engine ``run`` options for a test container (SPEC section 6.6); an empty
+    ``workdir`` keeps the image's own working directory."""
     return (
         "--rm",
         "--name",
@@ -74,7 +80,6 @@ def run_options_for_test(
         f"{package_dir}:/test:ro",
         "--volume",
         f"{data_dir}:/data",
-        "--workdir",
-        "/test",
+        *(("--workdir", workdir) if workdir else ()),
         *extra,
     )

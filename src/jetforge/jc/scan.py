@@ -9,6 +9,7 @@ ran past the time limit.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import shutil
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 from jetforge._process import LineWorker, WorkerGoneError
 from jetforge.errors import DefinitionError
 from jetforge.jc.reader import JC_KEYS, JC_ONLY_KEYS, header_text, is_config_script, read_records
+from jetforge.jc.worker import OFFLINE_NOTE
 from jetforge.platform_table import SBSA, TEGRA, load_tables
 from jetforge.spec import PackageSpec
 
@@ -132,13 +134,17 @@ class JcReader:
         else:
             records, warnings = read_records(directory, files, None), []
         specs = []
+        unknown: dict[str, list[str]] = {}
         for record in records:
-            spec, unknown = to_spec(record, directory)
+            spec, keys = to_spec(record, directory)
             specs.append(spec)
-            warnings += [
-                f"{spec.source}: {spec.name}: unknown key '{key}' ignored" for key in unknown
-            ]
-        return specs, warnings
+            for key in keys:
+                unknown.setdefault(key, []).append(spec.name)
+        for key, names in unknown.items():
+            close = difflib.get_close_matches(key, JC_KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            warnings.append(f"{', '.join(names)}: unknown key '{key}' ignored{hint}")
+        return specs, _condensed(directory, warnings)
 
     def _ask_worker(
         self, directory: Path, files: frozenset[str]
@@ -182,6 +188,18 @@ class JcReader:
             ) from None
         self._worker = worker
         return worker
+
+
+def _condensed(directory: Path, warnings: list[str]) -> list[str]:
+    """One line for a directory's warnings: the last (a script's conclusion), and a count."""
+    unique = list(dict.fromkeys(line.strip() for line in warnings if line.strip()))
+    if not unique:
+        return []
+    source = directory / ("config.py" if (directory / "config.py").is_file() else "Dockerfile")
+    offline = OFFLINE_NOTE in unique and unique[-1] != OFFLINE_NOTE
+    more = len(unique) - 1 - offline
+    text = unique[-1] + (f" (it {OFFLINE_NOTE})" if offline else "")
+    return [f"{source}: {text}" + (f" (and {more} earlier message(s))" if more else "")]
 
 
 def _timeout(env: Mapping[str, str]) -> float:

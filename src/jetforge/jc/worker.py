@@ -96,7 +96,13 @@ class ScriptRunner:
         return getattr(module, "package", None)
 
 
+OFFLINE_NOTE = "tried the network, which config scripts do not get"
+
+
 def _refuse(*_args: object, **_options: object) -> Any:
+    from jetson_containers import log_warning  # type: ignore[import-not-found]
+
+    log_warning(OFFLINE_NOTE)
     raise OSError("jetforge reads packages offline: config scripts get no network")
 
 

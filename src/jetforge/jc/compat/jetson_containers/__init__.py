@@ -182,10 +182,7 @@ def package_requires(
 
 
 def _offline(what: str) -> None:
-    _warnings.append(
-        f"asked for {what} while reading packages; jetforge reads packages offline, "
-        "so the script's fallback was used"
-    )
+    _warnings.append(f"asked for {what}; config scripts get no network, so it got None")
 
 
 def github_latest_tag(repo: str) -> str | None:
