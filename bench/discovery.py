@@ -8,7 +8,13 @@ next to a bare ``python -c pass`` baseline measured in the same run.
 Targets (issue 2): list <= 0.5 s, build --simulate of a 15-deep leaf <= 0.6 s,
 peak memory <= 80 MB.
 
-    .venv/bin/python bench/discovery.py [--runs 5] [--keep DIR]
+With ``--jc PATH`` (a jetson-containers checkout) it also times, on jc's real tree and in
+the same run, ``jetforge list`` and ``jetforge build --simulate pytorch`` against jc's own
+``build --list-packages`` and ``build --simulate pytorch`` (run through
+bench/jc_offline.py: both sides offline, CUDA_VERSION=12.8), and prints the ratios.
+Target (jc-compatibility issue): ``jetforge list`` on jc's tree <= 0.5 s.
+
+    .venv/bin/python bench/discovery.py [--runs 5] [--keep DIR] [--jc PATH]
 """
 
 from __future__ import annotations
@@ -82,12 +88,14 @@ def write_tree(root: Path) -> str:
     return leaf
 
 
-def measure(argv: list[str], runs: int) -> tuple[float, float]:
+def measure(argv: list[str], runs: int, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Median wall seconds and median peak RSS (MB) of ``runs`` runs of ``argv``."""
     times, peaks = [], []
     for _ in range(runs):
         started = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
         _, status, usage = os.wait4(process.pid, 0)
         times.append(time.perf_counter() - started)
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -101,6 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="write the tree here and keep it")
+    parser.add_argument("--jc", type=Path, help="a jetson-containers checkout to compare with")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         root = args.keep or Path(temporary) / "tree"
@@ -146,8 +155,45 @@ def main() -> None:
                     f"<= {wall_target} s, <= {memory_target:.0f} MB: {'ok' if ok else 'MISSED'}"
                 )
             print(f"{label[:43]:<44}{wall:>8.3f}{wall / baseline:>8.1f}{peak:>9.1f}  {target}")
+        if args.jc:
+            failed |= compare_with_jc(args.jc.resolve(), args.runs)
         if failed:
             raise SystemExit(1)
+
+
+def compare_with_jc(checkout: Path, runs: int) -> bool:
+    """Time jetforge and jc on jc's own tree; True when a target was missed."""
+    env = {**os.environ, "CUDA_VERSION": "12.8"}
+    env.pop("JETFORGE_SHIPPED_PACKAGES", None)
+    jc = [sys.executable, str(Path(__file__).parent / "jc_offline.py"), str(checkout), "build"]
+    jetforge = [sys.executable, "-m", "jetforge"]
+    dirs = ["--package-dirs", str(checkout / "packages")]
+    pairs = [
+        ("list", [*jc, "--list-packages"], [*jetforge, "list", *dirs], 0.5),
+        (
+            "build --simulate pytorch",
+            [*jc, "--simulate", "pytorch"],
+            [*jetforge, "build", "--simulate", *dirs, "pytorch"],
+            None,
+        ),
+    ]
+    print(f"\njc's tree ({checkout}), median of {runs} runs each")
+    print(
+        f"{'command':<30}{'jc s':>8}{'jetforge s':>12}{'jc / jetforge':>15}{'peak MB':>9}  target"
+    )
+    missed = False
+    for label, jc_argv, jetforge_argv, target in pairs:
+        jc_wall, _ = measure(jc_argv, runs, env)
+        wall, peak = measure(jetforge_argv, runs, env)
+        verdict = ""
+        if target is not None:
+            ok = wall <= target
+            missed |= not ok
+            verdict = f"<= {target} s: {'ok' if ok else 'MISSED'}"
+        print(
+            f"{label:<30}{jc_wall:>8.3f}{wall:>12.3f}{jc_wall / wall:>15.1f}{peak:>9.1f}  {verdict}"
+        )
+    return missed
 
 
 if __name__ == "__main__":

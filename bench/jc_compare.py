@@ -8,12 +8,9 @@ of those jetforge plans identically (variant for variant, in order; a variant jc
 twice counts once), how many differ and how many jetforge refuses, with the differences
 grouped by cause.
 
-To run jc without its network and without its nondeterminism, the child replaces jc's
-network helpers and ``requests`` with failing ones (jc then uses its scripts'
-fallbacks, as jetforge does), runs jc's scan without its process pool (whose results jc
-discards anyway) and memoises ``find_package`` (a pure lookup once the scan is done).
-jc's optional imports that only format its logs (tabulate, termcolor, wget,
-dockerhub_api) are stubbed when missing.
+jc runs through bench/jc_offline.py: offline (its scripts take their fallbacks, as
+jetforge's do), without its process pool (whose results jc discards) and with
+``find_package`` memoised (a pure lookup once the scan is done).
 
     .venv/bin/python bench/jc_compare.py --jc PATH [--targets x86_64-cu128,jp6] [--jobs 2]
         [--show N] [--json FILE]
@@ -59,83 +56,12 @@ def jc_environment(target: str) -> dict[str, str]:
 # --- the jc side (runs in a child process) ----------------------------------------------
 
 
-def _stub_optional_modules() -> None:
-    import importlib
-    import types
-
-    for name in ("tabulate", "termcolor", "wget", "dockerhub_api"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            stub = types.ModuleType(name)
-            stub.tabulate = lambda *_a, **_k: ""  # type: ignore[attr-defined]
-            stub.colored = lambda text, *_a, **_k: text  # type: ignore[attr-defined]
-            sys.modules[name] = stub
-
-
 def run_jc(checkout: Path) -> dict[str, object]:
     """Scan jc's tree with jc itself and resolve every package's chain."""
-    import functools
-    import types
+    sys.path.insert(0, str(Path(__file__).parent))
+    from jc_offline import load  # type: ignore[import-not-found]
 
-    _stub_optional_modules()
-    holder = types.ModuleType("jetson_containers")
-    holder.__path__ = [str(checkout / "jetson_containers")]  # type: ignore[attr-defined]
-    sys.modules["jetson_containers"] = holder
-    sys.path.insert(0, str(checkout))
-    import requests
-    from jetson_containers import l4t_version, network, pypi_utils  # type: ignore[import-not-found]
-    from jetson_containers import logging as jc_logging
-
-    def offline(*_args: object, **_kwargs: object) -> None:
-        return None
-
-    def refuse(*_args: object, **_kwargs: object) -> None:
-        raise requests.exceptions.ConnectionError("offline")
-
-    def refuse_json(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("offline")
-
-    network.github_api = offline
-    network.handle_text_request = offline
-    network.handle_json_request = refuse_json
-    pypi_utils.get_package_info = offline
-    requests.Session.request = refuse  # type: ignore[method-assign]
-    time.sleep = lambda _seconds: None
-    from jetson_containers import packages  # type: ignore[import-not-found]
-
-    for module in (l4t_version, jc_logging, network, packages, pypi_utils):
-        for name in dir(module):
-            if not name.startswith("__"):
-                setattr(holder, name, getattr(module, name))
-    holder.pypi_utils = pypi_utils  # type: ignore[attr-defined]
-
-    class NoPool:
-        def __init__(self, *_args: object, **_kwargs: object) -> None:
-            pass
-
-        def __enter__(self) -> NoPool:
-            return self
-
-        def __exit__(self, *_args: object) -> None:
-            return None
-
-        def map(self, *_args: object, **_kwargs: object) -> list[object]:
-            return []
-
-    packages.concurrent.futures.ProcessPoolExecutor = NoPool
-    find = packages.find_package
-
-    @functools.cache
-    def find_by_name(name: str) -> object:
-        return find(name)
-
-    def find_cached(package: object, required: bool = True, scan: bool = True) -> object:
-        if isinstance(package, str) and required:
-            return find_by_name(package)
-        return find(package, required, scan)
-
-    packages.find_package = find_cached
+    packages = load(checkout, deterministic=True)
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         found = packages.scan_packages()

@@ -216,15 +216,27 @@ class LineWorker:
 
     def ask(self, line: str, timeout: float) -> str:
         """Send ``line``; the child's answer (one line, without its newline)."""
+        self.send(line)
+        return self.receive(timeout)
+
+    def send(self, line: str) -> None:
+        """Send one request without waiting; answers come back in order (:meth:`receive`).
+
+        Keep the requests in flight few and short: a child that is not read from stops
+        reading once its pipes are full."""
         process = self._start()
         assert process.stdin is not None
-        assert process.stdout is not None
         try:
             process.stdin.write(line.encode() + b"\n")
             process.stdin.flush()
         except OSError:
             self.close()
             raise WorkerGoneError("the worker process exited") from None
+
+    def receive(self, timeout: float) -> str:
+        """The next answer (one line, without its newline), waited for ``timeout`` s."""
+        process = self._start()
+        assert process.stdout is not None
         deadline = time.monotonic() + timeout
         descriptor = process.stdout.fileno()
         while b"\n" not in self._buffer:

@@ -14,6 +14,7 @@ from typing import Any
 
 from jetforge.autotag import BUILT, LOCAL, REGISTRY, Choice, Wanted, find_in_registries, find_local
 from jetforge.cli import build
+from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options, split_list
 from jetforge.credentials import CredentialStore
 from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
@@ -25,7 +26,7 @@ def register(commands: Any) -> None:
     """Add the subcommand."""
     parser = commands.add_parser(
         "autotag",
-        help="print a compatible image for a package",
+        help=summary("autotag"),
         description="Print one image reference for NAME that runs on this platform: a local "
         "image, else one from the configured registries (pulled), else a new build. The "
         "reasons go to stderr.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jetforge.bootstrap import bootstrap, plan_bootstrap
+from jetforge.cli.commands import summary
 from jetforge.cli.session import Session
 from jetforge.engine.cli_engine import choose_engine_name, connect_engine
 from jetforge.platform import parse_distro
@@ -14,7 +15,7 @@ def register(commands: Any) -> None:
     """Add the subcommand."""
     parser = commands.add_parser(
         "bootstrap",
-        help="create a base OS image with mmdebstrap (no registry needed)",
+        help=summary("bootstrap"),
         description="Create a minimal base image from a distro package mirror with "
         "mmdebstrap and import it into the engine.",
     )

@@ -14,6 +14,7 @@ from typing import Any
 from jetforge.build import BuildOptions, Executor
 from jetforge.cli import listing, show
 from jetforge.cli.cache import build_cache
+from jetforge.cli.commands import summary
 from jetforge.cli.progress import LiveReporter, PlainReporter
 from jetforge.cli.session import Session, add_package_options, split_list
 from jetforge.credentials import CredentialStore
@@ -32,7 +33,7 @@ def register(commands: Any) -> None:
     """Add the subcommand."""
     parser = commands.add_parser(
         "build",
-        help="resolve, plan and build packages into one image",
+        help=summary("build"),
         description="Resolve PACKAGEs into one chain, build every stage on the engine and "
         "test it inside the image it produced.",
     )

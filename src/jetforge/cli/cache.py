@@ -23,6 +23,7 @@ from jetforge.cache_server import (
     stop_server,
 )
 from jetforge.cache_sources import mirrors_from, pypi_from
+from jetforge.cli.commands import summary
 from jetforge.cli.session import Session
 from jetforge.errors import UsageError
 
@@ -31,7 +32,7 @@ def register(commands: Any) -> None:
     """Add the subcommand and its actions."""
     parser = commands.add_parser(
         "cache",
-        help="the local wheel and tarball cache",
+        help=summary("cache"),
         description="Serve, inspect, stop, export and import the local package cache: a "
         "package index for wheels (pypiserver) and a tarball store on one port; downloads "
         "are open, uploads need the cache's credentials.",

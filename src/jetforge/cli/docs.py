@@ -16,6 +16,7 @@ from typing import Any
 
 from packaging.version import Version
 
+from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, shipped_packages
 from jetforge.cli.show import read_doc
 from jetforge.discover import Catalog, Variant, discover
@@ -31,7 +32,7 @@ def register(commands: Any) -> None:
     """Add the subcommand."""
     parser = commands.add_parser(
         "docs",
-        help="generate documentation from the package tree",
+        help=summary("docs"),
         description="Generate docs/packages.md (name, variants, platforms, tier, notes) from "
         "the shipped package tree.",
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from jetforge.cache_server import CachePaths, read_state
 from jetforge.cache_sources import is_cache_off, mirrors_from, probe_build_sources, pypi_from
+from jetforge.cli.commands import summary
 from jetforge.cli.run import HOST_ROOT_VARIABLE
 from jetforge.cli.session import Session
 from jetforge.doctor import (
@@ -47,7 +48,7 @@ def register(commands: Any) -> None:
     """Add the subcommand."""
     parser = commands.add_parser(
         "doctor",
-        help="check the engine, GPU runtime, disk, registries, caches and platform",
+        help=summary("doctor"),
         description="Check what builds and runs need; print one line per check (ok, "
         "warning or problem) with the fix. Exit 1 when something stops builds.",
     )

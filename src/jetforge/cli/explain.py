@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
 from jetforge.resolve import COMMAND_LINE, expand_requests, resolve
 
@@ -11,7 +12,8 @@ from jetforge.resolve import COMMAND_LINE, expand_requests, resolve
 def register(commands: Any) -> None:
     """Add the subcommand."""
     parser = commands.add_parser(
-        "explain", help="why each variant was chosen and why alternatives were rejected"
+        "explain",
+        help=summary("explain"),
     )
     parser.add_argument("packages", nargs="+", metavar="PACKAGE", help="packages to resolve")
     add_package_options(parser)

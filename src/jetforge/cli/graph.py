@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
 from jetforge.graph import FORMATS, render_graph
 from jetforge.resolve import expand_requests, resolve
@@ -11,7 +12,10 @@ from jetforge.resolve import expand_requests, resolve
 
 def register(commands: Any) -> None:
     """Add the subcommand."""
-    parser = commands.add_parser("graph", help="show the resolved dependency graph")
+    parser = commands.add_parser(
+        "graph",
+        help=summary("graph"),
+    )
     parser.add_argument("packages", nargs="+", metavar="PACKAGE", help="packages to resolve")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format")
     add_package_options(parser)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
 from jetforge.cli.show import variant_json
 from jetforge.errors import UsageError
@@ -12,7 +13,10 @@ from jetforge.errors import UsageError
 
 def register(commands: Any) -> None:
     """Add the subcommand."""
-    parser = commands.add_parser("list", help="list variants, one name per line")
+    parser = commands.add_parser(
+        "list",
+        help=summary("list"),
+    )
     parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="names or wildcards")
     parser.add_argument(
         "--all", action="store_true", help="also variants unavailable here, with the reason"

@@ -7,36 +7,26 @@ import contextlib
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from types import ModuleType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from jetforge import __version__
-from jetforge.cli import (
-    autotag,
-    bootstrap,
-    build,
-    cache,
-    docs,
-    doctor,
-    explain,
-    graph,
-    listing,
-    platform,
-    run,
-    show,
-)
-from jetforge.cli.session import Session
+from jetforge.cli.commands import COMMANDS, load, summary
 from jetforge.errors import JetforgeError, StageFailedError, UsageError
 
-COMMANDS: tuple[ModuleType, ...] = (listing, show, build, graph, explain, platform, bootstrap)
-COMMANDS += (autotag,)
-COMMANDS += (run, doctor)
-COMMANDS += (docs,)
-COMMANDS += (cache,)
+if TYPE_CHECKING:
+    from jetforge.cli.session import Session
 
 
-def make_parser() -> argparse.ArgumentParser:
-    """The full argument parser (every subcommand registers itself)."""
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` runs: its first word that is not an option (jetforge's own
+    options take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser. Only the subcommand that ``argv`` runs registers its options
+    (importing its module); the others are listed with their summary. Without ``argv``
+    every subcommand registers (for documentation and tests)."""
     parser = argparse.ArgumentParser(
         prog="jetforge",
         description="Compose, build and test container images for GPU and edge-AI stacks.",
@@ -47,8 +37,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-color", action="store_true", help="plain output, no colors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in COMMANDS:
-        module.register(commands)
+    wanted = None if argv is None else chosen_command(argv)
+    for name in COMMANDS:
+        if argv is None or name == wanted:
+            load(name).register(commands)
+        else:
+            commands.add_parser(name, help=summary(name))
     return parser
 
 
@@ -62,14 +56,16 @@ def main(
     """Run jetforge with ``argv``; returns the exit code (SPEC section 5)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    parser = make_parser()
+    given = list(sys.argv[1:] if argv is None else argv)
+    parser = make_parser(given)
     # argparse writes --help, --version and usage errors to sys.stdout / sys.stderr.
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            args = parser.parse_args(argv)
+            args = parser.parse_args(given)
         except SystemExit as exit_:
             return int(exit_.code or 0)
-    given = list(sys.argv[1:] if argv is None else argv)
+    from jetforge.cli.session import Session
+
     session = Session(args, out, err, given)
     if env is not None:
         session.env = env

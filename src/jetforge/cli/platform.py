@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from jetforge.cli.commands import summary
 from jetforge.cli.session import Session
 
 
 def register(commands: Any) -> None:
     """Add the subcommand."""
-    parser = commands.add_parser("platform", help="show the detected platform")
+    parser = commands.add_parser(
+        "platform",
+        help=summary("platform"),
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     parser.add_argument("--target", metavar="NAME", help="show a named platform preset")
     parser.add_argument("--distro", metavar="DISTRO", help="distro release, e.g. ubuntu:22.04")

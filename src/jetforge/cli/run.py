@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jetforge.cli import autotag
+from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, split_list
 from jetforge.discover import ROOT_FORMATS
 from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
@@ -47,7 +48,7 @@ def register(commands: Any) -> None:
     """Add the subcommand; its words are split by :func:`split_run_words`, not argparse."""
     parser = commands.add_parser(
         "run",
-        help="run a container with GPU, devices and data mounted",
+        help=summary("run"),
         description=DESCRIPTION,
         usage=USAGE,
         add_help=False,

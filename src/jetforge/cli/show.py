@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
 from jetforge.discover import Variant
 from jetforge.errors import UnknownPackageError
@@ -12,7 +13,10 @@ from jetforge.errors import UnknownPackageError
 
 def register(commands: Any) -> None:
     """Add the subcommand."""
-    parser = commands.add_parser("show", help="everything known about matching variants")
+    parser = commands.add_parser(
+        "show",
+        help=summary("show"),
+    )
     parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="names or wildcards")
     parser.add_argument("--json", action="store_true", help="print JSON objects")
     add_package_options(parser)
@@ -74,6 +78,8 @@ def run(session: Session) -> int:
             print(file=session.stdout)
         for key, value in variant_json(variant).items():
             if value in ("", [], {}, None, False) and key != "available":
+                continue
+            if key == "format" and value == "jetforge":
                 continue
             if isinstance(value, list):
                 value = ", ".join(value)

@@ -45,6 +45,7 @@ CONFIG_SUFFIXES = (".json", ".yml", ".yaml")
 _LIST_KEYS = ("alias", "config", "depends", "test")
 
 RunScript = Callable[[Path, object], object]
+OFFLINE_NOTE = "tried the network, which config scripts do not get"
 
 
 def is_package_dict(value: object) -> bool:

@@ -11,19 +11,27 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jetforge._process import LineWorker, WorkerGoneError
 from jetforge.errors import DefinitionError
-from jetforge.jc.reader import JC_KEYS, JC_ONLY_KEYS, header_text, is_config_script, read_records
-from jetforge.jc.worker import OFFLINE_NOTE
+from jetforge.jc.reader import (
+    JC_KEYS,
+    JC_ONLY_KEYS,
+    OFFLINE_NOTE,
+    header_text,
+    is_config_script,
+    read_records,
+)
 from jetforge.platform_table import SBSA, TEGRA, load_tables
 from jetforge.spec import PackageSpec
 
@@ -31,6 +39,10 @@ if TYPE_CHECKING:
     from jetforge.platform import Platform
 
 SCRIPT_TIMEOUT = 20.0
+IN_FLIGHT = 16  # requests sent ahead to each worker
+# Worker processes that run config scripts at once: one per two cores (on two cores a
+# second worker only competes with this process and the first).
+LANES = max(1, min(4, (os.cpu_count() or 2) // 2))
 TIMEOUT_VARIABLE = "JETFORGE_CONFIG_TIMEOUT"
 JC_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9_][A-Za-z0-9_.:+\-]*)?$")
 _DEFINES_CONFIGURE = re.compile(r"^def configure\(", re.MULTILINE)
@@ -58,6 +70,11 @@ def is_jc_directory(directory: Path, files: frozenset[str]) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     return False
+
+
+def needs_worker(directory: Path, files: frozenset[str]) -> bool:
+    """Whether reading a jc directory runs a config script (in the worker)."""
+    return "config.py" in files and is_config_script(directory / "config.py")
 
 
 def import_roots(roots: Sequence[Path]) -> tuple[Path, ...]:
@@ -95,17 +112,104 @@ def platform_constants(platform: Platform, env: Mapping[str, str]) -> dict[str, 
     }
 
 
+_Item = tuple[Path, frozenset[str]]
+
+
+class _Lane:
+    """One worker process and the directories sent to it; answers come in order."""
+
+    def __init__(self, start: Callable[[], LineWorker], timeout: float) -> None:
+        self.start = start
+        self.timeout = timeout
+        self.worker: LineWorker | None = None
+        self.queued: deque[_Item] = deque()
+        self.sent: deque[_Item] = deque()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def send_ahead(self) -> None:
+        """Keep up to :data:`IN_FLIGHT` requests with the worker (starting it if needed)."""
+        while self.queued and len(self.sent) < IN_FLIGHT:
+            directory, files = self.queued[0]
+            if self.worker is None:
+                self.worker = self.start()
+            request = {"directory": str(directory), "files": sorted(files)}
+            try:
+                self.worker.send(json.dumps(request))
+            except WorkerGoneError:
+                self._lost(answering=False)
+                return
+            self.sent.append(self.queued.popleft())
+
+    def answer(self, item: _Item) -> dict[str, Any]:
+        """The worker's answer for ``item`` (sent first if it was not announced); a
+        ``lost`` answer when the worker died or overran while on it."""
+        if item not in self.sent and item not in self.queued:
+            self.queued.appendleft(item)
+        self.send_ahead()
+        if not self.sent or self.sent[0] != item:
+            return {"lost": "the worker process exited"}
+        assert self.worker is not None
+        try:
+            answer: dict[str, Any] = json.loads(self.worker.receive(self.timeout))
+        except WorkerGoneError as gone:
+            self._lost(answering=True)
+            return {"lost": str(gone)}
+        self.sent.popleft()
+        self.send_ahead()
+        return answer
+
+    def _lost(self, *, answering: bool) -> None:
+        """The worker is gone. The directory it was answering (with ``answering``) takes
+        the blame; the others it held go to the next worker."""
+        if self.worker is not None:
+            self.worker.close()
+        self.worker = None
+        if answering:
+            self.sent.popleft()
+        self.queued.extendleft(reversed(self.sent))
+        self.sent.clear()
+
+
 class JcReader:
     """Reads jc package directories for one platform; a context manager that stops the
-    worker (and removes its scratch directory) on exit."""
+    workers (and removes their scratch directory) on exit.
 
-    def __init__(self, platform: Platform, env: Mapping[str, str], roots: Sequence[Path]) -> None:
+    Config scripts run in ``lanes`` worker processes at once; each directory goes to one
+    of them by its place in the scan order, so results do not depend on timing.
+    """
+
+    def __init__(
+        self,
+        platform: Platform,
+        env: Mapping[str, str],
+        roots: Sequence[Path],
+        *,
+        lanes: int = LANES,
+    ) -> None:
         self.platform = platform
         self.env = dict(env)
         self.roots = import_roots(roots)
         self.timeout = _timeout(env)
-        self._worker: LineWorker | None = None
         self._scratch: Path | None = None
+        self._lanes = [_Lane(self._start, self.timeout) for _ in range(max(1, lanes))]
+        self._lane_of: dict[Path, _Lane] = {}
+        self._files: dict[Path, bool] = {}
+
+    def _is_file(self, path: Path) -> bool:
+        if path not in self._files:
+            self._files[path] = path.is_file()
+        return self._files[path]
+
+    def start(self) -> None:
+        """Start the workers now (when a jc tree is known to be coming): they load
+        while this process walks the tree."""
+        for lane in self._lanes:
+            if lane.worker is None:
+                lane.worker = self._start()
 
     def __enter__(self) -> JcReader:
         return self
@@ -119,24 +223,35 @@ class JcReader:
         self.close()
 
     def close(self) -> None:
-        """Stop the worker and remove its scratch directory."""
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
+        """Stop the workers and remove their scratch directory."""
+        for lane in self._lanes:
+            lane.close()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 
+    def expect(self, directories: Sequence[_Item]) -> None:
+        """Announce, in scan order, the jc directories :meth:`read` will be asked for, so
+        that the workers run their scripts while this process reads the others."""
+        scripted = [item for item in directories if needs_worker(*item)]
+        for number, item in enumerate(scripted):
+            lane = self._lanes[number % len(self._lanes)]
+            lane.queued.append(item)
+            self._lane_of[item[0]] = lane
+        for lane in self._lanes:
+            lane.send_ahead()  # the workers start now, while this process reads the rest
+
     def read(self, directory: Path, files: frozenset[str]) -> tuple[list[PackageSpec], list[str]]:
         """The variants of one jc directory and the warnings reading it left."""
-        if "config.py" in files and is_config_script(directory / "config.py"):
+        if needs_worker(directory, files):
             records, warnings = self._ask_worker(directory, files)
         else:
             records, warnings = read_records(directory, files, None), []
         specs = []
         unknown: dict[str, list[str]] = {}
+        source = directory / ("config.py" if "config.py" in files else "Dockerfile")
         for record in records:
-            spec, keys = to_spec(record, directory)
+            spec, keys = to_spec(record, directory, source, self._is_file)
             specs.append(spec)
             for key in keys:
                 unknown.setdefault(key, []).append(spec.name)
@@ -149,25 +264,20 @@ class JcReader:
     def _ask_worker(
         self, directory: Path, files: frozenset[str]
     ) -> tuple[list[dict[str, object]], list[str]]:
-        request = json.dumps({"directory": str(directory), "files": sorted(files)})
-        try:
-            answer = json.loads(self._start().ask(request, self.timeout))
-        except WorkerGoneError as gone:
-            self._worker = None
+        answer = self._lane_of.get(directory, self._lanes[0]).answer((directory, files))
+        if "lost" in answer:
             problem = (
                 f"config script did not finish within {self.timeout:g} s (set {TIMEOUT_VARIABLE})"
-                if "no answer" in str(gone)
+                if "no answer" in str(answer["lost"])
                 else "config script ended the process that ran it"
             )
-            raise DefinitionError(directory / "config.py", problem) from None
+            raise DefinitionError(directory / "config.py", problem)
         if "error" in answer:
             path, line, problem = answer["error"]
             raise DefinitionError(path, problem, line)
         return answer["records"], list(answer["warnings"])
 
     def _start(self) -> LineWorker:
-        if self._worker is not None:
-            return self._worker
         if self._scratch is None:
             self._scratch = Path(tempfile.mkdtemp(prefix="jetforge-jc-"))
         env = dict(self.env)
@@ -180,13 +290,7 @@ class JcReader:
             "platform": platform_constants(self.platform, self.env),
             "roots": [str(root) for root in self.roots],
         }
-        try:
-            worker.ask(json.dumps(setup), self.timeout)
-        except WorkerGoneError as gone:
-            raise DefinitionError(
-                Path(__file__), f"cannot start the jc config worker: {gone}"
-            ) from None
-        self._worker = worker
+        worker.send(json.dumps(setup))  # answered by nothing: the worker just takes it
         return worker
 
 
@@ -211,20 +315,26 @@ def _timeout(env: Mapping[str, str]) -> float:
     return value if value > 0 else SCRIPT_TIMEOUT
 
 
-def to_spec(record: Mapping[str, object], directory: Path) -> tuple[PackageSpec, list[str]]:
-    """A normalised jc record as a spec of format ``jc``, and its unknown keys.
+def to_spec(
+    record: Mapping[str, object],
+    directory: Path,
+    source: Path,
+    is_file: Callable[[Path], bool] = Path.is_file,
+) -> tuple[PackageSpec, list[str]]:
+    """A normalised jc record of ``directory`` (defined in ``source``) as a spec of format
+    ``jc``, and its unknown keys.
 
     jc's default for a bare base name is the variant that carries that name as an alias,
-    so such a variant is marked ``default``. The ``dockerfile`` must exist.
+    so such a variant is marked ``default``. The ``dockerfile`` must exist (``is_file``
+    tells, e.g. from a cache: a directory's variants mostly share one Dockerfile).
     """
     name = str(record["name"])
     path = Path(str(record["path"])) if record["path"] else directory
-    source = directory / ("config.py" if (directory / "config.py").is_file() else "Dockerfile")
     if not JC_NAME_PATTERN.match(name):
         raise DefinitionError(source, f"invalid variant name '{name}'")
     alias = tuple(_strings(record["alias"]))
     dockerfile = record["dockerfile"]
-    if isinstance(dockerfile, str) and not (path / dockerfile).is_file():
+    if isinstance(dockerfile, str) and not is_file(path / dockerfile):
         raise DefinitionError(source, f"{name}: dockerfile '{dockerfile}' not found in {path}")
     base = name.partition(":")[0]
     build_args = record["build_args"]
