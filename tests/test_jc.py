@@ -77,14 +77,18 @@ def test_jetson_gets_the_jetson_variants(jc):
     assert "python:3.14" in listed  # '>=34'
     assert "cudalike:12.8" not in listed  # x86_64 only
     listed = names(jc("list", "--target", "jp6"))
-    assert "cudalike:12.6" in listed and "cudalike:12.6-samples" in listed
-    assert "l4tonly" not in listed and "python:3.8" not in listed
+    assert "cudalike:12.6" in listed
+    assert "cudalike:12.6-samples" in listed
+    assert "l4tonly" not in listed
+    assert "python:3.8" not in listed
 
 
 def test_l4t_predicates_compare_with_jc_s_off_jetson_release(jc):
     # jc takes L4T 39.1.0 off Jetson: '<36' is false there, '>=38' true, '==36.*' false.
     result = jc("list", "--all", "--target", "sbsa-cu130")
-    lines = dict(line.split("\t", 1) if "\t" in line else (line, "") for line in result.stdout.splitlines())
+    lines = dict(
+        line.split("\t", 1) if "\t" in line else (line, "") for line in result.stdout.splitlines()
+    )
     assert "requires <36" in lines["l4tonly"]
     assert lines["cudalike:13.0"] == ""  # '>=38' and aarch64 on SBSA
     assert "requires ==36.*" in lines["cudalike:12.6"]
@@ -142,10 +146,12 @@ def test_header_only_jc_tree_needs_package_format_jc(jc, tmp_path):
     tree = tmp_path / "private"
     shutil.copytree(LIB / "apps" / "greeter", tree / "greeter")
     (plain,) = json.loads(jc("show", "greeter", "--json", tree=tree).stdout)
-    assert plain["format"] == "jetforge" and plain["test"] == []
+    assert plain["format"] == "jetforge"
+    assert plain["test"] == []
     result = jc("show", "greeter", "--json", "--package-format", "jc", tree=tree)
     (read_as_jc,) = json.loads(result.stdout)
-    assert read_as_jc["format"] == "jc" and read_as_jc["test"] == ["test.py"]
+    assert read_as_jc["format"] == "jc"
+    assert read_as_jc["test"] == ["test.py"]
 
 
 def test_config_file_entry_sets_the_format(jetforge, tmp_path):
@@ -167,7 +173,8 @@ def test_bad_package_format_entry_is_one_line(jetforge, tmp_path):
     )
     result = jetforge("list", env={"XDG_CONFIG_HOME": str(tmp_path)})
     assert result.code == 2
-    assert "format 'jetson'" in result.stderr and "auto | jetforge | jc" in result.stderr
+    assert "format 'jetson'" in result.stderr
+    assert "auto | jetforge | jc" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -175,7 +182,8 @@ def test_a_jc_checkout_replaces_the_shipped_tree(jetforge):
     result = jetforge("list", "--package-dirs", str(LIB), "--target", "x86_64-cu128")
     assert result.code == 0, result.stderr
     listed = names(result)
-    assert "build-essential" in listed and "torchlike:2.0" in listed
+    assert "build-essential" in listed
+    assert "torchlike:2.0" in listed
     assert "cmake" not in listed  # a shipped package
     assert "is also defined" not in result.stderr
 
@@ -198,7 +206,12 @@ def test_hostile_scripts_are_errors_of_their_own_packages(jc):
     assert time.monotonic() - started < 20
     assert result.code == 0
     # print() in a script does not reach jetforge's output; chdir does not lose packages
-    assert [item["name"] for item in json.loads(result.stdout)] == ["chdir", "good", "prints"]
+    assert [item["name"] for item in json.loads(result.stdout)] == [
+        "chdir",
+        "good",
+        "prints",
+        "reads",
+    ]
     errors = result.stderr
     assert "loops/config.py: config script did not finish within 2 s" in errors
     assert "exits/config.py:4: config script called exit(3)" in errors
@@ -306,7 +319,11 @@ def test_jc_tests_run_the_way_jc_runs_them(jc):
     from jetforge.plan import argv_for_jc_test
 
     assert argv_for_jc_test("test.py") == ("/bin/bash", "-c", "python3 /test/test.py")
-    assert argv_for_jc_test("test.sh --quick") == ("/bin/bash", "-c", "/bin/bash /test/test.sh --quick")
+    assert argv_for_jc_test("test.sh --quick") == (
+        "/bin/bash",
+        "-c",
+        "/bin/bash /test/test.sh --quick",
+    )
     assert argv_for_jc_test("run-me arg") == ("/bin/bash", "-c", "/test/run-me arg")
 
 
@@ -327,9 +344,13 @@ def test_no_github_api_edits_the_dockerfile_and_the_key(jc):
 def test_edit_dockerfile_comments_out_github_api_lines():
     from jetforge.context import edit_dockerfile
 
-    text = "FROM x\nADD https://api.github.com/repos/a/b/git/refs/heads/main /tmp/v.json\nRUN true\n"
+    text = (
+        "FROM x\nADD https://api.github.com/repos/a/b/git/refs/heads/main /tmp/v.json\nRUN true\n"
+    )
     edited = edit_dockerfile(text, ("no-github-api",))
-    assert edited.splitlines()[1].startswith("# jetforge --no-github-api: ADD https://api.github.com/")
+    assert edited.splitlines()[1].startswith(
+        "# jetforge --no-github-api: ADD https://api.github.com/"
+    )
     assert edited.splitlines()[2] == "RUN true"
     assert edit_dockerfile(text, ()) == text
 
@@ -338,7 +359,10 @@ def test_edit_dockerfile_comments_out_github_api_lines():
 
 
 def test_update_dependencies_merges_by_base_name():
-    assert compat.update_dependencies(["pytorch", "numpy"], ["pytorch:2.8"]) == ["pytorch:2.8", "numpy"]
+    assert compat.update_dependencies(["pytorch", "numpy"], ["pytorch:2.8"]) == [
+        "pytorch:2.8",
+        "numpy",
+    ]
     assert compat.update_dependencies(["a"], "b") == ["a", "b"]
     assert compat.update_dependencies(["a"], None) == ["a"]
 
@@ -385,3 +409,30 @@ def test_bad_jc_predicate_names_what_is_valid():
 
     with pytest.raises(RequirementSyntaxError, match="'>=36', '==35"):
         parse_jc_predicate("newer than 36", Version("39.1.0"))
+
+
+def test_two_workers_read_the_same_as_one():
+    from jetforge.discover import iter_package_dirs
+    from jetforge.errors import DefinitionError
+    from jetforge.jc.scan import JcReader
+    from jetforge.platform import detect_platform
+
+    platform = detect_platform({}, target="x86_64-cu128")
+    directories = [*iter_package_dirs(LIB, jc=True), *iter_package_dirs(HOSTILE, jc=True)]
+
+    def read_all(lanes: int) -> list[object]:
+        found: list[object] = []
+        with JcReader(
+            platform, {"JETFORGE_CONFIG_TIMEOUT": "2"}, [LIB, HOSTILE], lanes=lanes
+        ) as reader:
+            reader.expect(directories)
+            for directory, files in directories:
+                try:
+                    found.append(sorted(spec.name for spec in reader.read(directory, files)[0]))
+                except DefinitionError as error:
+                    found.append(error.problem)
+        return found
+
+    one = read_all(1)
+    assert "config script ended the process that ran it" in one
+    assert read_all(2) == one

@@ -36,7 +36,9 @@ def build(jetforge, name: str, logs: Path, *argv: str):  # type: ignore[no-untyp
 
 def stages(logs: Path) -> dict[str, dict]:
     summary = json.loads((logs / "summary.json").read_text())
-    return {stage["package"]: stage for stage in summary["stages"] if stage["package"] != "ca-trust"}
+    return {
+        stage["package"]: stage for stage in summary["stages"] if stage["package"] != "ca-trust"
+    }
 
 
 def test_jc_chain_builds_with_jc_args_layout_and_tests(jetforge, image_name, tmp_path):
@@ -51,7 +53,8 @@ def test_jc_chain_builds_with_jc_args_layout_and_tests(jetforge, image_name, tmp
     assert tests == {("numpy", "test.py"): "passed", ("numpy", "test.sh --quick"): "passed"}
     assert [t["entry"] for t in built["build-essential"]["tests"]] == ["test.sh"]
     numpy_log = (logs / f"{next(iter(logs.glob('*-numpy.test.log'))).name}").read_text()
-    assert "numpy ok" in numpy_log and "numpy test.sh ok (--quick)" in numpy_log
+    assert "numpy ok" in numpy_log
+    assert "numpy test.sh ok (--quick)" in numpy_log
     labels = json.loads(
         subprocess.run(
             ["docker", "image", "inspect", result.stdout.strip()],

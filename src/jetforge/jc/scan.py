@@ -1,10 +1,11 @@
 """Reading jc package directories from the jetforge process.
 
 :class:`JcReader` turns one directory into :class:`~jetforge.spec.PackageSpec` values of
-format ``jc``. Directories without a config script are read here; the others go to the
-worker process (:mod:`jetforge.jc.worker`), started on first need with the platform's
-constants, in a scratch working directory, and restarted after a script that killed it or
-ran past the time limit.
+format ``jc``. Directories without a config script are read here; the others go to a
+worker process (:mod:`jetforge.jc.worker`) that gets the platform's constants first and
+runs in a scratch working directory. Requests are sent ahead, so the worker runs scripts
+while this process reads the other directories; a worker that a script killed, or that
+ran past the time limit, is replaced and gets the requests it had not answered.
 """
 
 from __future__ import annotations
@@ -96,9 +97,7 @@ def platform_constants(platform: Platform, env: Mapping[str, str]) -> dict[str, 
     """
     tables = load_tables()
     cuda_arch = {TEGRA: "tegra-aarch64", SBSA: "aarch64"}.get(platform.cuda_arch, "x86_64")
-    free_threading = env.get("PYTHON_FREE_THREADING", "0") == "1" or env.get(
-        "PYTHON_VERSION", ""
-    ).lower().endswith(("t", "-nogil"))
+    free_threading = env.get("PYTHON_FREE_THREADING", "0") == "1"
     return {
         "L4T_VERSION": str(platform.l4t_version or tables.jc_l4t),
         "JETPACK_VERSION": str(platform.jetpack_version or tables.jc_jetpack),
@@ -243,6 +242,7 @@ class JcReader:
 
     def read(self, directory: Path, files: frozenset[str]) -> tuple[list[PackageSpec], list[str]]:
         """The variants of one jc directory and the warnings reading it left."""
+        directory = directory.absolute()  # scripts run elsewhere and read package['path']
         if needs_worker(directory, files):
             records, warnings = self._ask_worker(directory, files)
         else:

@@ -153,16 +153,21 @@ def read(request: dict[str, Any], run_script: ScriptRunner) -> dict[str, object]
 
 def main() -> None:
     """Serve requests until stdin closes."""
+    # The requests and answers keep descriptors of their own; a script that reads stdin
+    # or writes stdout gets /dev/null.
+    requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
     answers = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     quiet = os.open(os.devnull, os.O_WRONLY)
     os.dup2(quiet, 1)
     os.dup2(quiet, 2)
+    sys.stdin = Path(os.devnull).open(encoding="utf-8")  # noqa: SIM115
     sys.stdout = sys.stderr = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115
     sys.dont_write_bytecode = True
     sys.path.insert(0, str(COMPAT_DIR))
     go_offline()
     run_script = ScriptRunner()
-    for line in sys.stdin:
+    for line in requests:
         request = json.loads(line)
         if "platform" in request:  # the first request: set up, answer nothing
             compat().configure(request["platform"])
