@@ -174,7 +174,12 @@ def compare(jc: dict[str, object], jf: dict[str, object]) -> dict[str, object]:
         cause = explain(name, jc_chain, mine, identity)
         causes[cause] += 1
         examples[cause].append(name)
+    jc_failures = {name: item for name, item in jc_chains.items() if "error" in item}
+    planned = sum("chain" in jf_chains.get(name, {}) for name in jc_failures)
+    reasons = collections.Counter(str(item["error"])[:60] for item in jc_failures.values())
     return {
+        "jc_failures_planned": planned,
+        "jc_failure_reasons": reasons.most_common(3),
         "jc_variants": len(jc_chains),
         "jc_resolved": len(resolved),
         "jc_fails": len(jc_chains) - len(resolved),
@@ -233,6 +238,11 @@ def main() -> int:
             f"{len(result['jetforge']['problems'])}, internal errors "
             f"{result['jetforge']['tracebacks']}; scan jc {result['jc']['scan_seconds']:.2f} s, "
             f"jetforge {result['jetforge']['scan_seconds']:.2f} s"
+        )
+        reasons = "; ".join(f"{n}x {text}" for text, n in c["jc_failure_reasons"])
+        print(
+            f"    jc's {c['jc_fails']} failures: jetforge plans {c['jc_failures_planned']}"
+            + (f" (jc: {reasons})" if reasons else "")
         )
         for cause, count in c["causes"].most_common():
             shown = ", ".join(c["examples"][cause][: args.show])
