@@ -188,7 +188,7 @@ class LineWorker:
     The child reads requests on its stdin and writes each answer as one line on its
     stdout; its stderr is discarded. :meth:`ask` waits at most ``timeout`` seconds for
     an answer; a child that dies or overruns is killed and :class:`WorkerGoneError` raised,
-    after which the next :meth:`ask` starts a fresh child.
+    after which the next :meth:`send` (or :meth:`ask`) starts a fresh child.
     """
 
     def __init__(
@@ -235,7 +235,9 @@ class LineWorker:
 
     def receive(self, timeout: float) -> str:
         """The next answer (one line, without its newline), waited for ``timeout`` s."""
-        process = self._start()
+        process = self._process
+        if process is None:
+            raise WorkerGoneError("no worker process runs")
         assert process.stdout is not None
         deadline = time.monotonic() + timeout
         descriptor = process.stdout.fileno()

@@ -10,6 +10,7 @@ ran past the time limit, is replaced and gets the requests it had not answered.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -148,10 +149,13 @@ class _Lane:
         ``lost`` answer when the worker died or overran while on it."""
         if item not in self.sent and item not in self.queued:
             self.queued.appendleft(item)
+        while self.sent and self.sent[0] != item and self.worker is not None:
+            with contextlib.suppress(WorkerGoneError):  # announced, never asked for
+                self.worker.receive(self.timeout)
+                self.sent.popleft()
         self.send_ahead()
-        if not self.sent or self.sent[0] != item:
+        if not self.sent or self.sent[0] != item or self.worker is None:
             return {"lost": "the worker process exited"}
-        assert self.worker is not None
         try:
             answer: dict[str, Any] = json.loads(self.worker.receive(self.timeout))
         except WorkerGoneError as gone:
