@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from jetforge.configure import run_config
 from jetforge.errors import DefinitionError
@@ -28,22 +28,12 @@ from jetforge.requirement import (
     parse_predicate,
     parse_requirement,
 )
-from jetforge.spec import PackageSpec, parse_package_dir
+from jetforge.spec import PackageSpec, RootFormat, parse_package_dir
 
 if TYPE_CHECKING:
     from jetforge.platform import Platform
 
 PACKAGE_FILES = frozenset({"Dockerfile", "package.yaml", "config.py"})
-RootFormat = Literal["auto", "jetforge", "jc"]
-ROOT_FORMATS: tuple[RootFormat, ...] = ("auto", "jetforge", "jc")
-
-
-def root_format(text: str) -> RootFormat:
-    """``text`` as a search directory format (one of :data:`ROOT_FORMATS`)."""
-    for known in ROOT_FORMATS:
-        if text == known:
-            return known
-    raise ValueError(f"unknown package format '{text}' (valid: {', '.join(ROOT_FORMATS)})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jetforge.errors import UsageError
+from jetforge.spec import ROOT_FORMATS, RootFormat, root_format
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,7 +31,7 @@ class Settings:
 
     path: Path | None = None
     package_dirs: tuple[Path, ...] = ()
-    package_formats: tuple[str, ...] = ()  # one per package_dirs entry
+    package_formats: tuple[RootFormat, ...] = ()  # one per package_dirs entry
     engine: str = ""
     base_images: tuple[tuple[str, str], ...] = ()
     registries: tuple[str, ...] = ()
@@ -119,10 +120,7 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
     )
 
 
-PACKAGE_FORMATS = ("auto", "jetforge", "jc")
-
-
-def _package_dirs(value: object, path: Path) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+def _package_dirs(value: object, path: Path) -> tuple[tuple[Path, ...], tuple[RootFormat, ...]]:
     """``package_dirs``: strings, or tables ``{path = "...", format = "jc"}``."""
     items = [value] if isinstance(value, str | dict) else value
     problem = (
@@ -131,7 +129,7 @@ def _package_dirs(value: object, path: Path) -> tuple[tuple[Path, ...], tuple[st
     )
     if not isinstance(items, list):
         raise UsageError(problem)
-    found: list[tuple[Path, str]] = []
+    found: list[tuple[Path, RootFormat]] = []
     for item in items:
         if isinstance(item, str):
             found.append((path.parent / item, "auto"))
@@ -140,13 +138,13 @@ def _package_dirs(value: object, path: Path) -> tuple[tuple[Path, ...], tuple[st
             raise UsageError(problem)
         unknown = sorted(set(item) - {"path", "format"})
         kind = item.get("format", "auto")
-        if unknown or kind not in PACKAGE_FORMATS:
+        if unknown or kind not in ROOT_FORMATS:
             raise UsageError(
                 f"{path}: package_dirs entry {item!r}: "
                 + (f"unknown key '{unknown[0]}'" if unknown else f"format '{kind}'")
-                + f" (valid: path, format = {' | '.join(PACKAGE_FORMATS)})"
+                + f" (valid: path, format = {' | '.join(ROOT_FORMATS)})"
             )
-        found.append((path.parent / item["path"], kind))
+        found.append((path.parent / item["path"], root_format(kind)))
     return tuple(p for p, _ in found), tuple(k for _, k in found)
 
 

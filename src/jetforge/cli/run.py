@@ -16,11 +16,11 @@ from typing import Any, TextIO
 from jetforge.cli import autotag
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, split_list
-from jetforge.discover import ROOT_FORMATS
 from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
 from jetforge.errors import FailureError, UsageError
 from jetforge.host_probe import probe_host
 from jetforge.run import RunRequest, RunWords, plan_run, split_run_words
+from jetforge.spec import ROOT_FORMATS
 from jetforge.tags import parse_image_ref
 
 HOST_ROOT_VARIABLE = "JETFORGE_HOST_ROOT"

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TextIO
 
 import jetforge
-from jetforge.discover import ROOT_FORMATS, Catalog, PackageRoot, discover, root_format
+from jetforge.discover import Catalog, PackageRoot, discover
 from jetforge.errors import StageFailedError, UsageError
 from jetforge.platform import Platform, detect_platform
 from jetforge.settings import Settings, load_settings
+from jetforge.spec import ROOT_FORMATS, root_format
 
 
 def shipped_packages() -> Path:
@@ -108,7 +109,7 @@ class Session:
         settings = self.settings
         for directory, form in zip(settings.package_dirs, settings.package_formats, strict=True):
             if directory.is_dir():
-                configured.append(PackageRoot(directory.absolute(), root_format(form)))
+                configured.append(PackageRoot(directory.absolute(), form))
             else:
                 self.warn(
                     f"{settings.path}: package_dirs: '{directory}' is not a directory; "
