@@ -536,7 +536,8 @@ def test_platform_bad_override_is_a_one_line_usage_error(cli):
     result = cli("platform", "--target", "jp6", env={"CUDA_VERSION": "twelve"})
     assert result.code == 2
     assert lines(result.stderr) == [
-        "jetforge: error: CUDA_VERSION: 'twelve' is not valid (valid: '12.6', '12.6.77', 'cu126')"
+        "jetforge: error: CUDA_VERSION: 'twelve' is not valid "
+        "(valid: a CUDA release such as '12.6', '12.6.77', 'cu126')"
     ]
 
 

@@ -172,6 +172,14 @@ def _read_variants(
         yield from derived
 
 
+def _has_dockerfile(spec: PackageSpec) -> PackageSpec:
+    if spec.dockerfile and not (spec.path / spec.dockerfile).is_file():
+        raise DefinitionError(
+            spec.source, f"{spec.name}: dockerfile '{spec.dockerfile}' not found in {spec.path}"
+        )
+    return spec
+
+
 def _parse_requirements(spec: PackageSpec) -> tuple[tuple[Requirement, ...], tuple[Predicate, ...]]:
     try:
         depends = tuple(parse_requirement(text) for text in spec.depends)
@@ -227,7 +235,7 @@ def discover(
                     specs, notes = jc_reader.read(directory, files)
                     warnings += notes
                 else:
-                    specs = list(_read_variants(directory, files, platform))
+                    specs = [_has_dockerfile(s) for s in _read_variants(directory, files, platform)]
                 checked = [(spec, *_parse_requirements(spec)) for spec in specs]
                 if is_jc:
                     checked = _last_definitions(checked, platform)

@@ -45,12 +45,15 @@ class DefinitionError(UsageError):
 class UnknownPackageError(UsageError):
     """A requested name matches no package."""
 
-    def __init__(self, name: str, suggestions: tuple[str, ...] = ()) -> None:
+    def __init__(self, name: str, suggestions: tuple[str, ...] = (), broken: str = "") -> None:
         super().__init__(name)
         self.name = name
         self.suggestions = suggestions
+        self.broken = broken
 
     def __str__(self) -> str:
+        if self.broken:
+            return f"package '{self.name}' cannot be read: {self.broken}"
         hint = f" (did you mean {', '.join(self.suggestions)}?)" if self.suggestions else ""
         return f"unknown package '{self.name}'{hint}; 'jetforge list' shows what exists"
 

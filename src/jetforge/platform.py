@@ -142,18 +142,21 @@ def _major_minor(text: str) -> Version | None:
 
 
 def parse_cuda_version(text: str) -> Version | None:
-    """``12.6``, ``12.6.77``, ``cu126``, ``cu12.6`` or ``126`` → ``12.6``; None for junk."""
+    """``12.6``, ``12.6.77``, ``cu126``, ``cu12.6``, ``126`` → ``12.6``, ``13`` → ``13.0``;
+    None for junk and for releases CUDA never had (``99``, ``1.0``)."""
     value = text.strip().lower().removeprefix("cu")
     if value.isdigit() and len(value) in (3, 4):
         value = f"{value[:-1]}.{value[-1]}" if len(value) == 3 else f"{value[:2]}.{value[2:]}"
-    return _major_minor(value)
+    version = _major_minor(value)
+    return version if version is not None and 7 <= version.major <= 20 else None
 
 
 def _parse_python(text: str) -> Version | None:
     value = text.strip().lower().removeprefix("python").removeprefix("py")
     if value.isdigit() and len(value) in (2, 3):
         value = f"{value[0]}.{value[1:]}"
-    return _major_minor(value)
+    version = _major_minor(value) if "." in value else None
+    return version if version is not None and version.major == 3 else None
 
 
 def _parse_l4t(text: str) -> Version | None:
@@ -221,8 +224,12 @@ def _parse_overrides(env: Mapping[str, str], distro: str | None) -> _Overrides:
         ),
         l4t_version=read("L4T_VERSION", _parse_l4t, "'36.4.3', 'r36.4.3'"),
         jetpack_version=read("JETPACK_VERSION", _parse_jetpack, "'6.2', '5.1.2'"),
-        cuda_version=read("CUDA_VERSION", parse_cuda_version, "'12.6', '12.6.77', 'cu126'"),
-        python_version=read("PYTHON_VERSION", _parse_python, "'3.10', 'py310'"),
+        cuda_version=read(
+            "CUDA_VERSION", parse_cuda_version, "a CUDA release such as '12.6', '12.6.77', 'cu126'"
+        ),
+        python_version=read(
+            "PYTHON_VERSION", _parse_python, "a Python 3 release such as '3.10', 'py310'"
+        ),
         distro=parse_distro(distro)
         if distro
         else read("LSB_RELEASE", _parse_distro_or_none, "'22.04', 'ubuntu:22.04', 'debian:12'"),

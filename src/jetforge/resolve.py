@@ -81,7 +81,10 @@ def bind(catalog: Catalog, text: str, origin: str) -> Need:
     if not found:
         if origin == COMMAND_LINE:
             close = difflib.get_close_matches(requirement.name, catalog.names(), n=3)
-            raise UnknownPackageError(requirement.name, tuple(close))
+            broken = next(
+                (str(p) for p in catalog.problems if requirement.name in p.path.parts[-2:]), ""
+            )
+            raise UnknownPackageError(requirement.name, tuple(close), broken)
         raise ResolutionError(f"{origin} depends on '{text}', which no package provides")
     others = [variant for variant in found if variant.name != origin] or list(found)
     identities = sorted(_identities(others, requirement))

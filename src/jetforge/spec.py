@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import posixpath
 import re
+import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import yaml
@@ -20,7 +22,24 @@ from packaging.version import InvalidVersion, Version
 
 from jetforge.errors import DefinitionError
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type, misc]
+    """yaml's safe loader (the C one where available) that refuses duplicate keys: YAML
+    keeps the last of them silently, which loses a definition."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
 
 PackageFormat = Literal["jetforge", "jc"]
 # A search directory's format: one of those, or ``auto`` (decided per package directory).
@@ -208,7 +227,40 @@ def _checked(spec: PackageSpec) -> PackageSpec:
             f"invalid name '{spec.name}' (lowercase letters, digits, '_', '.', '-', "
             "optionally ':' and a tag)",
         )
+    check_contents(spec)
     return spec
+
+
+def is_inside(name: str) -> bool:
+    """Whether a relative file name stays inside the directory it is relative to."""
+    path = PurePosixPath(name)
+    return not path.is_absolute() and not posixpath.normpath(name).startswith("..")
+
+
+def check_contents(spec: PackageSpec) -> None:
+    """Files a spec names stay inside its package directory, and the words of its
+    ``build_flags`` and ``test`` entries parse (balanced quotes)."""
+    files = [("dockerfile", spec.dockerfile)] if spec.dockerfile else []
+    files += [("config", name) for name in spec.config]
+    for entry in spec.test:
+        words = _words(spec, "test", entry)
+        if words and words[0].endswith((".py", ".sh")):
+            files.append(("test", words[0]))
+    for key, name in files:
+        if not is_inside(name):
+            raise DefinitionError(
+                spec.source,
+                f"{spec.name}: {key} '{name}' is outside the package directory "
+                "(name a file inside it, relative to it)",
+            )
+    _words(spec, "build_flags", spec.build_flags)
+
+
+def _words(spec: PackageSpec, key: str, text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as error:
+        raise DefinitionError(spec.source, f"{spec.name}: {key} '{text}': {error}") from None
 
 
 def read_header(dockerfile: Path, text: str) -> tuple[str, int] | None:
@@ -284,7 +336,7 @@ def parse_package_dir(directory: Path, files: frozenset[str]) -> Iterator[Packag
     header: dict[str, object] = {}
     header_source = directory / "Dockerfile"
     if "Dockerfile" in files:
-        text = header_source.read_text(encoding="utf-8")
+        text = header_source.read_text(encoding="utf-8-sig")
         found = read_header(header_source, text)
         if found is not None:
             body, first = found
@@ -297,7 +349,7 @@ def parse_package_dir(directory: Path, files: frozenset[str]) -> Iterator[Packag
         yield _spec(directory, header_source, header)
         return
     source = directory / "package.yaml"
-    text = source.read_text(encoding="utf-8")
+    text = source.read_text(encoding="utf-8-sig")
     raw = _mapping(source, load_yaml(source, text), 1)
     if _is_flat(raw):
         yield _spec(directory, source, {**header, **_parse_with_lines(raw, source, text, 1)})

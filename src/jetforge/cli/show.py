@@ -54,10 +54,17 @@ def variant_json(variant: Variant) -> dict[str, object]:
 
 
 def read_doc(variant: Variant, text: str) -> str:
-    """``docs``/``notes`` text, read from the package dir when it names a file there."""
+    """``docs``/``notes`` text, read from the package dir when it names a file there (and
+    only there: a name that leads outside, also through a link, is shown as text)."""
+    if not text or "\n" in text or len(text) >= 256:
+        return text
     candidate = variant.spec.path / text
-    if text and "\n" not in text and len(text) < 256 and candidate.is_file():
-        return candidate.read_text(encoding="utf-8").strip()
+    try:
+        inside = candidate.resolve().is_relative_to(variant.spec.path.resolve())
+        if inside and candidate.is_file():
+            return candidate.read_text(encoding="utf-8-sig", errors="replace").strip()
+    except OSError:
+        pass
     return text
 
 

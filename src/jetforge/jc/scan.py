@@ -35,7 +35,7 @@ from jetforge.jc.reader import (
     read_records,
 )
 from jetforge.platform_table import SBSA, TEGRA, load_tables
-from jetforge.spec import PackageSpec
+from jetforge.spec import PackageSpec, check_contents
 
 if TYPE_CHECKING:
     from jetforge.platform import Platform
@@ -365,6 +365,7 @@ def to_spec(
         format="jc",
         buildkit_device=str(record["buildkit_device"]),
     )
+    check_contents(spec)
     return spec, [key for key in _strings(record["unknown"]) if key not in JC_KEYS]
 
 

@@ -1,0 +1,52 @@
+"""The adversarial corpus (issue 10): one case per finding, each asserting the exit code and
+the one-line message (or the right behaviour) of what a hostile user tries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """``tree({"pkg/Dockerfile": "...", ...})`` writes files (bytes or text) under a fresh
+    package directory and returns it."""
+
+    def write(files: dict[str, str | bytes]) -> Path:
+        root = tmp_path / "packages"
+        for name, content in files.items():
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
+        root.mkdir(exist_ok=True)
+        return root
+
+    return write
+
+
+@pytest.fixture
+def run(jetforge):  # type: ignore[no-untyped-def]
+    """``run(root, *argv)``: jetforge on ``root`` only (no shipped tree)."""
+
+    def call(root: Path, *argv: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        return jetforge(
+            *argv, "--package-dirs", str(root), env={"JETFORGE_SHIPPED_PACKAGES": "", **(env or {})}
+        )
+
+    return call
+
+
+def one_line_error(result, code: int, *fragments: str) -> None:  # type: ignore[no-untyped-def]
+    """The command failed with ``code`` and one ``jetforge: error:`` line holding every
+    fragment, and no traceback."""
+    assert result.code == code, (result.code, result.stderr)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("jetforge: error:")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+    assert "Traceback" not in result.stderr
+    assert "internal error" not in result.stderr
