@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
+import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from jetforge.errors import DefinitionError
 
 META_DOCKERFILE = Path(__file__).parent / "data" / "meta.Dockerfile"
 
@@ -20,23 +25,136 @@ class Context:
     files: tuple[tuple[str, str], ...]
 
 
-def read_context(directory: Path, dockerfile: str | None) -> Context:
+def read_context(
+    directory: Path, dockerfile: str | None, *, exclude: Sequence[Path] = ()
+) -> Context:
     """Hash every file under ``directory``; a variant with no Dockerfile uses the meta one.
 
-    Names beginning with ``.`` or ``__`` (VCS data, bytecode caches) are left out, as in
-    discovery, so that they never change a stage key.
+    What the engine would not send, or what says nothing about the image, stays out of
+    the key: names beginning with ``.`` or ``__`` (VCS data, bytecode caches), what the
+    context's ``.dockerignore`` excludes, and the directories in ``exclude`` (jetforge's
+    own logs and caches). Regular files are hashed by content, links by their target
+    (the engine sends them as links), and anything else (FIFOs, devices) is left out, so
+    nothing blocks. A file that cannot be read is a :class:`DefinitionError`.
     """
     path = directory / dockerfile if dockerfile else META_DOCKERFILE
+    ignore = read_dockerignore(directory)
+    skip = {os.path.realpath(item) for item in exclude}
     files = []
     for current, dirs, names in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+        relative_dir = Path(current).relative_to(directory).as_posix()
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith((".", "__"))
+            and os.path.realpath(Path(current) / d) not in skip
+            and (ignore.has_exceptions or not ignore.excludes(_join(relative_dir, d)))
+        )
         for name in sorted(names):
-            if name.startswith((".", "__")):
+            relative = _join(relative_dir, name)
+            if name.startswith((".", "__")) or ignore.excludes(relative):
                 continue
-            file = Path(current) / name
-            digest = hashlib.sha256(file.read_bytes()).hexdigest()
-            files.append((file.relative_to(directory).as_posix(), digest))
-    return Context(path, path.read_text(encoding="utf-8"), tuple(sorted(files)))
+            digest = _digest(Path(current) / name)
+            if digest is not None:
+                files.append((relative, digest))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DefinitionError(path, f"cannot read the Dockerfile: {error}") from None
+    return Context(path, text, tuple(sorted(files)))
+
+
+def _join(directory: str, name: str) -> str:
+    return name if directory == "." else f"{directory}/{name}"
+
+
+def _digest(file: Path) -> str | None:
+    try:
+        info = file.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            return "link:" + str(file.readlink())
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return hashlib.sha256(file.read_bytes()).hexdigest()
+    except OSError as error:
+        raise DefinitionError(file, f"cannot read a file of the build context: {error}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreRules:
+    """A ``.dockerignore``: (pattern, negated) in file order; the last match wins, and a
+    pattern that matches a directory matches everything under it."""
+
+    rules: tuple[tuple[re.Pattern[str], bool], ...] = ()
+
+    @property
+    def has_exceptions(self) -> bool:
+        """Whether a ``!`` rule may bring back files under an excluded directory."""
+        return any(negated for _, negated in self.rules)
+
+    def excludes(self, relative: str) -> bool:
+        """Whether the engine leaves ``relative`` (a posix path in the context) out."""
+        excluded = False
+        parts = relative.split("/")
+        prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+        for pattern, negated in self.rules:
+            if any(pattern.fullmatch(prefix) for prefix in prefixes):
+                excluded = not negated
+        return excluded
+
+
+def read_dockerignore(directory: Path) -> IgnoreRules:
+    """The ``.dockerignore`` of a build context (none: nothing is ignored)."""
+    try:
+        text = (directory / ".dockerignore").read_text(encoding="utf-8-sig")
+    except OSError:
+        return IgnoreRules()
+    rules = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = posixpath.normpath(line.removeprefix("!").strip().lstrip("/"))
+        if pattern in (".", ""):
+            continue
+        rules.append((re.compile(_pattern_regex(pattern)), negated))
+    return IgnoreRules(tuple(rules))
+
+
+def _pattern_regex(pattern: str) -> str:
+    """Docker's reading of a pattern (Go's filepath.Match plus ``**``) as a regex."""
+    out = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if pattern.startswith("**", index):
+            index += 2
+            if pattern.startswith("/", index):
+                out.append("(?:.*/)?")
+                index += 1
+            else:
+                out.append(".*")
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            close = pattern.find("]", index + 1)
+            if close < 0:
+                out.append(re.escape(char))
+            else:
+                body = pattern[index + 1 : close].replace("\\", "\\\\")
+                out.append("[" + ("^" + body[1:] if body.startswith("^") else body) + "]")
+                index = close
+        elif char == "\\" and index + 1 < len(pattern):
+            index += 1
+            out.append(re.escape(pattern[index]))
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return "".join(out)
 
 
 _GITHUB_API_ADD = re.compile(r"^ADD https://api\.github\.com", re.MULTILINE)

@@ -86,6 +86,7 @@ class PlanOptions:
     created: str = ""
     trust_context: Path | None = None
     no_github_api: bool = False
+    outputs: tuple[Path, ...] = ()  # jetforge's own directories: never part of a context key
 
 
 def argv_for_test(entry: str) -> tuple[str, ...]:
@@ -130,7 +131,7 @@ def plan_build(
     resolution: Resolution,
     platform: Platform,
     options: PlanOptions,
-    read: Callable[[Path, str | None], Context] = read_context,
+    read: Callable[..., Context] = read_context,
 ) -> Plan:
     """Plan every stage of ``resolution``'s chain for ``platform``.
 
@@ -193,10 +194,11 @@ def plan_build(
         parent_image, parent_key = str(image), key
 
     if options.trust_context is not None:
-        add(0, TRUST_STAGE, options.trust_context, read(options.trust_context, "Dockerfile"), None)
+        trust = read(options.trust_context, "Dockerfile", exclude=options.outputs)
+        add(0, TRUST_STAGE, options.trust_context, trust, None)
     for index, variant in enumerate(resolution.chain, start=1):
         chain.append(variant.name)
-        context = read(variant.spec.path, variant.spec.dockerfile)
+        context = read(variant.spec.path, variant.spec.dockerfile, exclude=options.outputs)
         add(index, variant.name, variant.spec.path, context, variant)
     return Plan(platform, tuple(chain), base_image, final, options.build_mode, tuple(stages))
 

@@ -149,6 +149,7 @@ def plan_options(session: Session, trust: Path | None) -> PlanOptions:
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         trust_context=trust,
         no_github_api=args.no_github_api,
+        outputs=(_logs_root(session), session.cache_dir),
     )
 
 
@@ -294,13 +295,20 @@ def _ensure_base(session: Session, engine: CliEngine, base: str) -> str:
     return info.id
 
 
+def _logs_root(session: Session) -> Path:
+    """``--logs``, else the directory the dated log directories go to."""
+    if session.args.logs:
+        return session.cwd / Path(session.args.logs)
+    return session.settings.logs_dir or session.cwd / "logs"
+
+
 def _logs_dir(session: Session) -> Path:
     """A new, unique ``logs/<YYYYMMDD_HHMMSS>`` (or ``--logs``) directory."""
     if session.args.logs:
-        path = Path(session.args.logs)
+        path = _logs_root(session)
         path.mkdir(parents=True, exist_ok=True)
         return path
-    root = session.settings.logs_dir or session.cwd / "logs"
+    root = _logs_root(session)
     stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
     for attempt in range(1000):
         path = root / (stamp if attempt == 0 else f"{stamp}_{attempt}")
