@@ -284,27 +284,38 @@ def _check_version_env(catalog: Catalog, needs: Iterable[Need], env: Mapping[str
 def _build_order(
     catalog: Catalog, roots: Sequence[Variant], mapping: Mapping[str, Variant]
 ) -> tuple[tuple[Variant, ...], tuple[tuple[str, str], ...]]:
-    """Depth-first order (dependencies first) and the dependency edges, in declared order."""
+    """Depth-first order (dependencies first) and the dependency edges, in declared order.
+
+    An explicit stack, so a chain thousands of stages deep is no recursion limit."""
     order: dict[str, Variant] = {}
     edges: dict[tuple[str, str], None] = {}
-    path: list[str] = []
+    # Each frame: a variant and its dependencies still to visit (the next one last).
+    stack: list[tuple[Variant, list[Variant]]] = []
 
-    def visit(variant: Variant) -> None:
-        if variant.name in order:
-            return
-        if variant.name in path:
-            cycle = [*path[path.index(variant.name) :], variant.name]
+    def enter(variant: Variant) -> None:
+        names = [frame.name for frame, _ in stack]
+        if variant.name in names:
+            cycle = [*names[names.index(variant.name) :], variant.name]
             raise ResolutionError(f"dependency cycle: {' → '.join(cycle)}")
-        path.append(variant.name)
-        for requirement in variant.depends:
-            dependency = mapping[bind(catalog, str(requirement), variant.name).identifier]
-            edges[(variant.name, dependency.name)] = None
-            visit(dependency)
-        path.pop()
-        order[variant.name] = variant
+        dependencies = [
+            mapping[bind(catalog, str(requirement), variant.name).identifier]
+            for requirement in variant.depends
+        ]
+        stack.append((variant, dependencies[::-1]))
 
     for root in roots:
-        visit(root)
+        if root.name not in order:
+            enter(root)
+        while stack:
+            variant, pending = stack[-1]
+            if pending:
+                dependency = pending.pop()
+                edges[(variant.name, dependency.name)] = None
+                if dependency.name not in order:
+                    enter(dependency)
+                continue
+            stack.pop()
+            order[variant.name] = variant
     return tuple(order.values()), tuple(edges)
 
 
