@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.discover import discover, iter_package_dirs
+from jetforge.discover import discover
 from jetforge.platform import detect_platform
+from jetforge.walk import iter_package_dirs
 
 TREES = Path(__file__).parent / "fixtures" / "trees"
 

@@ -412,10 +412,10 @@ def test_bad_jc_predicate_names_what_is_valid():
 
 
 def test_two_workers_read_the_same_as_one():
-    from jetforge.discover import iter_package_dirs
     from jetforge.errors import DefinitionError
     from jetforge.jc.scan import JcReader
     from jetforge.platform import detect_platform
+    from jetforge.walk import iter_package_dirs
 
     platform = detect_platform({}, target="x86_64-cu128")
     directories = [*iter_package_dirs(LIB, jc=True), *iter_package_dirs(HOSTILE, jc=True)]

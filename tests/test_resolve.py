@@ -11,12 +11,11 @@ import yaml
 from jetforge import errors
 from jetforge.discover import Catalog, discover
 from jetforge.platform import detect_platform
+from jetforge.preference import order_by_preference, version_env_name
 from jetforge.resolve import (
     COMMAND_LINE,
     expand_requests,
-    order_by_preference,
     resolve,
-    version_env_name,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"

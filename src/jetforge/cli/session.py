@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import TextIO
 
 import jetforge
-from jetforge.discover import Catalog, PackageRoot, discover
+from jetforge.discover import Catalog, discover
 from jetforge.errors import StageFailedError, UsageError
 from jetforge.platform import Platform, detect_platform
 from jetforge.settings import Settings, load_settings
 from jetforge.spec import ROOT_FORMATS, root_format
+from jetforge.walk import PackageRoot
 
 
 def shipped_packages() -> Path:
