@@ -7,6 +7,7 @@ tag is applied only when every stage and test passed. Logs follow SPEC 6.7.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -140,22 +141,30 @@ class Executor:
                 self._dockerfiles[stage.index] = path
 
     def execute(self) -> Summary:
-        """Build and test every stage, then tag (and push) the final image."""
+        """Build and test every stage, then tag (and push) the final image.
+
+        A log that cannot be written (a full disk) fails the build with one line; what was
+        built so far stays, and a rerun resumes."""
         started = time.monotonic()
         logs = self.options.logs_dir
-        logs.mkdir(parents=True, exist_ok=True)
-        self._write_dockerfiles()
-        commands = {stage.index: self.command(stage).argv for stage in self.plan.stages}
-        _write_json(logs / "plan.json", plan_json(self.plan, commands))
         try:
-            for stage, result in zip(self.plan.stages, self.summary.stages, strict=True):
-                self._stage(stage, result)
-            self._final_tests()
-            self._finish()
-            self.summary.ok = True
-        finally:
-            self.summary.total_seconds = round(time.monotonic() - started, 3)
-            _write_json(logs / "summary.json", asdict(self.summary))
+            logs.mkdir(parents=True, exist_ok=True)
+            self._write_dockerfiles()
+            commands = {stage.index: self.command(stage).argv for stage in self.plan.stages}
+            _write_json(logs / "plan.json", plan_json(self.plan, commands))
+            try:
+                for stage, result in zip(self.plan.stages, self.summary.stages, strict=True):
+                    self._stage(stage, result)
+                self._final_tests()
+                self._finish()
+                self.summary.ok = True
+            finally:
+                self.summary.total_seconds = round(time.monotonic() - started, 3)
+                with contextlib.suppress(OSError):
+                    _write_json(logs / "summary.json", asdict(self.summary))
+        except OSError as error:
+            where = error.filename or logs
+            raise FailureError(f"{where}: {error.strerror or error}") from None
         return self.summary
 
     def _stage(self, stage: Stage, result: StageResult) -> None:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from jetforge.context import Context, edit_dockerfile, has_github_api, read_context
 from jetforge.discover import Variant
+from jetforge.errors import UsageError
 from jetforge.labels import stage_key, stage_labels
-from jetforge.tags import ImageRef, final_image, stage_image
+from jetforge.tags import ImageRef, final_image, reference_problem, stage_image
 
 if TYPE_CHECKING:
     from jetforge.platform import Platform
@@ -139,6 +140,10 @@ def plan_build(
     (index 0, not part of the chain label); see :mod:`jetforge.trust`.
     """
     final = final_image(resolution.requested[-1].spec, platform, options.name)
+    problem = reference_problem(final) or reference_problem(stage_image(final, "x"))
+    if problem:
+        source = "--name" if options.name else f"the image of {resolution.requested[-1].name}"
+        raise UsageError(f"{source}: {problem}")
     base_image = options.base_image or platform.base_image
     parent_image, parent_key = base_image, options.base_id or base_image
     flags = tuple(shlex.split(options.build_flags))

@@ -79,6 +79,8 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
         return Settings()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise UsageError(f"{path}: {error}") from None
     for key in data:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,26 @@ class ImageRef:
     def with_tag(self, tag: str) -> ImageRef:
         """The same repository with another tag and no digest."""
         return replace(self, tag=tag, digest="")
+
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?"
+_REPOSITORY = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG = re.compile(r"[\w][\w.-]{0,127}")
+
+
+def reference_problem(ref: ImageRef) -> str:
+    """Why an engine would refuse ``ref`` (the distribution reference grammar that Docker
+    and podman share), or "" when it is valid."""
+    if not _REPOSITORY.fullmatch(ref.repository) or len(ref.repository) > 255:
+        return (
+            f"'{ref.repository}' is not a valid image name (lowercase letters and digits, "
+            "single separators '.', '_', '__' or '-' between them, '/' between components)"
+        )
+    if ref.tag and not _TAG.fullmatch(ref.tag):
+        return f"'{ref.tag}' is not a valid tag (letters, digits, '_', '.', '-'; at most 128)"
+    return ""
 
 
 def parse_image_ref(text: str) -> ImageRef:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -80,16 +81,38 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+RESERVED_BUILD_ARGS = {"BASE_IMAGE": "the previous stage's image; choose the first one with --base"}
+SECRET_WORDS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL")
+
+
 def parse_build_args(values: list[str]) -> tuple[tuple[str, str], ...]:
-    """``K=V,K2:V2`` (repeatable) into pairs; a pair without a separator is an error."""
+    """``K=V,K2:V2`` (repeatable) into pairs; a pair without a separator is an error, and
+    so is an argument jetforge sets itself (it would build stages that their keys do not
+    describe)."""
     pairs = []
     for item in split_list(values):
         separator = "=" if "=" in item else ":"
         name, found, value = item.partition(separator)
         if not found or not name:
             raise UsageError(f"--build-args: '{item}' is not K=V (or K:V)")
+        if name.strip() in RESERVED_BUILD_ARGS:
+            raise UsageError(
+                f"--build-args: {name.strip()} is set by jetforge "
+                f"({RESERVED_BUILD_ARGS[name.strip()]})"
+            )
         pairs.append((name.strip(), value.strip()))
     return tuple(pairs)
+
+
+def warn_about_secrets(session: Session, pairs: tuple[tuple[str, str], ...]) -> None:
+    """One warning per build argument whose name says it is a secret."""
+    for name, _ in pairs:
+        if any(word in name.upper() for word in SECRET_WORDS):
+            session.warn(
+                f"--build-args {name} looks like a secret: build arguments stay in the "
+                "image's history and in the logs; pass it as a build secret instead "
+                "(--build-flags '--secret id=NAME,env=NAME' with BuildKit)"
+            )
 
 
 def build_mode(session: Session) -> str:
@@ -141,10 +164,12 @@ def resolve_chains(session: Session) -> list[Resolution]:
 def plan_options(session: Session, trust: Path | None) -> PlanOptions:
     """The plan options the arguments give; the build mode and base id come later."""
     args = session.args
+    given = parse_build_args(args.build_args)
+    warn_about_secrets(session, given)
     return PlanOptions(
         name=args.name,
         base_image=base_reference(session),
-        build_args=(*proxy_args(session), *parse_build_args(args.build_args)),
+        build_args=(*proxy_args(session), *given),
         build_flags=args.build_flags,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         trust_context=trust,
@@ -303,20 +328,28 @@ def _logs_root(session: Session) -> Path:
 
 
 def _logs_dir(session: Session) -> Path:
-    """A new, unique ``logs/<YYYYMMDD_HHMMSS>`` (or ``--logs``) directory."""
-    if session.args.logs:
-        path = _logs_root(session)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+    """A new, unique ``logs/<YYYYMMDD_HHMMSS>`` (or ``--logs``) directory, readable by its
+    owner only (logs hold build commands and their output)."""
     root = _logs_root(session)
-    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
-    for attempt in range(1000):
-        path = root / (stamp if attempt == 0 else f"{stamp}_{attempt}")
-        try:
-            path.mkdir(parents=True)
-        except FileExistsError:
-            continue
-        return path
+    try:
+        if session.args.logs:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not os.access(root, os.W_OK):
+                raise PermissionError(13, "not writable")
+            return root
+        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+        for attempt in range(1000):
+            path = root / (stamp if attempt == 0 else f"{stamp}_{attempt}")
+            try:
+                path.mkdir(mode=0o700, parents=True)
+            except FileExistsError:
+                continue
+            return path
+    except OSError as error:
+        option = "--logs" if session.args.logs else "logs directory"
+        raise UsageError(
+            f"{option}: cannot use {root}: {error.strerror or error} (name a writable directory)"
+        ) from None
     raise UsageError(f"cannot create a log directory under {root}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -72,6 +73,10 @@ def main(
     handler: Callable[[Session], int] = args.handler
     try:
         return handler(session)
+    except BrokenPipeError:
+        # The reader went away (`jetforge list | head`): nothing more to say, to anyone.
+        _silence(out)
+        return 1
     except KeyboardInterrupt:
         print("jetforge: interrupted; nothing that was built is lost", file=err)
         return 130
@@ -95,6 +100,23 @@ def main(
         return 1
 
 
+def _silence(stream: TextIO) -> None:
+    """Point a closed pipe's descriptor at /dev/null, so the flush at exit stays quiet."""
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, descriptor)
+    os.close(null)
+
+
 def entry() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence(sys.stdout)
+        code = code or 1
+    sys.exit(code)
