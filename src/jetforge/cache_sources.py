@@ -9,6 +9,7 @@ so pip never waits on it.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
 import ssl
@@ -146,7 +147,18 @@ def _probe(source: Source, env: Mapping[str, str], timeout: float) -> Probe:
         )
         handlers.append(urllib.request.HTTPSHandler(context=context))
     opener = urllib.request.build_opener(*handlers)
-    request = urllib.request.Request(source.url, method="HEAD")  # noqa: S310 - scheme checked
+    # urllib takes no user:password in a URL: send them as Basic credentials instead.
+    url, headers = source.url, {}
+    if parts.username is not None:
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        url = urllib.parse.urlunsplit(
+            parts._replace(netloc=host + (f":{parts.port}" if parts.port else ""))
+        )
+        user = urllib.parse.unquote(parts.username)
+        secret = urllib.parse.unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{secret}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(url, method="HEAD", headers=headers)  # noqa: S310
     try:
         with opener.open(request, timeout=timeout):
             return Probe(source, True)
