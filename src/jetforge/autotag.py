@@ -280,8 +280,9 @@ def preferred_tag(tags: Sequence[str], wanted: Wanted) -> str | None:
 # --- searches (engine and registries) -----------------------------------------------------
 
 
-def iter_local_candidates(engine: Engine, wanted: Wanted) -> Iterator[Candidate]:
-    """Candidates among the engine's images: labeled ones, then the package's repository."""
+def iter_local_candidates(engine: Engine, wanted: Wanted) -> Iterator[tuple[ImageInfo, Candidate]]:
+    """Candidates among the engine's images (with the image each is): labeled ones, then
+    the package's repository."""
     seen: set[str] = set()
     labeled = engine.list_images([f"label={labels.CHAIN}"])
     patterns = (wanted.base_name, f"*/{wanted.base_name}", f"*/*/{wanted.base_name}")
@@ -290,7 +291,8 @@ def iter_local_candidates(engine: Engine, wanted: Wanted) -> Iterator[Candidate]
         if info.id in seen:
             continue
         seen.add(info.id)
-        yield from _local_candidates(info, wanted)
+        for candidate in _local_candidates(info, wanted):
+            yield info, candidate
 
 
 def _local_candidates(info: ImageInfo, wanted: Wanted) -> Iterator[Candidate]:
@@ -307,9 +309,28 @@ def _local_candidates(info: ImageInfo, wanted: Wanted) -> Iterator[Candidate]:
             yield found
 
 
-def find_local(engine: Engine, wanted: Wanted, host: Platform) -> Choice:
-    """The best compatible local image holding ``wanted``."""
-    return choose(iter_local_candidates(engine, wanted), host, wanted)
+UNTESTED = "its tests did not pass here (a stage of a build that failed, or tests skipped)"
+
+
+def find_local(
+    engine: Engine,
+    wanted: Wanted,
+    host: Platform,
+    is_tested: Callable[[ImageInfo], bool] = lambda _info: True,
+) -> Choice:
+    """The best compatible local image holding ``wanted``, among those that passed their
+    tests: a jetforge image counts when ``is_tested`` says so or it came from (or went
+    to) a registry, where jetforge puts only tested images; an image without jetforge's
+    labels cannot tell and counts."""
+    candidates: list[Candidate] = []
+    untested: list[Rejection] = []
+    for info, candidate in iter_local_candidates(engine, wanted):
+        if labels.CHAIN in info.labels and not info.digests and not is_tested(info):
+            untested.append(Rejection(candidate.reference, UNTESTED))
+        else:
+            candidates.append(candidate)
+    choice = choose(candidates, host, wanted)
+    return Choice(choice.chosen, choice.compatible, (*untested, *choice.rejected))
 
 
 def find_in_registries(

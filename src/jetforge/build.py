@@ -207,6 +207,7 @@ class Executor:
             result.tests = [
                 self._test(stage, test, result.image_id, str(stage.image)) for test in stage.tests
             ]
+            self._mark_tested(result.image_id)
 
     def _should_test(self, package: str, *, final: bool) -> bool:
         skip, only = self.options.skip_tests, self.options.test_only
@@ -321,10 +322,18 @@ class Executor:
         self.reporter.message(f"pulled {reference}")
         return [info.id]
 
+    def _mark_tested(self, image_id: str) -> None:
+        """Remember that ``image_id`` passed its tests (autotag offers only such images)."""
+        if image_id:
+            marker = tested_marker(self.options.results_dir, image_id)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+
     def _finish(self) -> None:
         last = self.plan.stages[-1]
         final = str(self.plan.final_image)
         self.engine.tag(str(last.image), final)
+        self._mark_tested(self.summary.stages[-1].image_id)
         self.reporter.message(f"tagged {final}")
         if self.options.push:
             # Stage images go along (they share the final image's layers, so this costs
@@ -344,6 +353,11 @@ class Executor:
         done = self.engine.push(target, tail.append)
         if done.returncode != 0:
             raise FailureError(f"push of {target} failed: {' '.join(tail[-3:]).strip()}")
+
+
+def tested_marker(results_dir: Path, image_id: str) -> Path:
+    """The file that says an image passed its tests (its stage's, or its whole chain's)."""
+    return results_dir / "tested" / image_id.replace(":", "_")
 
 
 def _result_name(image_id: str, test: StageTest) -> str:

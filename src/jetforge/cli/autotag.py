@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from jetforge.autotag import BUILT, LOCAL, REGISTRY, Choice, Wanted, find_in_registries, find_local
+from jetforge.build import tested_marker
 from jetforge.cli import build
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options, split_list
@@ -51,7 +52,10 @@ def run(session: Session) -> int:
     engine = connect_engine(
         choose_engine_name(args.engine, session.env, session.settings.engine), session.env
     )
-    local = find_local(engine, wanted, platform)
+    results = session.cache_dir / "test-results"
+    local = find_local(
+        engine, wanted, platform, lambda info: tested_marker(results, info.id).exists()
+    )
     _explain(session, local)
     if local.chosen is not None:
         reason = f"local image built for {local.chosen.platform}{_among(local)}"

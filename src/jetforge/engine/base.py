@@ -20,6 +20,7 @@ class ImageInfo:
     tags: tuple[str, ...] = ()
     architecture: str = ""
     created: str = ""
+    digests: tuple[str, ...] = ()  # registry digests: the image was pulled or pushed
 
 
 @dataclass(frozen=True, slots=True)

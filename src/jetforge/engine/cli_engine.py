@@ -181,6 +181,7 @@ def _image_info(data: Mapping[str, Any]) -> ImageInfo:
         tags=tuple(data.get("RepoTags") or ()),
         architecture=data.get("Architecture", ""),
         created=data.get("Created", ""),
+        digests=tuple(data.get("RepoDigests") or ()),
     )
 
 

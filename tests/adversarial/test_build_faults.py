@@ -1,0 +1,42 @@
+"""Faults around real builds: what autotag offers after a failed test."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_autotag_engine import chain, config  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.engine
+
+
+def test_autotag_and_run_never_offer_a_stage_image_whose_tests_failed(
+    jetforge,
+    chain,  # noqa: F811
+    config,  # noqa: F811
+):
+    def build():  # type: ignore[no-untyped-def]
+        return jetforge(
+            "build",
+            "--package-dirs",
+            str(chain.tree),
+            "--base",
+            "debian:12",
+            "--distro",
+            "debian:12",
+            chain.name("fb"),
+        )
+
+    good = build()
+    assert good.code == 0, good.stderr
+    final = good.stdout.strip()
+    # A newer build of fb whose test fails: its stage image stays (for a rerun), untested.
+    (chain.tree / "fb" / "check.sh").write_text("#!/bin/sh\necho broken; exit 1\n")
+    failed = build()
+    assert failed.code == 1
+    dirs = ("--package-dirs", str(chain.tree))
+    found = jetforge("-v", "autotag", chain.name("fb"), "--no-build", *dirs)
+    assert found.code == 0, found.stderr
+    assert found.stdout.strip() == final
+    assert "its tests did not pass here" in found.stderr
+    ran = jetforge("run", "--dry-run", *dirs, chain.name("fb"))
+    assert final in ran.stdout, ran.stdout + ran.stderr
