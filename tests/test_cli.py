@@ -27,6 +27,9 @@ NO_TRUST = {
     "REQUESTS_CA_BUNDLE": "",
     "PIP_CERT": "",
     "JETFORGE_SHIPPED_PACKAGES": "",
+    # No engine answers: plans are the engine-less ones the golden files hold.
+    "JETFORGE_DOCKER": "/nonexistent/docker",
+    "JETFORGE_PODMAN": "/nonexistent/podman",
 }
 
 

@@ -17,7 +17,10 @@ from jetforge.requirement import RequirementSyntaxError, parse_jc_predicate
 JC = Path(__file__).parent / "fixtures" / "jc"
 LIB = JC / "lib" / "packages"
 HOSTILE = JC / "hostile" / "packages"
-NO_SHIPPED = {"JETFORGE_SHIPPED_PACKAGES": ""}
+NO_SHIPPED = {
+    "JETFORGE_SHIPPED_PACKAGES": "",
+    "JETFORGE_DOCKER": "/nonexistent/docker",  # plans without an engine: the same anywhere
+}
 
 
 @pytest.fixture

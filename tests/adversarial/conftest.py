@@ -30,12 +30,12 @@ def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def run(jetforge):  # type: ignore[no-untyped-def]
-    """``run(root, *argv)``: jetforge on ``root`` only (no shipped tree)."""
+    """``run(root, *argv)``: jetforge on ``root`` only (no shipped tree), with no engine
+    (a test that needs one passes ``JETFORGE_DOCKER`` in ``env``)."""
 
     def call(root: Path, *argv: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-        return jetforge(
-            *argv, "--package-dirs", str(root), env={"JETFORGE_SHIPPED_PACKAGES": "", **(env or {})}
-        )
+        base = {"JETFORGE_SHIPPED_PACKAGES": "", "JETFORGE_DOCKER": "/nonexistent/docker"}
+        return jetforge(*argv, "--package-dirs", str(root), env={**base, **(env or {})})
 
     return call
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.test_autotag_engine import chain, config  # noqa: F401 - fixtures
@@ -40,3 +42,27 @@ def test_autotag_and_run_never_offer_a_stage_image_whose_tests_failed(
     assert "its tests did not pass here" in found.stderr
     ran = jetforge("run", "--dry-run", *dirs, chain.name("fb"))
     assert final in ran.stdout, ran.stdout + ran.stderr
+
+
+def _normalized(stages: list[dict]) -> list[tuple[str, str, list[str]]]:
+    created = "org.opencontainers.image.created="
+    return [
+        (
+            stage["package"],
+            stage["key"],
+            [f"{created}-" if word.startswith(created) else word for word in stage["command"]],
+        )
+        for stage in stages
+    ]
+
+
+def test_simulate_prints_exactly_what_build_runs(jetforge, chain_tree, image_name, tmp_path):
+    argv = ["--package-dirs", str(chain_tree), "--base", "debian:12", "--distro", "debian:12"]
+    argv += ["--name", image_name, "fd"]
+    simulated = jetforge("build", "--simulate", "--json", *argv)
+    assert simulated.code == 0, simulated.stderr
+    logs = tmp_path / "logs"
+    built = jetforge("build", "--logs", str(logs), *argv)
+    assert built.code == 0, built.stderr
+    planned = json.loads((logs / "plan.json").read_text())
+    assert _normalized(json.loads(simulated.stdout)["stages"]) == _normalized(planned["stages"])

@@ -77,10 +77,14 @@ def test_a_chain_1200_deep_plans(run, tree):
     assert len(json.loads(result.stdout)["chain"]) == 1200
 
 
+ENGINE = {"JETFORGE_DOCKER": "docker"}
+
+
+@pytest.mark.engine
 def test_logs_that_is_a_file_is_one_line(run, small, tmp_path, docker_engine):
     existing = tmp_path / "afile"
     existing.write_text("")
-    result = run(small, "build", "--logs", str(existing), "--base", "debian:12", "a")
+    result = run(small, "build", "--logs", str(existing), "--base", "debian:12", "a", env=ENGINE)
     one_line_error(result, 2, f"--logs: cannot use {existing}")
 
 
@@ -100,20 +104,21 @@ def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)
 
 
+@pytest.mark.engine
 def test_logs_on_a_read_only_filesystem_is_one_line(run, small, tiny_filesystem, docker_engine):
     subprocess.run(["mount", "-o", "remount,ro", str(tiny_filesystem)], check=True)
     logs = tiny_filesystem / "logs"
-    result = run(small, "build", "--logs", str(logs), "--base", "debian:12", "a")
+    result = run(small, "build", "--logs", str(logs), "--base", "debian:12", "a", env=ENGINE)
     one_line_error(result, 2, f"--logs: cannot use {logs}", "Read-only file system")
 
 
+@pytest.mark.engine
 def test_logs_on_a_full_filesystem_is_one_line(run, small, tiny_filesystem, docker_engine):
     (tiny_filesystem / "filler").write_bytes(b"x" * (60 * 1024))
     with pytest.raises(OSError):  # noqa: PT011 - the filesystem is full, as intended
         (tiny_filesystem / "more").write_bytes(b"x" * 8 * 1024)
-    result = run(
-        small, "build", "--logs", str(tiny_filesystem / "logs"), "--base", "debian:12", "a"
-    )
+    logs = str(tiny_filesystem / "logs")
+    result = run(small, "build", "--logs", logs, "--base", "debian:12", "a", env=ENGINE)
     one_line_error(result, 1, str(tiny_filesystem), "No space left on device")
 
 

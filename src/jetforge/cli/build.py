@@ -20,8 +20,8 @@ from jetforge.cli.progress import LiveReporter, PlainReporter
 from jetforge.cli.session import Session, add_package_options, split_list
 from jetforge.credentials import CredentialStore
 from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
-from jetforge.engine.command import build_command
-from jetforge.errors import RegistryError, StageFailedError, UsageError
+from jetforge.engine.command import Command, build_command
+from jetforge.errors import JetforgeError, RegistryError, StageFailedError, UsageError
 from jetforge.labels import STAGE_KEY
 from jetforge.plan import Plan, PlanOptions, Stage, plan_build, plan_json
 from jetforge.registry import RegistryClient, registry_locations
@@ -178,11 +178,17 @@ def plan_options(session: Session, trust: Path | None) -> PlanOptions:
     )
 
 
-def simulate(session: Session, plans: list[Plan]) -> int:
-    """Print the plans: text, or JSON with ``--json``."""
+def simulate(
+    session: Session, plans: list[Plan], program: str = "", extra: tuple[str, ...] = ()
+) -> int:
+    """Print the plans: text, or JSON with ``--json``; ``program`` and ``extra`` are the
+    engine's program and the flags a build adds (package cache secrets)."""
+
+    def command(stage: Stage, plan: Plan) -> Command:
+        return build_command(stage, plan.build_mode, program, extra)
+
     documents = [
-        plan_json(plan, {s.index: build_command(s, plan.build_mode).argv for s in plan.stages})
-        for plan in plans
+        plan_json(plan, {s.index: command(s, plan).argv for s in plan.stages}) for plan in plans
     ]
     if session.args.json:
         data = documents[0] if len(documents) == 1 else documents
@@ -192,7 +198,7 @@ def simulate(session: Session, plans: list[Plan]) -> int:
         print(f"# {plan.final_image}  ({plan.platform.label})", file=session.stdout)
         for stage in plan.stages:
             print(f"# {stage.slug}  {stage.image}  key {stage.key[:12]}", file=session.stdout)
-            print(build_command(stage, plan.build_mode).shell(), file=session.stdout)
+            print(command(stage, plan).shell(), file=session.stdout)
             for test in stage.tests:
                 print(f"#   test: {test.entry}", file=session.stdout)
     return 0
@@ -208,12 +214,9 @@ def run(session: Session) -> int:
         raise UsageError("build: --json needs --simulate")
     chains = resolve_chains(session)
     planning = plan_options(session, _trust_context(session))
-    if args.simulate:
-        planning = replace(planning, build_mode=build_mode(session))
-        return simulate(
-            session, [plan_build(chain, session.platform, planning) for chain in chains]
-        )
     name = choose_engine_name(args.engine, session.env, session.settings.engine)
+    if args.simulate:
+        return _simulate_with(session, chains, planning, name)
     engine = connect_engine(name, session.env)
     base_id = _ensure_base(session, engine, base_reference(session))
     planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
@@ -254,6 +257,27 @@ def run(session: Session) -> int:
     if len(plans) > 1:
         _print_table(session, plans, failures)
     return 1 if failures else 0
+
+
+def _simulate_with(
+    session: Session, chains: list[Resolution], planning: PlanOptions, engine_name: str
+) -> int:
+    """``--simulate``: with an engine that answers, exactly the plan and commands a build
+    would run (its build mode, the base image's id, the cache's flags); without one, the
+    plan from the base image's reference and the configured engine's usual mode."""
+    try:
+        engine = connect_engine(engine_name, session.env)
+    except JetforgeError:
+        planning = replace(planning, build_mode=build_mode(session))
+        return simulate(session, [plan_build(c, session.platform, planning) for c in chains])
+    base = base_reference(session)
+    info = engine.inspect(base)
+    if info is None:
+        session.note(f"base image {base} is not here: keys use its name (a build pulls it)")
+    planning = replace(planning, build_mode=engine.build_mode, base_id=info.id if info else None)
+    plans = [plan_build(chain, session.platform, planning) for chain in chains]
+    extra = build_cache(session, engine.build_mode).build_extra
+    return simulate(session, plans, engine.program, tuple(extra))
 
 
 def _print_table(
