@@ -17,6 +17,7 @@ from jetforge.cli.session import shipped_packages
 from jetforge.context import META_DOCKERFILE
 from jetforge.discover import discover
 from jetforge.platform import detect_platform, target_names
+from tests.conftest import FIXTURES
 
 TREES = Path(__file__).parent / "fixtures" / "trees"
 GOLDEN = Path(__file__).parent / "golden"
@@ -618,8 +619,7 @@ def test_build_simulate_options(cli):
 
 
 def test_build_simulate_with_a_host_ca_bundle_adds_the_trust_stage(jetforge, tmp_path):
-    bundle = tmp_path / "ca.crt"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    bundle = FIXTURES / "certs" / "test-ca.crt"
     result = jetforge(
         "build", "--simulate", "--json", "core", "--target", "jp6", *tree("golden"),
         env={**NO_TRUST, "SSL_CERT_FILE": str(bundle)},

@@ -27,7 +27,7 @@ from jetforge.plan import Plan, PlanOptions, Stage, plan_build, plan_json
 from jetforge.registry import RegistryClient, registry_locations
 from jetforge.reporter import Reporter
 from jetforge.resolve import Resolution, expand_requests, resolve
-from jetforge.trust import find_bundle, prepare_trust_context
+from jetforge.trust import extra_certificates, find_bundles, prepare_trust_context
 
 
 def register(commands: Any) -> None:
@@ -324,8 +324,8 @@ def _registry_lookup(session: Session) -> Callable[[Stage], str | None] | None:
 
 
 def _trust_context(session: Session) -> Path | None:
-    bundle = find_bundle(session.args.ca_bundle, session.env)
-    return prepare_trust_context(bundle, session.cache_dir) if bundle else None
+    extras = extra_certificates(find_bundles(session.args.ca_bundle, session.env))
+    return prepare_trust_context(extras, session.cache_dir) if extras else None
 
 
 def _ensure_base(session: Session, engine: CliEngine, base: str) -> str:
