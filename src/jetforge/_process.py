@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from jetforge.errors import TerminatedError
+
 OutputSink = Callable[[str], None]
 
 
@@ -135,7 +137,7 @@ def run_attached(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -
     For commands the user talks to directly (``jetforge run``): nothing is captured, and
     the child stays in our process group so a Ctrl-C reaches it first; we then give it
     time to stop (and the engine to remove a ``--rm`` container) before giving up on it.
-    A missing program gives 127.
+    A SIGTERM that reached only us is passed on to it. A missing program gives 127.
     """
     try:
         process = subprocess.Popen(list(argv), env=None if env is None else dict(env))
@@ -144,7 +146,9 @@ def run_attached(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -
     with process:
         try:
             return process.wait()
-        except BaseException:
+        except BaseException as error:
+            if isinstance(error, TerminatedError):
+                process.terminate()  # only we got SIGTERM: pass it on
             try:
                 process.wait(timeout=10)
             except BaseException:  # it did not stop in time, or a second Ctrl-C

@@ -132,3 +132,8 @@ class InterruptedByUserError(JetforgeError):
     """The user pressed Ctrl-C; exit 130."""
 
     exit_code = 130
+
+
+class TerminatedError(KeyboardInterrupt):
+    """SIGTERM arrived: handled like Ctrl-C (the running step is stopped and its
+    containers removed), then the command exits 143."""

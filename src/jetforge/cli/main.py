@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from jetforge import __version__
 from jetforge.cli.commands import COMMANDS, load, summary
-from jetforge.errors import JetforgeError, StageFailedError, UsageError
+from jetforge.errors import JetforgeError, StageFailedError, TerminatedError, UsageError
 
 if TYPE_CHECKING:
     from jetforge.cli.session import Session
@@ -72,11 +74,15 @@ def main(
         session.env = env
     handler: Callable[[Session], int] = args.handler
     try:
-        return handler(session)
+        with _terminate_like_interrupt():
+            return handler(session)
     except BrokenPipeError:
         # The reader went away (`jetforge list | head`): nothing more to say, to anyone.
         _silence(out)
         return 1
+    except TerminatedError:
+        print("jetforge: terminated; nothing that was built is lost", file=err)
+        return 143
     except KeyboardInterrupt:
         print("jetforge: interrupted; nothing that was built is lost", file=err)
         return 130
@@ -98,6 +104,24 @@ def main(
         print(f"jetforge: internal error: {type(error).__name__}: {error}", file=err)
         print("jetforge: re-run with -v for details", file=err)
         return 1
+
+
+@contextlib.contextmanager
+def _terminate_like_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`TerminatedError`, so the cleanup that
+    Ctrl-C gets (running build or test stopped, containers removed) happens for it too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(_signal: int, _frame: object) -> None:
+        raise TerminatedError
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _silence(stream: TextIO) -> None:
