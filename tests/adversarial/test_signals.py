@@ -96,3 +96,34 @@ def test_sigterm_to_a_foreground_cache_server_stops_the_server(cli_env, tmp_path
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in children)
+
+
+def _podman_leftovers() -> set[str]:
+    done = subprocess.run(
+        ["podman", "ps", "--all", "--external", "--quiet"], capture_output=True, text=True
+    )
+    return set(done.stdout.split())
+
+
+@pytest.mark.podman
+def test_ctrl_c_during_a_podman_build_leaves_no_working_container(
+    chain_tree, image_name, tmp_path, cli_env
+):
+    if subprocess.run(["podman", "image", "exists", "debian:12"]).returncode != 0:
+        pytest.fail("podman has no debian:12 image (scripts/setup loads it)")
+    before = _podman_leftovers()
+    lines: list[str] = []
+    argv = command(chain_tree, image_name, tmp_path / "logs", "--engine", "podman")
+    argv += ["--build-args", "FC_DELAY=120", "fc"]
+    with subprocess.Popen(
+        argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=cli_env
+    ) as process:
+        try:
+            wait_for(process, "[03-fc] building", lines)
+            time.sleep(4)  # buildah has made its working container by now
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=60) == 130
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert _podman_leftovers() - before == set()

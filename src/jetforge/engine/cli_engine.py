@@ -33,9 +33,33 @@ class CliEngine:
         return self.runner([self.program, *args], env=self.env)
 
     def build(self, command: Command, on_output: OutputSink) -> Completed:
-        """Run a build command, streaming its output."""
+        """Run a build command, streaming its output.
+
+        An interrupted or failed podman build leaves buildah's working containers behind
+        (only ``podman ps --all --external`` shows them); those that appeared during the
+        build are removed."""
         env = {**(self.env if self.env is not None else os.environ), **dict(command.env)}
-        return self.runner(command.argv, env=env, on_output=on_output)
+        if self.name != "podman":
+            return self.runner(command.argv, env=env, on_output=on_output)
+        before = self._working_containers()
+        try:
+            done = self.runner(command.argv, env=env, on_output=on_output)
+        except BaseException:
+            self._remove_working_containers(before)
+            raise
+        if done.returncode != 0:
+            self._remove_working_containers(before)
+        return done
+
+    def _working_containers(self) -> set[str]:
+        done = self._call("ps", "--all", "--external", "--format", "{{.ID}} {{.Status}}")
+        lines = done.stdout.splitlines() if done.returncode == 0 else []
+        return {line.split()[0] for line in lines if line.endswith(" Storage")}
+
+    def _remove_working_containers(self, before: set[str]) -> None:
+        left = sorted(self._working_containers() - before)
+        if left:
+            self._call("rm", "--force", *left)
 
     def find_by_label(self, label: str, value: str) -> list[str]:
         """Ids of local images carrying ``label=value``, newest first."""
