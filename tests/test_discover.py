@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -91,7 +92,9 @@ def test_config_py_runs_isolated(tmp_path, jp6, monkeypatch):
         "import os, sys\n"
         "def configure(package, platform):\n"
         "    assert 'platform' not in globals() and 'package' not in globals()\n"
-        "    return package.replace(notes=os.getcwd() + '|' + str(len(sys.path)))\n"
+        "    os.chdir('/')\n"
+        "    sys.path.insert(0, '/nowhere')\n"
+        "    return package.replace(notes=str(os.getpid()))\n"
     )
     monkeypatch.chdir(tmp_path)
     before = list(sys.path)
@@ -99,7 +102,9 @@ def test_config_py_runs_isolated(tmp_path, jp6, monkeypatch):
     assert catalog.problems == ()
     raiser = catalog.get("raiser")
     assert raiser is not None
-    assert raiser.spec.notes == f"{tmp_path}|{len(before)}"
+    # It ran in a worker process: this process's directory and sys.path are untouched.
+    assert raiser.spec.notes != str(os.getpid())
+    assert Path.cwd() == tmp_path
     assert sys.path == before
     assert not list(tree.rglob("__pycache__"))
 

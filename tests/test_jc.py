@@ -416,19 +416,21 @@ def test_bad_jc_predicate_names_what_is_valid():
 
 def test_two_workers_read_the_same_as_one():
     from jetforge.errors import DefinitionError
-    from jetforge.jc.scan import JcReader
+    from jetforge.jc.scan import JcReader, jc_setup, needs_worker
     from jetforge.platform import detect_platform
+    from jetforge.scripts import ScriptHost
     from jetforge.walk import iter_package_dirs
 
     platform = detect_platform({}, target="x86_64-cu128")
     directories = [*iter_package_dirs(LIB, jc=True), *iter_package_dirs(HOSTILE, jc=True)]
+    env = {"JETFORGE_CONFIG_TIMEOUT": "2"}
 
     def read_all(lanes: int) -> list[object]:
         found: list[object] = []
-        with JcReader(
-            platform, {"JETFORGE_CONFIG_TIMEOUT": "2"}, [LIB, HOSTILE], lanes=lanes
-        ) as reader:
-            reader.expect(directories)
+        setup = jc_setup(platform, env, [LIB, HOSTILE])
+        with ScriptHost(platform, env, setup, lanes=lanes) as host:
+            host.expect([("jc", d, f) for d, f in directories if needs_worker(d, f)])
+            reader = JcReader(host)
             for directory, files in directories:
                 try:
                     found.append(sorted(spec.name for spec in reader.read(directory, files)[0]))

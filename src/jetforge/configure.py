@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jetforge.errors import DefinitionError
-from jetforge.spec import PackageSpec
+from jetforge.spec import PackageSpec, parse_package_dir
 
 if TYPE_CHECKING:
     from jetforge.platform import Platform
@@ -64,3 +64,45 @@ def run_config(script: Path, spec: PackageSpec, platform: Platform) -> Iterator[
                 line,
             )
         yield item
+
+
+def error_line(error: BaseException, directory: Path) -> tuple[str, int | None]:
+    """Where in the package directory a script failed: the deepest frame there."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if Path(frame.filename).is_relative_to(directory)
+    ]
+    if frames:
+        return frames[-1].filename, frames[-1].lineno
+    if isinstance(error, SyntaxError) and error.filename:
+        return error.filename, error.lineno
+    return str(directory / "config.py"), None
+
+
+def script_failure(error: BaseException, directory: Path) -> dict[str, object]:
+    """The answer for a script that raised or exited."""
+    where, line = error_line(error, directory)
+    problem = f"config script raised {type(error).__name__}: {error}"
+    if isinstance(error, SystemExit):
+        problem = f"config script called exit({error.code})"
+    return {"error": [where, line, problem]}
+
+
+def read_configured(
+    directory: Path, files: frozenset[str], platform: Platform
+) -> Iterator[PackageSpec]:
+    """The variants of a jetforge-format directory: its header and ``package.yaml``, each
+    passed through its config scripts in order."""
+    for spec in parse_package_dir(directory, files):
+        if not spec.config:
+            yield spec
+            continue
+        derived = [spec]
+        for script in spec.config:
+            derived = [
+                result
+                for current in derived
+                for result in run_config(directory / script, current, platform)
+            ]
+        yield from derived

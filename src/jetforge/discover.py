@@ -9,14 +9,13 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import functools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jetforge.configure import run_config
 from jetforge.errors import DefinitionError
-from jetforge.jc.scan import JcReader
+from jetforge.jc.scan import JcReader, jc_setup, needs_worker
 from jetforge.platform_table import load_tables
 from jetforge.requirement import (
     Predicate,
@@ -26,6 +25,7 @@ from jetforge.requirement import (
     parse_predicate,
     parse_requirement,
 )
+from jetforge.scripts import ScriptHost, decode
 from jetforge.spec import PackageSpec, parse_package_dir
 from jetforge.walk import PackageRoot, iter_directories
 
@@ -108,21 +108,19 @@ def is_match(variant: Variant, pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for name in names)
 
 
-def _read_variants(
-    directory: Path, files: frozenset[str], platform: Platform
-) -> Iterator[PackageSpec]:
-    for spec in parse_package_dir(directory, files):
-        if not spec.config:
-            yield spec
-            continue
-        derived = [spec]
-        for script in spec.config:
-            derived = [
-                result
-                for current in derived
-                for result in run_config(directory / script, current, platform)
-            ]
-        yield from derived
+def _has_script(_directory: Path, files: frozenset[str]) -> bool:
+    return "config.py" in files
+
+
+def _read_jetforge(host: ScriptHost, directory: Path, files: frozenset[str]) -> list[PackageSpec]:
+    """A jetforge-format directory's variants: parsed here, or, when a config script
+    derives them, from a script worker."""
+    if not _has_script(directory, files):
+        specs = list(parse_package_dir(directory, files))
+        if not any(spec.config for spec in specs):
+            return specs
+    found: list[PackageSpec] = decode(host.ask("jetforge", directory, files)["specs"])
+    return found
 
 
 def _has_dockerfile(spec: PackageSpec) -> PackageSpec:
@@ -163,18 +161,27 @@ def discover(
     problems: list[DefinitionError] = []
     warnings: list[str] = []
     parsed: list[_Parsed] = []
-    with JcReader(platform, env or {}, [root.path for root in search]) as jc_reader:
-        if any(root.effective_format() == "jc" for root in search):
-            jc_reader.start()
+    env = env or {}
+    setup = jc_setup(platform, env, [root.path for root in search])
+    with ScriptHost(platform, env, setup) as host:
+        # Most trees have config scripts: the worker loads while the tree is walked.
+        host.start()
         directories = list(iter_directories(search, warnings))
-        jc_reader.expect([(directory, files) for directory, files, is_jc in directories if is_jc])
+        host.expect(
+            [
+                ("jc" if is_jc else "jetforge", directory, files)
+                for directory, files, is_jc in directories
+                if (needs_worker if is_jc else _has_script)(directory, files)
+            ]
+        )
+        jc_reader = JcReader(host)
         for directory, files, is_jc in directories:
             try:
                 if is_jc:
                     specs, notes = jc_reader.read(directory, files)
                     warnings += notes
                 else:
-                    specs = [_has_dockerfile(s) for s in _read_variants(directory, files, platform)]
+                    specs = [_has_dockerfile(s) for s in _read_jetforge(host, directory, files)]
                 checked = [(spec, *_parse_requirements(spec)) for spec in specs]
                 if is_jc:
                     checked = _last_definitions(checked, platform)

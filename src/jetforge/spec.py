@@ -30,14 +30,15 @@ class _Loader(_BaseLoader):  # type: ignore[valid-type, misc]
     keeps the last of them silently, which loses a definition."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[object] = set()
+        seen: set[str] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool) and key in seen:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            if key_node.value in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key '{key}'", key_node.start_mark
+                    None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
                 )
-            seen.add(key)
+            seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 
@@ -257,6 +258,8 @@ def check_contents(spec: PackageSpec) -> None:
 
 
 def _words(spec: PackageSpec, key: str, text: str) -> list[str]:
+    if not any(char in text for char in "'\"\\"):
+        return text.split()  # nothing to unquote (the common case, and much cheaper)
     try:
         return shlex.split(text)
     except ValueError as error:

@@ -1,12 +1,6 @@
-"""The worker process that reads jc package directories: ``python -m jetforge.jc.worker``.
-
-jc config scripts are module-level code: they may print, loop, exit, change directory or
-reach for the network. They run here, not in the jetforge process. The worker answers
-one JSON line per JSON request line on the descriptor that was its stdout; the scripts'
-own output goes to /dev/null. The network is refused (so lookups fail at once and the
-scripts' fallbacks apply) and ``time.sleep`` returns at once (so retry loops end). The
-first request sets the platform constants and the roots of ``packages.*`` imports (it gets
-no answer).
+"""The jc side of the script worker (:mod:`jetforge.script_worker`): jc's module-level
+config scripts, run with an injected ``package``, the compatibility module as
+``jetson_containers`` and ``packages.*`` imports resolved under the package roots.
 """
 
 from __future__ import annotations
@@ -14,19 +8,16 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import importlib.util
-import json
 import os
-import socket
 import sys
-import time
-import traceback
 import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from jetforge.configure import script_failure
 from jetforge.errors import DefinitionError
-from jetforge.jc.reader import OFFLINE_NOTE, read_records
+from jetforge.jc.reader import read_records
 
 COMPAT_DIR = Path(__file__).parent / "compat"
 
@@ -104,33 +95,6 @@ class ScriptRunner:
         return getattr(module, "package", None)
 
 
-def _refuse(*_args: object, **_options: object) -> Any:
-    compat().log_warning(OFFLINE_NOTE)
-    raise OSError("jetforge reads packages offline: config scripts get no network")
-
-
-def go_offline() -> None:
-    """Refuse every connection and name lookup; make sleeps return at once."""
-    socket.socket.connect = _refuse  # type: ignore[method-assign]
-    socket.socket.connect_ex = _refuse  # type: ignore[method-assign]
-    socket.create_connection = _refuse
-    socket.getaddrinfo = _refuse
-    time.sleep = lambda _seconds: None
-
-
-def _error_line(error: BaseException, directory: Path) -> tuple[str, int | None]:
-    frames = [
-        frame
-        for frame in traceback.extract_tb(error.__traceback__)
-        if Path(frame.filename).is_relative_to(directory)
-    ]
-    if frames:
-        return frames[-1].filename, frames[-1].lineno
-    if isinstance(error, SyntaxError) and error.filename:
-        return error.filename, error.lineno
-    return str(directory / "config.py"), None
-
-
 def read(request: dict[str, Any], run_script: ScriptRunner) -> dict[str, object]:
     """Answer one directory request: its records and warnings, or its error."""
     take_warnings = compat().take_warnings
@@ -143,38 +107,5 @@ def read(request: dict[str, Any], run_script: ScriptRunner) -> dict[str, object]
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt):
             raise
-        where, line = _error_line(error, directory)
-        problem = f"config script raised {type(error).__name__}: {error}"
-        if isinstance(error, SystemExit):
-            problem = f"config script called exit({error.code})"
-        return {"error": [where, line, problem]}
+        return script_failure(error, directory)
     return {"records": records, "warnings": take_warnings()}
-
-
-def main() -> None:
-    """Serve requests until stdin closes."""
-    # The requests and answers keep descriptors of their own; a script that reads stdin
-    # or writes stdout gets /dev/null.
-    requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
-    answers = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
-    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-    quiet = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(quiet, 1)
-    os.dup2(quiet, 2)
-    sys.stdin = Path(os.devnull).open(encoding="utf-8")  # noqa: SIM115
-    sys.stdout = sys.stderr = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115
-    sys.dont_write_bytecode = True
-    sys.path.insert(0, str(COMPAT_DIR))
-    go_offline()
-    run_script = ScriptRunner()
-    for line in requests:
-        request = json.loads(line)
-        if "platform" in request:  # the first request: set up, answer nothing
-            compat().configure(request["platform"])
-            sys.meta_path.insert(0, PackagesFinder([Path(root) for root in request["roots"]]))
-            continue
-        answers.write(json.dumps(read(request, run_script)) + "\n")
-
-
-if __name__ == "__main__":
-    main()

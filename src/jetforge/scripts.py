@@ -1,0 +1,223 @@
+"""Package config scripts run in worker processes, never in the jetforge process.
+
+A config script is package code: it may loop, exit, print, change directory, kill its
+process or reach for the network. :class:`ScriptHost` sends each directory that runs one
+to a worker (:mod:`jetforge.script_worker`) and waits for its answer at most
+``JETFORGE_CONFIG_TIMEOUT`` seconds; whatever the script does becomes an error of its own
+package. Requests are sent ahead, so the workers run scripts while this process reads the
+other directories; a worker that a script killed, or that ran past the time limit, is
+replaced and gets the requests it had not answered.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from jetforge._process import LineWorker, WorkerGoneError
+from jetforge.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from jetforge.platform import Platform
+
+SCRIPT_TIMEOUT = 20.0
+TIMEOUT_VARIABLE = "JETFORGE_CONFIG_TIMEOUT"
+IN_FLIGHT = 16  # requests sent ahead to each worker
+# Worker processes that run config scripts at once: one per two cores (on two cores a
+# second worker only competes with this process and the first).
+LANES = max(1, min(4, (os.cpu_count() or 2) // 2))
+
+# A request: the kind of package (jetforge's format or jc's), its directory, its files.
+Item = tuple[str, Path, frozenset[str]]
+
+
+def encode(value: object) -> str:
+    """A value the worker and this process exchange inside JSON (specs, the platform)."""
+    return base64.b64encode(pickle.dumps(value)).decode()
+
+
+def decode(text: str) -> Any:
+    """The value :func:`encode` made (only ever from our own worker process)."""
+    return pickle.loads(base64.b64decode(text))  # noqa: S301 - our own worker's data
+
+
+class _Lane:
+    """One worker process and the directories sent to it; answers come in order."""
+
+    def __init__(self, start: Callable[[], LineWorker], timeout: float) -> None:
+        self.start = start
+        self.timeout = timeout
+        self.worker: LineWorker | None = None
+        self.queued: deque[Item] = deque()
+        self.sent: deque[Item] = deque()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+
+    def send_ahead(self) -> None:
+        """Keep up to :data:`IN_FLIGHT` requests with the worker (starting it if needed)."""
+        while self.queued and len(self.sent) < IN_FLIGHT:
+            kind, directory, files = self.queued[0]
+            if self.worker is None:
+                self.worker = self.start()
+            request = {"kind": kind, "directory": str(directory), "files": sorted(files)}
+            try:
+                self.worker.send(json.dumps(request))
+            except WorkerGoneError:
+                self._lost(answering=False)
+                return
+            self.sent.append(self.queued.popleft())
+
+    def answer(self, item: Item) -> dict[str, Any]:
+        """The worker's answer for ``item`` (sent first if it was not announced); a
+        ``lost`` answer when the worker died or overran while on it."""
+        if item not in self.sent and item not in self.queued:
+            self.queued.appendleft(item)
+        while self.sent and self.sent[0] != item:  # announced, then never asked for
+            try:
+                self._receive()
+            except WorkerGoneError:
+                break
+        self.send_ahead()
+        if not self.sent or self.sent[0] != item:
+            return {"lost": "the worker process exited"}
+        try:
+            answer = self._receive()
+        except WorkerGoneError as gone:
+            return {"lost": str(gone)}
+        self.send_ahead()
+        return answer
+
+    def _receive(self) -> dict[str, Any]:
+        """The answer to the head of ``sent``, which then leaves it. When the worker is
+        gone instead, the head takes the blame (:meth:`_lost`) and the error goes on."""
+        assert self.worker is not None
+        try:
+            answer: dict[str, Any] = json.loads(self.worker.receive(self.timeout))
+        except WorkerGoneError:
+            self._lost(answering=True)
+            raise
+        self.sent.popleft()
+        return answer
+
+    def _lost(self, *, answering: bool) -> None:
+        """The worker is gone. The directory it was answering (with ``answering``) takes
+        the blame; the others it held go to the next worker."""
+        if self.worker is not None:
+            self.worker.close()
+        self.worker = None
+        if answering and self.sent:
+            self.sent.popleft()
+        self.queued.extendleft(reversed(self.sent))
+        self.sent.clear()
+
+
+class ScriptHost:
+    """The worker processes of one scan; a context manager that stops them (and removes
+    their scratch directory) on exit.
+
+    Each directory goes to a worker by its place in the announced order (:meth:`expect`),
+    so results do not depend on timing. ``setup`` is what every new worker gets first:
+    the platform and, for jc scripts, its constants and import roots.
+    """
+
+    def __init__(
+        self,
+        platform: Platform,
+        env: Mapping[str, str],
+        setup: Mapping[str, object],
+        *,
+        lanes: int = LANES,
+    ) -> None:
+        self.platform = platform
+        self.env = dict(env)
+        self.setup = {**setup, "platform": encode(platform)}
+        self.timeout = _timeout(env)
+        self._scratch: Path | None = None
+        self._lanes = [_Lane(self._start, self.timeout) for _ in range(max(1, lanes))]
+        self._lane_of: dict[Path, _Lane] = {}
+
+    def __enter__(self) -> ScriptHost:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers and remove their scratch directory."""
+        for lane in self._lanes:
+            lane.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def start(self) -> None:
+        """Start the workers now (scripts are known to be coming): they load while this
+        process walks the tree."""
+        for lane in self._lanes:
+            if lane.worker is None:
+                lane.worker = self._start()
+
+    def expect(self, items: Sequence[Item]) -> None:
+        """Announce, in scan order, the directories :meth:`ask` will be asked for."""
+        for number, item in enumerate(items):
+            lane = self._lanes[number % len(self._lanes)]
+            lane.queued.append(item)
+            self._lane_of[item[1]] = lane
+        for lane in self._lanes:
+            lane.send_ahead()
+
+    def ask(self, kind: str, directory: Path, files: frozenset[str]) -> dict[str, Any]:
+        """The worker's answer for a directory; its script's failure, overrun or exit is
+        a :class:`DefinitionError` of that directory's package."""
+        lane = self._lane_of.get(directory, self._lanes[0])
+        answer = lane.answer((kind, directory, files))
+        if "lost" in answer:
+            problem = (
+                f"config script did not finish within {self.timeout:g} s (set {TIMEOUT_VARIABLE})"
+                if "no answer" in str(answer["lost"])
+                else "config script ended the process that ran it"
+            )
+            raise DefinitionError(directory / "config.py", problem)
+        if "error" in answer:
+            path, line, problem = answer["error"]
+            raise DefinitionError(path, problem, line)
+        return answer
+
+    def _start(self) -> LineWorker:
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="jetforge-scripts-"))
+        env = dict(self.env)
+        here = str(Path(__file__).parents[1])
+        env["PYTHONPATH"] = here + (f":{env['PYTHONPATH']}" if env.get("PYTHONPATH") else "")
+        worker = LineWorker(
+            [sys.executable, "-m", "jetforge.script_worker"], env=env, cwd=self._scratch
+        )
+        worker.send(json.dumps(self.setup))  # answered by nothing: the worker just takes it
+        return worker
+
+
+def _timeout(env: Mapping[str, str]) -> float:
+    text = env.get(TIMEOUT_VARIABLE, "")
+    try:
+        value = float(text) if text else SCRIPT_TIMEOUT
+    except ValueError:
+        value = SCRIPT_TIMEOUT
+    return value if value > 0 else SCRIPT_TIMEOUT
