@@ -89,6 +89,18 @@ class CacheApp:
             return _text(start_response, "404 Not Found", "no such platform\n")
         if rest == "tarballs" or rest.startswith("tarballs/"):
             return self._tarballs(environ, start_response, platform, rest[len("tarballs/") :])
+        if not (self.store / "wheels" / platform).is_dir():
+            # Only an authenticated upload makes a platform; a read of one that does not
+            # exist costs nothing (no folder, no index object): an empty index, or 404.
+            if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD"):
+                if rest.rstrip("/") == "simple":
+                    return _html(start_response, EMPTY_INDEX)
+                return _text(start_response, "404 Not Found", "not in the store\n")
+            denied = self._denied(environ)
+            if denied:
+                status, headers = denied
+                start_response(status, [("Content-Type", "text/plain"), *headers])
+                return [b"uploads need the cache's credentials\n"]
         shifted = dict(environ)
         shifted["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + "/" + platform
         shifted["PATH_INFO"] = "/" + rest
@@ -201,6 +213,19 @@ def _stream(path: Path) -> Iterable[bytes]:
     with path.open("rb") as stream:
         while block := stream.read(CHUNK):
             yield block
+
+
+EMPTY_INDEX = (
+    "<!DOCTYPE html>\n<html><head><title>Simple index</title></head><body></body></html>\n"
+)
+
+
+def _html(start_response: StartResponse, text: str) -> list[bytes]:
+    body = text.encode()
+    start_response(
+        "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
 
 
 def _text(start_response: StartResponse, status: str, text: str) -> list[bytes]:
