@@ -98,14 +98,59 @@ def image_name(docker_engine: None) -> Iterator[str]:
     """A unique image name; its images are removed afterwards."""
     name = f"jftest-{uuid.uuid4().hex[:8]}"
     yield name
+    # Every tag that holds the name: NAME:…, NAME-x:… and NAME/x:… (namespaces, --multiple)
+    # and REGISTRY/…/NAME:… (pushed).
     listed = subprocess.run(
-        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", name],
+        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
         capture_output=True,
         text=True,
         check=False,
     ).stdout.split()
-    if listed:
-        subprocess.run(["docker", "rmi", "--force", *listed], capture_output=True, check=False)
+    ours = [tag for tag in listed if name in tag]
+    if ours:
+        subprocess.run(["docker", "rmi", "--force", *ours], capture_output=True, check=False)
+    _remove_podman_tags(name)
+
+
+def _remove_podman_tags(fragment: str) -> None:
+    try:
+        listed = subprocess.run(
+            ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+    except OSError:
+        return
+    ours = [tag for tag in listed if fragment in tag]
+    if ours:
+        subprocess.run(["podman", "rmi", "--force", *ours], capture_output=True, check=False)
+
+
+def _test_tags(program: str) -> set[str]:
+    try:
+        done = subprocess.run(
+            [program, "images", "--format", "{{.Repository}}:{{.Tag}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    return {tag for tag in done.stdout.split() if "jftest" in tag}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_test_tags_left_behind() -> Iterator[None]:
+    """A test run removes every ``jftest`` image tag it makes (docker and podman): the
+    run fails here, naming them, when one is left."""
+    before = {program: _test_tags(program) for program in ("docker", "podman")}
+    yield
+    left = sorted(
+        tag for program in ("docker", "podman") for tag in _test_tags(program) - before[program]
+    )
+    assert left == [], f"the tests left {len(left)} image tag(s) behind: {left[:10]}"
 
 
 @dataclass

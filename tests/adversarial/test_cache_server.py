@@ -26,7 +26,7 @@ def _get(url: str) -> int:
 
 
 def test_anonymous_reads_of_unknown_platforms_cost_nothing(server):  # noqa: F811
-    url, paths = server
+    _url, paths = server
     state = read_state(paths)
     assert state is not None
     wheels = state.store / "wheels"
