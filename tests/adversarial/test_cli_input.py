@@ -141,3 +141,26 @@ def test_output_into_a_closed_pipe_is_quiet(tree):
     reader.wait()
     assert done.returncode == 1
     assert done.stderr == ""
+
+
+def test_relative_package_dirs_reach_the_engine_as_absolute_paths(jetforge, tree, monkeypatch):
+    root = tree({"a/Dockerfile": package("a"), "a/test.sh": "true\n"})
+    (root / "a" / "Dockerfile").write_text(
+        "#---\n# name: a\n# test: test.sh\n#---\nARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+    )
+    monkeypatch.chdir(root.parent)
+    env = {"JETFORGE_SHIPPED_PACKAGES": "", "JETFORGE_DOCKER": "/nonexistent/docker"}
+    result = jetforge("build", "--simulate", "--json", "--package-dirs", root.name, "a", env=env)
+    assert result.code == 0, result.stderr
+    (stage,) = json.loads(result.stdout)["stages"][-1:]
+    assert Path(stage["context"]).is_absolute()
+    assert Path(stage["context"]) == root / "a"
+    assert Path(stage["dockerfile"]).is_absolute()
+
+
+@pytest.mark.engine
+def test_log_directories_are_private(run, small, tmp_path, docker_engine):
+    logs = tmp_path / "logs"
+    result = run(small, "build", "--logs", str(logs), "--base", "debian:12", "a", env=ENGINE)
+    assert result.code == 0, result.stderr
+    assert logs.stat().st_mode & 0o077 == 0

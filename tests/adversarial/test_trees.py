@@ -76,3 +76,22 @@ def test_dockerignore_and_jetforge_outputs_stay_out_of_the_key(tree, run, jetfor
     (logs / "20260101_000000").mkdir(parents=True)
     (logs / "20260101_000000" / "plan.json").write_text("{}")
     assert keys(run, root, "a", "--logs", str(logs)) == kept
+
+
+def test_an_unreadable_context_file_is_one_line(tree, run, monkeypatch):
+    # As root (the CI machine) no mode makes a file unreadable; refuse the read instead.
+    root = tree({"a/Dockerfile": HEADER.format("a"), "a/secret.bin": "x"})
+    secret = root / "a" / "secret.bin"
+    original = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self == secret:
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    result = run(root, "build", "--simulate", "a")
+    assert result.code == 2, result.stderr
+    assert f"{secret}: cannot read a file of the build context" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "internal error" not in result.stderr
