@@ -1,7 +1,9 @@
 """Package discovery: walk the search directories into a :class:`Catalog`.
 
 Discovery is deterministic (sorted walk, one thread) and fault-isolated: a broken package
-becomes a problem in the catalog and never hides the others.
+becomes a problem in the catalog and never hides the others. The discovery index
+(:mod:`jetforge.index`) answers for what has not changed since the last run;
+:mod:`jetforge.reading` reads the rest.
 """
 
 from __future__ import annotations
@@ -15,25 +17,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jetforge.errors import DefinitionError
-from jetforge.jc.scan import JcReader, jc_setup, needs_worker
-from jetforge.platform_table import load_tables
-from jetforge.requirement import (
-    Predicate,
-    Requirement,
-    RequirementSyntaxError,
-    parse_jc_predicate,
-    parse_predicate,
-    parse_requirement,
-)
-from jetforge.scripts import ScriptHost, decode
-from jetforge.spec import PackageSpec, parse_package_dir
-from jetforge.walk import PackageRoot, iter_directories
+from jetforge.index import Entry, Index
+from jetforge.jc.scan import jc_setup
+from jetforge.walk import PackageRoot, Walk
 
 if TYPE_CHECKING:
     from jetforge.platform import Platform
+    from jetforge.requirement import Predicate, Requirement
+    from jetforge.spec import PackageSpec
+
+    _Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: the discovery index unpickles thousands
 class Variant:
     """A spec with its requirements parsed and its availability on the platform decided."""
 
@@ -108,100 +104,67 @@ def is_match(variant: Variant, pattern: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for name in names)
 
 
-def _has_script(_directory: Path, files: frozenset[str]) -> bool:
-    return "config.py" in files
-
-
-def _read_jetforge(host: ScriptHost, directory: Path, files: frozenset[str]) -> list[PackageSpec]:
-    """A jetforge-format directory's variants: parsed here, or, when a config script
-    derives them, from a script worker."""
-    if not _has_script(directory, files):
-        specs = list(parse_package_dir(directory, files))
-        if not any(spec.config for spec in specs):
-            return specs
-    found: list[PackageSpec] = decode(host.ask("jetforge", directory, files)["specs"])
-    return found
-
-
-def _has_dockerfile(spec: PackageSpec) -> PackageSpec:
-    if spec.dockerfile and not (spec.path / spec.dockerfile).is_file():
-        raise DefinitionError(
-            spec.source, f"{spec.name}: dockerfile '{spec.dockerfile}' not found in {spec.path}"
-        )
-    return spec
-
-
-def _parse_requirements(spec: PackageSpec) -> tuple[tuple[Requirement, ...], tuple[Predicate, ...]]:
-    try:
-        depends = tuple(parse_requirement(text) for text in spec.depends)
-        if spec.format == "jc":
-            off_jetson = load_tables().jc_l4t
-            requires = tuple(parse_jc_predicate(text, off_jetson) for text in spec.requires)
-        else:
-            requires = tuple(parse_predicate(text) for text in spec.requires)
-    except RequirementSyntaxError as error:
-        raise DefinitionError(spec.source, f"{spec.name}: {error}") from None
-    return depends, requires
-
-
 def discover(
     roots: Iterable[Path | PackageRoot],
     platform: Platform,
     *,
     skip: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    index: Path | None = None,
 ) -> Catalog:
     """Load every package under ``roots`` (in order) for ``platform``.
 
     ``skip`` holds shell patterns of variants to leave out (``--skip-packages``); ``env``
-    is the environment jc config scripts see (default: none of it).
+    is the environment config scripts see (default: none of it); ``index`` is the folder
+    of the discovery index (default: none, every directory is read).
     """
     search = [root if isinstance(root, PackageRoot) else PackageRoot(root) for root in roots]
+    env = env or {}
+    store = Index.open(index, [(str(root.path), root.format) for root in search])
+    setup = jc_setup(platform, env, [root.path for root in search])
+    answer_key = (tuple(r.effective_format() for r in search), platform, tuple(skip), setup)
+    last = store.last_walk if store.last_walk is not None and store.last_walk.holds() else None
+    if last is not None and store.scripts.holds((last.sources, platform, setup), env):
+        answer = store.catalog(answer_key)
+        if answer is not None:
+            return answer
+    from jetforge.reading import read_tree  # here, not at the top: start-up time
+
+    entries, walk, complete = read_tree(search, platform, env, setup, store, last)
+    answer = _catalog(entries, platform, skip, walk)
+    store.keep_catalog(answer_key, answer if complete else None)
+    store.save()
+    return answer
+
+
+def _catalog(
+    entries: Sequence[Entry], platform: Platform, skip: Sequence[str], walk: Walk
+) -> Catalog:
+    """The catalog of the directories' entries, in order: a name defined twice is an
+    error of the later definition; availability is decided for ``platform``."""
     seen: dict[str, PackageSpec] = {}
     problems: list[DefinitionError] = []
-    warnings: list[str] = []
+    warnings = list(walk.warnings)
     parsed: list[_Parsed] = []
-    env = env or {}
-    setup = jc_setup(platform, env, [root.path for root in search])
-    with ScriptHost(platform, env, setup) as host:
-        # Most trees have config scripts: the worker loads while the tree is walked.
-        host.start()
-        directories = list(iter_directories(search, warnings))
-        host.expect(
-            [
-                ("jc" if is_jc else "jetforge", directory, files)
-                for directory, files, is_jc in directories
-                if (needs_worker if is_jc else _has_script)(directory, files)
-            ]
-        )
-        jc_reader = JcReader(host)
-        for directory, files, is_jc in directories:
-            try:
-                if is_jc:
-                    specs, notes = jc_reader.read(directory, files)
-                    warnings += notes
-                else:
-                    specs = [_has_dockerfile(s) for s in _read_jetforge(host, directory, files)]
-                checked = [(spec, *_parse_requirements(spec)) for spec in specs]
-                if is_jc:
-                    checked = _last_definitions(checked, platform)
-            except DefinitionError as error:
-                problems.append(error)
-                continue
-            except (OSError, UnicodeDecodeError) as error:
-                problems.append(DefinitionError(directory, f"cannot read package: {error}"))
-                continue
-            for spec, depends, requires in checked:
-                if spec.name in seen:
-                    problems.append(
-                        DefinitionError(
-                            spec.source,
-                            f"variant '{spec.name}' is also defined in {seen[spec.name].source}",
-                        )
+    for entry in entries:
+        warnings += entry.warnings
+        if entry.problem is not None:
+            problems.append(DefinitionError(*entry.problem))
+            continue
+        checked = list(entry.parsed)
+        if entry.is_jc:
+            checked = _last_definitions(checked, platform)
+        for spec, depends, requires in checked:
+            if spec.name in seen:
+                problems.append(
+                    DefinitionError(
+                        spec.source,
+                        f"variant '{spec.name}' is also defined in {seen[spec.name].source}",
                     )
-                    continue
-                seen[spec.name] = spec
-                parsed.append((spec, depends, requires))
+                )
+                continue
+            seen[spec.name] = spec
+            parsed.append((spec, depends, requires))
     variants = [
         Variant(spec, depends, requires, _platform_reason(spec, requires, platform))
         for spec, depends, requires in parsed
@@ -209,9 +172,6 @@ def discover(
     ]
     variants = _mark_layered(_mark_unsatisfiable(variants))
     return Catalog(tuple(variants), tuple(problems), tuple(warnings))
-
-
-_Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
 
 
 def _last_definitions(checked: list[_Parsed], platform: Platform) -> list[_Parsed]:

@@ -41,6 +41,9 @@ class DefinitionError(UsageError):
         where = f"{self.path}:{self.line}" if self.line else str(self.path)
         return f"{where}: {self.problem}"
 
+    def __reduce__(self) -> tuple[type[DefinitionError], tuple[Path, str, int | None]]:
+        return type(self), (self.path, self.problem, self.line)  # kept by the index
+
 
 class UnknownPackageError(UsageError):
     """A requested name matches no package."""

@@ -3,14 +3,18 @@ distro Pythons and ``--target`` presets, read lazily into values. No detection h
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pickle
 import re
+import sys
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
-import yaml
 from packaging.version import Version
 
 from jetforge.errors import PlatformError
@@ -104,9 +108,47 @@ class Tables:
     jc_jetpack: Version
 
 
+DATA_FILE = Path(__file__).parent / "data" / "platforms.yaml"
+
+
 @cache
 def load_tables() -> Tables:
-    text = resources.files("jetforge").joinpath("data/platforms.yaml").read_text("utf-8")
+    """The table, parsed from the data file; a copy of the parsed values kept in the
+    user's cache (keyed by the file's content) spares later runs importing YAML."""
+    data = DATA_FILE.read_bytes()
+    kept = _kept_copy(data)
+    if kept is not None:
+        with contextlib.suppress(Exception):  # a damaged copy is parsed again
+            tables: Tables = pickle.loads(kept.read_bytes())  # noqa: S301 - our private copy
+            return tables
+    tables = _parse(data.decode("utf-8"))
+    if kept is not None:
+        _keep(kept, tables)
+    return tables
+
+
+def _kept_copy(data: bytes) -> Path | None:
+    if os.environ.get("JETFORGE_NO_INDEX", "") not in ("", "0"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    key = f"{zlib.crc32(data):08x}-{len(data)}-{sys.version_info[0]}{sys.version_info[1]}"
+    return Path(base) / "jetforge" / f"platforms-{key}.pickle"
+
+
+def _keep(path: Path, tables: Tables) -> None:
+    import tempfile  # here, not at the top: start-up time
+
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
+            pickle.dump(tables, out, protocol=pickle.HIGHEST_PROTOCOL)
+        Path(temporary).replace(path)
+
+
+def _parse(text: str) -> Tables:
+    import yaml  # here, not at the top: start-up time
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     raw: dict[str, Any] = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     targets = {

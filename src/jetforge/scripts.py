@@ -41,6 +41,11 @@ LANES = max(1, min(4, (os.cpu_count() or 2) // 2))
 Item = tuple[str, Path, frozenset[str]]
 
 
+class ScriptLostError(DefinitionError):
+    """A config script overran its time or ended its worker: nothing about what it read
+    is known, so the discovery index keeps nothing of it."""
+
+
 def encode(value: object) -> str:
     """A value the worker and this process exchange inside JSON (specs, the platform)."""
     return base64.b64encode(pickle.dumps(value)).decode()
@@ -148,6 +153,8 @@ class ScriptHost:
         self._scratch: Path | None = None
         self._lanes = [_Lane(self._start, self.timeout) for _ in range(max(1, lanes))]
         self._lane_of: dict[Path, _Lane] = {}
+        self.env_names: set[str] = set()  # the variables scripts looked up
+        self.whole_env = False  # a script looked at every variable
 
     def __enter__(self) -> ScriptHost:
         return self
@@ -189,13 +196,15 @@ class ScriptHost:
         a :class:`DefinitionError` of that directory's package."""
         lane = self._lane_of.get(directory, self._lanes[0])
         answer = lane.answer((kind, directory, files))
+        self.env_names.update(answer.get("env", ()))
+        self.whole_env |= bool(answer.get("whole_env"))
         if "lost" in answer:
             problem = (
                 f"config script did not finish within {self.timeout:g} s (set {TIMEOUT_VARIABLE})"
                 if "no answer" in str(answer["lost"])
                 else "config script ended the process that ran it"
             )
-            raise DefinitionError(directory / "config.py", problem)
+            raise ScriptLostError(directory / "config.py", problem)
         if "error" in answer:
             path, line, problem = answer["error"]
             raise DefinitionError(path, problem, line)

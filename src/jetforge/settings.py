@@ -17,11 +17,6 @@ from typing import Any
 from jetforge.errors import UsageError
 from jetforge.spec import ROOT_FORMATS, RootFormat, root_format
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-
 FILE_NAME = "jetforge.toml"
 
 
@@ -77,6 +72,10 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
     path = find_settings_file(cwd, env)
     if path is None:
         return Settings()
+    if sys.version_info >= (3, 11):  # here, not at the top: most runs have no config file
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:

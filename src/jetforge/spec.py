@@ -9,37 +9,46 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import posixpath
 import re
 import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from packaging.version import InvalidVersion, Version
 
 from jetforge.errors import DefinitionError
 
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    import yaml
 
 
-class _Loader(_BaseLoader):  # type: ignore[valid-type, misc]
+@functools.cache
+def _loader() -> type[yaml.SafeLoader]:
     """yaml's safe loader (the C one where available) that refuses duplicate keys: YAML
-    keeps the last of them silently, which loses a definition."""
+    keeps the last of them silently, which loses a definition. Made when a file is first
+    parsed: with the discovery index most runs parse none and spare the import."""
+    import yaml  # here, not at the top: start-up time
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            if key_node.value in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
-                )
-            seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[valid-type, misc]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[str] = set()
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+    return Loader
 
 
 PackageFormat = Literal["jetforge", "jc"]
@@ -59,7 +68,7 @@ def root_format(text: str) -> RootFormat:
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]*(?::[A-Za-z0-9_][A-Za-z0-9_.\-]*)?$")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: the discovery index unpickles thousands
 class PackageSpec:
     """One variant as its files define it (before platform checks).
 
@@ -289,10 +298,25 @@ def read_header(dockerfile: Path, text: str) -> tuple[str, int] | None:
     raise DefinitionError(dockerfile, "header has no closing '#---' line", start + 1)
 
 
+def read_text(path: Path) -> str:
+    """A definition file's text (UTF-8, a leading BOM dropped); a file that cannot be read
+    or is not UTF-8 is an error naming it."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start : error.start + 1].hex()
+        line = error.object[: error.start].count(b"\n") + 1
+        raise DefinitionError(path, f"is not UTF-8 text (byte 0x{byte})", line) from None
+    except OSError as error:
+        raise DefinitionError(path, f"cannot be read: {error.strerror or error}") from None
+
+
 def load_yaml(path: Path, text: str, first_line: int = 1) -> object:
     """``yaml.safe_load`` whose errors name the file and line."""
+    import yaml  # here, not at the top: start-up time
+
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - CSafeLoader or SafeLoader
+        return yaml.load(text, Loader=_loader())  # noqa: S506 - CSafeLoader or SafeLoader
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = first_line + mark.line if mark is not None else None
@@ -302,9 +326,11 @@ def load_yaml(path: Path, text: str, first_line: int = 1) -> object:
 
 def key_lines(text: str, first_line: int = 1) -> dict[str, int]:
     """Map each key of a YAML mapping (any depth) to its line, for error messages."""
+    import yaml  # here, not at the top: start-up time
+
     lines: dict[str, int] = {}
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=_loader())
     except yaml.YAMLError:
         return lines
     stack = [node]
@@ -339,7 +365,7 @@ def parse_package_dir(directory: Path, files: frozenset[str]) -> Iterator[Packag
     header: dict[str, object] = {}
     header_source = directory / "Dockerfile"
     if "Dockerfile" in files:
-        text = header_source.read_text(encoding="utf-8-sig")
+        text = read_text(header_source)
         found = read_header(header_source, text)
         if found is not None:
             body, first = found
@@ -352,7 +378,7 @@ def parse_package_dir(directory: Path, files: frozenset[str]) -> Iterator[Packag
         yield _spec(directory, header_source, header)
         return
     source = directory / "package.yaml"
-    text = source.read_text(encoding="utf-8-sig")
+    text = read_text(source)
     raw = _mapping(source, load_yaml(source, text), 1)
     if _is_flat(raw):
         yield _spec(directory, source, {**header, **_parse_with_lines(raw, source, text, 1)})

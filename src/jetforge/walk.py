@@ -6,13 +6,14 @@ inside the search directory. Nothing is parsed here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jetforge.jc.reader import CONFIG_SUFFIXES
-from jetforge.jc.scan import is_jc_checkout, is_jc_directory
+from jetforge.jc.scan import is_jc_checkout
 from jetforge.spec import RootFormat
 
 PACKAGE_FILES = frozenset({"Dockerfile", "package.yaml", "config.py"})
@@ -42,6 +43,49 @@ def is_jc_file(name: str) -> bool:
     )
 
 
+# What a file was when it was read: size, modification and change times, inode. A file
+# changed since has another (its change time moves on whatever the edit).
+FileStamp = tuple[int, int, int, int]
+# A package directory's entries: each name with its file's stamp (None for a directory).
+DirStamp = tuple[tuple[str, FileStamp | None], ...]
+
+
+def file_stamp(path: str | os.PathLike[str]) -> FileStamp | None:
+    """``path``'s stamp, following links; None when it does not exist."""
+    try:
+        return _stamp(os.stat(path))  # noqa: PTH116 - once per file of a tree: no Path objects
+    except OSError:
+        return None
+
+
+def _stamp(found: os.stat_result) -> FileStamp:
+    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
+
+
+@dataclass(frozen=True)  # no slots: the discovery index unpickles thousands
+class PackageDir:
+    """A package directory found by the walk: its package file names, the format of its
+    search directory (``auto`` is decided per directory later) and its stamp."""
+
+    path: Path
+    files: frozenset[str]
+    format: RootFormat
+    stamp: DirStamp
+    root: Path  # the real path of its search directory
+
+
+@dataclass
+class Walk:
+    """What a walk collects besides the package directories: warnings about links it left
+    out, the stamp of every Python file it passed (config scripts import such files from
+    anywhere in the tree), and the stamp of every directory and file it looked at (while
+    they hold, a walk would find the same)."""
+
+    warnings: list[str] = field(default_factory=list)
+    sources: list[tuple[str, FileStamp | None]] = field(default_factory=list)
+    seen: list[tuple[str, FileStamp | None]] = field(default_factory=list)
+
+
 def iter_package_dirs(
     root: Path, *, jc: bool = False, warnings: list[str] | None = None
 ) -> Iterator[tuple[Path, frozenset[str]]]:
@@ -53,34 +97,67 @@ def iter_package_dirs(
     under its own name); a file link counts while it stays inside ``root``. A link out of
     ``root``, a link loop and a dangling link are left out with a line in ``warnings``.
     """
-    real = Path(os.path.realpath(root))
-    yield from _walk(root, jc, real, warnings if warnings is not None else [])
+    walk = Walk(warnings if warnings is not None else [])
+    for found in _walk(root, jc, Path(os.path.realpath(root)), walk):
+        yield found.path, found.files
 
 
-def _walk(
-    directory: Path, jc: bool, root: Path, warnings: list[str]
-) -> Iterator[tuple[Path, frozenset[str]]]:
-    try:
-        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
-    except OSError:
+def _walk(directory: Path, jc: bool, root: Path, walk: Walk) -> Iterator[PackageDir]:
+    listed = _list(directory, jc, root, walk)
+    if listed is None:
         return
-    bad_links = {
-        entry.name
-        for entry in entries
-        if entry.is_symlink() and not _link_ok(entry, root, warnings)
-    }
-    wanted = is_jc_file if jc else PACKAGE_FILES.__contains__
-    files = frozenset(
-        entry.name
-        for entry in entries
-        if wanted(entry.name) and entry.name not in bad_links and _is_file(entry)
-    )
-    if files and (not jc or files - {"test.py", "test.sh"}):
-        yield directory, files
+    entries, stamp, names = listed
+    if names and (not jc or names - {"test.py", "test.sh"}):
+        yield PackageDir(directory, names, "jc" if jc else "auto", stamp, root)
     for entry in entries:
         if entry.name.startswith((".", "__")) or entry.is_symlink() or not _is_dir(entry):
             continue
-        yield from _walk(Path(entry.path), jc, root, warnings)
+        yield from _walk(Path(entry.path), jc, root, walk)
+
+
+def _list(
+    directory: Path, jc: bool, root: Path, walk: Walk
+) -> tuple[list[os.DirEntry[str]], DirStamp, frozenset[str]] | None:
+    """A directory's entries, its stamp and its package file names (None: unreadable)."""
+    walk.seen.append((str(directory), file_stamp(directory)))
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except OSError:
+        return None
+    bad_links = {
+        entry.name
+        for entry in entries
+        if entry.is_symlink() and not _link_ok(entry, root, walk.warnings)
+    }
+    stamp: list[tuple[str, FileStamp | None]] = []
+    wanted = is_jc_file if jc else PACKAGE_FILES.__contains__
+    files = []
+    for entry in entries:
+        if entry.name in bad_links:
+            walk.seen.append((entry.path, file_stamp(entry.path)))
+            continue
+        if _is_file(entry):
+            try:
+                entry_stamp = _stamp(entry.stat())
+            except OSError:
+                walk.seen.append((entry.path, None))
+                continue
+            stamp.append((entry.name, entry_stamp))
+            walk.seen.append((entry.path, entry_stamp))
+            if wanted(entry.name):
+                files.append(entry.name)
+            if entry.name.endswith(".py"):
+                walk.sources.append((entry.path, entry_stamp))
+        else:
+            stamp.append((entry.name, None))
+    return entries, tuple(stamp), frozenset(files)
+
+
+def restamp(found: PackageDir) -> PackageDir:
+    """``found`` with its directory's stamp as it is now (config scripts may write files
+    into their own directory)."""
+    listed = _list(found.path, found.format == "jc", found.root, Walk())
+    return found if listed is None else dataclasses.replace(found, stamp=listed[1])
 
 
 def _link_ok(entry: os.DirEntry[str], root: Path, warnings: list[str]) -> bool:
@@ -112,15 +189,10 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def iter_directories(
-    roots: Iterable[PackageRoot], warnings: list[str]
-) -> Iterator[tuple[Path, frozenset[str], bool]]:
-    """Every package directory with its files and whether it is read as jc."""
+def iter_directories(roots: Iterable[PackageRoot], walk: Walk) -> Iterator[PackageDir]:
+    """Every package directory of ``roots``, in order; a directory of an ``auto`` root
+    keeps the format ``auto`` (:func:`is_jc_directory` decides it when it is read)."""
     for root in roots:
         kind = root.effective_format()
-        for directory, files in iter_package_dirs(root.path, jc=kind == "jc", warnings=warnings):
-            yield (
-                directory,
-                files,
-                kind == "jc" or (kind == "auto" and is_jc_directory(directory, files)),
-            )
+        for found in _walk(root.path, kind == "jc", Path(os.path.realpath(root.path)), walk):
+            yield found if kind != "jetforge" else dataclasses.replace(found, format="jetforge")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,27 @@ def test_a_missing_dockerfile_is_named(tree, run):
 def test_implausible_platform_overrides_are_errors(jetforge, variable, value):
     result = jetforge("platform", env={variable: value})
     one_line_error(result, 2, f"{variable}: '{value}' is not valid")
+
+
+def test_a_definition_that_is_not_utf8_is_named_with_its_line(tree, run):
+    root = tree({"a/Dockerfile": header("name: a").encode() + b"RUN echo \xff\n"})
+    result = run(root, "build", "--simulate", "a")
+    one_line_error(result, 2, "a/Dockerfile:6: is not UTF-8 text (byte 0xff)")
+
+
+def test_an_unreadable_definition_is_named(tree, run, monkeypatch):
+    # As root (the CI machine) no mode makes a file unreadable; refuse the read instead.
+    root = tree({"a/Dockerfile": header("name: a"), "a/package.yaml": "depends: []\n"})
+    blocked = root / "a" / "package.yaml"
+    original = Path.read_text
+
+    def read_text(self: Path, *args: object, **kwargs: object) -> str:
+        if self == blocked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    result = run(root, "list", "--strict")
+    assert result.code == 2, result.stderr
+    assert f"{blocked}: cannot be read: Permission denied" in result.stderr
+    assert "Traceback" not in result.stderr

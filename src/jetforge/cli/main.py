@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
 
@@ -88,19 +87,19 @@ def main(
         return 130
     except StageFailedError as failure:
         if args.verbose:
-            traceback.print_exc(file=err)
+            _print_traceback(err)
         session.render_failure(failure)
         return failure.exit_code
     except JetforgeError as error:
         if args.verbose:
-            traceback.print_exc(file=err)
+            _print_traceback(err)
         print(f"jetforge: error: {error}", file=err)
         if not isinstance(error, UsageError) and not args.verbose:
             print("jetforge: re-run with -v for details", file=err)
         return error.exit_code
     except Exception as error:
         if args.verbose:
-            traceback.print_exc(file=err)
+            _print_traceback(err)
         print(f"jetforge: internal error: {type(error).__name__}: {error}", file=err)
         print("jetforge: re-run with -v for details", file=err)
         return 1
@@ -144,3 +143,9 @@ def entry() -> None:
         _silence(sys.stdout)
         code = code or 1
     sys.exit(code)
+
+
+def _print_traceback(err: TextIO) -> None:
+    import traceback  # here, not at the top: start-up time
+
+    traceback.print_exc(file=err)

@@ -16,6 +16,7 @@ from typing import TextIO
 import jetforge
 from jetforge.discover import Catalog, discover
 from jetforge.errors import StageFailedError, UsageError
+from jetforge.index import VARIABLE
 from jetforge.platform import Platform, detect_platform
 from jetforge.settings import Settings, load_settings
 from jetforge.spec import ROOT_FORMATS, root_format
@@ -51,6 +52,11 @@ def add_package_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="format of the --package-dirs trees: jetforge's own, jetson-containers' (jc), "
         "or auto (per package directory; a jetson-containers checkout is read as jc)",
+    )
+    group.add_argument(
+        "--no-index",
+        action="store_true",
+        help=f"read every package directory again, not from the discovery index ({VARIABLE}=1)",
     )
     group.add_argument("--target", metavar="NAME", help="plan for a named platform preset")
     group.add_argument("--distro", metavar="DISTRO", help="distro release, e.g. ubuntu:22.04")
@@ -132,7 +138,16 @@ class Session:
     def catalog(self) -> Catalog:
         """Every package of the search directories, for this platform."""
         skip = split_list(getattr(self.args, "skip_packages", []))
-        return discover(self.package_roots, self.platform, skip=skip, env=self.env)
+        return discover(
+            self.package_roots, self.platform, skip=skip, env=self.env, index=self.index_dir
+        )
+
+    @cached_property
+    def index_dir(self) -> Path | None:
+        """The discovery index's folder, or None with ``--no-index`` / ``JETFORGE_NO_INDEX``."""
+        if getattr(self.args, "no_index", False) or self.env.get(VARIABLE, "") not in ("", "0"):
+            return None
+        return self.cache_dir / "index"
 
     @cached_property
     def cache_dir(self) -> Path:

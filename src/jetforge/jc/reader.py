@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jetforge.errors import DefinitionError
-from jetforge.spec import key_lines, load_yaml
+from jetforge.spec import key_lines, load_yaml, read_text
 
 JC_KEYS = (
     "alias",
@@ -73,7 +73,7 @@ def header_text(text: str) -> str | None:
 def read_header(dockerfile: Path) -> dict[str, Any] | None:
     """The header of a jc Dockerfile; malformed YAML or unknown keys are errors that name
     the file (jc drops such a header with a warning, losing its depends)."""
-    text = header_text(dockerfile.read_text(encoding="utf-8-sig"))
+    text = header_text(read_text(dockerfile))
     if text is None:
         return None
     data = load_yaml(dockerfile, text, 2)
@@ -90,7 +90,7 @@ def _check_keys(data: Mapping[Any, object], source: Path) -> None:
         if key not in JC_KEYS:
             close = difflib.get_close_matches(str(key), JC_KEYS, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "valid: " + ", ".join(JC_KEYS)
-            line = key_lines(header_text(source.read_text(encoding="utf-8-sig")) or "", 2)
+            line = key_lines(header_text(read_text(source)) or "", 2)
             raise DefinitionError(source, f"unknown key '{key}' ({hint})", line.get(str(key)))
 
 

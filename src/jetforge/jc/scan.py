@@ -23,11 +23,11 @@ from jetforge.jc.reader import (
     read_records,
 )
 from jetforge.platform_table import SBSA, TEGRA, load_tables
-from jetforge.scripts import ScriptHost
 from jetforge.spec import PackageSpec, check_contents
 
 if TYPE_CHECKING:
     from jetforge.platform import Platform
+    from jetforge.scripts import ScriptHost
 
 JC_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9_][A-Za-z0-9_.:+\-]*)?$")
 _DEFINES_CONFIGURE = re.compile(r"^def configure\(", re.MULTILINE)

@@ -1,0 +1,178 @@
+"""Reading package directories: the part of discovery that parses files and runs config
+scripts, for the directories the discovery index does not answer. Imported when a run
+has something to read (start-up time)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jetforge.errors import DefinitionError
+from jetforge.index import Entry, Index, LastWalk, Stamps
+from jetforge.jc.scan import JcReader, is_jc_directory, needs_worker
+from jetforge.platform_table import load_tables
+from jetforge.requirement import (
+    Predicate,
+    Requirement,
+    RequirementSyntaxError,
+    parse_jc_predicate,
+    parse_predicate,
+    parse_requirement,
+)
+from jetforge.scripts import ScriptHost, ScriptLostError, decode
+from jetforge.spec import PackageSpec, parse_package_dir
+from jetforge.walk import PackageDir, PackageRoot, Walk, file_stamp, iter_directories, restamp
+
+if TYPE_CHECKING:
+    from jetforge.platform import Platform
+
+
+def read_tree(
+    search: Sequence[PackageRoot],
+    platform: Platform,
+    env: Mapping[str, str],
+    setup: Mapping[str, object],
+    store: Index,
+    last: LastWalk | None,
+) -> tuple[list[Entry], Walk, bool]:
+    """The entries of every package directory of ``search``, in order, from ``store``
+    where they hold and read otherwise (``last``: the last walk, when it holds), the walk,
+    and whether the index now holds every entry. ``store`` is updated, not saved."""
+    with ScriptHost(platform, env, setup) as host:
+        if store.is_empty:  # a first run: the worker loads while the tree is walked
+            host.start()
+        walk = Walk()
+        if last is None:
+            directories = list(iter_directories(search, walk))
+        else:
+            directories = list(last.directories)
+            walk = Walk(list(last.warnings), list(last.sources), list(last.seen))
+        key = (tuple(walk.sources), platform, setup)
+        scripts_hold = store.scripts_hold(key, env, directories)
+        entries = [store.lookup(found, scripts_hold) for found in directories]
+        is_jc = {
+            found.path: found.format == "jc"
+            or (found.format == "auto" and is_jc_directory(found.path, found.files))
+            for found, entry in zip(directories, entries, strict=True)
+            if entry is None
+        }
+        host.expect(
+            [
+                ("jc" if is_jc[found.path] else "jetforge", found.path, found.files)
+                for found in directories
+                if found.path in is_jc
+                and (needs_worker if is_jc[found.path] else _has_script)(found.path, found.files)
+            ]
+        )
+        jc_reader = JcReader(host)
+        complete = True
+        read: list[Entry] = []
+        for found, entry in zip(directories, entries, strict=True):
+            if entry is None:
+                entry, keep = _read(found, is_jc[found.path], host, jc_reader)
+                written: Stamps = ()
+                if entry.scripted:  # a script may write files into its directory
+                    after = restamp(found).stamp
+                    written = tuple(set(after) - set(found.stamp))
+                    entry = dataclasses.replace(entry, stamp=after)
+                complete &= keep and store.put(found.path, entry, written)
+                if not keep:
+                    store.drop(found.path)
+            read.append(entry)
+        reads = {name: env.get(name) for name in host.env_names}
+        whole_env = dict(env) if host.whole_env else None
+    store.forget_missing({str(found.path) for found in directories})
+    store.keep_scripts(key, tuple(walk.sources), reads, whole_env, merge=scripts_hold)
+    complete &= store.keep_walk(directories, walk)
+    return read, walk, complete
+
+
+def _has_script(_directory: Path, files: frozenset[str]) -> bool:
+    return "config.py" in files
+
+
+def _read_jetforge(
+    host: ScriptHost, directory: Path, files: frozenset[str]
+) -> tuple[list[PackageSpec], bool]:
+    """A jetforge-format directory's variants, and whether a config script derived them
+    (in a script worker)."""
+    if not _has_script(directory, files):
+        specs = list(parse_package_dir(directory, files))
+        if not any(spec.config for spec in specs):
+            return specs, False
+    found: list[PackageSpec] = decode(host.ask("jetforge", directory, files)["specs"])
+    return found, True
+
+
+def _has_dockerfile(spec: PackageSpec) -> PackageSpec:
+    if spec.dockerfile and not (spec.path / spec.dockerfile).is_file():
+        raise DefinitionError(
+            spec.source, f"{spec.name}: dockerfile '{spec.dockerfile}' not found in {spec.path}"
+        )
+    return spec
+
+
+def _parse_requirements(
+    spec: PackageSpec,
+) -> tuple[tuple[Requirement, ...], tuple[Predicate, ...]]:
+    try:
+        depends = tuple(parse_requirement(text) for text in spec.depends)
+        if spec.format == "jc":
+            off_jetson = load_tables().jc_l4t
+            requires = tuple(parse_jc_predicate(text, off_jetson) for text in spec.requires)
+        else:
+            requires = tuple(parse_predicate(text) for text in spec.requires)
+    except RequirementSyntaxError as error:
+        raise DefinitionError(spec.source, f"{spec.name}: {error}") from None
+    return depends, requires
+
+
+def _read(
+    found: PackageDir, is_jc: bool, host: ScriptHost, jc_reader: JcReader
+) -> tuple[Entry, bool]:
+    """Read one package directory into an entry, and whether the index may keep it."""
+    entry = Entry(found.stamp, found.format, is_jc, ())
+    scripted = False
+    try:
+        if is_jc:
+            scripted = needs_worker(found.path, found.files)
+            specs, notes = jc_reader.read(found.path, found.files)
+        else:
+            specs, scripted = _read_jetforge(host, found.path, found.files)
+            specs, notes = [_has_dockerfile(spec) for spec in specs], []
+        parsed = tuple((spec, *_parse_requirements(spec)) for spec in specs)
+    except ScriptLostError as error:  # an overrun or a dead worker: not for keeping
+        return dataclasses.replace(entry, problem=_problem(error)), False
+    except DefinitionError as error:
+        return dataclasses.replace(entry, problem=_problem(error), scripted=scripted), True
+    except (OSError, UnicodeDecodeError) as error:
+        problem = DefinitionError(found.path, f"cannot read package: {error}")
+        return dataclasses.replace(entry, problem=_problem(problem)), False
+    return Entry(
+        found.stamp,
+        found.format,
+        is_jc,
+        _elsewhere(found, specs),
+        parsed,
+        None,
+        tuple(notes),
+        scripted,
+    ), True
+
+
+def _problem(error: DefinitionError) -> tuple[str, str, int | None]:
+    return str(error.path), error.problem, error.line
+
+
+def _elsewhere(found: PackageDir, specs: Sequence[PackageSpec]) -> Stamps:
+    """The stamps of files the variants name that are not entries of their directory."""
+    own = {name for name, _ in found.stamp}
+    paths = {
+        str(spec.path / name)
+        for spec in specs
+        for name in (spec.dockerfile, *spec.config)
+        if name and not (spec.path == found.path and name in own)
+    }
+    return tuple((path, file_stamp(path)) for path in sorted(paths))
