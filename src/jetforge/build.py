@@ -22,7 +22,7 @@ from typing import TextIO
 from jetforge._process import Completed, OutputSink
 from jetforge.cache import add_run_mounts, parse_cache_event
 from jetforge.context import edit_dockerfile
-from jetforge.engine.base import Engine
+from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import Command, build_command, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
 from jetforge.labels import STAGE_KEY
@@ -119,6 +119,7 @@ class Executor:
         self._containers = 0
         self._dockerfiles: dict[int, Path] = {}
         self._cache_events: list[str] = []
+        self._known: dict[str, list[ImageInfo]] | None = None
 
     def command(self, stage: Stage) -> Command:
         """The engine command that builds ``stage``."""
@@ -167,9 +168,22 @@ class Executor:
             raise FailureError(f"{where}: {error.strerror or error}") from None
         return self.summary
 
+    def _stage_images(self) -> dict[str, list[ImageInfo]]:
+        """Every local stage image by its stage key, newest first: one engine query for
+        the whole chain (a no-op rebuild asks nothing else)."""
+        if self.options.rebuild:
+            return {}
+        found: dict[str, list[ImageInfo]] = {}
+        for info in self.engine.list_images([f"label={STAGE_KEY}"]):
+            found.setdefault(info.labels.get(STAGE_KEY, ""), []).append(info)
+        return found
+
     def _stage(self, stage: Stage, result: StageResult) -> None:
         reporter = self.reporter
-        found = [] if self.options.rebuild else self.engine.find_by_label(STAGE_KEY, stage.key)
+        if self._known is None:
+            self._known = self._stage_images()
+        known = self._known.get(stage.key, [])
+        found = [info.id for info in known]
         log_path = self.options.logs_dir / f"{stage.slug}.build.log"
         if not found and not self.options.rebuild and self.options.remote is not None:
             found = self._pull_stage(stage, log_path)
@@ -180,7 +194,9 @@ class Executor:
             encoding="utf-8",
         )
         if found:
-            self.engine.tag(found[0], str(stage.image))
+            tagged = bool(known) and known[0].id == found[0] and str(stage.image) in known[0].tags
+            if not tagged:
+                self.engine.tag(found[0], str(stage.image))
             result.state, result.image_id = "reused", found[0]
             with log_path.open("a", encoding="utf-8") as log:
                 log.write(f"reused {found[0]} (label {STAGE_KEY}={stage.key})\n")
@@ -332,7 +348,10 @@ class Executor:
     def _finish(self) -> None:
         last = self.plan.stages[-1]
         final = str(self.plan.final_image)
-        self.engine.tag(str(last.image), final)
+        image_id = self.summary.stages[-1].image_id
+        reused = next((i for i in (self._known or {}).get(last.key, []) if i.id == image_id), None)
+        if reused is None or final not in reused.tags:  # a no-op rebuild has it tagged
+            self.engine.tag(str(last.image), final)
         self._mark_tested(self.summary.stages[-1].image_id)
         self.reporter.message(f"tagged {final}")
         if self.options.push:

@@ -14,7 +14,6 @@ import os
 import secrets
 import signal
 import time
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +133,8 @@ def ensure_credentials(paths: CachePaths) -> tuple[str, str]:
 
 def fetch_health(url: str, timeout: float = PROBE_SECONDS) -> dict[str, object] | None:
     """The server's ``/health`` answer when it is a jetforge cache, else None."""
+    import urllib.request  # here, not at the top: start-up time
+
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(url.rstrip("/") + "/health", timeout=timeout) as response:

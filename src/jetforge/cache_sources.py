@@ -12,10 +12,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
-import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -132,6 +129,10 @@ def probe_build_sources(
 
 
 def _probe(source: Source, env: Mapping[str, str], timeout: float) -> Probe:
+    import ssl  # here, not at the top: start-up time
+    import urllib.error
+    import urllib.request
+
     parts = urllib.parse.urlsplit(source.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return Probe(source, False, "not an http(s) URL")

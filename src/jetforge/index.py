@@ -261,15 +261,14 @@ class Index:
         return True
 
     def keep_catalog(self, key: tuple[object, ...], catalog: Catalog | None) -> None:
-        """Keep ``catalog`` as the answer for ``key`` (None: keep none)."""
+        """Keep ``catalog`` as the answer for ``key`` (None: keep none). Only a run that
+        read from the index (or read everything) makes one, so it is always the newest."""
         if catalog is None:
             if self._kept.pop("catalog", None) is not None:
                 self._changed = True
             return
-        kept = self._kept.get("catalog")
-        if kept is None or kept[0] != key:
-            self._kept["catalog"] = (key, pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL))
-            self._changed = True
+        self._kept["catalog"] = (key, pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL))
+        self._changed = True
 
     def save(self) -> None:
         """Write the index when it changed (atomically; a failure keeps the old one)."""

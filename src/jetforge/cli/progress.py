@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported when a live display is shown (start-up time)
+    from rich.table import Table
 
 DONE_STATES = ("reused", "built", "passed", "failed", "skipped")
 
@@ -43,6 +42,9 @@ class LiveReporter:
     """A rich live table: one row per stage with its state and elapsed time."""
 
     def __init__(self, stream: TextIO, *, color: bool = True) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
         self.console = Console(file=stream, no_color=not color, highlight=False)
         self.rows: dict[str, tuple[str, str, float]] = {}
         self.live = Live(console=self.console, refresh_per_second=4, transient=False)
@@ -57,6 +59,8 @@ class LiveReporter:
         self.live.stop()
 
     def _render(self) -> Table:
+        from rich.table import Table
+
         table = Table.grid(padding=(0, 2))
         now = time.monotonic()
         for slug, (state, detail, started) in self.rows.items():

@@ -50,9 +50,6 @@ class Engine(Protocol):
     def build(self, command: Command, on_output: OutputSink) -> Completed:
         """Run a build command, streaming its output."""
 
-    def find_by_label(self, label: str, value: str) -> list[str]:
-        """Ids of local images carrying ``label=value``, newest first."""
-
     def inspect(self, reference: str) -> ImageInfo | None:
         """Details of a local image, or None when it is absent."""
 

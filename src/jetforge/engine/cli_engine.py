@@ -61,13 +61,6 @@ class CliEngine:
         if left:
             self._call("rm", "--force", *left)
 
-    def find_by_label(self, label: str, value: str) -> list[str]:
-        """Ids of local images carrying ``label=value``, newest first."""
-        done = self._call(
-            "images", "--no-trunc", "--filter", f"label={label}={value}", "--format", "{{.ID}}"
-        )
-        return list(dict.fromkeys(done.stdout.split())) if done.returncode == 0 else []
-
     def inspect(self, reference: str) -> ImageInfo | None:
         """Details of a local image, or None when it is absent."""
         done = self._call("image", "inspect", reference)
