@@ -25,6 +25,7 @@ replaced atomically; one that cannot be read counts as empty.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import pickle
 import sys
@@ -32,7 +33,7 @@ import time
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PosixPath
 from typing import TYPE_CHECKING, Any
 
 import jetforge
@@ -101,14 +102,36 @@ def code_stamp() -> Stamps:
 class LastWalk:
     """What the last complete walk found, and the stamps that tell whether it still holds."""
 
-    directories: tuple[PackageDir, ...]
+    found: bytes  # the package directories, pickled: only a run that reads needs them
     warnings: tuple[str, ...]
     sources: Stamps
     seen: Stamps
 
+    @property
+    def directories(self) -> tuple[PackageDir, ...]:
+        """The package directories the walk found, in order."""
+        found: tuple[PackageDir, ...] = pickle.loads(self.found)  # noqa: S301 - ours
+        return found
+
     def holds(self) -> bool:
         """Whether every directory and file the walk looked at is as it was."""
         return all(file_stamp(path) == stamp for path, stamp in self.seen)
+
+
+class _Pickler(pickle.Pickler):
+    """Keeps paths as one string each: unpickled, a path parses once, not part by part
+    (thousands of them are most of the time a warm run takes)."""
+
+    def reducer_override(self, obj: object) -> Any:
+        if type(obj) is PosixPath:
+            return PosixPath, (str(obj),)
+        return NotImplemented
+
+
+def _dumps(value: object) -> bytes:
+    out = io.BytesIO()
+    _Pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return out.getvalue()
 
 
 class Index:
@@ -253,7 +276,7 @@ class Index:
         if not self._settled(tuple(walk.seen)):
             return False
         last = LastWalk(
-            tuple(directories), tuple(walk.warnings), tuple(walk.sources), tuple(walk.seen)
+            _dumps(tuple(directories)), tuple(walk.warnings), tuple(walk.sources), tuple(walk.seen)
         )
         if last != self.last_walk:
             self.last_walk = last
@@ -267,7 +290,7 @@ class Index:
             if self._kept.pop("catalog", None) is not None:
                 self._changed = True
             return
-        self._kept["catalog"] = (key, pickle.dumps(catalog, protocol=pickle.HIGHEST_PROTOCOL))
+        self._kept["catalog"] = (key, _dumps(catalog))
         self._changed = True
 
     def save(self) -> None:
@@ -279,7 +302,7 @@ class Index:
             "scripts": self.scripts,
             "walk": self.last_walk,
             "catalog": self._kept.get("catalog"),
-            "entries": pickle.dumps(self.entries, protocol=pickle.HIGHEST_PROTOCOL),
+            "entries": _dumps(self.entries),
         }
         import tempfile  # here, not at the top: start-up time
 
@@ -288,7 +311,7 @@ class Index:
             handle, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
             try:
                 with os.fdopen(handle, "wb") as out:
-                    pickle.dump(data, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    _Pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(data)
                 Path(temporary).replace(self.path)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
