@@ -145,6 +145,27 @@ def test_a_jc_directory_is_detected_inside_a_jetforge_tree(jc, tmp_path):
     assert formats == {"build-essential": "jc", "plain": "jetforge"}
 
 
+def test_a_variant_may_use_another_package_s_dockerfile_of_the_tree(jc, tmp_path):
+    # jc's zed and isaac-ros scripts point variants at the ros package's Dockerfile.
+    tree = tmp_path / "packages"
+    (tree / "ros").mkdir(parents=True)
+    (tree / "ros" / "Dockerfile.extras").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
+    (tree / "zed").mkdir()
+    (tree / "zed" / "Dockerfile").write_text("#---\n# name: zed\n#---\nFROM x\n")
+    (tree / "zed" / "config.py").write_text(
+        "import os\n"
+        "extras = dict(package, name='zed:ros', dockerfile=os.path.join("
+        "os.path.dirname(package['path']), 'ros', 'Dockerfile.extras'))\n"
+        "package = [package, extras]\n"
+    )
+    (tree / "bad").mkdir()
+    (tree / "bad" / "Dockerfile").write_text("#---\n# name: bad\n#---\nFROM x\n")
+    (tree / "bad" / "config.py").write_text("package['dockerfile'] = '/etc/hostname'\n")
+    result = jc("list", "--package-format", "jc", tree=tree)
+    assert result.stdout.split() == ["zed", "zed:ros"]
+    assert "bad: dockerfile '/etc/hostname' is outside the package directory" in result.stderr
+
+
 def test_header_only_jc_tree_needs_package_format_jc(jc, tmp_path):
     tree = tmp_path / "private"
     shutil.copytree(LIB / "apps" / "greeter", tree / "greeter")

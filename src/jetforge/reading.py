@@ -66,7 +66,10 @@ def read_tree(
                 and (needs_worker if is_jc[found.path] else _has_script)(found.path, found.files)
             ]
         )
-        jc_reader = JcReader(host)
+        trees = setup.get("roots", [])
+        jc_reader = JcReader(
+            host, [Path(tree) for tree in trees] if isinstance(trees, list) else []
+        )
         complete = True
         read: list[Entry] = []
         for found, entry in zip(directories, entries, strict=True):

@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import os
 import posixpath
 import re
 import shlex
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
@@ -247,9 +248,12 @@ def is_inside(name: str) -> bool:
     return not path.is_absolute() and not posixpath.normpath(name).startswith("..")
 
 
-def check_contents(spec: PackageSpec) -> None:
+def check_contents(spec: PackageSpec, trees: Sequence[Path] = ()) -> None:
     """Files a spec names stay inside its package directory, and the words of its
-    ``build_flags`` and ``test`` entries parse (balanced quotes)."""
+    ``build_flags`` and ``test`` entries parse (balanced quotes).
+
+    A jc variant's Dockerfile may also lie elsewhere in one of ``trees`` (jc's config
+    scripts point variants at another package's Dockerfile, by absolute path)."""
     files = [("dockerfile", spec.dockerfile)] if spec.dockerfile else []
     files += [("config", name) for name in spec.config]
     for entry in spec.test:
@@ -257,13 +261,20 @@ def check_contents(spec: PackageSpec) -> None:
         if words and words[0].endswith((".py", ".sh")):
             files.append(("test", words[0]))
     for key, name in files:
-        if not is_inside(name):
-            raise DefinitionError(
-                spec.source,
-                f"{spec.name}: {key} '{name}' is outside the package directory "
-                "(name a file inside it, relative to it)",
-            )
+        if is_inside(name):
+            continue
+        if key == "dockerfile" and any(_within(spec.path / name, tree) for tree in trees):
+            continue
+        raise DefinitionError(
+            spec.source,
+            f"{spec.name}: {key} '{name}' is outside the package directory "
+            "(name a file inside it, relative to it)",
+        )
     _words(spec, "build_flags", spec.build_flags)
+
+
+def _within(path: Path, tree: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(tree)
 
 
 def _words(spec: PackageSpec, key: str, text: str) -> list[str]:

@@ -108,8 +108,9 @@ def jc_setup(
 class JcReader:
     """Reads jc package directories; their config scripts run on ``host``'s workers."""
 
-    def __init__(self, host: ScriptHost) -> None:
+    def __init__(self, host: ScriptHost, trees: Sequence[Path] = ()) -> None:
         self.host = host
+        self.trees = tuple(trees)
         self._files: dict[Path, bool] = {}
 
     def _is_file(self, path: Path) -> bool:
@@ -129,7 +130,7 @@ class JcReader:
         unknown: dict[str, list[str]] = {}
         source = directory / ("config.py" if "config.py" in files else "Dockerfile")
         for record in records:
-            spec, keys = to_spec(record, directory, source, self._is_file)
+            spec, keys = to_spec(record, directory, source, self._is_file, self.trees)
             specs.append(spec)
             for key in keys:
                 unknown.setdefault(key, []).append(spec.name)
@@ -157,6 +158,7 @@ def to_spec(
     directory: Path,
     source: Path,
     is_file: Callable[[Path], bool] = Path.is_file,
+    trees: Sequence[Path] = (),
 ) -> tuple[PackageSpec, list[str]]:
     """A normalised jc record of ``directory`` (defined in ``source``) as a spec of format
     ``jc``, and its unknown keys.
@@ -198,7 +200,7 @@ def to_spec(
         format="jc",
         buildkit_device=str(record["buildkit_device"]),
     )
-    check_contents(spec)
+    check_contents(spec, trees)
     return spec, [key for key in _strings(record["unknown"]) if key not in JC_KEYS]
 
 
