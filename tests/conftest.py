@@ -100,34 +100,13 @@ def image_name(docker_engine: None) -> Iterator[str]:
     yield name
     # Every tag that holds the name: NAME:…, NAME-x:… and NAME/x:… (namespaces, --multiple)
     # and REGISTRY/…/NAME:… (pushed).
-    listed = subprocess.run(
-        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    ours = [tag for tag in listed if name in tag]
-    if ours:
-        subprocess.run(["docker", "rmi", "--force", *ours], capture_output=True, check=False)
-    _remove_podman_tags(name)
+    for program in ("docker", "podman"):
+        remove_tags(program, name)
 
 
-def _remove_podman_tags(fragment: str) -> None:
-    try:
-        listed = subprocess.run(
-            ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-    except OSError:
-        return
-    ours = [tag for tag in listed if fragment in tag]
-    if ours:
-        subprocess.run(["podman", "rmi", "--force", *ours], capture_output=True, check=False)
-
-
-def _test_tags(program: str) -> set[str]:
+def image_tags(program: str, fragment: str) -> set[str]:
+    """The local image tags of ``program`` that contain ``fragment`` (none when the
+    program is missing or does not answer)."""
     try:
         done = subprocess.run(
             [program, "images", "--format", "{{.Repository}}:{{.Tag}}"],
@@ -138,17 +117,26 @@ def _test_tags(program: str) -> set[str]:
         )
     except (OSError, subprocess.TimeoutExpired):
         return set()
-    return {tag for tag in done.stdout.split() if "jftest" in tag}
+    return {tag for tag in done.stdout.split() if fragment in tag}
+
+
+def remove_tags(program: str, fragment: str) -> None:
+    """Remove every local image tag of ``program`` that contains ``fragment``."""
+    ours = sorted(image_tags(program, fragment))
+    if ours:
+        subprocess.run([program, "rmi", "--force", *ours], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def no_test_tags_left_behind() -> Iterator[None]:
     """A test run removes every ``jftest`` image tag it makes (docker and podman): the
     run fails here, naming them, when one is left."""
-    before = {program: _test_tags(program) for program in ("docker", "podman")}
+    before = {program: image_tags(program, "jftest") for program in ("docker", "podman")}
     yield
     left = sorted(
-        tag for program in ("docker", "podman") for tag in _test_tags(program) - before[program]
+        tag
+        for program in ("docker", "podman")
+        for tag in image_tags(program, "jftest") - before[program]
     )
     assert left == [], f"the tests left {len(left)} image tag(s) behind: {left[:10]}"
 

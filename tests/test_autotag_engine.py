@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, _free_port, start_registry
+from tests.conftest import FIXTURES, _free_port, remove_tags, start_registry
 
 pytestmark = pytest.mark.engine
 
@@ -43,15 +43,7 @@ def chain(tmp_path: Path, docker_engine: None) -> Iterator[Chain]:
             text = text.replace(f"[{package}]", f"[{package}-{suffix}]")
         dockerfile.write_text(text)
     yield Chain(tree, suffix)
-    listed = subprocess.run(
-        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    ours = [image for image in listed if suffix in image]
-    if ours:
-        subprocess.run(["docker", "rmi", "--force", *ours], capture_output=True, check=False)
+    remove_tags("docker", suffix)
 
 
 @pytest.fixture
