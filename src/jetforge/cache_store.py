@@ -96,11 +96,9 @@ class CacheApp:
                 if rest.rstrip("/") == "simple":
                     return _html(start_response, EMPTY_INDEX)
                 return _text(start_response, "404 Not Found", "not in the store\n")
-            denied = self._denied(environ)
-            if denied:
-                status, headers = denied
-                start_response(status, [("Content-Type", "text/plain"), *headers])
-                return [b"uploads need the cache's credentials\n"]
+            refused = self._refuse_upload(environ, start_response)
+            if refused is not None:
+                return refused
         shifted = dict(environ)
         shifted["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + "/" + platform
         shifted["PATH_INFO"] = "/" + rest
@@ -142,14 +140,23 @@ class CacheApp:
             return [] if method == "HEAD" else _stream(path)
         if method != "PUT":
             return _text(start_response, "405 Method Not Allowed", "GET, HEAD or PUT\n")
-        denied = self._denied(environ)
-        if denied:
-            status, headers = denied
-            start_response(status, [("Content-Type", "text/plain"), *headers])
-            return [b"uploads need the cache's credentials\n"]
+        refused = self._refuse_upload(environ, start_response)
+        if refused is not None:
+            return refused
         if path.exists():
             return _text(start_response, "409 Conflict", f"{name} is already in the store\n")
         return self._receive(environ, start_response, path)
+
+    def _refuse_upload(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> list[bytes] | None:
+        """The refusal of an upload without the cache's credentials, or None."""
+        denied = self._denied(environ)
+        if not denied:
+            return None
+        status, headers = denied
+        start_response(status, [("Content-Type", "text/plain"), *headers])
+        return [b"uploads need the cache's credentials\n"]
 
     def _denied(self, environ: WSGIEnvironment) -> tuple[str, list[tuple[str, str]]] | None:
         header = environ.get("HTTP_AUTHORIZATION", "")
