@@ -9,17 +9,27 @@ With extras, the chain starts with a small generated stage that installs a bundl
 public roots (certifi's) plus the extras and points pip, requests, curl, git and Node at
 it: the image trusts what it trusted before and the extras, not the extras alone. The
 stage's key covers that bundle, so it is the same on every machine with the same extras.
+
+Finding the extras reads every root certificate of the distro; :func:`trust_context`
+remembers its answer with the stamps of every file and directory it read, and reads again
+only when one of them changed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ssl
+import json
+import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from jetforge.errors import UsageError
+from jetforge.walk import file_stamp
+
+# ssl and certifi are imported where a bundle is read: a run whose answer is remembered
+# needs neither (start-up time).
 
 BUNDLE_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
 DISTRO_ROOTS = Path("/usr/share/ca-certificates")
@@ -35,6 +45,7 @@ ENV SSL_CERT_FILE={BUNDLE_PATH} \\
     NODE_EXTRA_CA_CERTS={BUNDLE_PATH}
 """
 _BEGIN, _END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+SETTLED_NS = 1_000_000_000  # a file changed more recently may change again unseen
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,23 +83,35 @@ def pem_certificates(text: str) -> list[str]:
         if end < 0:
             raise ValueError("a certificate has no END line")
         block = rest[start : end + len(_END)]
-        ssl.PEM_cert_to_DER_cert(block)
+        _der(block)
         found.append(block)
         rest = rest[end + len(_END) :]
     return found
 
 
+def _der(block: str) -> bytes:
+    import ssl
+
+    return ssl.PEM_cert_to_DER_cert(block)
+
+
 def _fingerprints(blocks: list[str]) -> set[str]:
-    return {hashlib.sha256(ssl.PEM_cert_to_DER_cert(block)).hexdigest() for block in blocks}
+    return {hashlib.sha256(_der(block)).hexdigest() for block in blocks}
 
 
-def known_roots(distro_roots: Path = DISTRO_ROOTS) -> set[str]:
-    """Fingerprints of the roots everyone has: the distro's, else certifi's."""
+def _root_files(distro_roots: Path) -> list[Path]:
+    """The files of the roots everyone has: the distro's, else certifi's."""
     files = sorted(distro_roots.rglob("*.crt")) if distro_roots.is_dir() else []
     if not files:
         import certifi
 
         files = [Path(certifi.where())]
+    return files
+
+
+def known_roots(distro_roots: Path = DISTRO_ROOTS) -> set[str]:
+    """Fingerprints of the roots everyone has: the distro's, else certifi's."""
+    files = _root_files(distro_roots)
     blocks = []
     for file in files:
         try:
@@ -113,7 +136,7 @@ def extra_certificates(bundles: list[Bundle], distro_roots: Path = DISTRO_ROOTS)
         if not blocks:
             raise UsageError(f"{bundle.source}: {bundle.path} holds no PEM certificate")
         for block in blocks:
-            fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(block)).hexdigest()
+            fingerprint = hashlib.sha256(_der(block)).hexdigest()
             if fingerprint not in known:
                 extras.setdefault(fingerprint, block)
     return list(extras.values())
@@ -131,3 +154,65 @@ def prepare_trust_context(extras: list[str], cache_dir: Path) -> Path:
     (directory / "Dockerfile").write_text(TRUST_DOCKERFILE, encoding="utf-8")
     (directory / "ca-bundle.crt").write_text(data, encoding="utf-8")
     return directory
+
+
+def trust_context(
+    flag: str | None, env: Mapping[str, str], cache_dir: Path, distro_roots: Path = DISTRO_ROOTS
+) -> Path | None:
+    """The trust stage's context for the host's bundles and ``--ca-bundle`` (``flag``), or
+    None when they add nothing to the roots everyone has. The answer is remembered under
+    ``cache_dir`` with the stamps of what it was computed from (the bundles, every root
+    file and directory, certifi's bundle), and used while every stamp is as it was."""
+    bundles = find_bundles(flag, env)
+    if not bundles:
+        return None
+    memo = cache_dir / "trust" / "answer.json"
+    question = [[str(bundle.path), bundle.source] for bundle in bundles]
+    try:
+        kept = json.loads(memo.read_text(encoding="utf-8"))
+        if kept["question"] == question and all(
+            _stamp_list(path) == stamp for path, stamp in kept["inputs"]
+        ):
+            answer = kept["answer"]
+            if answer is None:
+                return None
+            if all((Path(answer) / name).is_file() for name in ("Dockerfile", "ca-bundle.crt")):
+                return Path(answer)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # nothing remembered, or something else: read the bundles
+    import certifi
+
+    inputs = [str(bundle.path) for bundle in bundles]
+    inputs += [str(path) for path in _root_files(distro_roots)]
+    inputs += [certifi.where(), str(distro_roots)]
+    inputs += [directory for directory, _, _ in os.walk(distro_roots)]
+    stamps = [(path, _stamp_list(path)) for path in inputs]
+    extras = extra_certificates(bundles, distro_roots)
+    context = prepare_trust_context(extras, cache_dir) if extras else None
+    _remember(memo, question, stamps, context)
+    return context
+
+
+def _stamp_list(path: str) -> list[int] | None:
+    stamp = file_stamp(path)
+    return None if stamp is None else list(stamp)
+
+
+def _remember(
+    memo: Path,
+    question: list[list[str]],
+    stamps: list[tuple[str, list[int] | None]],
+    context: Path | None,
+) -> None:
+    """Keep the answer when every input has settled (atomically; a failure keeps none)."""
+    limit = time.time_ns() - SETTLED_NS
+    if any(stamp is not None and max(stamp[1:3]) >= limit for _, stamp in stamps):
+        return
+    data = {"question": question, "inputs": stamps, "answer": str(context) if context else None}
+    temporary = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(data), encoding="utf-8")
+        temporary.replace(memo)
+    except OSError:
+        temporary.unlink(missing_ok=True)

@@ -10,7 +10,14 @@ from pathlib import Path
 import certifi
 import pytest
 
-from jetforge.trust import DISTRO_ROOTS, Bundle, extra_certificates, prepare_trust_context
+from jetforge.errors import UsageError
+from jetforge.trust import (
+    DISTRO_ROOTS,
+    Bundle,
+    extra_certificates,
+    prepare_trust_context,
+    trust_context,
+)
 from tests.adversarial.conftest import one_line_error
 from tests.conftest import FIXTURES
 
@@ -89,3 +96,29 @@ def test_the_image_trusts_the_extra_ca_and_the_public_roots(
     ).stdout
     assert TEST_CA.read_text().strip() in shown
     assert shown.count("BEGIN CERTIFICATE") > Path(certifi.where()).read_text().count("BEGIN")
+
+
+def test_the_trust_answer_is_remembered_until_a_bundle_changes(tmp_path, monkeypatch):
+    roots = tmp_path / "roots"
+    (roots / "mozilla").mkdir(parents=True)
+    bundle = tmp_path / "host.crt"
+    bundle.write_text(TEST_CA.read_text())
+    monkeypatch.setattr("jetforge.trust.SETTLED_NS", 0)  # the files count as settled
+    env = {"SSL_CERT_FILE": str(bundle)}
+    first = trust_context(None, env, tmp_path / "cache", roots)
+    assert first is not None
+    assert TEST_CA.read_text().strip() in (first / "ca-bundle.crt").read_text()
+
+    def unread(*_args: object) -> list[str]:
+        raise AssertionError("the bundles were read again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("jetforge.trust.extra_certificates", unread)
+        assert trust_context(None, env, tmp_path / "cache", roots) == first
+
+    (roots / "mozilla" / "test-ca.crt").write_text(TEST_CA.read_text())  # now a distro root
+    assert trust_context(None, env, tmp_path / "cache", roots) is None
+    (roots / "mozilla" / "test-ca.crt").unlink()
+    bundle.write_text("not a bundle\n")
+    with pytest.raises(UsageError, match="SSL_CERT_FILE"):
+        trust_context(None, env, tmp_path / "cache", roots)

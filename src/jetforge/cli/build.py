@@ -10,24 +10,24 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jetforge.build import BuildOptions, Executor
 from jetforge.cli import listing, show
-from jetforge.cli.cache import build_cache
 from jetforge.cli.commands import summary
-from jetforge.cli.progress import LiveReporter, PlainReporter
 from jetforge.cli.session import Session, add_package_options, split_list
-from jetforge.credentials import CredentialStore
-from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
+from jetforge.engine.cli_engine import choose_engine_name, connect_engine
 from jetforge.engine.command import Command, build_command
 from jetforge.errors import JetforgeError, RegistryError, StageFailedError, UsageError
-from jetforge.labels import STAGE_KEY
 from jetforge.plan import Plan, PlanOptions, Stage, plan_build, plan_json
-from jetforge.registry import RegistryClient, registry_locations
-from jetforge.reporter import Reporter
 from jetforge.resolve import Resolution, expand_requests, resolve
-from jetforge.trust import extra_certificates, find_bundles, prepare_trust_context
+from jetforge.trust import trust_context
+
+if TYPE_CHECKING:
+    from jetforge.engine.cli_engine import CliEngine
+    from jetforge.reporter import Reporter
+
+# A simulated build imports neither the executor, the package cache, the registry client
+# nor the progress display: the functions that need them import them (start-up time).
 
 
 def register(commands: Any) -> None:
@@ -217,6 +217,9 @@ def run(session: Session) -> int:
     name = choose_engine_name(args.engine, session.env, session.settings.engine)
     if args.simulate:
         return _simulate_with(session, chains, planning, name)
+    from jetforge.build import BuildOptions, Executor
+    from jetforge.cli.cache import build_cache
+
     engine = connect_engine(name, session.env)
     base_id = _ensure_base(session, engine, base_reference(session))
     planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
@@ -276,6 +279,8 @@ def _simulate_with(
         session.note(f"base image {base} is not here: keys use its name (a build pulls it)")
     planning = replace(planning, build_mode=engine.build_mode, base_id=info.id if info else None)
     plans = [plan_build(chain, session.platform, planning) for chain in chains]
+    from jetforge.cli.cache import build_cache
+
     extra = build_cache(session, engine.build_mode).build_extra
     return simulate(session, plans, engine.program, tuple(extra))
 
@@ -298,6 +303,10 @@ def _registry_lookup(session: Session) -> Callable[[Stage], str | None] | None:
     ``--push`` puts it) and reused when its ``jetforge.stage-key`` label matches. An
     unreachable registry is reported once and then left alone.
     """
+    from jetforge.credentials import CredentialStore
+    from jetforge.labels import STAGE_KEY
+    from jetforge.registry import RegistryClient, registry_locations
+
     locations = registry_locations(session.settings.registries, session.env)
     if not locations:
         return None
@@ -324,8 +333,7 @@ def _registry_lookup(session: Session) -> Callable[[Stage], str | None] | None:
 
 
 def _trust_context(session: Session) -> Path | None:
-    extras = extra_certificates(find_bundles(session.args.ca_bundle, session.env))
-    return prepare_trust_context(extras, session.cache_dir) if extras else None
+    return trust_context(session.args.ca_bundle, session.env, session.cache_dir)
 
 
 def _ensure_base(session: Session, engine: CliEngine, base: str) -> str:
@@ -378,6 +386,8 @@ def _logs_dir(session: Session) -> Path:
 
 
 def _reporter(session: Session) -> AbstractContextManager[Reporter]:
+    from jetforge.cli.progress import LiveReporter, PlainReporter
+
     args = session.args
     if session.stderr.isatty() and not args.verbose and not args.quiet:
         return LiveReporter(session.stderr, color=not args.no_color)
