@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import jetforge.index
+import jetforge.index as jetforge_index
 import jetforge.reading
 
 HEADER = (
@@ -242,3 +243,32 @@ def test_concurrent_runs_agree(tree, tmp_path):
         for process, (out, err) in zip(processes, outputs, strict=True):
             assert process.returncode == 0, err
             assert [item["name"] for item in json.loads(out)] == ["app", "base", "widget:1.0"]
+
+
+def test_an_index_read_ahead_answers_until_its_file_is_replaced(
+    jetforge, tree, cli_env, settled, monkeypatch
+):
+    root, _ = tree
+    assert listed(jetforge, root) == ["app", "base", "widget:1.0"]
+    (index_file,) = (Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "index").glob("*.pickle")
+    monkeypatch.setattr(jetforge_index, "_AHEAD", {})
+    jetforge_index.read_ahead(str(index_file))
+    unpickled: list[bytes] = []
+    original = jetforge_index.pickle.loads
+
+    def loads(data: bytes):  # type: ignore[no-untyped-def]
+        unpickled.append(data)
+        return original(data)
+
+    monkeypatch.setattr(jetforge_index.pickle, "loads", loads)
+    assert listed(jetforge, root) == ["app", "base", "widget:1.0"]
+    assert unpickled == []  # the file and its catalog came from memory
+    (root / "extra").mkdir()
+    (root / "extra" / "Dockerfile").write_text(HEADER.format(name="extra", depends=""))
+    assert listed(jetforge, root) == ["app", "base", "extra", "widget:1.0"]
+    assert unpickled  # the index was replaced: read from the disk
+    unpickled.clear()
+    (root / "extra" / "Dockerfile").unlink()
+    (root / "extra").rmdir()
+    assert listed(jetforge, root) == ["app", "base", "widget:1.0"]
+    assert unpickled

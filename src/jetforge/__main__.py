@@ -1,7 +1,5 @@
 """Allow ``python -m jetforge``."""
 
-import sys
+from jetforge.cli.entry import entry
 
-from jetforge.cli.main import main
-
-sys.exit(main())
+entry()

@@ -52,6 +52,14 @@ SETTLED_NS = 1_000_000_000  # how long a file must be unchanged before the index
 
 Stamps = tuple[tuple[str, FileStamp | None], ...]
 
+# What a command server (jetforge.server) read ahead of its commands: index file ->
+# (its stamp, what it holds, its catalog). An index file is replaced, never rewritten in
+# place, so a file with the same stamp holds the same.
+_AHEAD: dict[str, tuple[FileStamp, dict[str, Any], Catalog | None]] = {}
+AHEAD_FILES = 4  # index files (lists of search directories) a server keeps read ahead
+# The index files this process read from the disk or wrote (for the server to read ahead).
+READ_OR_WRITTEN: list[str] = []
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -146,6 +154,7 @@ class Index:
         self.started = time.time_ns()
         self._entries: dict[str, Entry] | None = None
         self._kept: dict[str, Any] = {}
+        self._catalog: Catalog | None = None  # the kept catalog, read ahead
         self._changed = False
 
     @classmethod
@@ -161,8 +170,15 @@ class Index:
 
     def _load(self) -> None:
         assert self.path is not None
+        ahead = _AHEAD.get(str(self.path))
+        if ahead is not None and ahead[0] == file_stamp(self.path):
+            kept, self._catalog = ahead[1], ahead[2]
+            if kept["identity"] == self.identity:
+                self._kept, self.scripts, self.last_walk = kept, kept["scripts"], kept["walk"]
+            return
         try:
             kept = pickle.loads(self.path.read_bytes())  # noqa: S301 - our own private file
+            READ_OR_WRITTEN.append(str(self.path))
             if kept["identity"] == self.identity:
                 self._kept = kept
                 self.scripts = kept["scripts"]
@@ -194,6 +210,8 @@ class Index:
         kept = self._kept.get("catalog")
         if kept is None or kept[0] != key:
             return None
+        if self._catalog is not None:
+            return self._catalog
         try:
             catalog: Catalog = pickle.loads(kept[1])  # noqa: S301 - our own private file
         except Exception:  # a damaged index is an empty one
@@ -286,6 +304,7 @@ class Index:
     def keep_catalog(self, key: tuple[object, ...], catalog: Catalog | None) -> None:
         """Keep ``catalog`` as the answer for ``key`` (None: keep none). Only a run that
         read from the index (or read everything) makes one, so it is always the newest."""
+        self._catalog = None
         if catalog is None:
             if self._kept.pop("catalog", None) is not None:
                 self._changed = True
@@ -313,6 +332,7 @@ class Index:
                 with os.fdopen(handle, "wb") as out:
                     _Pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(data)
                 Path(temporary).replace(self.path)
+                READ_OR_WRITTEN.append(str(self.path))
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
@@ -322,3 +342,23 @@ class Index:
     def _settled(self, stamps: Stamps) -> bool:
         limit = self.started - SETTLED_NS
         return all(stamp is None or stamp[2] < limit for _, stamp in stamps)
+
+
+def read_ahead(path: str) -> None:
+    """Read the index file ``path`` and its catalog into this process's memory, for the
+    commands it will fork (a command server does so between commands)."""
+    stamp = file_stamp(path)  # first: what is read is at least as new as the stamp says
+    if stamp is None:
+        _AHEAD.pop(path, None)
+        return
+    if path in _AHEAD and _AHEAD[path][0] == stamp:
+        return
+    _AHEAD.pop(path, None)
+    try:
+        kept = pickle.loads(Path(path).read_bytes())  # noqa: S301 - our own private file
+        catalog = kept.get("catalog")
+        _AHEAD[path] = (stamp, kept, None if catalog is None else pickle.loads(catalog[1]))  # noqa: S301
+    except Exception:  # noqa: S110 - a damaged or vanished index: the commands read it
+        pass
+    while len(_AHEAD) > AHEAD_FILES:  # the least recently read go first
+        del _AHEAD[next(iter(_AHEAD))]

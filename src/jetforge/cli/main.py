@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from jetforge import __version__
 from jetforge.cli.commands import COMMANDS, load, summary
 from jetforge.errors import JetforgeError, StageFailedError, TerminatedError, UsageError
+from jetforge.server import NOT_SERVED, READ_ONLY
 
 if TYPE_CHECKING:
     from jetforge.cli.session import Session
@@ -48,14 +49,23 @@ def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def served(args: argparse.Namespace) -> bool:
+    """Whether the command server may run these arguments: a command that only reads."""
+    if args.command == "build":
+        return bool(args.simulate or args.list_packages or args.show_packages)
+    return args.command in READ_ONLY
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     env: dict[str, str] | None = None,
+    only: Callable[[argparse.Namespace], bool] | None = None,
 ) -> int:
-    """Run jetforge with ``argv``; returns the exit code (SPEC section 5)."""
+    """Run jetforge with ``argv``; returns the exit code (SPEC section 5). With ``only``,
+    arguments it refuses run nothing and return :data:`jetforge.server.NOT_SERVED`."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     given = list(sys.argv[1:] if argv is None else argv)
@@ -66,6 +76,8 @@ def main(
             args = parser.parse_args(given)
         except SystemExit as exit_:
             return int(exit_.code or 0)
+    if only is not None and not only(args):
+        return NOT_SERVED
     from jetforge.cli.session import Session
 
     session = Session(args, out, err, given)
@@ -135,7 +147,8 @@ def _silence(stream: TextIO) -> None:
 
 
 def entry() -> None:
-    """Console-script entry point."""
+    """Run the command of ``sys.argv`` in this process and exit with its code (see
+    :func:`jetforge.cli.entry.entry`, which asks the command server first)."""
     code = main()
     try:
         sys.stdout.flush()

@@ -1,0 +1,259 @@
+"""The command server: a served command prints, exits and sees what a process of its own
+would; commands that build are never served; a changed jetforge, an idle timeout, a dead
+server and Ctrl-C are each handled. Real processes and sockets throughout."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import jetforge
+from jetforge.server import server_directory, socket_path, stop_server
+
+HEADER = "#---\n# name: {name}\n# depends: [{depends}]\n#---\nFROM scratch\n"
+
+
+class Served:
+    """Runs ``python -m jetforge`` with a private server directory."""
+
+    def __init__(self, directory: str, env: dict[str, str]) -> None:
+        self.directory = directory
+        self.path = socket_path(directory)
+        self.env = env
+
+    def run(
+        self, *argv: str, cwd: Path | None = None, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jetforge", *argv],
+            env={**self.env, **env},
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def wait_until_up(self) -> int:
+        """The server's process id, once its socket is there."""
+        for _ in range(200):
+            if Path(self.path + ".sock").exists():
+                return int(Path(self.path + ".lock").read_text())
+            time.sleep(0.05)
+        raise AssertionError(f"no server came up; log: {self.log()}")
+
+    def log(self) -> str:
+        log = Path(self.path + ".log")
+        return log.read_text() if log.exists() else ""
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_gone(pid: int) -> None:
+    for _ in range(200):
+        if not _running(pid):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"server {pid} is still running")
+
+
+@pytest.fixture
+def served(cli_env: dict[str, str]) -> Iterator[Served]:
+    # A short path: a Unix socket's path has at most 107 bytes.
+    directory = tempfile.mkdtemp(prefix="jfs-", dir="/tmp")
+    os.chmod(directory, 0o700)
+    env = {**cli_env, "JETFORGE_SERVER_DIR": directory, "JETFORGE_NO_SERVER": ""}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["JETFORGE_SHIPPED_PACKAGES"] = ""
+    runner = Served(directory, env)
+    yield runner
+    stop_server(runner.path)
+    for _ in range(100):
+        if not Path(runner.path + ".sock").exists():
+            break
+        time.sleep(0.05)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def packages(tmp_path: Path) -> Path:
+    root = tmp_path / "packages"
+    for name, depends in (("base", ""), ("app", "base")):
+        (root / name).mkdir(parents=True)
+        (root / name / "Dockerfile").write_text(HEADER.format(name=name, depends=depends))
+    (root / "broken").mkdir()
+    (root / "broken" / "Dockerfile").write_text("#---\n# name: [unclosed\n#---\nFROM scratch\n")
+    return root
+
+
+def test_a_served_command_prints_and_exits_as_its_own_process_would(served, packages):
+    alone = served.run("list", "--package-dirs", str(packages), JETFORGE_NO_SERVER="1")
+    first = served.run("list", "--package-dirs", str(packages))  # starts the server
+    served.wait_until_up()
+    second = served.run("list", "--package-dirs", str(packages))
+    assert alone.returncode == first.returncode == second.returncode == 0
+    assert alone.stdout == first.stdout == second.stdout == "app\nbase\n"
+    assert alone.stderr == second.stderr
+    assert "broken/Dockerfile" in second.stderr
+    assert f"served: list --package-dirs {packages}: exit 0" in served.log()
+    strict = served.run("list", "--strict", "--package-dirs", str(packages))
+    assert strict.returncode == 2
+    assert strict.stderr.splitlines()[-1] == "jetforge: error: 1 package definition(s) have errors"
+    unknown = served.run("build", "--simulate", "--package-dirs", str(packages), "nosuch")
+    assert unknown.returncode == 2
+    assert "unknown package 'nosuch'" in unknown.stderr
+    assert "served: build --simulate" in served.log()
+
+
+def test_a_served_command_sees_every_change_of_the_tree(served, packages):
+    argv = ("list", "--package-dirs", str(packages))
+    served.run(*argv)
+    served.wait_until_up()
+    for _ in range(2):  # the index settles, is kept and read ahead by the server
+        time.sleep(1.1)
+        assert served.run(*argv).stdout == "app\nbase\n"
+    (packages / "extra").mkdir()
+    (packages / "extra" / "Dockerfile").write_text(HEADER.format(name="extra", depends=""))
+    assert served.run(*argv).stdout == "app\nbase\nextra\n"
+    time.sleep(1.1)
+    assert served.run(*argv).stdout == "app\nbase\nextra\n"
+    (packages / "extra" / "Dockerfile").write_text(HEADER.format(name="extra2", depends=""))
+    assert served.run(*argv).stdout == "app\nbase\nextra2\n"
+    time.sleep(1.1)
+    shutil.rmtree(packages / "extra")
+    assert served.run(*argv).stdout == "app\nbase\n"
+    assert served.log().count("served: list") >= 6
+
+
+def test_a_served_command_runs_in_the_clients_directory_and_environment(served, packages):
+    served.run("platform")
+    served.wait_until_up()
+    relative = served.run("list", "--package-dirs", "packages", cwd=packages.parent)
+    assert relative.stdout == "app\nbase\n", relative.stderr
+    for version in ("12.4", "12.6"):
+        shown = served.run("platform", "--json", CUDA_VERSION=version)
+        assert json.loads(shown.stdout)["cuda_version"] == version
+    assert served.log().count("served: platform --json: exit 0") == 2
+
+
+def test_a_command_that_builds_is_never_served(served, packages):
+    served.run("platform")
+    served.wait_until_up()
+    build = served.run("build", "--package-dirs", str(packages), "app", JETFORGE_DOCKER="/none")
+    assert build.returncode == 2
+    assert "served: build" not in served.log()
+    # The words look read-only, the parsed arguments are not: run by the client itself.
+    disguised = served.run("build", "--package-dirs", str(packages), "--", "--simulate")
+    assert disguised.returncode == 2
+    assert "bad requirement '--simulate'" in disguised.stderr
+    assert "not served: build" in served.log()
+
+
+def test_a_changed_jetforge_ends_its_server(served, packages):
+    served.run("platform")
+    old = served.wait_until_up()
+    source = Path(jetforge.__file__)
+    stat = source.stat()
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000))
+    try:
+        answered = served.run("list", "--package-dirs", str(packages))
+    finally:
+        os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert answered.stdout == "app\nbase\n"
+    _wait_gone(old)
+    assert "jetforge's files changed; exiting" in served.log()
+
+
+def test_an_idle_server_exits(served):
+    served.run("platform", JETFORGE_SERVER_IDLE="0.5")
+    pid = served.wait_until_up()
+    _wait_gone(pid)
+    assert not Path(served.path + ".sock").exists()
+    assert "idle; exiting" in served.log()
+
+
+def test_a_dead_servers_socket_is_replaced(served, packages):
+    served.run("platform")
+    pid = served.wait_until_up()
+    os.kill(pid, signal.SIGKILL)
+    _wait_gone(pid)
+    assert Path(served.path + ".sock").exists()  # left behind
+    answered = served.run("list", "--package-dirs", str(packages))
+    assert answered.stdout == "app\nbase\n"
+    for _ in range(200):
+        if Path(served.path + ".lock").read_text().strip() != str(pid):
+            break
+        time.sleep(0.05)
+    new = served.wait_until_up()
+    assert new != pid
+    assert served.run("list", "--package-dirs", str(packages)).stdout == "app\nbase\n"
+
+
+def test_concurrent_served_commands_each_get_their_own_answer(served, packages):
+    served.run("platform")
+    served.wait_until_up()
+    argv = [sys.executable, "-m", "jetforge", "platform", "--json"]
+    processes = [
+        subprocess.Popen(
+            argv,
+            env={**served.env, "CUDA_VERSION": f"12.{minor}"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for minor in range(8)
+    ]
+    for minor, process in enumerate(processes):
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        assert json.loads(out)["cuda_version"] == f"12.{minor}"
+
+
+def test_ctrl_c_reaches_the_served_command(served, tmp_path):
+    root = tmp_path / "slow"
+    (root / "sleeper").mkdir(parents=True)
+    (root / "sleeper" / "Dockerfile").write_text("#---\n# name: sleeper\n#---\nFROM scratch\n")
+    (root / "sleeper" / "config.py").write_text(
+        "import time\n\ndef configure(package, platform):\n"
+        "    end = time.time() + 60\n    while time.time() < end:\n        pass\n    return []\n"
+    )
+    served.run("platform")
+    served.wait_until_up()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jetforge", "list", "--package-dirs", str(root)],
+        env=served.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)  # the served process runs the script by now
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "interrupted" in err
+
+
+def test_an_open_or_foreign_directory_is_not_used(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    assert server_directory({"JETFORGE_SERVER_DIR": str(shared)}) is None
+    private = tmp_path / "private"
+    assert server_directory({"JETFORGE_SERVER_DIR": str(private)}) == str(private)
+    assert private.stat().st_mode & 0o777 == 0o700
