@@ -249,6 +249,8 @@ class Index:
     def put(self, path: Path, entry: Entry, written: Stamps = ()) -> bool:
         """Keep ``entry`` for ``path`` when its files have settled, apart from those its
         config script has just ``written`` (their stamps are the script's own work)."""
+        if self.path is None:  # an index that keeps nothing
+            return False
         own = set(written)
         stamp = tuple(item for item in entry.stamp if item not in own)
         if self._settled(stamp) and self._settled(entry.elsewhere):
@@ -291,7 +293,7 @@ class Index:
 
     def keep_walk(self, directories: Sequence[PackageDir], walk: Walk) -> bool:
         """Keep the walk for the next run when everything it saw has settled."""
-        if not self._settled(tuple(walk.seen)):
+        if self.path is None or not self._settled(tuple(walk.seen)):
             return False
         last = LastWalk(
             _dumps(tuple(directories)), tuple(walk.warnings), tuple(walk.sources), tuple(walk.seen)
@@ -305,6 +307,8 @@ class Index:
         """Keep ``catalog`` as the answer for ``key`` (None: keep none). Only a run that
         read from the index (or read everything) makes one, so it is always the newest."""
         self._catalog = None
+        if self.path is None:
+            return
         if catalog is None:
             if self._kept.pop("catalog", None) is not None:
                 self._changed = True

@@ -109,7 +109,11 @@ def _read_jetforge(
     return found, True
 
 
-def _has_dockerfile(spec: PackageSpec) -> PackageSpec:
+def _has_dockerfile(spec: PackageSpec, found: PackageDir) -> PackageSpec:
+    """``spec``, when its Dockerfile is a file (one the walk listed needs no look)."""
+    listed = spec.path == found.path and (spec.dockerfile, None) not in found.stamp
+    if listed and any(name == spec.dockerfile for name, _ in found.stamp):
+        return spec
     if spec.dockerfile and not (spec.path / spec.dockerfile).is_file():
         raise DefinitionError(
             spec.source, f"{spec.name}: dockerfile '{spec.dockerfile}' not found in {spec.path}"
@@ -144,7 +148,7 @@ def _read(
             specs, notes = jc_reader.read(found.path, found.files)
         else:
             specs, scripted = _read_jetforge(host, found.path, found.files)
-            specs, notes = [_has_dockerfile(spec) for spec in specs], []
+            specs, notes = [_has_dockerfile(spec, found) for spec in specs], []
         parsed = tuple((spec, *_parse_requirements(spec)) for spec in specs)
     except ScriptLostError as error:  # an overrun or a dead worker: not for keeping
         return dataclasses.replace(entry, problem=_problem(error)), False

@@ -394,13 +394,17 @@ def parse_package_dir(directory: Path, files: frozenset[str]) -> Iterator[Packag
     if _is_flat(raw):
         yield _spec(directory, source, {**header, **_parse_with_lines(raw, source, text, 1)})
         return
-    lines = key_lines(text)
     for variant, keys in raw.items():
-        line = lines.get(str(variant))
-        own = _parse_with_lines(_mapping(source, keys, line or 1), source, text, 1)
         name = str(variant)
-        if own.setdefault("name", name) != name:
-            raise DefinitionError(source, f"variant '{name}' sets a different name", line)
+        try:
+            own = _parse_with_lines(_mapping(source, keys, 1), source, text, 1)
+            if own.setdefault("name", name) != name:
+                raise DefinitionError(source, f"variant '{name}' sets a different name")
+        except DefinitionError as error:  # the variant's line, looked up for the message
+            if error.line not in (None, 1) or error.path != source:
+                raise
+            line = key_lines(text).get(name) or error.line
+            raise DefinitionError(source, error.problem, line) from None
         inherited = {key: value for key, value in header.items() if key != "name"}
         yield _spec(directory, source, {**inherited, **own})
 
