@@ -57,9 +57,9 @@ def parses(monkeypatch):  # type: ignore[no-untyped-def]
     seen: list[str] = []
     original = jetforge.reading.parse_package_dir
 
-    def parse(directory: Path, files: frozenset[str]):  # type: ignore[no-untyped-def]
+    def parse(directory: Path, files: frozenset[str], texts=None):  # type: ignore[no-untyped-def]
         seen.append(directory.name)
-        return original(directory, files)
+        return original(directory, files, texts)
 
     monkeypatch.setattr(jetforge.reading, "parse_package_dir", parse)
     return seen

@@ -52,9 +52,10 @@ def read_tree(
         key = (tuple(walk.sources), platform, setup)
         scripts_hold = store.scripts_hold(key, env, directories)
         entries = [store.lookup(found, scripts_hold) for found in directories]
+        texts: dict[Path, str] = {}  # Dockerfiles read to tell the format, for the parse
         is_jc = {
             found.path: found.format == "jc"
-            or (found.format == "auto" and is_jc_directory(found.path, found.files))
+            or (found.format == "auto" and is_jc_directory(found.path, found.files, texts))
             for found, entry in zip(directories, entries, strict=True)
             if entry is None
         }
@@ -74,7 +75,7 @@ def read_tree(
         read: list[Entry] = []
         for found, entry in zip(directories, entries, strict=True):
             if entry is None:
-                entry, keep = _read(found, is_jc[found.path], host, jc_reader)
+                entry, keep = _read(found, is_jc[found.path], host, jc_reader, texts)
                 written: Stamps = ()
                 if entry.scripted:  # a script may write files into its directory
                     after = restamp(found).stamp
@@ -97,12 +98,12 @@ def _has_script(_directory: Path, files: frozenset[str]) -> bool:
 
 
 def _read_jetforge(
-    host: ScriptHost, directory: Path, files: frozenset[str]
+    host: ScriptHost, directory: Path, files: frozenset[str], texts: Mapping[Path, str]
 ) -> tuple[list[PackageSpec], bool]:
     """A jetforge-format directory's variants, and whether a config script derived them
     (in a script worker)."""
     if not _has_script(directory, files):
-        specs = list(parse_package_dir(directory, files))
+        specs = list(parse_package_dir(directory, files, texts))
         if not any(spec.config for spec in specs):
             return specs, False
     found: list[PackageSpec] = decode(host.ask("jetforge", directory, files)["specs"])
@@ -137,7 +138,11 @@ def _parse_requirements(
 
 
 def _read(
-    found: PackageDir, is_jc: bool, host: ScriptHost, jc_reader: JcReader
+    found: PackageDir,
+    is_jc: bool,
+    host: ScriptHost,
+    jc_reader: JcReader,
+    texts: Mapping[Path, str],
 ) -> tuple[Entry, bool]:
     """Read one package directory into an entry, and whether the index may keep it."""
     entry = Entry(found.stamp, found.format, is_jc, ())
@@ -147,7 +152,7 @@ def _read(
             scripted = needs_worker(found.path, found.files)
             specs, notes = jc_reader.read(found.path, found.files)
         else:
-            specs, scripted = _read_jetforge(host, found.path, found.files)
+            specs, scripted = _read_jetforge(host, found.path, found.files, texts)
             specs, notes = [_has_dockerfile(spec, found) for spec in specs], []
         parsed = tuple((spec, *_parse_requirements(spec)) for spec in specs)
     except ScriptLostError as error:  # an overrun or a dead worker: not for keeping

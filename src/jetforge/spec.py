@@ -368,15 +368,19 @@ def _spec(directory: Path, source: Path, keys: Mapping[str, object]) -> PackageS
     return _checked(PackageSpec(path=directory, source=source, **values))  # type: ignore[arg-type]
 
 
-def parse_package_dir(directory: Path, files: frozenset[str]) -> Iterator[PackageSpec]:
+def parse_package_dir(
+    directory: Path, files: frozenset[str], texts: Mapping[Path, str] | None = None
+) -> Iterator[PackageSpec]:
     """Yield the variants that the header and ``package.yaml`` of ``directory`` define.
 
-    ``files`` holds the names of the directory's files. ``config.py`` is not run here.
+    ``files`` holds the names of the directory's files; ``texts`` may hold its Dockerfile's
+    text, read already. ``config.py`` is not run here.
     """
     header: dict[str, object] = {}
     header_source = directory / "Dockerfile"
     if "Dockerfile" in files:
-        text = read_text(header_source)
+        known = texts.get(header_source) if texts is not None else None
+        text = read_text(header_source) if known is None else known
         found = read_header(header_source, text)
         if found is not None:
             body, first = found

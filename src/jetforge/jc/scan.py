@@ -39,9 +39,12 @@ def is_jc_checkout(root: Path) -> bool:
     return (root.parent / "jetson_containers" / "__init__.py").is_file()
 
 
-def is_jc_directory(directory: Path, files: frozenset[str]) -> bool:
+def is_jc_directory(
+    directory: Path, files: frozenset[str], texts: dict[Path, str] | None = None
+) -> bool:
     """Whether a package directory is in jc format: a ``config.py`` with no
-    ``configure()``, or a Dockerfile header with a key only jc has."""
+    ``configure()``, or a Dockerfile header with a key only jc has. The Dockerfiles it
+    reads are added to ``texts`` (for the parse that follows, not to read them twice)."""
     try:
         if "config.py" in files:
             script = (directory / "config.py").read_text(encoding="utf-8-sig")
@@ -49,7 +52,11 @@ def is_jc_directory(directory: Path, files: frozenset[str]) -> bool:
                 return is_config_script(directory / "config.py")
         for name in files:
             if name.lower() == "dockerfile":
-                text = header_text((directory / name).read_text(encoding="utf-8-sig"))
+                path = directory / name
+                whole = path.read_text(encoding="utf-8-sig")
+                if texts is not None:
+                    texts[path] = whole
+                text = header_text(whole)
                 if text is not None and _JC_HEADER_KEY.search(text):
                     return True
     except (OSError, UnicodeDecodeError):
