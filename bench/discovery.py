@@ -45,7 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from jetforge.server import socket_path, stop_server
+from jetforge.server_client import server_path, stop_server
 
 COUNT = 1000
 DEPTH = 15
@@ -218,7 +218,10 @@ def main() -> None:
             JETFORGE_SERVER_DIR=str(servers),
             JETFORGE_NO_SERVER="",
         )
-        server = socket_path(str(servers))
+        found = server_path(env)
+        if found is None:
+            raise SystemExit(f"no command server can serve from {servers}")
+        server = found[0]
         timer = Timer(runs, env, Path(server + ".log"))
         time.sleep(SETTLE)
         try:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 import jetforge
-from jetforge.server import server_directory, socket_path, stop_server
+from jetforge.server import server_directory
+from jetforge.server_client import server_path, stop_server
 
 HEADER = "#---\n# name: {name}\n# depends: [{depends}]\n#---\nFROM scratch\n"
 
@@ -28,8 +29,10 @@ class Served:
 
     def __init__(self, directory: str, env: dict[str, str]) -> None:
         self.directory = directory
-        self.path = socket_path(directory)
         self.env = env
+        found = server_path(env)
+        assert found is not None
+        self.path = found[0]
 
     def run(
         self, *argv: str, cwd: Path | None = None, **env: str
@@ -111,14 +114,14 @@ def test_a_served_command_prints_and_exits_as_its_own_process_would(served, pack
     assert alone.stdout == first.stdout == second.stdout == "app\nbase\n"
     assert alone.stderr == second.stderr
     assert "broken/Dockerfile" in second.stderr
-    assert f"served: list --package-dirs {packages}: exit 0" in served.log()
+    assert "served: list: exit 0" in served.log()
     strict = served.run("list", "--strict", "--package-dirs", str(packages))
     assert strict.returncode == 2
     assert strict.stderr.splitlines()[-1] == "jetforge: error: 1 package definition(s) have errors"
     unknown = served.run("build", "--simulate", "--package-dirs", str(packages), "nosuch")
     assert unknown.returncode == 2
     assert "unknown package 'nosuch'" in unknown.stderr
-    assert "served: build --simulate" in served.log()
+    assert "served: build: exit 2" in served.log()
 
 
 def test_a_served_command_sees_every_change_of_the_tree(served, packages):
@@ -149,7 +152,7 @@ def test_a_served_command_runs_in_the_clients_directory_and_environment(served, 
     for version in ("12.4", "12.6"):
         shown = served.run("platform", "--json", CUDA_VERSION=version)
         assert json.loads(shown.stdout)["cuda_version"] == version
-    assert served.log().count("served: platform --json: exit 0") == 2
+    assert served.log().count("served: platform: exit 0") == 2
 
 
 def test_a_command_that_builds_is_never_served(served, packages):
@@ -165,19 +168,28 @@ def test_a_command_that_builds_is_never_served(served, packages):
     assert "not served: build" in served.log()
 
 
-def test_a_changed_jetforge_ends_its_server(served, packages):
+def test_a_changed_jetforge_ends_its_server(served, packages, tmp_path):
+    copy = tmp_path / "src"
+    shutil.copytree(Path(jetforge.__file__).parent, copy / "jetforge")
+    served.env["PYTHONPATH"] = str(copy)  # a jetforge of its own, to change
+    probe = (
+        "import os; from jetforge.server_client import server_path as p; print(p(os.environ)[0])"
+    )
+    served.path = subprocess.run(
+        [sys.executable, "-c", probe], env=served.env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     served.run("platform")
     old = served.wait_until_up()
-    source = Path(jetforge.__file__)
-    stat = source.stat()
-    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000))
-    try:
-        answered = served.run("list", "--package-dirs", str(packages))
-    finally:
-        os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    (copy / "jetforge" / "__init__.py").write_text(
+        (copy / "jetforge" / "__init__.py").read_text() + "# changed\n"
+    )
+    answered = served.run("list", "--package-dirs", str(packages))
     assert answered.stdout == "app\nbase\n"
     _wait_gone(old)
-    assert "jetforge's files changed; exiting" in served.log()
+    assert "jetforge or its dependencies changed; exiting" in served.log()
+    new = served.wait_until_up()  # the command that noticed started a new one
+    assert new != old
+    assert served.run("list", "--package-dirs", str(packages)).stdout == "app\nbase\n"
 
 
 def test_an_idle_server_exits(served):
@@ -225,14 +237,18 @@ def test_concurrent_served_commands_each_get_their_own_answer(served, packages):
         assert json.loads(out)["cuda_version"] == f"12.{minor}"
 
 
-def test_ctrl_c_reaches_the_served_command(served, tmp_path):
-    root = tmp_path / "slow"
+def _slow_tree(root: Path) -> Path:
+    """A package whose config script computes for a minute (sleeps return at once)."""
     (root / "sleeper").mkdir(parents=True)
     (root / "sleeper" / "Dockerfile").write_text("#---\n# name: sleeper\n#---\nFROM scratch\n")
     (root / "sleeper" / "config.py").write_text(
         "import time\n\ndef configure(package, platform):\n"
         "    end = time.time() + 60\n    while time.time() < end:\n        pass\n    return []\n"
     )
+    return root
+
+
+def _start_slow(served: Served, root: Path) -> subprocess.Popen[str]:
     served.run("platform")
     served.wait_until_up()
     process = subprocess.Popen(
@@ -243,10 +259,52 @@ def test_ctrl_c_reaches_the_served_command(served, tmp_path):
         text=True,
     )
     time.sleep(3)  # the served process runs the script by now
+    return process
+
+
+def test_ctrl_c_reaches_the_served_command(served, tmp_path):
+    process = _start_slow(served, _slow_tree(tmp_path / "slow"))
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
     assert "interrupted" in err
+
+
+def test_a_killed_client_ends_its_command(served, tmp_path):
+    process = _start_slow(served, _slow_tree(tmp_path / "slow"))
+    process.kill()
+    process.communicate(timeout=30)
+    for _ in range(200):
+        if "served: list: exit 143" in served.log():
+            break
+        time.sleep(0.05)
+    assert "served: list: exit 143" in served.log()
+
+
+def test_a_closed_standard_stream_runs_the_command_itself(served, packages):
+    served.run("platform")
+    served.wait_until_up()
+    script = f"exec >&-; exec {sys.executable} -m jetforge list --package-dirs {packages}"
+    closed = subprocess.run(
+        ["bash", "-c", script], env=served.env, capture_output=True, text=True, timeout=60
+    )
+    alone = subprocess.run(
+        ["bash", "-c", script],
+        env={**served.env, "JETFORGE_NO_SERVER": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert closed.returncode == alone.returncode
+    assert "served: list" not in served.log()
+
+
+def test_a_stopped_servers_old_process_id_is_not_signalled(served):
+    served.run("platform", JETFORGE_SERVER_IDLE="0.5")
+    pid = served.wait_until_up()
+    _wait_gone(pid)
+    Path(served.path + ".lock").write_text(f"{os.getpid()}\n")  # as if the id were reused
+    assert stop_server(served.path) is False
 
 
 def test_an_open_or_foreign_directory_is_not_used(tmp_path):

@@ -59,4 +59,5 @@ def test_the_server_client_imports_only_itself(cli_env):
         "jetforge.cli",
         "jetforge.cli.entry",
         "jetforge.server",
+        "jetforge.server_client",
     ]
