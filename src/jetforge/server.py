@@ -118,14 +118,16 @@ def socket_path(directory: str, context: str) -> str:
 
 def _dependency_stamp() -> list[object]:
     """jetforge's files, and the directories its dependencies are installed in (an
-    install or removal changes them)."""
+    install or removal changes them; the working directory the server started in, first
+    on its path, is not one)."""
     from jetforge.index import code_stamp
 
     stamps: list[object] = list(code_stamp())
     for entry in sys.path:
-        with contextlib.suppress(OSError):
-            found = os.stat(entry or ".")
-            stamps.append((entry, found.st_mtime_ns, found.st_ino))
+        if entry.endswith(("site-packages", "dist-packages")):
+            with contextlib.suppress(OSError):
+                found = os.stat(entry)
+                stamps.append((entry, found.st_mtime_ns, found.st_ino))
     return stamps
 
 
