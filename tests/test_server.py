@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 import jetforge
-from jetforge.server import server_directory
-from jetforge.server_client import server_path, stop_server
+from jetforge.server_client import server_directory, server_path, stop_server
 
 HEADER = "#---\n# name: {name}\n# depends: [{depends}]\n#---\nFROM scratch\n"
 

@@ -51,6 +51,11 @@ def test_the_server_client_imports_only_itself(cli_env):
         "import sys; import jetforge.cli.entry; "
         "print(' '.join(sorted(m for m in sys.modules if m.startswith('jetforge'))))"
     )
+    light = "import sys; import jetforge.cli.entry; print('typing' in sys.modules)"
+    unloaded = subprocess.run(
+        [sys.executable, "-c", light], capture_output=True, text=True, env=cli_env, check=True
+    )
+    assert unloaded.stdout.strip() == "False"
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=cli_env, check=True
     )
@@ -58,6 +63,5 @@ def test_the_server_client_imports_only_itself(cli_env):
         "jetforge",
         "jetforge.cli",
         "jetforge.cli.entry",
-        "jetforge.server",
         "jetforge.server_client",
     ]

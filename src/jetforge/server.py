@@ -30,90 +30,23 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
-import zlib
-from collections.abc import Mapping, Sequence
 from typing import IO
 
-VARIABLE = "JETFORGE_NO_SERVER"
-DIRECTORY_VARIABLE = "JETFORGE_SERVER_DIR"
+from jetforge.server_client import (
+    LENGTH,
+    NOT_SERVED,
+    REPLY,
+    peer_uid,
+    process_context,
+    receive,
+    socket_path,
+)
+
 IDLE_VARIABLE = "JETFORGE_SERVER_IDLE"
 IDLE_S = 600.0
-READ_ONLY = frozenset({"list", "show", "graph", "explain", "platform"})
-BUILD_READ_ONLY = frozenset({"--simulate", "--dry-run", "--list-packages", "--show-packages"})
-NOT_SERVED = -1  # what :func:`jetforge.cli.main.main` returns for a command it must not serve
-LENGTH = struct.Struct("!I")
-REPLY = struct.Struct("!ci")
-# Replies: b"P" pid (the command's process is ready), b"X" code (it ended), b"R" (run it
-# yourself), b"S" (a stale server: run it yourself and start a new one). The client
-# answers b"P" with b"G" (go): a process whose client went away runs nothing.
-SOCKET_PATH_MAX = 107
 LOG_LIMIT = 1 << 20  # a server that starts with a longer log begins a new one
-_NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
-_STATUS_FIELDS = ("NoNewPrivs:", "Seccomp:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:")
-_UNSHARED_VARIABLES = ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")  # applied per command
-
-
-def is_read_only(argv: Sequence[str]) -> bool:
-    """Whether ``argv`` names a command the server may run (by its words; the server
-    checks the parsed arguments again)."""
-    command = next((word for word in argv if not word.startswith("-")), None)
-    if command == "build":
-        return any(word in BUILD_READ_ONLY for word in argv)
-    return command in READ_ONLY
-
-
-def server_directory(env: Mapping[str, str]) -> str | None:
-    """The private directory of this user's server sockets, or None when there is none
-    that is safe (it exists with another owner, or others may enter it)."""
-    base = os.path.abspath(
-        env.get(DIRECTORY_VARIABLE)
-        or os.path.join(env.get("XDG_RUNTIME_DIR") or "/tmp", f"jetforge-{os.getuid()}")
-    )
-    try:
-        os.makedirs(base, mode=0o700, exist_ok=True)
-        found = os.lstat(base)
-    except OSError:
-        return None
-    if found.st_uid != os.getuid() or found.st_mode & 0o077 or not os.path.isdir(base):
-        return None
-    return base
-
-
-def process_context(env: Mapping[str, str]) -> str:
-    """What a command's process inherits besides its arguments, streams, directory,
-    umask and environment, and what the interpreter made of its own variables: two
-    processes with the same context run a command alike."""
-    parts = [
-        sys.executable,
-        os.path.dirname(os.path.abspath(__file__)),
-        f"{os.getuid()}:{os.getgid()}:{sorted(os.getgroups())}",
-        repr(os.stat("/")[1:3]),  # a chroot has another root
-    ]
-    for name in _NAMESPACES:
-        with contextlib.suppress(OSError):
-            parts.append(os.readlink(f"/proc/self/ns/{name}"))
-    for path in ("/proc/self/cgroup", "/proc/self/attr/current"):
-        with contextlib.suppress(OSError), open(path, encoding="ascii", errors="replace") as file:
-            parts.append(file.read())
-    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as status:
-        parts += [line for line in status if line.startswith(_STATUS_FIELDS)]
-    with contextlib.suppress(OSError), open("/proc/self/limits", encoding="ascii") as limits:
-        parts.append(limits.read())
-    parts += sorted(
-        f"{key}={value}"
-        for key, value in env.items()
-        if (key.startswith(("PYTHON", "LC_")) or key in ("LANG", "LANGUAGE"))
-        and key not in _UNSHARED_VARIABLES
-    )
-    return "\n".join(parts)
-
-
-def socket_path(directory: str, context: str) -> str:
-    """The path (without suffix) of the server for ``context`` in ``directory``."""
-    return os.path.join(directory, f"s-{zlib.crc32(context.encode()):08x}")
 
 
 def _dependency_stamp() -> list[object]:
@@ -238,12 +171,6 @@ def _read_ahead(reports: int) -> None:
         read_ahead(path)
 
 
-def peer_uid(connection: socket.socket) -> int:
-    """The user id of the process at the other end of a Unix socket."""
-    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-    return int(struct.unpack("3i", credentials)[1])
-
-
 def _reply(connection: socket.socket, kind: bytes, value: int) -> None:
     with contextlib.suppress(OSError):  # the client is gone
         connection.sendall(REPLY.pack(kind, value))
@@ -357,20 +284,6 @@ def _receive_request(connection: socket.socket) -> Request:
         body += receive(connection, length - len(body)) or b""
     request: Request = marshal.loads(body)  # noqa: S302 - from this user's own client
     return request
-
-
-def receive(connection: socket.socket, size: int) -> bytes | None:
-    """Exactly ``size`` bytes, or None when the other side closed first."""
-    data = b""
-    while len(data) < size:
-        try:
-            chunk = connection.recv(size - len(data))
-        except OSError:
-            return None
-        if not chunk:
-            return None
-        data += chunk
-    return data
 
 
 def _flush(code: int) -> int:

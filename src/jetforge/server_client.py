@@ -1,35 +1,125 @@
 """The command server's client: hands a read-only command to the server of this process's
 context (:mod:`jetforge.server`) and stands for the process that runs it: it forwards
 Ctrl-C, termination, hang-up and job-control signals, dies by a signal that killed it,
-and exits with its exit code. Imports nothing heavy: every ``jetforge`` runs it first."""
+and exits with its exit code. It also holds what both sides share (the protocol, the
+process context, where sockets live). Every ``jetforge`` imports it first, so it imports
+nothing heavy (no typing, contextlib or pathlib)."""
 
 from __future__ import annotations
 
-import contextlib
 import marshal
 import os
 import signal
 import socket
+import struct
 import sys
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
-from jetforge.server import (
-    LENGTH,
-    REPLY,
-    SOCKET_PATH_MAX,
-    VARIABLE,
-    is_read_only,
-    peer_uid,
-    process_context,
-    receive,
-    server_directory,
-    socket_path,
-)
-
+VARIABLE = "JETFORGE_NO_SERVER"
+DIRECTORY_VARIABLE = "JETFORGE_SERVER_DIR"
+READ_ONLY = frozenset({"list", "show", "graph", "explain", "platform"})
+BUILD_READ_ONLY = frozenset({"--simulate", "--dry-run", "--list-packages", "--show-packages"})
+NOT_SERVED = -1  # what :func:`jetforge.cli.main.main` returns for a command it must not serve
+LENGTH = struct.Struct("!I")
+REPLY = struct.Struct("!ci")
+# Replies: b"P" pid (the command's process is ready), b"X" code (it ended), b"R" (run it
+# yourself), b"S" (a stale server: run it yourself and start a new one). The client
+# answers b"P" with b"G" (go): a process whose client went away runs nothing.
+SOCKET_PATH_MAX = 107
+_NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
+_STATUS_FIELDS = ("NoNewPrivs:", "Seccomp:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:")
+_UNSHARED_VARIABLES = ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")  # applied per command
 READY_TIMEOUT_S = 5.0  # a server that does not fork within this is not waited for
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 Handler = Callable[[int, FrameType | None], object] | int | None
+
+
+def is_read_only(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` names a command the server may run (by its words; the server
+    checks the parsed arguments again)."""
+    command = next((word for word in argv if not word.startswith("-")), None)
+    if command == "build":
+        return any(word in BUILD_READ_ONLY for word in argv)
+    return command in READ_ONLY
+
+
+def server_directory(env: Mapping[str, str]) -> str | None:
+    """The private directory of this user's server sockets, or None when there is none
+    that is safe (it exists with another owner, or others may enter it)."""
+    base = os.path.abspath(
+        env.get(DIRECTORY_VARIABLE)
+        or os.path.join(env.get("XDG_RUNTIME_DIR") or "/tmp", f"jetforge-{os.getuid()}")
+    )
+    try:
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        found = os.lstat(base)
+    except OSError:
+        return None
+    if found.st_uid != os.getuid() or found.st_mode & 0o077 or not os.path.isdir(base):
+        return None
+    return base
+
+
+def process_context(env: Mapping[str, str]) -> str:
+    """What a command's process inherits besides its arguments, streams, directory,
+    umask and environment, and what the interpreter made of its own variables: two
+    processes with the same context run a command alike."""
+    parts = [
+        sys.executable,
+        os.path.dirname(os.path.abspath(__file__)),
+        f"{os.getuid()}:{os.getgid()}:{sorted(os.getgroups())}",
+        repr(os.stat("/")[1:3]),  # a chroot has another root
+    ]
+    for name in _NAMESPACES:
+        try:
+            parts.append(os.readlink(f"/proc/self/ns/{name}"))
+        except OSError:
+            parts.append("")
+    parts += [_read(f"/proc/self/{name}") for name in ("cgroup", "attr/current", "limits")]
+    status = _read("/proc/self/status").splitlines()
+    parts += [line for line in status if line.startswith(_STATUS_FIELDS)]
+    parts += sorted(
+        f"{key}={value}"
+        for key, value in env.items()
+        if (key.startswith(("PYTHON", "LC_")) or key in ("LANG", "LANGUAGE"))
+        and key not in _UNSHARED_VARIABLES
+    )
+    return "\n".join(parts)
+
+
+def socket_path(directory: str, context: str) -> str:
+    """The path (without suffix) of the server for ``context`` in ``directory``."""
+    return os.path.join(directory, f"s-{zlib.crc32(context.encode()):08x}")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii", errors="replace") as file:
+            return file.read()
+    except OSError:
+        return ""
+
+
+def peer_uid(connection: socket.socket) -> int:
+    """The user id of the process at the other end of a Unix socket."""
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    return int(struct.unpack("3i", credentials)[1])
+
+
+def receive(connection: socket.socket, size: int) -> bytes | None:
+    """Exactly ``size`` bytes, or None when the other side closed first."""
+    data = b""
+    while len(data) < size:
+        try:
+            chunk = connection.recv(size - len(data))
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        data += chunk
+    return data
 
 
 def run_through_server(argv: Sequence[str]) -> int | None:
@@ -162,8 +252,10 @@ class _Forwarder:
         self._send(signal.SIGCONT)
 
     def _send(self, number: int) -> None:
-        with contextlib.suppress(OSError):  # it has ended already
+        try:
             os.kill(self.pid, number)
+        except OSError:  # it has ended already
+            pass
 
 
 def _start_server(path: str) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from jetforge import __version__
 from jetforge.cli.commands import COMMANDS, load, summary
 from jetforge.errors import JetforgeError, StageFailedError, TerminatedError, UsageError
-from jetforge.server import NOT_SERVED, READ_ONLY
+from jetforge.server_client import NOT_SERVED, READ_ONLY
 
 if TYPE_CHECKING:
     from jetforge.cli.session import Session
