@@ -7,7 +7,7 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,11 @@ class Context:
 
 
 def read_context(
-    directory: Path, dockerfile: str | None, *, exclude: Sequence[Path] = ()
+    directory: Path,
+    dockerfile: str | None,
+    *,
+    exclude: Sequence[Path] = (),
+    digest: Callable[[Path], str | None] | None = None,
 ) -> Context:
     """Hash every file under ``directory``; a variant with no Dockerfile uses the meta one.
 
@@ -35,8 +39,11 @@ def read_context(
     context's ``.dockerignore`` excludes, and the directories in ``exclude`` (jetforge's
     own logs and caches). Regular files are hashed by content, links by their target
     (the engine sends them as links), and anything else (FIFOs, devices) is left out, so
-    nothing blocks. A file that cannot be read is a :class:`DefinitionError`.
+    nothing blocks. A file that cannot be read is a :class:`DefinitionError`. ``digest``
+    hashes one file (default :func:`file_digest`; :class:`jetforge.digests.Digests`
+    remembers them).
     """
+    digest = digest or file_digest
     path = directory / dockerfile if dockerfile else META_DOCKERFILE
     ignore = read_dockerignore(directory)
     skip = {os.path.realpath(item) for item in exclude}
@@ -54,9 +61,9 @@ def read_context(
             relative = _join(relative_dir, name)
             if name.startswith((".", "__")) or ignore.excludes(relative):
                 continue
-            digest = _digest(Path(current) / name)
-            if digest is not None:
-                files.append((relative, digest))
+            found = digest(Path(current) / name)
+            if found is not None:
+                files.append((relative, found))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -68,9 +75,11 @@ def _join(directory: str, name: str) -> str:
     return name if directory == "." else f"{directory}/{name}"
 
 
-def _digest(file: Path) -> str | None:
+def file_digest(file: Path, info: os.stat_result | None = None) -> str | None:
+    """A context file's digest: a regular file's content, a link's target, None for
+    anything else. ``info`` is the file's ``lstat``, when it was taken already."""
     try:
-        info = file.lstat()
+        info = info or file.lstat()
         if stat.S_ISLNK(info.st_mode):
             return "link:" + str(file.readlink())
         if not stat.S_ISREG(info.st_mode):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from jetforge.cli import listing, show
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options, split_list
+from jetforge.context import read_context
+from jetforge.digests import Digests
 from jetforge.engine.cli_engine import choose_engine_name, connect_engine
 from jetforge.engine.command import Command, build_command
 from jetforge.errors import JetforgeError, RegistryError, StageFailedError, UsageError
@@ -223,7 +226,7 @@ def run(session: Session) -> int:
     engine = connect_engine(name, session.env)
     base_id = _ensure_base(session, engine, base_reference(session))
     planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
-    plans = [plan_build(chain, session.platform, planning) for chain in chains]
+    plans = _plans(session, chains, planning)
     package_cache = build_cache(session, engine.build_mode)
     logs = _logs_dir(session)
     remote = _registry_lookup(session)
@@ -272,17 +275,26 @@ def _simulate_with(
         engine = connect_engine(engine_name, session.env)
     except JetforgeError:
         planning = replace(planning, build_mode=build_mode(session))
-        return simulate(session, [plan_build(c, session.platform, planning) for c in chains])
+        return simulate(session, _plans(session, chains, planning))
     base = base_reference(session)
     info = engine.inspect(base)
     if info is None:
         session.note(f"base image {base} is not here: keys use its name (a build pulls it)")
     planning = replace(planning, build_mode=engine.build_mode, base_id=info.id if info else None)
-    plans = [plan_build(chain, session.platform, planning) for chain in chains]
+    plans = _plans(session, chains, planning)
     from jetforge.cli.cache import build_cache
 
     extra = build_cache(session, engine.build_mode).build_extra
     return simulate(session, plans, engine.program, tuple(extra))
+
+
+def _plans(session: Session, chains: list[Resolution], planning: PlanOptions) -> list[Plan]:
+    """The plan of each chain; context files are hashed once until they change."""
+    digests = Digests(session.cache_dir / "digests")
+    read = functools.partial(read_context, digest=digests.digest)
+    plans = [plan_build(chain, session.platform, planning, read) for chain in chains]
+    digests.save()
+    return plans
 
 
 def _print_table(
