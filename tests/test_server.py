@@ -247,11 +247,11 @@ def _slow_tree(root: Path) -> Path:
     return root
 
 
-def _start_slow(served: Served, root: Path) -> subprocess.Popen[str]:
+def _start_slow(served: Served, root: Path, *wrapper: str) -> subprocess.Popen[str]:
     served.run("platform")
     served.wait_until_up()
     process = subprocess.Popen(
-        [sys.executable, "-m", "jetforge", "list", "--package-dirs", str(root)],
+        [*wrapper, sys.executable, "-m", "jetforge", "list", "--package-dirs", str(root)],
         env=served.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -267,6 +267,51 @@ def test_ctrl_c_reaches_the_served_command(served, tmp_path):
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
     assert "interrupted" in err
+
+
+def _command_processes(server: int) -> list[int]:
+    """The processes the server forked (the commands it runs)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == server:
+                found.append(int(entry.name))
+    return found
+
+
+def _state(pid: int) -> str:
+    return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_ctrl_z_stops_and_continuing_continues_the_served_command(served, tmp_path):
+    process = _start_slow(served, _slow_tree(tmp_path / "slow"))
+    (command,) = _command_processes(int(Path(served.path + ".lock").read_text()))
+    process.send_signal(signal.SIGTSTP)
+    time.sleep(0.5)
+    assert _state(command) == "T"
+    assert _state(process.pid) == "T"
+    process.send_signal(signal.SIGCONT)
+    time.sleep(0.5)
+    assert _state(command) != "T"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+
+
+def test_a_hang_up_the_client_ignores_is_not_forwarded(served, tmp_path):
+    process = _start_slow(served, _slow_tree(tmp_path / "slow"), "nohup")
+    (command,) = _command_processes(int(Path(served.path + ".lock").read_text()))
+    process.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert process.poll() is None
+    assert _state(command) in ("R", "S")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=30)
+    assert process.returncode == 130
 
 
 def test_a_killed_client_ends_its_command(served, tmp_path):
