@@ -56,12 +56,15 @@ def detect(
     runner: FakeRunner | None = None,
     distro: str | None = None,
 ) -> Platform:
-    """Detect on a fixture host root; the default runner answers only ``uname``."""
+    """Detect on a fixture host root; the runner's ``uname`` answer is the machine
+    (default x86_64), its other programs answer the CUDA probes."""
+    runner = runner or FakeRunner(uname="x86_64\n")
     return detect_platform(
         env or {},
         root=HOSTS / host,
-        runner=runner or FakeRunner(uname="x86_64\n"),
+        runner=runner,
         distro=distro,
+        machine=runner.stdout.get("uname", "").strip() or None,
     )
 
 
@@ -406,7 +409,7 @@ def test_x86_host_cuda_from_version_json() -> None:
     assert found.gpu_archs == (75, 80, 86, 89, 90)  # nothing CUDA 12.6 cannot compile
     assert found.tag_postfix == "x86_64-cu126-24.04"
     assert found.label == "cuda-12.6 ubuntu-24.04 x86_64"
-    assert runner.programs == ["uname"]
+    assert runner.programs == []
 
 
 def test_x86_host_cuda_from_nvcc_then_nvidia_smi_then_default() -> None:
@@ -425,7 +428,7 @@ def test_x86_host_cuda_from_nvcc_then_nvidia_smi_then_default() -> None:
         "ubuntu:24.04",
         "ubuntu:24.04",
     )
-    assert runner.programs == ["uname", "nvcc", "nvidia-smi"]
+    assert runner.programs == ["nvcc", "nvidia-smi"]
 
 
 def test_sbsa_host() -> None:
@@ -441,7 +444,7 @@ def test_cuda_override_skips_the_host_probes() -> None:
     found = detect("x86-cuda12.6", {"CUDA_VERSION": "cu130"}, runner=runner)
     assert found.cuda_version == Version("13.0")
     assert found.overridden == ("cuda_version",)
-    assert runner.programs == ["uname"]
+    assert runner.programs == []
 
 
 def test_unknown_architecture_does_not_crash() -> None:

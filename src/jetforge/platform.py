@@ -348,12 +348,12 @@ def _probe(runner: Runner, *argv: str) -> str:
     return done.stdout if done.returncode == 0 else ""
 
 
-def _host_facts(root: Path, runner: Runner, arch: str | None) -> Facts:
+def _host_facts(root: Path, arch: str | None, machine: str | None) -> Facts:
     release_file = root / "etc" / "nv_tegra_release"
     model = _read(root / "proc" / "device-tree" / "model").replace("\0", "").strip()
     if release_file.exists() or "jetson" in model.lower() or "tegra" in model.lower():
         return Facts("aarch64", TEGRA, l4t=parse_tegra_release(_read(release_file)), model=model)
-    machine = arch or _probe(runner, "uname", "-m").strip() or host.machine()
+    machine = arch or machine or host.machine()
     machine = _ARCH_NAMES.get(machine.lower(), machine.lower())
     if machine in _HOST_CUDA_ARCH:
         return Facts(machine, _HOST_CUDA_ARCH[machine])
@@ -390,11 +390,13 @@ def detect_platform(
     runner: Runner = run,
     target: str | None = None,
     distro: str | None = None,
+    machine: str | None = None,
 ) -> Platform:
     """The platform of the host under ``root`` (or the preset ``target``), with overrides.
 
     ``env`` supplies the override variables of SPEC section 4 and ``distro`` is the
-    ``--distro`` flag. Unknown targets and unparsable overrides raise :class:`PlatformError`.
+    ``--distro`` flag; ``machine`` is the host's ``uname -m`` (default: this machine's).
+    Unknown targets and unparsable overrides raise :class:`PlatformError`.
     """
     wanted = _parse_overrides(env, distro)
     if target is not None:
@@ -405,7 +407,7 @@ def detect_platform(
             raise PlatformError(f"unknown target '{target}' ({hint}valid: {', '.join(targets)})")
         facts = targets[target]
     else:
-        facts = _host_facts(root, runner, wanted.arch)
+        facts = _host_facts(root, wanted.arch, machine)
         _, cuda_arch = _resolve_arch(facts, wanted)
         # The host's CUDA only matters when the platform is the host's own.
         if wanted.cuda_version is None and cuda_arch == facts.cuda_arch:
