@@ -47,6 +47,7 @@ from jetforge.server_client import (
 IDLE_VARIABLE = "JETFORGE_SERVER_IDLE"
 IDLE_S = 600.0
 LOG_LIMIT = 1 << 20  # a server that starts with a longer log begins a new one
+REQUEST_TIMEOUT_S = 10.0
 
 
 def _dependency_stamp() -> list[object]:
@@ -193,6 +194,7 @@ def _serve_one(connection: socket.socket, report: int, context: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        connection.settimeout(REQUEST_TIMEOUT_S)  # a client that sends nothing is not waited for
         argv, cwd, umask, env, encodings, theirs = _receive_request(connection)
         if theirs != context:
             raise ValueError("a client of another context")
@@ -232,9 +234,9 @@ def _serve_one(connection: socket.socket, report: int, context: str) -> None:
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    _log(f"served: {command}: exit {code}, peak {peak:.1f} MB", log)  # before the client ends
+    _log(f"served: {command}: exit {code}, peak {peak:.1f} MB", log)
+    _report(report)  # before the reply: once the client is gone, so is this process
     _reply(connection, b"X", code)
-    _report(report)
     os._exit(code)
 
 
