@@ -4,6 +4,7 @@ server and Ctrl-C are each handled. Real processes and sockets throughout."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -247,7 +248,13 @@ def _slow_tree(root: Path) -> Path:
     return root
 
 
-def _start_slow(served: Served, root: Path, *wrapper: str) -> subprocess.Popen[str]:
+@contextlib.contextmanager
+def _slow_command(
+    served: Served, root: Path, *wrapper: str, job: bool = False
+) -> Iterator[subprocess.Popen[str]]:
+    """A served ``list`` busy in a config script; ``job``: in a process group of its own
+    under this one, as a shell starts a job (where Ctrl-Z may stop it: a group with no
+    parent in the session outside it, an orphaned one, is never stopped)."""
     served.run("platform")
     served.wait_until_up()
     process = subprocess.Popen(
@@ -256,15 +263,21 @@ def _start_slow(served: Served, root: Path, *wrapper: str) -> subprocess.Popen[s
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=os.setpgrp if job else None,
     )
-    time.sleep(3)  # the served process runs the script by now
-    return process
+    try:
+        time.sleep(3)  # the served process runs the script by now
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
 
 
 def test_ctrl_c_reaches_the_served_command(served, tmp_path):
-    process = _start_slow(served, _slow_tree(tmp_path / "slow"))
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
+    with _slow_command(served, _slow_tree(tmp_path / "slow")) as process:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
     assert "interrupted" in err
 
@@ -288,36 +301,34 @@ def _state(pid: int) -> str:
 
 
 def test_ctrl_z_stops_and_continuing_continues_the_served_command(served, tmp_path):
-    process = _start_slow(served, _slow_tree(tmp_path / "slow"))
-    (command,) = _command_processes(int(Path(served.path + ".lock").read_text()))
-    process.send_signal(signal.SIGTSTP)
-    time.sleep(0.5)
-    assert _state(command) == "T"
-    assert _state(process.pid) == "T"
-    process.send_signal(signal.SIGCONT)
-    time.sleep(0.5)
-    assert _state(command) != "T"
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
+    with _slow_command(served, _slow_tree(tmp_path / "slow"), job=True) as process:
+        (command,) = _command_processes(int(Path(served.path + ".lock").read_text()))
+        process.send_signal(signal.SIGTSTP)
+        time.sleep(0.5)
+        assert (_state(command), _state(process.pid)) == ("T", "T")
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.5)
+        assert _state(command) != "T"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
 
 
 def test_a_hang_up_the_client_ignores_is_not_forwarded(served, tmp_path):
-    process = _start_slow(served, _slow_tree(tmp_path / "slow"), "nohup")
-    (command,) = _command_processes(int(Path(served.path + ".lock").read_text()))
-    process.send_signal(signal.SIGHUP)
-    time.sleep(0.5)
-    assert process.poll() is None
-    assert _state(command) in ("R", "S")
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    with _slow_command(served, _slow_tree(tmp_path / "slow"), "nohup") as process:
+        (command,) = _command_processes(int(Path(served.path + ".lock").read_text()))
+        process.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert process.poll() is None
+        assert _state(command) in ("R", "S")
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
     assert process.returncode == 130
 
 
 def test_a_killed_client_ends_its_command(served, tmp_path):
-    process = _start_slow(served, _slow_tree(tmp_path / "slow"))
-    process.kill()
-    process.communicate(timeout=30)
+    with _slow_command(served, _slow_tree(tmp_path / "slow")) as process:
+        process.kill()
     for _ in range(200):
         if "served: list: exit 143" in served.log():
             break
