@@ -75,11 +75,19 @@ def _join(directory: str, name: str) -> str:
     return name if directory == "." else f"{directory}/{name}"
 
 
+def context_lstat(file: Path) -> os.stat_result:
+    """A context file's ``lstat``; one that cannot be taken is a :class:`DefinitionError`."""
+    try:
+        return file.lstat()
+    except OSError as error:
+        raise DefinitionError(file, f"cannot read a file of the build context: {error}") from None
+
+
 def file_digest(file: Path, info: os.stat_result | None = None) -> str | None:
     """A context file's digest: a regular file's content, a link's target, None for
     anything else. ``info`` is the file's ``lstat``, when it was taken already."""
+    info = info or context_lstat(file)
     try:
-        info = info or file.lstat()
         if stat.S_ISLNK(info.st_mode):
             return "link:" + str(file.readlink())
         if not stat.S_ISREG(info.st_mode):

@@ -17,12 +17,11 @@ import os
 import time
 from pathlib import Path
 
-from jetforge.context import file_digest
-from jetforge.errors import DefinitionError
+from jetforge.context import context_lstat, file_digest
+from jetforge.walk import FileStamp, stat_stamp
 
 SETTLED_NS = 1_000_000_000
 KEPT = 50_000  # at most this many files are remembered (those used last first)
-Stamp = tuple[int, int, int, int]
 
 
 class Digests:
@@ -32,8 +31,8 @@ class Digests:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.started = time.time_ns()
-        self._known: dict[str, tuple[Stamp, str]] = {}
-        self._used: dict[str, tuple[Stamp, str]] = {}
+        self._known: dict[str, tuple[FileStamp, str]] = {}
+        self._used: dict[str, tuple[FileStamp, str]] = {}
         self._changed = False
         if path is not None:
             try:
@@ -45,13 +44,8 @@ class Digests:
 
     def digest(self, file: Path) -> str | None:
         """``file``'s digest (see :func:`jetforge.context.file_digest`)."""
-        try:
-            info = file.lstat()
-        except OSError as error:
-            raise DefinitionError(
-                file, f"cannot read a file of the build context: {error}"
-            ) from None
-        stamp = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+        info = context_lstat(file)
+        stamp = stat_stamp(info)
         name = str(file)
         kept = self._known.get(name)
         if kept is not None and kept[0] == stamp:

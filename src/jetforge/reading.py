@@ -112,8 +112,9 @@ def _read_jetforge(
 
 def _has_dockerfile(spec: PackageSpec, found: PackageDir) -> PackageSpec:
     """``spec``, when its Dockerfile is a file (one the walk listed needs no look)."""
-    listed = spec.path == found.path and (spec.dockerfile, None) not in found.stamp
-    if listed and any(name == spec.dockerfile for name, _ in found.stamp):
+    if spec.path == found.path and any(
+        name == spec.dockerfile and stamp is not None for name, stamp in found.stamp
+    ):
         return spec
     if spec.dockerfile and not (spec.path / spec.dockerfile).is_file():
         raise DefinitionError(

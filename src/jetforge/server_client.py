@@ -212,7 +212,13 @@ def _converse(
         if forwarder.last is not None:
             signal.signal(forwarder.last, signal.SIG_DFL)
             os.kill(os.getpid(), forwarder.last)
-        print("jetforge: internal error: the command's process ended unexpectedly", file=sys.stderr)
+        try:  # the command ran: whatever happens now, it does not run here again
+            print(
+                "jetforge: internal error: the command's process ended unexpectedly",
+                file=sys.stderr,
+            )
+        except OSError:
+            pass
         return 1
     kind, value = REPLY.unpack(ended)
     return int(value) if kind == b"X" else None

@@ -53,12 +53,13 @@ DirStamp = tuple[tuple[str, FileStamp | None], ...]
 def file_stamp(path: str | os.PathLike[str]) -> FileStamp | None:
     """``path``'s stamp, following links; None when it does not exist."""
     try:
-        return _stamp(os.stat(path))  # noqa: PTH116 - once per file of a tree: no Path objects
+        return stat_stamp(os.stat(path))  # noqa: PTH116 - once per file of a tree: no Path objects
     except OSError:
         return None
 
 
-def _stamp(found: os.stat_result) -> FileStamp:
+def stat_stamp(found: os.stat_result) -> FileStamp:
+    """The stamp of a file whose ``stat`` (or ``lstat``) is ``found``."""
     return (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
 
 
@@ -138,7 +139,7 @@ def _list(
             continue
         if _is_file(entry):
             try:
-                entry_stamp = _stamp(entry.stat())
+                entry_stamp = stat_stamp(entry.stat())
             except OSError:
                 walk.seen.append((entry.path, None))
                 continue
