@@ -2,14 +2,14 @@
 
 A package directory is read from three sources, in this order: the YAML header of its
 Dockerfile, its ``package.yaml`` (flat, or a mapping of variant name to keys) and its
-``config.py`` (run later by :mod:`jetforge.configure`). Raw YAML exists only here.
+``config.py`` (run later by :mod:`jetforge.configure`). YAML is read through
+:mod:`jetforge.yaml_text`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import os
 import posixpath
 import re
@@ -17,40 +17,12 @@ import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
 
 from jetforge.errors import DefinitionError
-
-if TYPE_CHECKING:
-    import yaml
-
-
-@functools.cache
-def _loader() -> type[yaml.SafeLoader]:
-    """yaml's safe loader (the C one where available) that refuses duplicate keys: YAML
-    keeps the last of them silently, which loses a definition. Made when a file is first
-    parsed: with the discovery index most runs parse none and spare the import."""
-    import yaml  # here, not at the top: start-up time
-
-    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class Loader(base):  # type: ignore[valid-type, misc]
-        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-            seen: set[str] = set()
-            for key_node, _ in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    continue
-                if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
-                    )
-                seen.add(key_node.value)
-            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
-
-    return Loader
-
+from jetforge.yaml_text import key_lines, load_yaml
 
 PackageFormat = Literal["jetforge", "jc"]
 # A search directory's format: one of those, or ``auto`` (decided per package directory).
@@ -320,38 +292,6 @@ def read_text(path: Path) -> str:
         raise DefinitionError(path, f"is not UTF-8 text (byte 0x{byte})", line) from None
     except OSError as error:
         raise DefinitionError(path, f"cannot be read: {error.strerror or error}") from None
-
-
-def load_yaml(path: Path, text: str, first_line: int = 1) -> object:
-    """``yaml.safe_load`` whose errors name the file and line."""
-    import yaml  # here, not at the top: start-up time
-
-    try:
-        return yaml.load(text, Loader=_loader())  # noqa: S506 - CSafeLoader or SafeLoader
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = first_line + mark.line if mark is not None else None
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise DefinitionError(path, f"malformed YAML: {problem}", line) from None
-
-
-def key_lines(text: str, first_line: int = 1) -> dict[str, int]:
-    """Map each key of a YAML mapping (any depth) to its line, for error messages."""
-    import yaml  # here, not at the top: start-up time
-
-    lines: dict[str, int] = {}
-    try:
-        node = yaml.compose(text, Loader=_loader())
-    except yaml.YAMLError:
-        return lines
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, yaml.MappingNode):
-            for key, value in current.value:
-                lines.setdefault(str(key.value), first_line + key.start_mark.line)
-                stack.append(value)
-    return lines
 
 
 def _mapping(path: Path, data: object, first_line: int) -> dict[Any, object]:

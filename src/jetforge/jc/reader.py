@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from jetforge.errors import DefinitionError
-from jetforge.spec import key_lines, load_yaml, read_text
+from jetforge.spec import read_text
+from jetforge.yaml_text import key_lines, load_yaml
 
 JC_KEYS = (
     "alias",

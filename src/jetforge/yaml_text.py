@@ -1,0 +1,126 @@
+"""YAML as package files use it: yaml's safe loader (the C one where available) that
+refuses duplicate keys and names the file and line of every error.
+
+Headers and ``package.yaml`` files are plain data: mappings, lists, strings, numbers,
+booleans and nulls. A document of only those is built straight from its nodes, about
+twice as fast as yaml's general constructor (whose bookkeeping serves anchors, merge keys
+and recursive structures); any other document goes through that constructor, so every
+document means what ``yaml.safe_load`` makes of it.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jetforge.errors import DefinitionError
+
+if TYPE_CHECKING:
+    import yaml
+
+_TAG = "tag:yaml.org,2002:"
+_SCALAR_TAGS = frozenset(_TAG + name for name in ("null", "bool", "int", "float"))
+
+
+class _NotPlain(Exception):  # noqa: N818 - a signal, not an error
+    """A node the direct construction leaves to yaml's constructor."""
+
+
+@functools.cache
+def _loader() -> type[yaml.SafeLoader]:
+    """The loader class, made when a file is first parsed: with the discovery index most
+    runs parse none and spare the import."""
+    import yaml  # here, not at the top: start-up time
+
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    scalar, mapping, sequence = yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode
+
+    class Loader(base):  # type: ignore[valid-type, misc]
+        def construct_document(self, node: yaml.Node) -> Any:
+            try:
+                return self._plain(node, {})
+            except _NotPlain:
+                return super().construct_document(node)
+
+        def _plain(self, node: yaml.Node, built: dict[int, Any]) -> Any:
+            """``node`` as yaml's constructor would build it, for plain data only;
+            ``built`` holds the collections built so far (an alias is the same object)."""
+            tag = node.tag
+            if isinstance(node, scalar):
+                if tag == _TAG + "str":
+                    return node.value
+                if tag in _SCALAR_TAGS:
+                    return self.yaml_constructors[tag](self, node)
+                raise _NotPlain
+            if id(node) in built:
+                if built[id(node)] is None:  # an alias inside itself
+                    raise _NotPlain
+                return built[id(node)]
+            built[id(node)] = None
+            value: Any
+            if isinstance(node, sequence) and tag == _TAG + "seq":
+                value = [self._plain(item, built) for item in node.value]
+            elif isinstance(node, mapping) and tag == _TAG + "map":
+                value = {}
+                for key_node, value_node in node.value:
+                    # merge keys, value keys, collections as keys and duplicates: yaml's way
+                    if not isinstance(key_node, scalar) or key_node.tag not in _PLAIN_KEYS:
+                        raise _NotPlain
+                    key = self._plain(key_node, built)
+                    if key in value:
+                        raise _NotPlain
+                    value[key] = self._plain(value_node, built)
+            else:
+                raise _NotPlain
+            built[id(node)] = value
+            return value
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[str] = set()
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
+                    )
+                seen.add(key_node.value)
+            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+    return Loader
+
+
+_PLAIN_KEYS = _SCALAR_TAGS | {_TAG + "str"}
+
+
+def load_yaml(path: Path, text: str, first_line: int = 1) -> object:
+    """``yaml.safe_load`` whose errors name the file and line."""
+    import yaml  # here, not at the top: start-up time
+
+    try:
+        return yaml.load(text, Loader=_loader())  # noqa: S506 - CSafeLoader or SafeLoader
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = first_line + mark.line if mark is not None else None
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise DefinitionError(path, f"malformed YAML: {problem}", line) from None
+
+
+def key_lines(text: str, first_line: int = 1) -> dict[str, int]:
+    """Map each key of a YAML mapping (any depth) to its line, for error messages."""
+    import yaml  # here, not at the top: start-up time
+
+    lines: dict[str, int] = {}
+    try:
+        node = yaml.compose(text, Loader=_loader())
+    except yaml.YAMLError:
+        return lines
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                lines.setdefault(str(key.value), first_line + key.start_mark.line)
+                stack.append(value)
+    return lines

@@ -1,0 +1,100 @@
+"""The package-file YAML loader: what ``yaml.safe_load`` makes of a document, built
+straight from its nodes when it is plain data, and duplicate keys refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jetforge.errors import DefinitionError
+from jetforge.yaml_text import load_yaml
+
+DOCUMENTS = [
+    "name: torch\ndepends: [cuda, python]\nrequires: '>=36'\n",
+    "a: 1\nb: 0x1f\nc: 1_000\nd: 1.5e3\ne: .inf\nf: yes\ng: ~\nh: null\ni: 'quoted'\n",
+    "1: one\ntrue: yes\nnull: nothing\n2.5: float key\n",
+    "base: &base {x: 1, y: [1, 2]}\nderived:\n  <<: *base\n  y: [3]\n",
+    "list: &items [a, b]\nagain: *items\n",
+    "self: &loop [*loop]\n",
+    "when: 2024-01-02\nstamp: 2024-01-02T03:04:05Z\n",
+    "set: !!set {a, b}\npairs: !!omap [{a: 1}, {b: 2}]\n",
+    "binary: !!binary aGVsbG8=\n",
+    "? [a, b]\n: complex key\n",
+    "= : value key\n",
+    "1: int\ntrue: bool\n",
+    "- a\n- {b: [c, {d: e}]}\n- - nested\n",
+    "",
+    "just a scalar",
+    "tags: !!str 12\nnum: !!int '7'\n",
+]
+
+
+@pytest.mark.parametrize("text", DOCUMENTS)
+def test_documents_mean_what_safe_load_makes_of_them(text: str, tmp_path: Path) -> None:
+    try:
+        expected = yaml.safe_load(text)
+    except yaml.YAMLError:
+        with pytest.raises(DefinitionError):
+            load_yaml(tmp_path / "package.yaml", text)
+        return
+    found = load_yaml(tmp_path / "package.yaml", text)
+    if text.startswith("self:"):  # a recursive list: compare its shape
+        assert isinstance(found, dict)
+        assert found["self"][0] is found["self"]
+    else:
+        assert found == expected
+        assert repr(found) == repr(expected)  # types too (True vs 1, str vs int)
+
+
+def test_aliases_keep_their_identity(tmp_path: Path) -> None:
+    found = load_yaml(tmp_path / "package.yaml", "a: &x [1]\nb: *x\n")
+    assert isinstance(found, dict)
+    assert found["a"] is found["b"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("name: a\ndepends: [b]\nname: c\n", 3), ("x:\n  a: 1\n  a: 2\n", 3), ("1: a\n1: b\n", 2)],
+)
+def test_a_duplicate_key_is_an_error_naming_its_line(
+    text: str, line: int, tmp_path: Path
+) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        load_yaml(tmp_path / "package.yaml", text, first_line=10)
+    assert "duplicate key" in caught.value.problem
+    assert caught.value.line == 9 + line
+
+
+def test_equal_keys_written_differently_keep_yaml_meaning(tmp_path: Path) -> None:
+    # ``1`` and ``true`` are equal Python keys; yaml keeps the last value, as before
+    assert load_yaml(tmp_path / "x.yaml", "1: int\ntrue: bool\n") == yaml.safe_load(
+        "1: int\ntrue: bool\n"
+    )
+
+
+def test_plain_data_skips_the_general_constructor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jetforge.yaml_text import _loader
+
+    general: list[object] = []
+    base = _loader().__mro__[1]
+    original = base.construct_document
+
+    def counted(self: object, node: object) -> object:
+        general.append(node)
+        return original(self, node)
+
+    monkeypatch.setattr(base, "construct_document", counted)
+    assert load_yaml(tmp_path / "x.yaml", "a: [1, {b: c}]\nd: true\n") == {
+        "a": [1, {"b": "c"}],
+        "d": True,
+    }
+    assert general == []
+    assert load_yaml(tmp_path / "x.yaml", "a: &x {b: 1}\nc:\n  <<: *x\n") == {
+        "a": {"b": 1},
+        "c": {"b": 1},
+    }
+    assert len(general) == 1
