@@ -10,13 +10,13 @@ from packaging.version import Version
 from jetforge.errors import DefinitionError
 from jetforge.spec import (
     PackageSpec,
-    key_lines,
-    load_yaml,
+    is_inside,
     parse_keys,
     parse_package_dir,
     parse_version,
     read_header,
 )
+from jetforge.yaml_text import key_lines, load_yaml
 
 DOCKERFILE = "Dockerfile"
 
@@ -269,3 +269,22 @@ def test_invalid_variant_name_is_an_error(tmp_path):
     directory = write_package(tmp_path / "p", **{DOCKERFILE: "#---\n# name: My Package\n#---\n"})
     with pytest.raises(DefinitionError, match="invalid name 'My Package'"):
         parse(directory)
+
+
+@pytest.mark.parametrize(
+    ("name", "inside"),
+    [
+        ("Dockerfile", True),
+        ("sub/../Dockerfile", True),
+        ("./test.sh", True),
+        ("..hidden", True),
+        ("a/..b", True),
+        ("/etc/hostname", False),
+        ("//etc/hostname", False),
+        ("..", False),
+        ("../Dockerfile", False),
+        ("a/../../Dockerfile", False),
+    ],
+)
+def test_is_inside_tells_names_that_leave_their_directory(name: str, inside: bool) -> None:
+    assert is_inside(name) is inside

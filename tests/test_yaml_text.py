@@ -58,9 +58,7 @@ def test_aliases_keep_their_identity(tmp_path: Path) -> None:
     ("text", "line"),
     [("name: a\ndepends: [b]\nname: c\n", 3), ("x:\n  a: 1\n  a: 2\n", 3), ("1: a\n1: b\n", 2)],
 )
-def test_a_duplicate_key_is_an_error_naming_its_line(
-    text: str, line: int, tmp_path: Path
-) -> None:
+def test_a_duplicate_key_is_an_error_naming_its_line(text: str, line: int, tmp_path: Path) -> None:
     with pytest.raises(DefinitionError) as caught:
         load_yaml(tmp_path / "package.yaml", text, first_line=10)
     assert "duplicate key" in caught.value.problem

@@ -259,6 +259,16 @@ class LineWorker:
         answer, _, self._buffer = self._buffer.partition(b"\n")
         return answer.decode()
 
+    def has_answer(self) -> bool:
+        """Whether :meth:`receive` would return (or find the child gone) without waiting
+        for the child to work: an answer has begun to arrive, or the child has exited."""
+        process = self._process
+        if process is None or b"\n" in self._buffer:
+            return process is not None
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout.fileno()], [], [], 0)
+        return bool(ready)
+
     def close(self) -> None:
         """Stop the child (if one runs) and forget it."""
         process, self._process = self._process, None

@@ -43,7 +43,7 @@ def read_tree(
     with ScriptHost(platform, env, setup) as host:
         if store.is_empty:  # a first run: the worker loads while the tree is walked
             host.start()
-        walk = Walk()
+        walk = Walk(stamps=store.path is not None)
         if last is None:
             directories = list(iter_directories(search, walk))
         else:
@@ -59,12 +59,17 @@ def read_tree(
             for found, entry in zip(directories, entries, strict=True)
             if entry is None
         }
+        scripted = {
+            found.path
+            for found in directories
+            if found.path in is_jc
+            and (needs_worker if is_jc[found.path] else _has_script)(found.path, found.files)
+        }
         host.expect(
             [
                 ("jc" if is_jc[found.path] else "jetforge", found.path, found.files)
                 for found in directories
-                if found.path in is_jc
-                and (needs_worker if is_jc[found.path] else _has_script)(found.path, found.files)
+                if found.path in scripted
             ]
         )
         trees = setup.get("roots", [])
@@ -72,25 +77,30 @@ def read_tree(
             host, [Path(tree) for tree in trees] if isinstance(trees, list) else []
         )
         complete = True
-        read: list[Entry] = []
-        for found, entry in zip(directories, entries, strict=True):
-            if entry is None:
-                entry, keep = _read(found, is_jc[found.path], host, jc_reader, texts)
-                written: Stamps = ()
-                if entry.scripted:  # a script may write files into its directory
-                    after = restamp(found).stamp
-                    written = tuple(set(after) - set(found.stamp))
-                    entry = dataclasses.replace(entry, stamp=after)
-                complete &= keep and store.put(found.path, entry, written)
-                if not keep:
-                    store.drop(found.path)
-            read.append(entry)
+        read = list(entries)
+        # The directories whose scripts run in a worker come last: meanwhile it runs them.
+        for number in sorted(
+            (number for number, entry in enumerate(entries) if entry is None),
+            key=lambda number: directories[number].path in scripted,
+        ):
+            found = directories[number]
+            entry, keep = _read(found, is_jc[found.path], host, jc_reader, texts, walk.stamps)
+            written: Stamps = ()
+            if entry.scripted and walk.stamps:  # a script may write into its directory
+                after = restamp(found).stamp
+                written = tuple(set(after) - set(found.stamp))
+                entry = dataclasses.replace(entry, stamp=after)
+            complete &= keep and store.put(found.path, entry, written)
+            if not keep:
+                store.drop(found.path)
+            read[number] = entry
+            host.collect()
         reads = {name: env.get(name) for name in host.env_names}
         whole_env = dict(env) if host.whole_env else None
     store.forget_missing({str(found.path) for found in directories})
     store.keep_scripts(key, tuple(walk.sources), reads, whole_env, merge=scripts_hold)
     complete &= store.keep_walk(directories, walk)
-    return read, walk, complete
+    return [entry for entry in read if entry is not None], walk, complete
 
 
 def _has_script(_directory: Path, files: frozenset[str]) -> bool:
@@ -144,8 +154,10 @@ def _read(
     host: ScriptHost,
     jc_reader: JcReader,
     texts: Mapping[Path, str],
+    stamps: bool,
 ) -> tuple[Entry, bool]:
-    """Read one package directory into an entry, and whether the index may keep it."""
+    """Read one package directory into an entry, and whether the index may keep it
+    (``stamps``: the stamps of files elsewhere that its variants name, for the index)."""
     entry = Entry(found.stamp, found.format, is_jc, ())
     scripted = False
     try:
@@ -167,7 +179,7 @@ def _read(
         found.stamp,
         found.format,
         is_jc,
-        _elsewhere(found, specs),
+        _elsewhere(found, specs) if stamps else (),
         parsed,
         None,
         tuple(notes),

@@ -65,6 +65,7 @@ class _Lane:
         self.worker: LineWorker | None = None
         self.queued: deque[Item] = deque()
         self.sent: deque[Item] = deque()
+        self.ready: dict[Item, dict[str, Any]] = {}  # answers taken before they were asked
 
     def close(self) -> None:
         if self.worker is not None:
@@ -85,25 +86,42 @@ class _Lane:
                 return
             self.sent.append(self.queued.popleft())
 
+    def collect(self) -> None:
+        """Take the answers the worker has written, and send it more: it keeps working
+        while this process reads other directories."""
+        while self.sent and self.worker is not None and self.worker.has_answer():
+            self._take()
+        self.send_ahead()
+
     def answer(self, item: Item) -> dict[str, Any]:
         """The worker's answer for ``item`` (sent first if it was not announced); a
         ``lost`` answer when the worker died or overran while on it."""
+        if item in self.ready:
+            answer = self.ready.pop(item)
+            self.send_ahead()
+            return answer
         if item not in self.sent and item not in self.queued:
             self.queued.appendleft(item)
-        while self.sent and self.sent[0] != item:  # announced, then never asked for
-            try:
-                self._receive()
-            except WorkerGoneError:
+        while self.sent and self.sent[0] != item:  # announced and not asked for yet
+            if not self._take():
                 break
         self.send_ahead()
         if not self.sent or self.sent[0] != item:
-            return {"lost": "the worker process exited"}
-        try:
-            answer = self._receive()
-        except WorkerGoneError as gone:
-            return {"lost": str(gone)}
+            return self.ready.pop(item, {"lost": "the worker process exited"})
+        self._take()
         self.send_ahead()
-        return answer
+        return self.ready.pop(item)
+
+    def _take(self) -> bool:
+        """Wait for the answer to the head of ``sent`` and keep it in ``ready`` (a
+        ``lost`` answer when the worker died or overran on it); False then."""
+        item = self.sent[0]
+        try:
+            self.ready[item] = self._receive()
+        except WorkerGoneError as gone:
+            self.ready[item] = {"lost": str(gone)}
+            return False
+        return True
 
     def _receive(self) -> dict[str, Any]:
         """The answer to the head of ``sent``, which then leaves it. When the worker is
@@ -190,6 +208,12 @@ class ScriptHost:
             self._lane_of[item[1]] = lane
         for lane in self._lanes:
             lane.send_ahead()
+
+    def collect(self) -> None:
+        """Take the answers workers have ready and keep them busy (call it between
+        directories that need no worker)."""
+        for lane in self._lanes:
+            lane.collect()
 
     def ask(self, kind: str, directory: Path, files: frozenset[str]) -> dict[str, Any]:
         """The worker's answer for a directory; its script's failure, overrun or exit is

@@ -16,7 +16,7 @@ import re
 import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
@@ -216,8 +216,8 @@ def _checked(spec: PackageSpec) -> PackageSpec:
 
 def is_inside(name: str) -> bool:
     """Whether a relative file name stays inside the directory it is relative to."""
-    path = PurePosixPath(name)
-    return not path.is_absolute() and not posixpath.normpath(name).startswith("..")
+    normal = posixpath.normpath(name)
+    return not normal.startswith("/") and normal != ".." and not normal.startswith("../")
 
 
 def check_contents(spec: PackageSpec, trees: Sequence[Path] = ()) -> None:

@@ -48,6 +48,8 @@ def is_jc_file(name: str) -> bool:
 FileStamp = tuple[int, int, int, int]
 # A package directory's entries: each name with its file's stamp (None for a directory).
 DirStamp = tuple[tuple[str, FileStamp | None], ...]
+# The stamp of every file of a walk that keeps none (nothing will compare it): no stat.
+UNSTAMPED: FileStamp = (-1, -1, -1, -1)
 
 
 def file_stamp(path: str | os.PathLike[str]) -> FileStamp | None:
@@ -80,11 +82,13 @@ class Walk:
     """What a walk collects besides the package directories: warnings about links it left
     out, the stamp of every Python file it passed (config scripts import such files from
     anywhere in the tree), and the stamp of every directory and file it looked at (while
-    they hold, a walk would find the same)."""
+    they hold, a walk would find the same). A walk without ``stamps`` (for a run that
+    keeps no discovery index) collects no stamps and gives every file :data:`UNSTAMPED`."""
 
     warnings: list[str] = field(default_factory=list)
     sources: list[tuple[str, FileStamp | None]] = field(default_factory=list)
     seen: list[tuple[str, FileStamp | None]] = field(default_factory=list)
+    stamps: bool = True
 
 
 def iter_package_dirs(
@@ -120,7 +124,8 @@ def _list(
     directory: Path, jc: bool, root: Path, walk: Walk
 ) -> tuple[list[os.DirEntry[str]], DirStamp, frozenset[str]] | None:
     """A directory's entries, its stamp and its package file names (None: unreadable)."""
-    walk.seen.append((str(directory), file_stamp(directory)))
+    if walk.stamps:
+        walk.seen.append((str(directory), file_stamp(directory)))
     try:
         entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
     except OSError:
@@ -135,7 +140,16 @@ def _list(
     files = []
     for entry in entries:
         if entry.name in bad_links:
-            walk.seen.append((entry.path, file_stamp(entry.path)))
+            if walk.stamps:
+                walk.seen.append((entry.path, file_stamp(entry.path)))
+            continue
+        if not walk.stamps:
+            if _is_file(entry):
+                stamp.append((entry.name, UNSTAMPED))
+                if wanted(entry.name):
+                    files.append(entry.name)
+            else:
+                stamp.append((entry.name, None))
             continue
         if _is_file(entry):
             try:
