@@ -18,6 +18,7 @@ from jetforge.discover import Catalog, discover
 from jetforge.errors import StageFailedError, UsageError
 from jetforge.index import VARIABLE
 from jetforge.platform import Platform, detect_platform
+from jetforge.probes import RememberingRunner
 from jetforge.settings import Settings, load_settings
 from jetforge.spec import ROOT_FORMATS, root_format
 from jetforge.walk import PackageRoot
@@ -86,8 +87,10 @@ class Session:
     @cached_property
     def platform(self) -> Platform:
         """The platform this command plans for."""
+        memo = None if self.index_dir is None else self.cache_dir / "probes.json"
         detected = detect_platform(
             self.env,
+            runner=RememberingRunner(memo),
             target=getattr(self.args, "target", None),
             distro=getattr(self.args, "distro", None),
         )
