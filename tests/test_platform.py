@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -455,10 +456,10 @@ def test_unknown_architecture_does_not_crash() -> None:
     )
 
 
-def test_failing_uname_falls_back_to_the_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("platform.machine", lambda: "AMD64")
+def test_the_machine_comes_from_uname_when_none_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.uname", lambda: types.SimpleNamespace(machine="arm64"))
     found = detect("empty", runner=FakeRunner())
-    assert (found.arch, found.cuda_arch, found.warnings) == ("x86_64", "x86_64", ())
+    assert (found.arch, found.cuda_arch, found.warnings) == ("aarch64", "aarch64-sbsa", ())
 
 
 # --- overrides ----------------------------------------------------------------------------

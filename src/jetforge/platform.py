@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
-import platform as host
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -353,7 +353,7 @@ def _host_facts(root: Path, arch: str | None, machine: str | None) -> Facts:
     model = _read(root / "proc" / "device-tree" / "model").replace("\0", "").strip()
     if release_file.exists() or "jetson" in model.lower() or "tegra" in model.lower():
         return Facts("aarch64", TEGRA, l4t=parse_tegra_release(_read(release_file)), model=model)
-    machine = arch or machine or host.machine()
+    machine = arch or machine or os.uname().machine
     machine = _ARCH_NAMES.get(machine.lower(), machine.lower())
     if machine in _HOST_CUDA_ARCH:
         return Facts(machine, _HOST_CUDA_ARCH[machine])
