@@ -230,7 +230,13 @@ def test_probes_tell_up_from_down_quickly():
 
 def test_no_cache_configured_changes_nothing(tmp_path):
     setup = prepare_build_cache(
-        CachePaths(tmp_path), mirrors=(), pypi="x", build_mode="buildkit", platform="p", env={}
+        CachePaths(tmp_path),
+        mirrors=(),
+        pypi="x",
+        build_mode="buildkit",
+        secrets=True,
+        platform="p",
+        env={},
     )
     assert setup.build_extra == setup.run_mounts == setup.warnings == ()
 
@@ -238,7 +244,7 @@ def test_no_cache_configured_changes_nothing(tmp_path):
 def test_legacy_builder_uses_no_cache_and_says_so_once(tmp_path):
     setup = prepare_build_cache(
         CachePaths(tmp_path), mirrors=("https://m/simple/",), pypi="", build_mode="legacy",
-        platform="p", env={},
+        secrets=False, platform="p", env={},
     )  # fmt: skip
     assert setup.build_extra == setup.run_mounts == ()
     assert len(setup.warnings) == 1
@@ -248,8 +254,8 @@ def test_legacy_builder_uses_no_cache_and_says_so_once(tmp_path):
 def test_down_sources_are_left_out_and_secrets_are_private(tmp_path):
     closed = f"http://127.0.0.1:{_free_port()}/simple/"
     setup = prepare_build_cache(
-        CachePaths(tmp_path), mirrors=(closed,), pypi="", build_mode="buildkit", platform="p",
-        env={},
+        CachePaths(tmp_path), mirrors=(closed,), pypi="", build_mode="buildkit",
+        secrets=True, platform="p", env={},
     )  # fmt: skip
     assert setup.warnings == (
         f"package source mirror {closed} is down (connection refused); this build leaves it out",
@@ -263,8 +269,8 @@ def test_down_sources_are_left_out_and_secrets_are_private(tmp_path):
         f"--mount=type=secret,id=jetforge-pip-conf,target={PIP_TARGET},mode=0444"
     )
     off = prepare_build_cache(
-        CachePaths(tmp_path), mirrors=(closed,), pypi="", build_mode="buildkit", platform="p",
-        env={"JETFORGE_CACHE": "off"},
+        CachePaths(tmp_path), mirrors=(closed,), pypi="", build_mode="buildkit",
+        secrets=True, platform="p", env={"JETFORGE_CACHE": "off"},
     )  # fmt: skip
     assert off.build_extra == ()
 
@@ -278,7 +284,7 @@ def test_a_stopped_local_cache_is_reported_without_asking_its_port(tmp_path):
                     "url": f"http://127.0.0.1:{port}/", "dir": str(tmp_path / "store")})
     )  # fmt: skip
     setup = prepare_build_cache(
-        paths, mirrors=(), pypi="", build_mode="buildx", platform="plat", env={}
+        paths, mirrors=(), pypi="", build_mode="buildx", secrets=True, platform="plat", env={}
     )
     assert setup.warnings[0] == (
         f"package source local cache http://127.0.0.1:{port}/plat/simple/ is down (not "

@@ -24,6 +24,7 @@ from jetforge.doctor import (
     registry_url,
 )
 from jetforge.engine.base import EngineInfo
+from jetforge.engine.table import ENGINES
 from jetforge.errors import PlatformError
 from jetforge.host_probe import HostProbe
 from jetforge.platform import detect_platform
@@ -63,38 +64,53 @@ def test_disk_thresholds(free, line):
     assert check_disk("/var/lib/docker", free).line() == line
 
 
+DOCKER = ENGINES["docker"]("docker", "buildkit")
+
+
 @pytest.mark.parametrize(
-    ("mode", "status"),
-    [("buildx", "ok"), ("buildkit", "ok"), ("podman", "ok"), ("legacy", WARNING)],
+    ("engine", "mode", "status"),
+    [
+        ("docker", "buildx", "ok"),
+        ("docker", "buildkit", "ok"),
+        ("podman", "podman", "ok"),
+        ("docker", "legacy", WARNING),
+    ],
 )
-def test_builder_modes(mode, status):
-    check = check_builder(mode)
+def test_builder_modes(engine, mode, status):
+    check = check_builder(ENGINES[engine](engine, mode).builder())
     assert check.status == status
     assert bool(check.remedy) == (status == WARNING)
 
 
+def test_a_mode_the_engine_does_not_know_is_a_warning():
+    check = check_builder(ENGINES["docker"]("docker", "podman").builder())
+    assert (check.status, check.detail) == (WARNING, "unknown mode podman")
+
+
 def test_gpu_checks():
     info = EngineInfo(runtimes=("nvidia", "runc"), default_runtime="runc")
-    (ok,) = check_gpu(HostProbe(runtimes=info.runtimes), info, None)
+    (ok,) = check_gpu(DOCKER, HostProbe(runtimes=info.runtimes), info, None)
     assert (
         ok.line()
         == "ok       gpu       the 'nvidia' runtime is registered; run uses --runtime nvidia"
     )
-    (none,) = check_gpu(HostProbe(), EngineInfo(), None)
+    (none,) = check_gpu(DOCKER, HostProbe(), EngineInfo(), None)
     assert none.status == WARNING
     assert "nvidia-ctk runtime configure --runtime=docker" in none.remedy
-    (podman,) = check_gpu(HostProbe(engine="podman"), EngineInfo(), None)
+    (podman,) = check_gpu(ENGINES["podman"]("podman", "podman"), HostProbe(), EngineInfo(), None)
     assert "nvidia-ctk cdi generate" in podman.remedy
 
 
 def test_jetson_builds_need_nvidia_as_default_runtime():
     jetson = detect_platform({}, target="jp6")
     info = EngineInfo(runtimes=("nvidia", "runc"), default_runtime="runc")
-    checks = check_gpu(HostProbe(runtimes=info.runtimes), info, jetson)
+    checks = check_gpu(DOCKER, HostProbe(runtimes=info.runtimes), info, jetson)
     assert [check.status for check in checks] == ["ok", WARNING]
     assert '"default-runtime": "nvidia"' in checks[1].remedy
     default = EngineInfo(runtimes=("nvidia", "runc"), default_runtime="nvidia")
-    assert len(check_gpu(HostProbe(runtimes=info.runtimes), default, jetson)) == 1
+    assert len(check_gpu(DOCKER, HostProbe(runtimes=info.runtimes), default, jetson)) == 1
+    podman = ENGINES["podman"]("podman", "podman")
+    assert len(check_gpu(podman, HostProbe(runtimes=info.runtimes), info, jetson)) == 1
 
 
 def test_platform_checks():

@@ -8,12 +8,9 @@ from pathlib import Path
 import pytest
 
 from jetforge._process import Completed
-from jetforge.engine.cli_engine import (
-    choose_engine_name,
-    connect_engine,
-    docker_build_mode,
-)
 from jetforge.engine.command import Command, build_command, run_options_for_test
+from jetforge.engine.docker import docker_build_mode
+from jetforge.engine.table import ENGINES, choose_engine, connect_engine
 from jetforge.errors import EngineUnavailableError, UsageError
 from jetforge.plan import Stage
 from jetforge.tags import ImageRef
@@ -93,12 +90,12 @@ def test_stopped_daemon_says_how_to_start_it():
 
 
 def test_engine_choice_order():
-    assert choose_engine_name(None, {}, "") == "docker"
-    assert choose_engine_name(None, {}, "podman") == "podman"
-    assert choose_engine_name(None, {"JETFORGE_ENGINE": "podman"}, "docker") == "podman"
-    assert choose_engine_name("docker", {"JETFORGE_ENGINE": "podman"}, "podman") == "docker"
+    assert choose_engine(None, {}, "").name == "docker"
+    assert choose_engine(None, {}, "podman").name == "podman"
+    assert choose_engine(None, {"JETFORGE_ENGINE": "podman"}, "docker").name == "podman"
+    assert choose_engine("docker", {"JETFORGE_ENGINE": "podman"}, "podman").name == "docker"
     with pytest.raises(UsageError, match="valid: docker, podman"):
-        choose_engine_name("containerd", {}, "")
+        choose_engine("containerd", {}, "")
 
 
 STAGE = Stage(
@@ -134,23 +131,47 @@ TAIL = (
 
 
 @pytest.mark.parametrize(
-    ("mode", "expected"),
+    ("engine", "mode", "expected"),
     [
-        ("buildkit", Command(("docker", "build", *TAIL), (("DOCKER_BUILDKIT", "1"),))),
-        ("buildx", Command(("docker", "buildx", "build", "--load", *TAIL))),
+        ("docker", "buildkit", Command(("docker", "build", *TAIL), (("DOCKER_BUILDKIT", "1"),))),
+        ("docker", "buildx", Command(("docker", "buildx", "build", "--load", *TAIL))),
         (
+            "docker",
             "legacy",
             Command(("docker", "build", "--force-rm", *TAIL), (("DOCKER_BUILDKIT", "0"),)),
         ),
-        ("podman", Command(("podman", "build", *TAIL))),
+        ("podman", "podman", Command(("podman", "build", *TAIL))),
     ],
 )
-def test_build_command_golden(mode, expected):
-    assert build_command(STAGE, mode) == expected
+def test_build_command_golden(engine, mode, expected):
+    assert ENGINES[engine](engine, mode).build_command(STAGE) == expected
+
+
+def test_engines_own_their_program_secrets_and_default_mode():
+    docker = ENGINES["docker"]
+    assert docker.program_in({"JETFORGE_DOCKER": "/opt/docker"}) == "/opt/docker"
+    assert docker("docker", "buildx").supports_secrets
+    assert not docker("docker", "legacy").supports_secrets
+    assert not docker("docker", "legacy").builder().good
+    assert (docker.default_build_mode, ENGINES["podman"].default_build_mode) == (
+        "buildkit",
+        "podman",
+    )
+    podman = ENGINES["podman"]("/usr/bin/podman", "podman")
+    assert podman.supports_secrets
+    assert podman.run_command(("--rm",), "img", ("true",)).argv == (
+        "/usr/bin/podman",
+        "run",
+        "--rm",
+        "img",
+        "true",
+    )
+    extra = docker("docker", "buildkit").build_command(STAGE, ("--secret", "id=s")).argv
+    assert extra[-4:] == ("--secret", "id=s", "--pull", "/p/numpy")
 
 
 def test_build_command_shell_line_is_quoted():
-    line = build_command(STAGE, "buildkit").shell()
+    line = build_command(STAGE, "buildkit", "docker").shell()
     assert line.startswith("DOCKER_BUILDKIT=1 docker build --network host")
     assert "'X=a b'" in line
 

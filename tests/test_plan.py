@@ -52,7 +52,9 @@ def make_plan(
 
 
 def document(plan: Plan) -> dict[str, object]:
-    commands = {stage.index: build_command(stage, plan.build_mode).argv for stage in plan.stages}
+    commands = {
+        stage.index: build_command(stage, plan.build_mode, "docker").argv for stage in plan.stages
+    }
     return plan_json(plan, commands)
 
 

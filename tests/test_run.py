@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from jetforge.engine.base import EngineInfo
-from jetforge.engine.cli_engine import parse_docker_info, parse_podman_info
+from jetforge.engine.docker import parse_docker_info
+from jetforge.engine.podman import parse_podman_info
+from jetforge.engine.table import ENGINES
 from jetforge.host_probe import HostProbe, choose_gpu, iter_host_devices, probe_host
 from jetforge.run import NO_GPU_WARNING, RunRequest, iter_options, plan_run, split_run_words
 
@@ -140,14 +142,17 @@ def test_devices_present_on_the_host_in_natural_order():
     ],
 )
 def test_gpu_access_is_probed_in_order(root, engine, info, kind):
-    probe = probe_host(ROOTS / root, {}, engine, info)
+    probe = probe_host(ROOTS / root, {}, ENGINES[engine](engine, ""), info)
     assert choose_gpu(probe).kind == kind
+
+
+DOCKER = ENGINES["docker"]("docker", "buildkit")
 
 
 def test_probe_reads_display_settings_only_with_a_display():
     root = ROOTS / "devices"
     env = {"DISPLAY": ":0", "HOME": "/home/user"}
-    probe = probe_host(root, env, "docker", EngineInfo())
+    probe = probe_host(root, env, DOCKER, EngineInfo())
     assert (probe.display, probe.x11_sockets, probe.xauthority) == (
         ":0",
         True,
@@ -155,9 +160,9 @@ def test_probe_reads_display_settings_only_with_a_display():
     )
     assert probe.jtop_socket
     assert probe.localtime
-    missing = probe_host(root, {**env, "XAUTHORITY": "/nowhere"}, "docker", EngineInfo())
+    missing = probe_host(root, {**env, "XAUTHORITY": "/nowhere"}, DOCKER, EngineInfo())
     assert missing.xauthority == ""
-    without = probe_host(root, {"HOME": "/home/user"}, "docker", EngineInfo())
+    without = probe_host(root, {"HOME": "/home/user"}, DOCKER, EngineInfo())
     assert (without.display, without.x11_sockets, without.xauthority) == ("", False, "")
 
 

@@ -132,7 +132,7 @@ def test_stopped_daemon_is_exit_2_with_how_to_start_it(docker_engine, jetforge):
 
 
 def test_engine_info_of_the_real_daemon(docker_engine):
-    from jetforge.engine.cli_engine import connect_engine
+    from jetforge.engine.table import connect_engine
 
     engine = connect_engine("docker", {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
     info = engine.info()

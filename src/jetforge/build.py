@@ -23,7 +23,7 @@ from jetforge._process import Completed, OutputSink
 from jetforge.cache import add_run_mounts, parse_cache_event
 from jetforge.context import edit_dockerfile
 from jetforge.engine.base import Engine, ImageInfo
-from jetforge.engine.command import Command, build_command, run_options_for_test
+from jetforge.engine.command import Command, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
 from jetforge.labels import STAGE_KEY
 from jetforge.plan import Plan, Stage, StageTest, plan_json
@@ -123,10 +123,9 @@ class Executor:
 
     def command(self, stage: Stage) -> Command:
         """The engine command that builds ``stage``."""
-        engine = self.engine
         if stage.index in self._dockerfiles:
             stage = replace(stage, dockerfile=self._dockerfiles[stage.index])
-        return build_command(stage, engine.build_mode, engine.program, self.options.build_extra)
+        return self.engine.build_command(stage, self.options.build_extra)
 
     def _write_dockerfiles(self) -> None:
         """Stage Dockerfiles with the plan's edits applied and ``run_mounts`` added to
@@ -270,15 +269,7 @@ class Executor:
         if not ok:
             result.state = "failed"
             self.reporter.stage(stage.slug, "failed", seconds, test.entry)
-            command = Command(
-                (
-                    self.engine.program,
-                    "run",
-                    *options,
-                    image,
-                    *test.argv,
-                )
-            ).shell()
+            command = self.engine.run_command(options, image, test.argv).shell()
             raise StageFailedError(
                 stage.package, f"test {test.entry}", command, log_path, tail, self.options.resume
             )

@@ -34,7 +34,6 @@ from jetforge.cache_server import (
 )
 from jetforge.cache_sources import Probe, Source, is_cache_off, is_loopback, probe_build_sources
 
-SECRET_MODES = ("buildkit", "buildx", "podman")
 CONFIG_SECRET = "jetforge-cache"  # noqa: S105 - a secret's id, not a password
 CONFIG_TARGET = "/run/secrets/jetforge-cache"
 PIP_SECRET = "jetforge-pip-conf"  # noqa: S105 - a secret's id, not a password
@@ -116,18 +115,20 @@ def prepare_build_cache(
     mirrors: Sequence[str],
     pypi: str,
     build_mode: str,
+    secrets: bool,
     platform: str,
     env: Mapping[str, str],
 ) -> BuildCache:
     """Decide the build's package sources, probe them and write the build secrets.
 
     Nothing happens (an empty value) when neither a local cache was ever started nor a
-    mirror is configured, or with ``JETFORGE_CACHE=off``.
+    mirror is configured, or with ``JETFORGE_CACHE=off``. ``secrets``: whether the
+    builder (``build_mode``) takes build secrets; without them there is no cache.
     """
     state = read_state(paths)
     if is_cache_off(env) or (state is None and not mirrors):
         return BuildCache()
-    if build_mode not in SECRET_MODES:
+    if not secrets:
         return BuildCache(
             warnings=(
                 f"the {build_mode} builder cannot pass build secrets, so this build uses no "

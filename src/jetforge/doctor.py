@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jetforge.cache_sources import Probe
 from jetforge.credentials import DOCKER_HUB, HUB_API
-from jetforge.engine.base import EngineInfo
+from jetforge.engine.base import Builder, Engine, EngineInfo
 from jetforge.errors import EngineUnavailableError, PlatformError
 from jetforge.host_probe import HostProbe, choose_gpu
 from jetforge.platform import Platform
@@ -69,45 +69,28 @@ def check_engine_error(error: EngineUnavailableError) -> Check:
     return Check("engine", PROBLEM, f"{error.engine}: {error.problem}", error.remedy)
 
 
-_BUILDERS = {
-    "buildx": (OK, "BuildKit through the docker buildx plugin", ""),
-    "buildkit": (OK, "BuildKit in the daemon (DOCKER_BUILDKIT=1)", ""),
-    "podman": (OK, "podman's own builder (buildah)", ""),
-    "legacy": (
-        WARNING,
-        "legacy builder, no BuildKit (no build secrets, no parallel steps); docker "
-        "clients from 23 on need the buildx plugin for BuildKit",
-        "install the buildx plugin (package docker-buildx-plugin from Docker's apt "
-        "repository, or docker-buildx)",
-    ),
-}
-
-
-def check_builder(build_mode: str) -> Check:
+def check_builder(builder: Builder) -> Check:
     """Which builder the engine's builds use (SPEC section 11)."""
-    status, detail, remedy = _BUILDERS.get(build_mode, (WARNING, f"unknown mode {build_mode}", ""))
-    return Check("builder", status, detail, remedy)
+    return Check("builder", OK if builder.good else WARNING, builder.detail, builder.remedy)
 
 
-def check_gpu(probe: HostProbe, info: EngineInfo, platform: Platform | None) -> list[Check]:
+def check_gpu(
+    engine: Engine, probe: HostProbe, info: EngineInfo, platform: Platform | None
+) -> list[Check]:
     """How containers reach the GPU (as ``jetforge run`` probes it); on Jetson, also
     whether builds see it (docker's default runtime must be ``nvidia`` there)."""
     access = choose_gpu(probe)
     checks = []
     if access.kind == "none":
-        remedy = (
-            "install nvidia-container-toolkit, then: nvidia-ctk cdi generate "
-            "--output=/etc/cdi/nvidia.yaml"
-            if probe.engine == "podman"
-            else "install nvidia-container-toolkit, then: nvidia-ctk runtime configure "
-            "--runtime=docker && systemctl restart docker"
+        checks.append(
+            Check("gpu", WARNING, f"containers get no GPU: {access.detail}", engine.gpu_setup)
         )
-        checks.append(Check("gpu", WARNING, f"containers get no GPU: {access.detail}", remedy))
     else:
         option = " ".join(access.options)
         checks.append(Check("gpu", OK, f"{access.detail}; run uses {option}"))
-    jetson_docker = platform is not None and platform.is_jetson and probe.engine == "docker"
-    if jetson_docker and "nvidia" in info.runtimes and info.default_runtime != "nvidia":
+    on_jetson = platform is not None and platform.is_jetson
+    needs_default = on_jetson and engine.jetson_builds_need_default_runtime
+    if needs_default and "nvidia" in info.runtimes and info.default_runtime != "nvidia":
         checks.append(
             Check(
                 "gpu",

@@ -131,12 +131,6 @@ class StageFailedError(FailureError):
         return f"stage {self.stage} failed in {self.step}{log}"
 
 
-class InterruptedByUserError(JetforgeError):
-    """The user pressed Ctrl-C; exit 130."""
-
-    exit_code = 130
-
-
 class TerminatedError(KeyboardInterrupt):
     """SIGTERM arrived: handled like Ctrl-C (the running step is stopped and its
     containers removed), then the command exits 143."""

@@ -5,8 +5,8 @@ fixture directory in tests) and returns a :class:`HostProbe` value; :func:`choos
 the GPU option from it. GPU access, first that applies: the engine has a registered
 ``nvidia`` runtime (``--runtime nvidia``); the engine reads CDI specs and one of them under
 its spec directories describes ``nvidia.com/gpu`` (``--device nvidia.com/gpu=all``); the
-engine is docker and ``nvidia-container-runtime-hook`` is on the daemon's usual PATH, which is
-what docker's ``--gpus`` looks for (``--gpus all``); else no GPU.
+engine has ``--gpus`` (docker) and ``nvidia-container-runtime-hook``, what it runs, is on
+the daemon's usual PATH (``--gpus all``); else no GPU.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jetforge.engine.base import EngineInfo
+from jetforge.engine.base import Engine, EngineInfo
 
 # Where dockerd finds nvidia-container-runtime-hook for --gpus (its PATH as a service).
 _DAEMON_PATH = ("usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin", "sbin", "bin")
@@ -32,7 +32,6 @@ X11_SOCKETS = "/tmp/.X11-unix"
 class HostProbe:
     """What the engine and the host offer a container; paths are host paths."""
 
-    engine: str = "docker"
     runtimes: tuple[str, ...] = ()
     cdi_gpu: bool = False
     gpus_hook: bool = False
@@ -111,15 +110,14 @@ def _xauthority(root: Path, env: Mapping[str, str]) -> str:
     return candidate if candidate and _under(root, candidate).is_file() else ""
 
 
-def probe_host(root: Path, env: Mapping[str, str], engine: str, info: EngineInfo) -> HostProbe:
+def probe_host(root: Path, env: Mapping[str, str], engine: Engine, info: EngineInfo) -> HostProbe:
     """Look at the engine's info and at the host under ``root``; ``env`` gives the
     display settings (``DISPLAY``, ``XAUTHORITY``, ``HOME``)."""
     display = env.get("DISPLAY", "")
     return HostProbe(
-        engine=engine,
         runtimes=info.runtimes,
         cdi_gpu=has_cdi_gpu(root, info.cdi_spec_dirs),
-        gpus_hook=engine == "docker" and has_gpus_hook(root),
+        gpus_hook=engine.gpus_flag and has_gpus_hook(root),
         localtime=_under(root, "/etc/localtime").exists(),
         display=display,
         x11_sockets=bool(display) and _under(root, X11_SOCKETS).exists(),

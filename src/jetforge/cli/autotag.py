@@ -16,9 +16,10 @@ from jetforge.autotag import BUILT, LOCAL, REGISTRY, Choice, Wanted, find_in_reg
 from jetforge.build import tested_marker
 from jetforge.cli import build
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session, add_package_options, split_list
+from jetforge.cli.session import Session, add_engine_option, add_package_options, split_list
 from jetforge.credentials import CredentialStore
-from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
+from jetforge.engine.base import Engine
+from jetforge.engine.table import choose_engine
 from jetforge.errors import FailureError, RegistryError, UsageError
 from jetforge.registry import RegistryClient, registry_locations
 
@@ -37,7 +38,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--no-build", action="store_true", help="do not build when none is found")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     parser.add_argument("-y", "--yes", action="store_true", help="answer yes to every question")
-    parser.add_argument("--engine", choices=("docker", "podman"), help="container engine")
+    add_engine_option(parser)
     add_package_options(parser)
     parser.set_defaults(handler=run)
 
@@ -49,9 +50,7 @@ def run(session: Session) -> int:
     if not wanted.base_name:
         raise UsageError("autotag: NAME is empty")
     platform = session.platform
-    engine = connect_engine(
-        choose_engine_name(args.engine, session.env, session.settings.engine), session.env
-    )
+    engine = choose_engine(args.engine, session.env, session.settings.engine).connect(session.env)
     results = session.cache_dir / "test-results"
     local = find_local(
         engine, wanted, platform, lambda info: tested_marker(results, info.id).exists()
@@ -140,7 +139,7 @@ def _confirm(session: Session, question: str) -> bool:
     return answer.strip().lower() in ("", "y", "yes")
 
 
-def _pull(session: Session, engine: CliEngine, reference: str) -> None:
+def _pull(session: Session, engine: Engine, reference: str) -> None:
     lines: list[str] = []
 
     def sink(line: str) -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 from jetforge.bootstrap import bootstrap, plan_bootstrap
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session
-from jetforge.engine.cli_engine import choose_engine_name, connect_engine
+from jetforge.cli.session import Session, add_engine_option
+from jetforge.engine.table import choose_engine
 from jetforge.platform import parse_distro
 
 
@@ -24,7 +24,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--mirror", metavar="URL", help="package mirror to bootstrap from")
     parser.add_argument("--tag", metavar="IMAGE", help="image name (default: the distro)")
-    parser.add_argument("--engine", choices=("docker", "podman"), help="container engine")
+    add_engine_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -33,9 +33,7 @@ def run(session: Session) -> int:
     args = session.args
     distro = parse_distro(args.distro) if args.distro else session.platform.distro
     plan = plan_bootstrap(distro, args.mirror, args.tag)
-    engine = connect_engine(
-        choose_engine_name(args.engine, session.env, session.settings.engine), session.env
-    )
+    engine = choose_engine(args.engine, session.env, session.settings.engine).connect(session.env)
     session.note(f"bootstrapping {plan.tag} from {plan.mirror} ({plan.suite})")
     image_id = bootstrap(plan, engine, session.cache_dir / "bootstrap")
     session.note(f"created {plan.tag} ({image_id[:19]})")

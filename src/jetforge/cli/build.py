@@ -15,17 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from jetforge.cli import listing, show
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session, add_package_options, split_list
+from jetforge.cli.session import Session, add_engine_option, add_package_options, split_list
 from jetforge.context import read_context
 from jetforge.digests import Digests
-from jetforge.engine.cli_engine import choose_engine_name, connect_engine
 from jetforge.engine.command import Command, build_command
+from jetforge.engine.table import choose_engine
 from jetforge.errors import JetforgeError, RegistryError, StageFailedError, UsageError
 from jetforge.plan import Plan, PlanOptions, Stage, plan_build, plan_json
 from jetforge.resolve import Resolution, expand_requests, resolve
 from jetforge.trust import trust_context
 
 if TYPE_CHECKING:
+    from jetforge.engine.base import Engine
     from jetforge.engine.cli_engine import CliEngine
     from jetforge.reporter import Reporter
 
@@ -76,7 +77,7 @@ def register(commands: Any) -> None:
         "--use-proxy", action="store_true", help="pass the host's proxy variables as build args"
     )
     parser.add_argument("--ca-bundle", metavar="FILE", help="extra CA bundle to trust")
-    parser.add_argument("--engine", choices=("docker", "podman"), help="container engine")
+    add_engine_option(parser)
     parser.add_argument("--rebuild", action="store_true", help="ignore reusable stages")
     parser.add_argument("--list-packages", action="store_true", help="same as 'jetforge list'")
     parser.add_argument("--show-packages", action="store_true", help="same as 'jetforge show'")
@@ -116,14 +117,6 @@ def warn_about_secrets(session: Session, pairs: tuple[tuple[str, str], ...]) -> 
                 "image's history and in the logs; pass it as a build secret instead "
                 "(--build-flags '--secret id=NAME,env=NAME' with BuildKit)"
             )
-
-
-def build_mode(session: Session) -> str:
-    """The build mode used for planning when no engine is probed."""
-    engine = session.args.engine or session.env.get("JETFORGE_ENGINE") or session.settings.engine
-    if engine and engine not in ("docker", "podman"):
-        raise UsageError(f"unknown engine '{engine}' (valid: docker, podman)")
-    return "podman" if engine == "podman" else "buildkit"
 
 
 def base_reference(session: Session) -> str:
@@ -181,9 +174,7 @@ def plan_options(session: Session, trust: Path | None) -> PlanOptions:
     )
 
 
-def simulate(
-    session: Session, plans: list[Plan], program: str = "", extra: tuple[str, ...] = ()
-) -> int:
+def simulate(session: Session, plans: list[Plan], program: str, extra: tuple[str, ...] = ()) -> int:
     """Print the plans: text, or JSON with ``--json``; ``program`` and ``extra`` are the
     engine's program and the flags a build adds (package cache secrets)."""
 
@@ -217,17 +208,17 @@ def run(session: Session) -> int:
         raise UsageError("build: --json needs --simulate")
     chains = resolve_chains(session)
     planning = plan_options(session, _trust_context(session))
-    name = choose_engine_name(args.engine, session.env, session.settings.engine)
+    kind = choose_engine(args.engine, session.env, session.settings.engine)
     if args.simulate:
-        return _simulate_with(session, chains, planning, name)
+        return _simulate_with(session, chains, planning, kind)
     from jetforge.build import BuildOptions, Executor
     from jetforge.cli.cache import build_cache
 
-    engine = connect_engine(name, session.env)
+    engine = kind.connect(session.env)
     base_id = _ensure_base(session, engine, base_reference(session))
     planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
     plans = _plans(session, chains, planning)
-    package_cache = build_cache(session, engine.build_mode)
+    package_cache = build_cache(session, engine.build_mode, secrets=engine.supports_secrets)
     logs = _logs_dir(session)
     remote = _registry_lookup(session)
     failures: list[tuple[Plan, StageFailedError]] = []
@@ -266,16 +257,16 @@ def run(session: Session) -> int:
 
 
 def _simulate_with(
-    session: Session, chains: list[Resolution], planning: PlanOptions, engine_name: str
+    session: Session, chains: list[Resolution], planning: PlanOptions, kind: type[CliEngine]
 ) -> int:
     """``--simulate``: with an engine that answers, exactly the plan and commands a build
     would run (its build mode, the base image's id, the cache's flags); without one, the
     plan from the base image's reference and the configured engine's usual mode."""
     try:
-        engine = connect_engine(engine_name, session.env)
+        engine = kind.connect(session.env)
     except JetforgeError:
-        planning = replace(planning, build_mode=build_mode(session))
-        return simulate(session, _plans(session, chains, planning))
+        planning = replace(planning, build_mode=kind.default_build_mode)
+        return simulate(session, _plans(session, chains, planning), kind.name)
     base = base_reference(session)
     info = engine.inspect(base)
     if info is None:
@@ -284,7 +275,7 @@ def _simulate_with(
     plans = _plans(session, chains, planning)
     from jetforge.cli.cache import build_cache
 
-    extra = build_cache(session, engine.build_mode).build_extra
+    extra = build_cache(session, engine.build_mode, secrets=engine.supports_secrets).build_extra
     return simulate(session, plans, engine.program, tuple(extra))
 
 
@@ -348,7 +339,7 @@ def _trust_context(session: Session) -> Path | None:
     return trust_context(session.args.ca_bundle, session.env, session.cache_dir)
 
 
-def _ensure_base(session: Session, engine: CliEngine, base: str) -> str:
+def _ensure_base(session: Session, engine: Engine, base: str) -> str:
     """The base image's id, pulling it when it is not present."""
     info = engine.inspect(base)
     if info is None:

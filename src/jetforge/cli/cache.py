@@ -186,7 +186,7 @@ def import_command(session: Session) -> int:
     return 0
 
 
-def build_cache(session: Session, build_mode: str) -> BuildCache:
+def build_cache(session: Session, build_mode: str, *, secrets: bool) -> BuildCache:
     """The package cache for one build: sources probed, secrets written, and every note
     and warning (one line each) printed."""
     settings = session.settings
@@ -195,6 +195,7 @@ def build_cache(session: Session, build_mode: str) -> BuildCache:
         mirrors=mirrors_from(settings.cache_urls, session.env),
         pypi=pypi_from(settings.pypi_url, session.env),
         build_mode=build_mode,
+        secrets=secrets,
         platform=session.platform.tag_postfix,
         env=session.env,
     )

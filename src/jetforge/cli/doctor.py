@@ -17,7 +17,7 @@ from jetforge.cache_server import CachePaths, read_state
 from jetforge.cache_sources import is_cache_off, mirrors_from, probe_build_sources, pypi_from
 from jetforge.cli.commands import summary
 from jetforge.cli.run import HOST_ROOT_VARIABLE
-from jetforge.cli.session import Session
+from jetforge.cli.session import Session, add_engine_option
 from jetforge.doctor import (
     OK,
     PROBLEM,
@@ -36,7 +36,7 @@ from jetforge.doctor import (
     probe_url,
     registry_url,
 )
-from jetforge.engine.cli_engine import choose_engine_name, connect_engine
+from jetforge.engine.table import ENGINES, choose_engine
 from jetforge.errors import EngineUnavailableError, PlatformError, UsageError
 from jetforge.host_probe import probe_host
 from jetforge.platform import Platform, detect_platform
@@ -53,7 +53,7 @@ def register(commands: Any) -> None:
         "warning or problem) with the fix. Exit 1 when something stops builds.",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list of checks")
-    parser.add_argument("--engine", choices=("docker", "podman"), help="container engine")
+    add_engine_option(parser)
     parser.add_argument("--host-root", default=None, help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
 
@@ -103,18 +103,18 @@ def _engine_checks(
     session: Session, settings: Settings, root: Path, platform: Platform | None
 ) -> Iterator[Check]:
     try:
-        name = choose_engine_name(session.args.engine, session.env, settings.engine)
-        engine = connect_engine(name, session.env)
+        kind = choose_engine(session.args.engine, session.env, settings.engine)
+        engine = kind.connect(session.env)
         info = engine.info()
     except EngineUnavailableError as error:
         yield check_engine_error(error)
         return
     except UsageError as error:
-        yield Check("engine", PROBLEM, str(error), "choose docker or podman")
+        yield Check("engine", PROBLEM, str(error), f"choose {' or '.join(ENGINES)}")
         return
     yield check_engine(engine.name, info)
-    yield check_builder(engine.build_mode)
-    yield from check_gpu(probe_host(root, session.env, engine.name, info), info, platform)
+    yield check_builder(engine.builder())
+    yield from check_gpu(engine, probe_host(root, session.env, engine, info), info, platform)
     data_root = info.data_root
     prune = f"{engine.name} system prune"
     if not data_root:

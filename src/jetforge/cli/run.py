@@ -16,7 +16,8 @@ from typing import Any, TextIO
 from jetforge.cli import autotag
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, split_list
-from jetforge.engine.cli_engine import CliEngine, choose_engine_name, connect_engine
+from jetforge.engine.base import Engine
+from jetforge.engine.table import ENGINES, choose_engine
 from jetforge.errors import FailureError, UsageError
 from jetforge.host_probe import probe_host
 from jetforge.run import RunRequest, RunWords, plan_run, split_run_words
@@ -71,7 +72,7 @@ def help_text() -> str:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the engine command instead of running it"
     )
-    parser.add_argument("--engine", choices=("docker", "podman"), help="container engine")
+    parser.add_argument("--engine", choices=tuple(ENGINES), help="container engine")
     parser.add_argument(
         "--package-dirs", metavar="DIRS", help="more package directories (for PACKAGE names)"
     )
@@ -101,12 +102,10 @@ def run(session: Session) -> int:
         )
     session.args.skip_packages = []
     dry_run = words.has_own("--dry-run")
-    engine_name = choose_engine_name(
-        words.own_value("--engine"), session.env, session.settings.engine
-    )
-    engine = connect_engine(engine_name, session.env)
+    kind = choose_engine(words.own_value("--engine"), session.env, session.settings.engine)
+    engine = kind.connect(session.env)
     root = Path(words.own_value("--host-root") or session.env.get(HOST_ROOT_VARIABLE) or "/")
-    probe = probe_host(root, session.env, engine.name, engine.info())
+    probe = probe_host(root, session.env, engine, engine.info())
     image = choose_image(session, engine, words, dry_run=dry_run)
     request = RunRequest(
         image=image,
@@ -127,7 +126,7 @@ def run(session: Session) -> int:
     return engine.attach(plan.options, plan.image, plan.command)
 
 
-def choose_image(session: Session, engine: CliEngine, words: RunWords, *, dry_run: bool) -> str:
+def choose_image(session: Session, engine: Engine, words: RunWords, *, dry_run: bool) -> str:
     """IMAGE as given, unless it names no local image but a package: then autotag's
     choice. References with a registry, a path or a digest are always images."""
     name = words.image

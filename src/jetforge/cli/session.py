@@ -30,6 +30,14 @@ def shipped_packages() -> Path:
     return inside if inside.is_dir() else Path(jetforge.__file__).parents[2] / "packages"
 
 
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """``--engine``, for the commands that drive one (their choices are the engine table's,
+    imported here: a read-only command never registers it)."""
+    from jetforge.engine.table import ENGINES
+
+    parser.add_argument("--engine", choices=tuple(ENGINES), help="container engine")
+
+
 def add_package_options(parser: argparse.ArgumentParser) -> None:
     """Options of every command that reads packages."""
     group = parser.add_argument_group("packages and platform")

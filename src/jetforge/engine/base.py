@@ -1,13 +1,20 @@
-"""The ``Engine`` protocol: the small surface jetforge needs from a container engine."""
+"""The ``Engine`` protocol: the small surface jetforge needs from a container engine.
+
+Everything that differs between engines (program, build modes, argv, info format, GPU
+set-up, build secrets) is behind it; the engines themselves are in the table of
+:mod:`jetforge.engine.table`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from jetforge._process import Completed, OutputSink
 from jetforge.engine.command import Command
+
+if TYPE_CHECKING:
+    from jetforge.plan import Stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +47,43 @@ class EngineInfo:
     data_root: str = ""
 
 
-class Engine(Protocol):
-    """A container engine: build, find, inspect, tag, run, push and pull images."""
+@dataclass(frozen=True, slots=True)
+class Builder:
+    """What doctor says of an engine's builder: whether it is a good one, what it is, and
+    how to get a better one."""
 
-    name: str
+    good: bool
+    detail: str
+    remedy: str = ""
+
+
+class Engine(Protocol):
+    """A container engine: build, find, inspect, tag, run, push and pull images.
+
+    ``gpus_flag``: ``--gpus`` works where ``nvidia-container-runtime-hook`` is installed;
+    ``gpu_setup``: how to give its containers the GPU; ``jetson_builds_need_default_runtime``:
+    on Jetson, builds see the GPU only when the daemon's default runtime is ``nvidia``.
+    """
+
+    name: ClassVar[str]
+    gpus_flag: ClassVar[bool]
+    gpu_setup: ClassVar[str]
+    jetson_builds_need_default_runtime: ClassVar[bool]
     program: str
     build_mode: str
+
+    @property
+    def supports_secrets(self) -> bool:
+        """Whether builds can take build secrets (``--secret``; the package cache's)."""
+
+    def builder(self) -> Builder:
+        """The builder this engine's builds use, for doctor."""
+
+    def build_command(self, stage: Stage, extra: Sequence[str] = ()) -> Command:
+        """The command that builds ``stage``; ``extra`` flags come before the stage's."""
+
+    def run_command(self, options: Sequence[str], image: str, argv: Sequence[str]) -> Command:
+        """The command that runs ``argv`` in a new container of ``image``."""
 
     def build(self, command: Command, on_output: OutputSink) -> Completed:
         """Run a build command, streaming its output."""
@@ -57,9 +95,6 @@ class Engine(Protocol):
         """Details of every local image matching all engine ``filters`` (``label=K``,
         ``reference=PATTERN``); images removed meanwhile are left out."""
 
-    def history(self, reference: str) -> list[str]:
-        """The ``created by`` lines of an image's history."""
-
     def tag(self, source: str, target: str) -> None:
         """Give ``source`` the name ``target``."""
 
@@ -70,9 +105,6 @@ class Engine(Protocol):
 
     def remove_container(self, name: str) -> None:
         """Remove a container if it exists (used after interruptions)."""
-
-    def list_containers(self, label: str) -> list[str]:
-        """Ids of containers, running or not, carrying ``label``."""
 
     def push(self, reference: str, on_output: OutputSink) -> Completed:
         """Push an image to its registry."""

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 from jetforge.plan import Stage
 
-BUILD_MODES = ("buildkit", "buildx", "legacy", "podman")
-
 
 @dataclass(frozen=True, slots=True)
 class Command:
@@ -24,21 +22,15 @@ class Command:
         return " ".join([*prefix, *(shlex.quote(word) for word in self.argv)])
 
 
-def engine_program(build_mode: str) -> str:
-    """The program a build mode runs."""
-    return "podman" if build_mode == "podman" else "docker"
-
-
 def build_command(
-    stage: Stage, build_mode: str, program: str = "", extra: Sequence[str] = ()
+    stage: Stage, build_mode: str, program: str, extra: Sequence[str] = ()
 ) -> Command:
-    """The engine command that builds ``stage``.
+    """The command that builds ``stage`` with ``program`` in ``build_mode`` (``buildx``,
+    ``buildkit`` and ``legacy`` are docker's; any other mode is a plain ``build``).
 
     Builds use the host network (as jetson-containers does); ``extra`` carries flags the
-    executor adds (secrets) before the stage's own flags. ``program`` defaults to the
-    engine's usual program name.
+    executor adds (secrets) before the stage's own flags.
     """
-    program = program or engine_program(build_mode)
     head: tuple[str, ...] = (program, "build")
     env: tuple[tuple[str, str], ...] = ()
     if build_mode == "buildx":

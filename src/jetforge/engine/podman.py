@@ -1,0 +1,95 @@
+"""Podman: daemonless, builds with its own builder (buildah), reads CDI specs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from jetforge._process import Completed, OutputSink, Runner, run
+from jetforge.engine.base import Builder, EngineInfo
+from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
+from jetforge.engine.command import Command
+from jetforge.errors import EngineUnavailableError
+
+_CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
+
+
+@dataclass
+class PodmanEngine(CliEngine):
+    """The ``podman`` program."""
+
+    name: ClassVar[str] = "podman"
+    default_build_mode: ClassVar[str] = "podman"
+    builders: ClassVar[Mapping[str, Builder]] = {
+        "podman": Builder(True, "podman's own builder (buildah)")
+    }
+    secret_modes: ClassVar[frozenset[str]] = frozenset(("podman",))
+    gpu_setup: ClassVar[str] = (
+        "install nvidia-container-toolkit, then: nvidia-ctk cdi generate "
+        "--output=/etc/cdi/nvidia.yaml"
+    )
+    info_format: ClassVar[str] = "json"
+
+    @classmethod
+    def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run) -> E:
+        """Check that the program answers."""
+        program = cls.program_in(env)
+        done = runner([program, "version", "--format", "{{.Client.Version}}"], env=env)
+        if done.returncode == 127:
+            raise EngineUnavailableError(
+                "podman", "podman is not installed", "install it: apt-get install -y podman"
+            )
+        if done.returncode != 0:
+            raise EngineUnavailableError(
+                "podman", f"podman does not answer: {first_line(done)}", "run 'podman info'"
+            )
+        return cls(program, "podman", runner, env)
+
+    def build(self, command: Command, on_output: OutputSink) -> Completed:
+        """Run a build command, streaming its output.
+
+        An interrupted or failed podman build leaves buildah's working containers behind
+        (only ``podman ps --all --external`` shows them); those that appeared during the
+        build are removed."""
+        before = self._working_containers()
+        try:
+            done = super().build(command, on_output)
+        except BaseException:
+            self._remove_working_containers(before)
+            raise
+        if done.returncode != 0:
+            self._remove_working_containers(before)
+        return done
+
+    def _working_containers(self) -> set[str]:
+        done = self._call("ps", "--all", "--external", "--format", "{{.ID}} {{.Status}}")
+        lines = done.stdout.splitlines() if done.returncode == 0 else []
+        return {line.split()[0] for line in lines if line.endswith(" Storage")}
+
+    def _remove_working_containers(self, before: set[str]) -> None:
+        left = sorted(self._working_containers() - before)
+        if left:
+            self._call("rm", "--force", *left)
+
+    def parse_info(self, text: str) -> EngineInfo:
+        """``podman info --format json`` as a value."""
+        return parse_podman_info(text)
+
+
+def parse_podman_info(text: str) -> EngineInfo:
+    """``podman info --format json`` as a value.
+
+    Podman (4.1 and later) always reads CDI specs from the standard directories; its info
+    names only the runtime in use, so that is the one runtime reported.
+    """
+    data = json_object(text)
+    host = data.get("host") or {}
+    runtime = str((host.get("ociRuntime") or {}).get("name") or "")
+    return EngineInfo(
+        version=str((data.get("version") or {}).get("Version") or ""),
+        runtimes=(runtime,) if runtime else (),
+        default_runtime=runtime,
+        cdi_spec_dirs=_CDI_DIRS,
+        data_root=str((data.get("store") or {}).get("graphRoot") or ""),
+    )

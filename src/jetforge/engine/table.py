@@ -1,0 +1,32 @@
+"""The engines jetforge can drive, by name: adding one is a class and a line here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from jetforge._process import Runner, run
+from jetforge.engine.cli_engine import CliEngine
+from jetforge.engine.docker import DockerEngine
+from jetforge.engine.podman import PodmanEngine
+from jetforge.errors import UsageError
+
+ENGINES: Mapping[str, type[CliEngine]] = {"docker": DockerEngine, "podman": PodmanEngine}
+DEFAULT = "docker"
+
+
+def engine_class(name: str) -> type[CliEngine]:
+    """The engine called ``name``; an unknown one is a usage error naming the valid ones."""
+    found = ENGINES.get(name)
+    if found is None:
+        raise UsageError(f"unknown engine '{name}' (valid: {', '.join(ENGINES)})")
+    return found
+
+
+def choose_engine(flag: str | None, env: Mapping[str, str], configured: str) -> type[CliEngine]:
+    """``--engine``, then ``JETFORGE_ENGINE``, then the config file, then docker."""
+    return engine_class(flag or env.get("JETFORGE_ENGINE") or configured or DEFAULT)
+
+
+def connect_engine(name: str, env: Mapping[str, str], runner: Runner = run) -> CliEngine:
+    """Connect to the engine called ``name`` (see :meth:`CliEngine.connect`)."""
+    return engine_class(name).connect(env, runner)
