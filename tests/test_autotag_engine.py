@@ -296,7 +296,7 @@ def test_nothing_compatible_builds_it(jetforge, chain, config):
 
 
 def test_declined_question_on_a_terminal_builds_nothing(jetforge, chain, config, monkeypatch):
-    import jetforge.cli.autotag as command
+    import jetforge.cli.talk as command
 
     asked: list[str] = []
     monkeypatch.setattr(command, "_stdin_is_terminal", lambda: True)

@@ -24,6 +24,7 @@ _GPUS_HOOK = "nvidia-container-runtime-hook"
 _CDI_SUFFIXES = (".json", ".yaml")
 _CDI_GPU_KIND = "nvidia.com/gpu"
 _DEVICE_PATTERNS = ("video*", "i2c-*", "snd", "bus/usb", "ttyACM*", "ttyUSB*")
+HOST_ROOT_VARIABLE = "JETFORGE_HOST_ROOT"  # another host root, for tests
 JTOP_SOCKET = "/run/jtop.sock"
 X11_SOCKETS = "/tmp/.X11-unix"
 

@@ -1,37 +1,24 @@
-"""``jetforge build``: resolve, plan and build (SPEC section 6)."""
+"""``jetforge build``: resolve, plan and build (SPEC section 6); the work is
+:mod:`jetforge.chains`'s, this parses the arguments and renders the outcome."""
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jetforge.cli import listing, show
-from jetforge.cli.commands import summary
+from jetforge.chains import BuildRequest, ChainOutcome, Simulation, build_chains, simulated_plans
+from jetforge.cli.commands import load, summary
 from jetforge.cli.session import Session, add_engine_option, add_package_options, split_list
-from jetforge.context import read_context
-from jetforge.digests import Digests
 from jetforge.engine.command import Command, build_command
-from jetforge.engine.table import choose_engine
-from jetforge.errors import JetforgeError, RegistryError, StageFailedError, UsageError
-from jetforge.plan import Plan, PlanOptions, Stage, plan_build, plan_json
-from jetforge.resolve import Resolution, expand_requests, resolve
-from jetforge.trust import trust_context
+from jetforge.errors import UsageError
+from jetforge.plan import Plan, Stage, plan_json
 
 if TYPE_CHECKING:
-    from jetforge.engine.base import Engine
-    from jetforge.engine.cli_engine import CliEngine
     from jetforge.reporter import Reporter
-
-# A simulated build imports neither the executor, the package cache, the registry client
-# nor the progress display: the functions that need them import them (start-up time).
 
 
 def register(commands: Any) -> None:
@@ -119,68 +106,39 @@ def warn_about_secrets(session: Session, pairs: tuple[tuple[str, str], ...]) -> 
             )
 
 
-def base_reference(session: Session) -> str:
-    """The first stage's base: ``--base``, the config file's image for the distro, or the
-    platform's default (SPEC section 7)."""
-    platform = session.platform
-    return (
-        session.args.base
-        or session.settings.base_image_for(str(platform.distro))
-        or platform.base_image
-    )
-
-
-def proxy_args(session: Session) -> tuple[tuple[str, str], ...]:
-    """The host's proxy variables as build args (``--use-proxy``); engines keep these
-    predefined arguments out of the image history."""
-    if not session.args.use_proxy:
-        return ()
-    names = ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
-    return tuple(
-        (variable, session.env[variable])
-        for name in names
-        for variable in (name, name.lower())
-        if session.env.get(variable)
-    )
-
-
-def resolve_chains(session: Session) -> list[Resolution]:
-    """Resolve every chain the arguments ask for (one, or one per package with
-    ``--multiple``); bad requests fail here, before the engine is asked anything."""
-    args = session.args
-    if not args.packages:
-        raise UsageError("build: name at least one PACKAGE ('jetforge list' shows them)")
-    catalog = session.catalog
-    session.report_problems(each=False)
-    requests = expand_requests(catalog, args.packages)
-    groups = [[request] for request in requests] if args.multiple else [requests]
-    return [resolve(catalog, group, session.env) for group in groups]
-
-
-def plan_options(session: Session, trust: Path | None) -> PlanOptions:
-    """The plan options the arguments give; the build mode and base id come later."""
+def request_from(session: Session) -> BuildRequest:
+    """The build request the arguments give (bad ones fail here, before anything runs)."""
     args = session.args
     given = parse_build_args(args.build_args)
     warn_about_secrets(session, given)
-    return PlanOptions(
+    return BuildRequest(
+        packages=tuple(args.packages),
         name=args.name,
-        base_image=base_reference(session),
-        build_args=(*proxy_args(session), *given),
+        base=args.base,
+        multiple=args.multiple,
+        skip_errors=args.skip_errors,
+        skip_tests=tuple(split_list([args.skip_tests])),
+        test_only=tuple(split_list([args.test_only])),
+        build_args=given,
         build_flags=args.build_flags,
-        created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        trust_context=trust,
+        push=args.push,
         no_github_api=args.no_github_api,
-        outputs=(_logs_root(session), session.cache_dir),
+        logs=Path(args.logs) if args.logs else None,
+        use_proxy=args.use_proxy,
+        ca_bundle=args.ca_bundle,
+        engine=args.engine,
+        rebuild=args.rebuild,
+        resume="jetforge " + shlex.join(session.argv),
     )
 
 
-def simulate(session: Session, plans: list[Plan], program: str, extra: tuple[str, ...] = ()) -> int:
-    """Print the plans: text, or JSON with ``--json``; ``program`` and ``extra`` are the
-    engine's program and the flags a build adds (package cache secrets)."""
+def simulate(session: Session, simulation: Simulation) -> int:
+    """Print the plans: text, or JSON with ``--json``."""
 
     def command(stage: Stage, plan: Plan) -> Command:
-        return build_command(stage, plan.build_mode, program, extra)
+        return build_command(stage, plan.build_mode, simulation.program, simulation.extra)
 
+    plans = simulation.plans
     documents = [
         plan_json(plan, {s.index: command(s, plan).argv for s in plan.stages}) for plan in plans
     ]
@@ -203,189 +161,35 @@ def run(session: Session) -> int:
     args = session.args
     if args.list_packages or args.show_packages:
         args.patterns, args.all, args.strict = args.packages, False, False
-        return listing.run(session) if args.list_packages else show.run(session)
+        # the list and show commands, through the command table
+        handler: Callable[[Session], int] = load("list" if args.list_packages else "show").run
+        return handler(session)
     if args.json and not args.simulate:
         raise UsageError("build: --json needs --simulate")
-    chains = resolve_chains(session)
-    planning = plan_options(session, _trust_context(session))
-    kind = choose_engine(args.engine, session.env, session.settings.engine)
+    request = request_from(session)
     if args.simulate:
-        return _simulate_with(session, chains, planning, kind)
-    from jetforge.build import BuildOptions, Executor
-    from jetforge.cli.cache import build_cache
-
-    engine = kind.connect(session.env)
-    base_id = _ensure_base(session, engine, base_reference(session))
-    planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
-    plans = _plans(session, chains, planning)
-    package_cache = build_cache(session, engine.build_mode, secrets=engine.supports_secrets)
-    logs = _logs_dir(session)
-    remote = _registry_lookup(session)
-    failures: list[tuple[Plan, StageFailedError]] = []
-    summaries = []
-    for number, plan in enumerate(plans, start=1):
-        options = BuildOptions(
-            logs_dir=logs / plan.final_image.name if len(plans) > 1 else logs,
-            data_dir=session.data_dir,
-            results_dir=session.cache_dir / "test-results",
-            rebuild=args.rebuild,
-            skip_tests=tuple(split_list([args.skip_tests])),
-            test_only=tuple(split_list([args.test_only])),
-            push=args.push,
-            resume="jetforge " + shlex.join(session.argv),
-            remote=None if args.rebuild else remote,
-            build_extra=package_cache.build_extra,
-            run_mounts=package_cache.run_mounts,
-        )
-        session.data_dir.mkdir(parents=True, exist_ok=True)
-        if len(plans) > 1:
-            session.note(f"chain {number}/{len(plans)}: {plan.final_image}")
-        try:
-            with _reporter(session) as reporter:
-                summary = Executor(plan, engine, options, reporter).execute()
-            summaries.append(summary)
-            session.note(f"built {summary.final_image} (logs: {options.logs_dir})")
-            print(summary.final_image, file=session.stdout)
-        except StageFailedError as failure:
-            if not args.skip_errors:
-                raise
-            session.render_failure(failure)
-            failures.append((plan, failure))
-    if len(plans) > 1:
-        _print_table(session, plans, failures)
-    return 1 if failures else 0
+        return simulate(session, simulated_plans(request, session))
+    return render_builds(session, build_chains(request, session, lambda: _reporter(session)))
 
 
-def _simulate_with(
-    session: Session, chains: list[Resolution], planning: PlanOptions, kind: type[CliEngine]
-) -> int:
-    """``--simulate``: with an engine that answers, exactly the plan and commands a build
-    would run (its build mode, the base image's id, the cache's flags); without one, the
-    plan from the base image's reference and the configured engine's usual mode."""
-    try:
-        engine = kind.connect(session.env)
-    except JetforgeError:
-        planning = replace(planning, build_mode=kind.default_build_mode)
-        return simulate(session, _plans(session, chains, planning), kind.name)
-    base = base_reference(session)
-    info = engine.inspect(base)
-    if info is None:
-        session.note(f"base image {base} is not here: keys use its name (a build pulls it)")
-    planning = replace(planning, build_mode=engine.build_mode, base_id=info.id if info else None)
-    plans = _plans(session, chains, planning)
-    from jetforge.cli.cache import build_cache
-
-    extra = build_cache(session, engine.build_mode, secrets=engine.supports_secrets).build_extra
-    return simulate(session, plans, engine.program, tuple(extra))
-
-
-def _plans(session: Session, chains: list[Resolution], planning: PlanOptions) -> list[Plan]:
-    """The plan of each chain; context files are hashed once until they change."""
-    digests = Digests(session.cache_dir / "digests")
-    read = functools.partial(read_context, digest=digests.digest)
-    plans = [plan_build(chain, session.platform, planning, read) for chain in chains]
-    digests.save()
-    return plans
-
-
-def _print_table(
-    session: Session, plans: list[Plan], failures: list[tuple[Plan, StageFailedError]]
-) -> None:
-    failed = {id(plan): failure for plan, failure in failures}
-    width = max(len(str(plan.final_image)) for plan in plans)
-    for plan in plans:
-        failure = failed.get(id(plan))
-        state = f"FAILED at {failure.stage} ({failure.step})" if failure else "ok"
-        session.note(f"{plan.final_image!s:<{width}}  {state}")
-
-
-def _registry_lookup(session: Session) -> Callable[[Stage], str | None] | None:
-    """A finder of stage images in the configured registries (SPEC 6.4), or None.
-
-    A stage image is looked up as ``<registry>/<namespace>/NAME:TAG-<variant>`` (where
-    ``--push`` puts it) and reused when its ``jetforge.stage-key`` label matches. An
-    unreachable registry is reported once and then left alone.
-    """
-    from jetforge.credentials import CredentialStore
-    from jetforge.labels import STAGE_KEY
-    from jetforge.registry import RegistryClient, registry_locations
-
-    locations = registry_locations(session.settings.registries, session.env)
-    if not locations:
-        return None
-    client = RegistryClient(CredentialStore(session.env), timeout=5.0)
-    arch = session.platform.arch
-    down: set[str] = set()
-
-    def find(stage: Stage) -> str | None:
-        for location in locations:
-            if str(location) in down:
-                continue
-            reference = location.repository(stage.image.name).with_tag(stage.image.tag)
-            try:
-                remote = client.inspect(reference, arch)
-            except RegistryError as error:
-                down.add(str(location))
-                session.warn(f"registry {location}: {error}; not looked at again in this build")
-                continue
-            if remote is not None and remote.labels.get(STAGE_KEY) == stage.key:
-                return str(reference)
-        return None
-
-    return find
-
-
-def _trust_context(session: Session) -> Path | None:
-    return trust_context(session.args.ca_bundle, session.env, session.cache_dir)
-
-
-def _ensure_base(session: Session, engine: Engine, base: str) -> str:
-    """The base image's id, pulling it when it is not present."""
-    info = engine.inspect(base)
-    if info is None:
-        session.note(f"pulling base image {base}")
-        engine.pull(base, lambda _line: None)
-        info = engine.inspect(base)
-    if info is None:
-        raise UsageError(
-            f"base image '{base}' is neither present nor pullable; create it with "
-            f"'jetforge bootstrap --distro {session.platform.distro} --tag {base}' "
-            "or choose another with --base"
-        )
-    return info.id
-
-
-def _logs_root(session: Session) -> Path:
-    """``--logs``, else the directory the dated log directories go to."""
-    if session.args.logs:
-        return session.cwd / Path(session.args.logs)
-    return session.settings.logs_dir or session.cwd / "logs"
-
-
-def _logs_dir(session: Session) -> Path:
-    """A new, unique ``logs/<YYYYMMDD_HHMMSS>`` (or ``--logs``) directory, readable by its
-    owner only (logs hold build commands and their output)."""
-    root = _logs_root(session)
-    try:
-        if session.args.logs:
-            root.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not os.access(root, os.W_OK):
-                raise PermissionError(13, "not writable")
-            return root
-        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
-        for attempt in range(1000):
-            path = root / (stamp if attempt == 0 else f"{stamp}_{attempt}")
-            try:
-                path.mkdir(mode=0o700, parents=True)
-            except FileExistsError:
-                continue
-            return path
-    except OSError as error:
-        option = "--logs" if session.args.logs else "logs directory"
-        raise UsageError(
-            f"{option}: cannot use {root}: {error.strerror or error} (name a writable directory)"
-        ) from None
-    raise UsageError(f"cannot create a log directory under {root}")
+def render_builds(session: Session, outcomes: Iterator[ChainOutcome]) -> int:
+    """Print each built image as its chain ends, the failures of ``--skip-errors`` and,
+    for several chains, a table; 1 when a chain failed."""
+    done = []
+    for outcome in outcomes:
+        done.append(outcome)
+        if outcome.failure is not None:
+            session.render_failure(outcome.failure)
+        elif outcome.summary is not None:
+            session.note(f"built {outcome.summary.final_image} (logs: {outcome.logs_dir})")
+            print(outcome.summary.final_image, file=session.stdout)
+    if len(done) > 1:
+        width = max(len(str(outcome.plan.final_image)) for outcome in done)
+        for outcome in done:
+            failure = outcome.failure
+            state = f"FAILED at {failure.stage} ({failure.step})" if failure else "ok"
+            session.note(f"{outcome.plan.final_image!s:<{width}}  {state}")
+    return 1 if any(outcome.failure for outcome in done) else 0
 
 
 def _reporter(session: Session) -> AbstractContextManager[Reporter]:

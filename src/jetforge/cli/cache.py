@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from jetforge._process import run_attached
-from jetforge.cache import BuildCache, prepare_build_cache
 from jetforge.cache_bundle import count_paths, export_bundle, import_bundle, take_inventory
 from jetforge.cache_server import (
     DEFAULT_PORT,
@@ -22,7 +21,6 @@ from jetforge.cache_server import (
     start_background,
     stop_server,
 )
-from jetforge.cache_sources import mirrors_from, pypi_from
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session
 from jetforge.errors import UsageError
@@ -184,26 +182,6 @@ def import_command(session: Session) -> int:
         f"({len(result.present)} already there)"
     )
     return 0
-
-
-def build_cache(session: Session, build_mode: str, *, secrets: bool) -> BuildCache:
-    """The package cache for one build: sources probed, secrets written, and every note
-    and warning (one line each) printed."""
-    settings = session.settings
-    setup = prepare_build_cache(
-        CachePaths.under(session.cache_dir),
-        mirrors=mirrors_from(settings.cache_urls, session.env),
-        pypi=pypi_from(settings.pypi_url, session.env),
-        build_mode=build_mode,
-        secrets=secrets,
-        platform=session.platform.tag_postfix,
-        env=session.env,
-    )
-    for line in setup.warnings:
-        session.warn(line)
-    for line in setup.notes:
-        session.note(line)
-    return setup
 
 
 def _size(count: int) -> str:

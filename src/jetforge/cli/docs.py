@@ -18,7 +18,7 @@ from packaging.version import Version
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, shipped_packages
-from jetforge.cli.show import read_doc
+from jetforge.cli.variants import read_doc
 from jetforge.discover import Catalog, Variant, discover
 from jetforge.errors import UsageError
 from jetforge.platform import detect_platform, target_names

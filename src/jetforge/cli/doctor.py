@@ -16,7 +16,6 @@ from typing import Any
 from jetforge.cache_server import CachePaths, read_state
 from jetforge.cache_sources import is_cache_off, mirrors_from, probe_build_sources, pypi_from
 from jetforge.cli.commands import summary
-from jetforge.cli.run import HOST_ROOT_VARIABLE
 from jetforge.cli.session import Session, add_engine_option
 from jetforge.doctor import (
     OK,
@@ -38,7 +37,7 @@ from jetforge.doctor import (
 )
 from jetforge.engine.table import ENGINES, choose_engine
 from jetforge.errors import EngineUnavailableError, PlatformError, UsageError
-from jetforge.host_probe import probe_host
+from jetforge.host_probe import HOST_ROOT_VARIABLE, probe_host
 from jetforge.platform import Platform, detect_platform
 from jetforge.registry import registry_locations
 from jetforge.settings import Settings, load_settings

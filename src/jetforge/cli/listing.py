@@ -7,7 +7,7 @@ from typing import Any
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
-from jetforge.cli.show import variant_json
+from jetforge.cli.variants import variant_json
 from jetforge.errors import UsageError
 
 

@@ -8,23 +8,22 @@ runs on jetforge's own stdin, stdout and stderr, and its exit code is jetforge's
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from jetforge.cli import autotag
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session, split_list
+from jetforge.cli.session import Session
+from jetforge.cli.talk import TerminalConversation, build_command_line, reporter_for
 from jetforge.engine.base import Engine
 from jetforge.engine.table import ENGINES, choose_engine
-from jetforge.errors import FailureError, UsageError
-from jetforge.host_probe import probe_host
+from jetforge.errors import UsageError
+from jetforge.finding import FindRequest, find_or_build
+from jetforge.host_probe import HOST_ROOT_VARIABLE, probe_host
 from jetforge.run import RunRequest, RunWords, plan_run, split_run_words
 from jetforge.spec import ROOT_FORMATS
 from jetforge.tags import parse_image_ref
 
-HOST_ROOT_VARIABLE = "JETFORGE_HOST_ROOT"
 # jetforge's own options (name → takes a value); none of them is a `docker run` option.
 OWN_OPTIONS = {
     "--dry-run": False,
@@ -140,29 +139,18 @@ def choose_image(session: Session, engine: Engine, words: RunWords, *, dry_run: 
 
 def autotag_image(session: Session, name: str, engine: str | None, *, dry_run: bool) -> str:
     """The image ``jetforge autotag NAME`` chooses (pulling or building it unless this is
-    a dry run), found with the autotag command's own orchestration (SPEC section 8)."""
-    argv = ["autotag", name]
-    argv += ["--no-pull", "--no-build"] if dry_run else []
-    for directory in split_list(session.args.package_dirs):
-        argv += ["--package-dirs", directory]
-    if session.args.package_format != "auto":
-        argv += ["--package-format", session.args.package_format]
-    argv += ["--engine", engine] if engine else []
-    parser = argparse.ArgumentParser(prog="jetforge")
-    autotag.register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    args.verbose, args.quiet, args.no_color = (
-        session.args.verbose,
-        session.args.quiet,
-        session.args.no_color,
+    a dry run; SPEC section 8)."""
+    request = FindRequest(
+        name,
+        pull=not dry_run,
+        build=not dry_run,
+        engine=engine,
+        resume=build_command_line(session, name, engine),
     )
-    captured = io.StringIO()
-    inner = Session(args, captured, session.stderr, argv, session.env, session.cwd)
-    code = autotag.run(inner)
-    found = captured.getvalue().split()
-    if code != 0 or not found:
-        raise FailureError(f"no image found for package {name} ('jetforge autotag {name}')")
-    return found[-1]
+    conversation = TerminalConversation(session, yes=False)
+    found = find_or_build(request, session, conversation, lambda: reporter_for(session))
+    session.note(f"{found.reference}: {found.reason}")
+    return found.reference
 
 
 def _is_terminal(stream: TextIO | None) -> bool:

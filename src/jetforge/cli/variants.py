@@ -1,0 +1,51 @@
+"""How variants are shown: as JSON-ready data, with their docs and notes read from their
+package directory (for list, show and docs; not a command)."""
+
+from __future__ import annotations
+
+from jetforge.discover import Variant
+
+
+def variant_json(variant: Variant) -> dict[str, object]:
+    """A variant as JSON-ready data (used by ``list --json`` and ``show --json``)."""
+    spec = variant.spec
+    return {
+        "name": spec.name,
+        "base_name": spec.base_name,
+        "tag": spec.tag,
+        "alias": list(spec.alias),
+        "group": spec.group,
+        "path": str(spec.path),
+        "source": str(spec.source),
+        "depends": list(spec.depends),
+        "requires": list(spec.requires),
+        "default": spec.default,
+        "build_args": dict(spec.build_args),
+        "build_flags": spec.build_flags,
+        "dockerfile": spec.dockerfile,
+        "test": list(spec.test),
+        "docs": read_doc(variant, spec.docs),
+        "notes": read_doc(variant, spec.notes),
+        "prefix": spec.prefix,
+        "postfix": spec.postfix,
+        "config": list(spec.config),
+        "format": spec.format,
+        "buildkit_device": spec.buildkit_device,
+        "available": variant.is_available,
+        "unavailable_reason": variant.unavailable,
+    }
+
+
+def read_doc(variant: Variant, text: str) -> str:
+    """``docs``/``notes`` text, read from the package dir when it names a file there (and
+    only there: a name that leads outside, also through a link, is shown as text)."""
+    if not text or "\n" in text or len(text) >= 256:
+        return text
+    candidate = variant.spec.path / text
+    try:
+        inside = candidate.resolve().is_relative_to(variant.spec.path.resolve())
+        if inside and candidate.is_file():
+            return candidate.read_text(encoding="utf-8-sig", errors="replace").strip()
+    except OSError:
+        pass
+    return text
