@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.cache import (
+from jetforge.cache.builds import (
     PIP_TARGET,
     add_run_mounts,
     parse_cache_event,
@@ -30,8 +30,8 @@ from jetforge.cache import (
     render_helper_config,
     render_pip_config,
 )
-from jetforge.cache_server import CachePaths, ServerState
-from jetforge.cache_sources import (
+from jetforge.cache.server import CachePaths, ServerState
+from jetforge.cache.sources import (
     Source,
     mirrors_from,
     order_sources,

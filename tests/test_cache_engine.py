@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.cache_server import CachePaths
+from jetforge.cache.server import CachePaths
 from tests.conftest import FIXTURES, _free_port
 from tests.fixtures.engine.cache.mirror import Mirror, make_sdist
 

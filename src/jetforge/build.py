@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from jetforge._process import Completed, OutputSink
-from jetforge.cache import add_run_mounts, parse_cache_event
+from jetforge.cache.builds import add_run_mounts, parse_cache_event
 from jetforge.context import edit_dockerfile
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import Command, run_options_for_test

@@ -28,7 +28,7 @@ from jetforge.trust import trust_context
 
 if TYPE_CHECKING:
     from jetforge.build import Summary
-    from jetforge.cache import BuildCache
+    from jetforge.cache.builds import BuildCache
     from jetforge.discover import Catalog
     from jetforge.engine.base import Engine
     from jetforge.engine.cli_engine import CliEngine
@@ -223,9 +223,9 @@ def make_plans(where: Workspace, chains: list[Resolution], planning: PlanOptions
 def build_cache(where: Workspace, engine: Engine) -> BuildCache:
     """The package cache for one build: sources probed, secrets written, and every note
     and warning (one line each) passed on."""
-    from jetforge.cache import prepare_build_cache
-    from jetforge.cache_server import CachePaths
-    from jetforge.cache_sources import mirrors_from, pypi_from
+    from jetforge.cache.builds import prepare_build_cache
+    from jetforge.cache.server import CachePaths
+    from jetforge.cache.sources import mirrors_from, pypi_from
 
     settings = where.settings
     setup = prepare_build_cache(

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from jetforge.cache_sources import Probe
+from jetforge.cache.sources import Probe
 from jetforge.credentials import DOCKER_HUB, HUB_API
 from jetforge.engine.base import Builder, Engine, EngineInfo
 from jetforge.errors import EngineUnavailableError, PlatformError

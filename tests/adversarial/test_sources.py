@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jetforge.cache_sources import Source, probe_sources
+from jetforge.cache.sources import Source, probe_sources
 
 
 class _AuthIndex(http.server.BaseHTTPRequestHandler):

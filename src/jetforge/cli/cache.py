@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from jetforge._process import run_attached
-from jetforge.cache_bundle import count_paths, export_bundle, import_bundle, take_inventory
-from jetforge.cache_server import (
+from jetforge.cache.bundle import count_paths, export_bundle, import_bundle, take_inventory
+from jetforge.cache.server import (
     DEFAULT_PORT,
     CachePaths,
     ensure_credentials,

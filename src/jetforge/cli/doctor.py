@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from jetforge.cache_server import CachePaths, read_state
-from jetforge.cache_sources import is_cache_off, mirrors_from, probe_build_sources, pypi_from
+from jetforge.cache.server import CachePaths, read_state
+from jetforge.cache.sources import is_cache_off, mirrors_from, probe_build_sources, pypi_from
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_engine_option
 from jetforge.doctor import (

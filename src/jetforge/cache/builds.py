@@ -1,6 +1,6 @@
 """The package cache seen from builds: build secrets, RUN mounts and cache events.
 
-The build's package sources (:mod:`jetforge.cache_sources`: local cache, mirrors, PyPI,
+The build's package sources (:mod:`jetforge.cache.sources`: local cache, mirrors, PyPI,
 each probed, the ones that do not answer left out) and the upload credential reach the
 stages only as engine secrets, mounted into every ``RUN`` of the stage Dockerfiles
 (BuildKit, buildx, podman):
@@ -26,13 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jetforge.cache_server import (
+from jetforge.cache.server import (
     CachePaths,
     ServerState,
     ensure_credentials,
     read_state,
 )
-from jetforge.cache_sources import Probe, Source, is_cache_off, is_loopback, probe_build_sources
+from jetforge.cache.sources import Probe, Source, is_cache_off, is_loopback, probe_build_sources
 
 CONFIG_SECRET = "jetforge-cache"  # noqa: S105 - a secret's id, not a password
 CONFIG_TARGET = "/run/secrets/jetforge-cache"

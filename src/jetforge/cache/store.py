@@ -2,7 +2,7 @@
 
 ``jetforge cache serve`` runs this module as its own process::
 
-    python -m jetforge.cache_store --dir STORE --host 127.0.0.1 --port 7780 \\
+    python -m jetforge.cache.store --dir STORE --host 127.0.0.1 --port 7780 \\
         --state STATE.json --credentials CREDENTIALS
 
 Layout of STORE and the URLs that serve it (``PLATFORM`` is a platform's tag postfix such
@@ -278,7 +278,7 @@ def write_state(path: Path, data: dict[str, object]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM or Ctrl-C."""
-    parser = argparse.ArgumentParser(prog="python -m jetforge.cache_store")
+    parser = argparse.ArgumentParser(prog="python -m jetforge.cache.store")
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)

@@ -1,7 +1,7 @@
 """The local package cache server seen from jetforge: where it keeps its state, how it is
 started in the background, found, checked and stopped.
 
-The server itself is :mod:`jetforge.cache_store`, run as its own process. It writes
+The server itself is :mod:`jetforge.cache.store`, run as its own process. It writes
 ``server.json`` (pid, address, store) once it listens and sets ``pid`` to 0 when it stops,
 so builds still know a local cache exists while it is down (and say so).
 """
@@ -112,7 +112,7 @@ def is_alive(pid: int, *, spawned: bool = False) -> bool:
     try:
         if proc.joinpath("stat").read_text().split(") ", 1)[1].startswith("Z"):
             return False
-        return spawned or b"jetforge.cache_store" in proc.joinpath("cmdline").read_bytes()
+        return spawned or b"jetforge.cache.store" in proc.joinpath("cmdline").read_bytes()
     except (OSError, IndexError):
         return True  # no /proc: trust the signal
 
@@ -166,7 +166,7 @@ def server_argv(
 ) -> tuple[str, ...]:
     """The command that runs the server (credentials by file, never on the command line)."""
     return (
-        python, "-m", "jetforge.cache_store", "--dir", str(store), "--host", host,
+        python, "-m", "jetforge.cache.store", "--dir", str(store), "--host", host,
         "--port", str(port), "--state", str(paths.state_file),
         "--credentials", str(paths.credentials_file),
     )  # fmt: skip

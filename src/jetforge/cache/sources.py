@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from jetforge.cache_server import PROBE_SECONDS, ServerState, is_alive
+from jetforge.cache.server import PROBE_SECONDS, ServerState, is_alive
 
 PYPI_URL = "https://pypi.org/simple/"
 
