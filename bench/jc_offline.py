@@ -77,34 +77,39 @@ def load(checkout: Path, *, deterministic: bool = False) -> types.ModuleType:
     holder.handle_json_request = refuse_json  # type: ignore[attr-defined]
     packages = modules["packages"]
     if deterministic:
-
-        class NoPool:
-            def __init__(self, *_args: object, **_kwargs: object) -> None:
-                pass
-
-            def __enter__(self) -> NoPool:
-                return self
-
-            def __exit__(self, *_args: object) -> None:
-                return None
-
-            def map(self, *_args: object, **_kwargs: object) -> list[object]:
-                return []
-
-        packages.concurrent.futures.ProcessPoolExecutor = NoPool
-        find = packages.find_package
-
-        @functools.cache
-        def find_by_name(name: str) -> object:
-            return find(name)
-
-        def find_cached(package: object, required: bool = True, scan: bool = True) -> object:
-            if isinstance(package, str) and required:
-                return find_by_name(package)
-            return find(package, required, scan)
-
-        packages.find_package = find_cached
+        _make_deterministic(packages)
     return packages
+
+
+def _make_deterministic(packages: types.ModuleType) -> None:
+    """No process pool (jc discards its results), and ``find_package`` memoised."""
+
+    class NoPool:
+        def __init__(self, *_args: object, **_kwargs: object) -> None:
+            pass
+
+        def __enter__(self) -> NoPool:
+            return self
+
+        def __exit__(self, *_args: object) -> None:
+            return None
+
+        def map(self, *_args: object, **_kwargs: object) -> list[object]:
+            return []
+
+    packages.concurrent.futures.ProcessPoolExecutor = NoPool
+    find = packages.find_package
+
+    @functools.cache
+    def find_by_name(name: str) -> object:
+        return find(name)
+
+    def find_cached(package: object, required: bool = True, scan: bool = True) -> object:
+        if isinstance(package, str) and required:
+            return find_by_name(package)
+        return find(package, required, scan)
+
+    packages.find_package = find_cached
 
 
 def main() -> int:

@@ -78,7 +78,7 @@ def test_plain_data_skips_the_general_constructor(
     from jetforge.yaml_text import _loader
 
     general: list[object] = []
-    base = _loader().__mro__[1]
+    base = next(kind for kind in _loader().__mro__ if kind.__module__.startswith("yaml."))
     original = base.construct_document
 
     def counted(self: object, node: object) -> object:

@@ -255,47 +255,62 @@ def _user_choices(options: Sequence[str]) -> _UserChoices:
 
 def plan_run(program: str, probe: HostProbe, request: RunRequest) -> RunPlan:
     """The engine ``run`` command for ``request`` on the probed host (pure)."""
-    user = _user_choices(request.user_options)
-    options: list[str] = []
-    warnings: list[str] = []
-
-    def mount(source: str, target: str, mode: str = "") -> None:
-        if target not in user.targets:
-            options.extend(("--volume", f"{source}:{target}{':' + mode if mode else ''}"))
-
-    def environment(name: str, value: str | None = None) -> None:
-        if name not in user.env_names:
-            options.extend(("--env", name if value is None else f"{name}={value}"))
-
+    options = _Options(_user_choices(request.user_options))
+    user = options.user
     if "--rm" not in user.names:
-        options.append("--rm")
+        options.add("--rm")
     if request.terminal and not user.names & {"--interactive", "--tty", "--detach"}:
-        options.append("-it")
+        options.add("-it")
     if "--network" not in user.names:
-        options.extend(("--network", "host"))
+        options.add("--network", "host")
     gpu = choose_gpu(probe)
+    warnings: list[str] = []
     if user.gpu:
         gpu = GpuAccess("user", (), "chosen by the user's options")
     elif gpu.kind == "none":
         warnings.append(NO_GPU_WARNING)
-    options.extend(gpu.options)
+    options.add(*gpu.options)
     if request.data_dir:
-        mount(request.data_dir, "/data")
+        options.mount(request.data_dir, "/data")
     if probe.localtime:
-        mount("/etc/localtime", "/etc/localtime", "ro")
+        options.mount("/etc/localtime", "/etc/localtime", "ro")
     if probe.display:
-        environment("DISPLAY")
-        if probe.x11_sockets:
-            mount(X11_SOCKETS, X11_SOCKETS)
-        if probe.xauthority and "XAUTHORITY" not in user.env_names:
-            mount(probe.xauthority, _XAUTHORITY_IN_CONTAINER, "ro")
-            environment("XAUTHORITY", _XAUTHORITY_IN_CONTAINER)
+        options.display(probe)
     for device in probe.devices:
         if device not in user.targets:
-            options.extend(("--device", device))
+            options.add("--device", device)
     if probe.jtop_socket:
-        mount(JTOP_SOCKET, JTOP_SOCKET)
-    options.extend(request.user_options)
+        options.mount(JTOP_SOCKET, JTOP_SOCKET)
+    options.add(*request.user_options)
     return RunPlan(
-        program, tuple(options), request.image, request.command, gpu.kind, tuple(warnings)
+        program, tuple(options.words), request.image, request.command, gpu.kind, tuple(warnings)
     )
+
+
+class _Options:
+    """The options of a ``run`` command being planned; a mount or variable the user's own
+    options set is left to them."""
+
+    def __init__(self, user: _UserChoices) -> None:
+        self.user = user
+        self.words: list[str] = []
+
+    def add(self, *words: str) -> None:
+        self.words.extend(words)
+
+    def mount(self, source: str, target: str, mode: str = "") -> None:
+        if target not in self.user.targets:
+            self.add("--volume", f"{source}:{target}{':' + mode if mode else ''}")
+
+    def environment(self, name: str, value: str | None = None) -> None:
+        if name not in self.user.env_names:
+            self.add("--env", name if value is None else f"{name}={value}")
+
+    def display(self, probe: HostProbe) -> None:
+        """The host's X display: its variable, its sockets and its cookie."""
+        self.environment("DISPLAY")
+        if probe.x11_sockets:
+            self.mount(X11_SOCKETS, X11_SOCKETS)
+        if probe.xauthority and "XAUTHORITY" not in self.user.env_names:
+            self.mount(probe.xauthority, _XAUTHORITY_IN_CONTAINER, "ro")
+            self.environment("XAUTHORITY", _XAUTHORITY_IN_CONTAINER)

@@ -143,29 +143,32 @@ def _list(
             if walk.stamps:
                 walk.seen.append((entry.path, file_stamp(entry.path)))
             continue
-        if not walk.stamps:
-            if _is_file(entry):
-                stamp.append((entry.name, UNSTAMPED))
-                if wanted(entry.name):
-                    files.append(entry.name)
-            else:
-                stamp.append((entry.name, None))
-            continue
-        if _is_file(entry):
-            try:
-                entry_stamp = stat_stamp(entry.stat())
-            except OSError:
-                walk.seen.append((entry.path, None))
-                continue
-            stamp.append((entry.name, entry_stamp))
-            walk.seen.append((entry.path, entry_stamp))
-            if wanted(entry.name):
-                files.append(entry.name)
-            if entry.name.endswith(".py"):
-                walk.sources.append((entry.path, entry_stamp))
-        else:
+        if not _is_file(entry):
             stamp.append((entry.name, None))
+            continue
+        entry_stamp = _file_stamp(entry, walk)
+        if entry_stamp is None:  # gone since the listing
+            continue
+        stamp.append((entry.name, entry_stamp))
+        if wanted(entry.name):
+            files.append(entry.name)
     return entries, tuple(stamp), frozenset(files)
+
+
+def _file_stamp(entry: os.DirEntry[str], walk: Walk) -> FileStamp | None:
+    """A file's stamp, noted in the walk (UNSTAMPED when the walk keeps none); None when
+    it cannot be stat'ed."""
+    if not walk.stamps:
+        return UNSTAMPED
+    try:
+        entry_stamp = stat_stamp(entry.stat())
+    except OSError:
+        walk.seen.append((entry.path, None))
+        return None
+    walk.seen.append((entry.path, entry_stamp))
+    if entry.name.endswith(".py"):
+        walk.sources.append((entry.path, entry_stamp))
+    return entry_stamp
 
 
 def restamp(found: PackageDir) -> PackageDir:

@@ -27,6 +27,71 @@ class _NotPlain(Exception):  # noqa: N818 - a signal, not an error
     """A node the direct construction leaves to yaml's constructor."""
 
 
+class _Plain:
+    """The loader's construction: plain data straight from the nodes, anything else (and
+    duplicate keys, which are errors) through yaml's constructor. A mixin before yaml's
+    loader class (see :func:`_loader`); nodes are told apart by their ``id``."""
+
+    yaml_constructors: dict[str, Any]
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        try:
+            return self._plain(node, {})
+        except _NotPlain:
+            return super().construct_document(node)  # type: ignore[misc]
+
+    def _plain(self, node: Any, built: dict[int, Any]) -> Any:  # a yaml.Node
+        """``node`` as yaml's constructor would build it, for plain data only; ``built``
+        holds the collections built so far (an alias is the same object)."""
+        tag = node.tag
+        if node.id == "scalar":
+            if tag == _TAG + "str":
+                return node.value
+            if tag in _SCALAR_TAGS:
+                return self.yaml_constructors[tag](self, node)
+            raise _NotPlain
+        if id(node) in built:
+            if built[id(node)] is None:  # an alias inside itself
+                raise _NotPlain
+            return built[id(node)]
+        built[id(node)] = None
+        value: Any
+        if node.id == "sequence" and tag == _TAG + "seq":
+            value = [self._plain(item, built) for item in node.value]
+        elif node.id == "mapping" and tag == _TAG + "map":
+            value = self._plain_mapping(node, built)
+        else:
+            raise _NotPlain
+        built[id(node)] = value
+        return value
+
+    def _plain_mapping(self, node: Any, built: dict[int, Any]) -> dict[Any, Any]:
+        value: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            # merge keys, value keys, collections as keys and duplicates: yaml's way
+            if key_node.id != "scalar" or key_node.tag not in _PLAIN_KEYS:
+                raise _NotPlain
+            key = self._plain(key_node, built)
+            if key in value:
+                raise _NotPlain
+            value[key] = self._plain(value_node, built)
+        return value
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        import yaml  # loaded already: a loader exists
+
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if key_node.id != "scalar":
+                continue
+            if key_node.value in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
+                )
+            seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc, no-any-return]
+
+
 @functools.cache
 def _loader() -> type[yaml.SafeLoader]:
     """The loader class, made when a file is first parsed: with the discovery index most
@@ -34,61 +99,7 @@ def _loader() -> type[yaml.SafeLoader]:
     import yaml  # here, not at the top: start-up time
 
     base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    scalar, mapping, sequence = yaml.ScalarNode, yaml.MappingNode, yaml.SequenceNode
-
-    class Loader(base):  # type: ignore[valid-type, misc]
-        def construct_document(self, node: yaml.Node) -> Any:
-            try:
-                return self._plain(node, {})
-            except _NotPlain:
-                return super().construct_document(node)
-
-        def _plain(self, node: yaml.Node, built: dict[int, Any]) -> Any:
-            """``node`` as yaml's constructor would build it, for plain data only;
-            ``built`` holds the collections built so far (an alias is the same object)."""
-            tag = node.tag
-            if isinstance(node, scalar):
-                if tag == _TAG + "str":
-                    return node.value
-                if tag in _SCALAR_TAGS:
-                    return self.yaml_constructors[tag](self, node)
-                raise _NotPlain
-            if id(node) in built:
-                if built[id(node)] is None:  # an alias inside itself
-                    raise _NotPlain
-                return built[id(node)]
-            built[id(node)] = None
-            value: Any
-            if isinstance(node, sequence) and tag == _TAG + "seq":
-                value = [self._plain(item, built) for item in node.value]
-            elif isinstance(node, mapping) and tag == _TAG + "map":
-                value = {}
-                for key_node, value_node in node.value:
-                    # merge keys, value keys, collections as keys and duplicates: yaml's way
-                    if not isinstance(key_node, scalar) or key_node.tag not in _PLAIN_KEYS:
-                        raise _NotPlain
-                    key = self._plain(key_node, built)
-                    if key in value:
-                        raise _NotPlain
-                    value[key] = self._plain(value_node, built)
-            else:
-                raise _NotPlain
-            built[id(node)] = value
-            return value
-
-        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-            seen: set[str] = set()
-            for key_node, _ in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    continue
-                if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
-                    )
-                seen.add(key_node.value)
-            return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
-
-    return Loader
+    return type("Loader", (_Plain, base), {})
 
 
 _PLAIN_KEYS = _SCALAR_TAGS | {_TAG + "str"}

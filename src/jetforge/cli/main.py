@@ -83,6 +83,12 @@ def main(
     session = Session(args, out, err, given)
     if env is not None:
         session.env = env
+    return _run(session, out, err)
+
+
+def _run(session: Session, out: TextIO, err: TextIO) -> int:
+    """Run the session's command; every error it raises becomes its line and exit code."""
+    args = session.args
     handler: Callable[[Session], int] = args.handler
     try:
         with _terminate_like_interrupt():
