@@ -218,11 +218,13 @@ class Executor:
             info = self.engine.inspect(str(stage.image))
             result.state, result.image_id = "built", info.id if info else ""
             reporter.stage(stage.slug, "built", seconds)
-        if self._should_test(stage.package, final=stage is self.plan.stages[-1]):
+        last = stage is self.plan.stages[-1]
+        if self._should_test(stage.package, final=last):
             result.tests = [
                 self._test(stage, test, result.image_id, str(stage.image)) for test in stage.tests
             ]
-            self._mark_tested(result.image_id)
+            if not last:  # the last image is the final one: marked when all its tests pass
+                self._mark_tested(result.image_id)
 
     def _should_test(self, package: str, *, final: bool) -> bool:
         skip, only = self.options.skip_tests, self.options.test_only

@@ -1,0 +1,220 @@
+"""An engine that keeps images, tags, containers and a registry in memory.
+
+It is not in the table: it is for tests of whatever drives an engine (the executor, the
+orchestrators), which then run in milliseconds without a daemon. Builds and tests follow
+the plan's values: a built image carries its stage's labels and tag. Failures come on
+demand: a build or push whose image matches one of ``fail_builds`` or ``fail_pushes``
+(shell patterns) exits 1, and so does a test whose ``IMAGE ARGV...`` line matches one of
+``fail_tests``; and a build or test run
+matching ``interrupt_builds`` or ``interrupt_tests`` raises ``KeyboardInterrupt`` as
+Ctrl-C would (a test's container is left behind). Every call is
+recorded in ``calls``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from jetforge._process import Completed, OutputSink
+from jetforge.engine.base import Builder, EngineInfo, ImageInfo
+from jetforge.engine.command import Command, build_command
+
+if TYPE_CHECKING:
+    from jetforge.plan import Stage
+
+
+@dataclass
+class FakeImage:
+    """One image in memory."""
+
+    id: str
+    labels: dict[str, str]
+    tags: list[str] = field(default_factory=list)
+
+    def info(self) -> ImageInfo:
+        """What ``inspect`` would say of it."""
+        return ImageInfo(self.id, dict(self.labels), tags=tuple(self.tags))
+
+
+@dataclass
+class FakeEngine:
+    """An in-memory engine (see the module's text)."""
+
+    name: ClassVar[str] = "fake"
+    gpus_flag: ClassVar[bool] = False
+    gpu_setup: ClassVar[str] = ""
+    jetson_builds_need_default_runtime: ClassVar[bool] = False
+    program: str = "fake"
+    build_mode: str = "buildkit"
+
+    images: dict[str, FakeImage] = field(default_factory=dict)  # by id
+    registry: dict[str, dict[str, str]] = field(default_factory=dict)  # reference: labels
+    containers: set[str] = field(default_factory=set)  # containers that exist now
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    fail_builds: set[str] = field(default_factory=set)
+    fail_tests: set[str] = field(default_factory=set)
+    fail_pushes: set[str] = field(default_factory=set)
+    interrupt_builds: set[str] = field(default_factory=set)
+    interrupt_tests: set[str] = field(default_factory=set)
+    _stages: dict[tuple[str, ...], Stage] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def supports_secrets(self) -> bool:
+        """Builds take no secrets here."""
+        return False
+
+    def builder(self) -> Builder:
+        """The builder, for doctor."""
+        return Builder(True, "in memory")
+
+    def build_command(self, stage: Stage, extra: Sequence[str] = ()) -> Command:
+        """The argv docker would get; the stage behind it is remembered for ``build``."""
+        command = build_command(stage, self.build_mode, self.program, extra)
+        self._stages[command.argv] = stage
+        return command
+
+    def run_command(self, options: Sequence[str], image: str, argv: Sequence[str]) -> Command:
+        """The argv of a container run."""
+        return Command((self.program, "run", *options, image, *argv))
+
+    def calls_of(self, verb: str) -> list[tuple[str, ...]]:
+        """The recorded calls of one kind (``build``, ``run``, ``tag``, ...)."""
+        return [call for call in self.calls if call[0] == verb]
+
+    def build(self, command: Command, on_output: OutputSink) -> Completed:
+        """Make the stage's image: its labels, its tag; a new id for every new key."""
+        stage = self._stages[command.argv]
+        reference = str(stage.image)
+        self.calls.append(("build", reference))
+        on_output(f"building {reference}")
+        if _matches(reference, self.interrupt_builds):
+            raise KeyboardInterrupt
+        if _matches(reference, self.fail_builds):
+            on_output(f"error: the build of {reference} failed")
+            return Completed(command.argv, 1, "", "")
+        labels = dict(stage.labels)
+        digest = hashlib.sha256(f"{stage.key}/{len(self.images)}".encode()).hexdigest()
+        self.images[f"sha256:{digest}"] = FakeImage(f"sha256:{digest}", labels)
+        self._set_tag(f"sha256:{digest}", reference)
+        return Completed(command.argv, 0, "", "")
+
+    def inspect(self, reference: str) -> ImageInfo | None:
+        """The image with this id or tag."""
+        self.calls.append(("inspect", reference))
+        image = self._find(reference)
+        return image.info() if image else None
+
+    def list_images(self, filters: Sequence[str] = ()) -> list[ImageInfo]:
+        """The images matching every ``label=K``, ``label=K=V`` and ``reference=P``."""
+        self.calls.append(("images", *filters))
+        return [image.info() for image in self.images.values() if _selects(image, filters)]
+
+    def tag(self, source: str, target: str) -> None:
+        """Give the image ``source`` names the tag ``target`` too."""
+        self.calls.append(("tag", source, target))
+        image = self._find(source)
+        if image is None:
+            raise LookupError(f"no image {source}")
+        self._set_tag(image.id, target)
+
+    def run(
+        self, options: Sequence[str], image: str, argv: Sequence[str], on_output: OutputSink
+    ) -> Completed:
+        """Run a test: it passes unless ``IMAGE ARGV...`` matches ``fail_tests``."""
+        name = _option(options, "--name")
+        self.calls.append(("run", image, *argv))
+        command = self.run_command(options, image, argv)
+        if self._find(image) is None:
+            on_output(f"Unable to find image '{image}' locally")
+            return Completed(command.argv, 125, "", "")
+        self.containers.add(name)
+        if _matches(image, self.interrupt_tests):
+            raise KeyboardInterrupt
+        self.containers.discard(name)  # --rm
+        if _matches(" ".join((image, *argv)), self.fail_tests):
+            on_output("test failed")
+            return Completed(command.argv, 1, "", "")
+        on_output("test passed")
+        return Completed(command.argv, 0, "", "")
+
+    def remove_container(self, name: str) -> None:
+        """Remove a container if it exists."""
+        self.calls.append(("rm", name))
+        self.containers.discard(name)
+
+    def push(self, reference: str, on_output: OutputSink) -> Completed:
+        """Copy the image's labels to the in-memory registry."""
+        self.calls.append(("push", reference))
+        image = self._find(reference)
+        if image is None or _matches(reference, self.fail_pushes):
+            on_output(f"push of {reference} denied")
+            return Completed(("push", reference), 1, "", "")
+        self.registry[reference] = dict(image.labels)
+        return Completed(("push", reference), 0, "", "")
+
+    def pull(self, reference: str, on_output: OutputSink) -> Completed:
+        """Make a local image from the in-memory registry's."""
+        self.calls.append(("pull", reference))
+        labels = self.registry.get(reference)
+        if labels is None:
+            on_output(f"manifest for {reference} not found")
+            return Completed(("pull", reference), 1, "", "")
+        digest = hashlib.sha256(f"pulled/{reference}/{len(self.images)}".encode()).hexdigest()
+        self.images[f"sha256:{digest}"] = FakeImage(f"sha256:{digest}", dict(labels))
+        self._set_tag(f"sha256:{digest}", reference)
+        return Completed(("pull", reference), 0, "", "")
+
+    def import_tarball(self, tarball: str, reference: str) -> Completed:
+        """An empty image called ``reference``."""
+        self.calls.append(("import", tarball, reference))
+        digest = hashlib.sha256(f"import/{reference}".encode()).hexdigest()
+        self.images[f"sha256:{digest}"] = FakeImage(f"sha256:{digest}", {})
+        self._set_tag(f"sha256:{digest}", reference)
+        return Completed(("import", tarball, reference), 0, "", "")
+
+    def info(self) -> EngineInfo:
+        """No runtimes, no CDI."""
+        return EngineInfo(version="fake")
+
+    def attach(self, options: Sequence[str], image: str, argv: Sequence[str]) -> int:
+        """An interactive run: 0 when the image exists, else the engine's 125."""
+        self.calls.append(("attach", *options, image, *argv))
+        return 0 if self._find(image) else 125
+
+    def _find(self, reference: str) -> FakeImage | None:
+        if reference in self.images:
+            return self.images[reference]
+        return next((i for i in self.images.values() if reference in i.tags), None)
+
+    def _set_tag(self, image_id: str, reference: str) -> None:
+        for image in self.images.values():
+            if reference in image.tags:
+                image.tags.remove(reference)
+        self.images[image_id].tags.append(reference)
+
+
+def _matches(reference: str, patterns: set[str]) -> bool:
+    return any(fnmatch.fnmatchcase(reference, pattern) for pattern in patterns)
+
+
+def _option(options: Sequence[str], flag: str) -> str:
+    for index, option in enumerate(options[:-1]):
+        if option == flag:
+            return options[index + 1]
+    return ""
+
+
+def _selects(image: FakeImage, filters: Sequence[str]) -> bool:
+    for item in filters:
+        kind, _, value = item.partition("=")
+        if kind == "label":
+            key, has_value, wanted = value.partition("=")
+            if key not in image.labels or (has_value and image.labels[key] != wanted):
+                return False
+        elif kind == "reference" and not any(fnmatch.fnmatchcase(t, value) for t in image.tags):
+            return False
+    return True
