@@ -25,6 +25,7 @@ from packaging.version import Version
 from jetforge import labels
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.errors import RegistryError
+from jetforge.names import base_name, variant_tag
 from jetforge.platform import SBSA, TEGRA, X86, Platform, parse_cuda_version
 from jetforge.registry import RegistryClient, RegistryLocation
 from jetforge.tags import ImageRef, parse_image_ref
@@ -142,18 +143,18 @@ class Wanted:
     @property
     def base_name(self) -> str:
         """``pytorch`` for ``pytorch:2.8``."""
-        return self.name.partition(":")[0]
+        return base_name(self.name)
 
     @property
     def tag(self) -> str:
         """``2.8`` for ``pytorch:2.8``; empty for a bare base name."""
-        return self.name.partition(":")[2]
+        return variant_tag(self.name)
 
     def is_in_chain(self, chain: Iterable[str]) -> bool:
         """Whether a chain of variants holds this package."""
         if self.tag:
             return self.name in chain
-        return any(variant.partition(":")[0] == self.name for variant in chain)
+        return any(base_name(variant) == self.name for variant in chain)
 
 
 def parse_time(text: str) -> datetime:
@@ -240,7 +241,7 @@ def rank(candidate: Candidate, wanted: Wanted) -> tuple[Version, Version, dateti
     """Sort key, best last: platform (L4T, CUDA), build time, exact package, short chain."""
     platform = candidate.platform
     exact = candidate.package in (wanted.name, wanted.base_name) or (
-        not wanted.tag and candidate.package.partition(":")[0] == wanted.name
+        not wanted.tag and base_name(candidate.package) == wanted.name
     )
     return (
         platform.l4t or _ZERO,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 from jetforge._process import Completed, OutputSink
 from jetforge.cache.builds import add_run_mounts, parse_cache_event
@@ -26,10 +26,14 @@ from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import Command, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
 from jetforge.labels import STAGE_KEY
+from jetforge.names import base_name
 from jetforge.plan import Plan, Stage, StageTest, plan_json
 from jetforge.reporter import NullReporter, Reporter
 
 TAIL_LINES = 30
+
+StageState = Literal["pending", "building", "reused", "built", "failed"]
+TestState = Literal["passed", "cached", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +63,7 @@ class TestResult:
     package: str
     entry: str
     image: str
-    state: str
+    state: TestState
     seconds: float = 0.0
 
 
@@ -72,7 +76,7 @@ class StageResult:
     key: str
     image: str
     image_id: str = ""
-    state: str = "pending"
+    state: StageState = "pending"
     seconds: float = 0.0
     tests: list[TestResult] = field(default_factory=list)
     cache: list[str] = field(default_factory=list)
@@ -98,7 +102,7 @@ class Summary:
 
 def is_listed(package: str, patterns: Sequence[str]) -> bool:
     """Whether a package's base or full name matches one of the shell patterns."""
-    base = package.partition(":")[0]
+    base = base_name(package)
     return any(fnmatch.fnmatchcase(package, p) or fnmatch.fnmatchcase(base, p) for p in patterns)
 
 

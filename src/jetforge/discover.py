@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from jetforge.errors import DefinitionError
 from jetforge.index import Entry, Index
 from jetforge.jc.scan import jc_setup
+from jetforge.names import base_name
 from jetforge.walk import PackageRoot, Walk
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class Catalog:
         lookup: dict[str, list[Variant]] = {}
         for variant in self.variants:
             names = {variant.name, variant.spec.base_name, *variant.spec.alias}
-            names |= {alias.partition(":")[0] for alias in variant.spec.alias}
+            names |= {base_name(alias) for alias in variant.spec.alias}
             for name in sorted(names):
                 lookup.setdefault(name, []).append(variant)
         self._by_lookup.update({name: tuple(found) for name, found in lookup.items()})
@@ -235,7 +236,7 @@ def _mark_unsatisfiable(variants: list[Variant]) -> list[Variant]:
     for variant in variants:
         aliases = variant.spec.alias
         names = {variant.name, variant.spec.base_name, *aliases}
-        for name in names | {alias.partition(":")[0] for alias in aliases}:
+        for name in names | {base_name(alias) for alias in aliases}:
             by_name.setdefault(name, []).append(variant)
     candidates: dict[Requirement, list[str]] = {}
     for variant in variants:

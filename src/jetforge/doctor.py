@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from jetforge.cache.sources import Probe
 from jetforge.credentials import DOCKER_HUB, HUB_API
@@ -22,7 +23,10 @@ from jetforge.host_probe import HostProbe, choose_gpu
 from jetforge.platform import Platform
 from jetforge.registry import RegistryLocation, describe_failure, registry_scheme
 
-OK, WARNING, PROBLEM = "ok", "warning", "problem"
+Status = Literal["ok", "warning", "problem"]
+OK: Status = "ok"
+WARNING: Status = "warning"
+PROBLEM: Status = "problem"
 GIB = 1024**3
 WARN_FREE_BYTES = 20 * GIB
 MIN_FREE_BYTES = 5 * GIB
@@ -34,7 +38,7 @@ class Check:
     """One line of the report: what was checked, how it stands, and how to fix it."""
 
     name: str
-    status: str
+    status: Status
     detail: str
     remedy: str = ""
 

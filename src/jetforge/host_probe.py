@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from jetforge.engine.base import Engine, EngineInfo
 
@@ -46,9 +47,10 @@ class HostProbe:
 
 @dataclass(frozen=True, slots=True)
 class GpuAccess:
-    """How containers reach the GPU: ``runtime``, ``cdi``, ``gpus`` or ``none``."""
+    """How containers reach the GPU: ``runtime``, ``cdi``, ``gpus``, ``none``, or ``user``
+    (the user's own run options give it)."""
 
-    kind: str
+    kind: Literal["runtime", "cdi", "gpus", "none", "user"]
     options: tuple[str, ...]
     detail: str
 

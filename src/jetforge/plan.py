@@ -16,7 +16,8 @@ from jetforge.context import Context, edit_dockerfile, has_github_api, read_cont
 from jetforge.discover import Variant
 from jetforge.errors import UsageError
 from jetforge.labels import stage_key, stage_labels
-from jetforge.tags import ImageRef, final_image, reference_problem, stage_image
+from jetforge.names import in_file_name
+from jetforge.tags import ImageRef, final_image, parse_image_ref, reference_problem, stage_image
 
 if TYPE_CHECKING:
     from jetforge.platform import Platform
@@ -41,7 +42,7 @@ class Stage:
     index: int
     package: str
     image: ImageRef
-    base: str
+    base: ImageRef
     dockerfile: Path
     context: Path
     build_args: tuple[tuple[str, str], ...]
@@ -59,7 +60,7 @@ class Stage:
     @property
     def slug(self) -> str:
         """``NN-<variant>`` used for log file names."""
-        return f"{self.index:02d}-{self.package.replace(':', '_')}"
+        return f"{self.index:02d}-{in_file_name(self.package)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,7 @@ def plan_build(
         source = "--name" if options.name else f"the image of {resolution.requested[-1].name}"
         raise UsageError(f"{source}: {problem}")
     base_image = options.base_image or platform.base_image
-    parent_image, parent_key = base_image, options.base_id or base_image
+    parent_image, parent_key = parse_image_ref(base_image), options.base_id or base_image
     flags = tuple(shlex.split(options.build_flags))
     chain: list[str] = []
     stages: list[Stage] = []
@@ -156,7 +157,7 @@ def plan_build(
         nonlocal parent_image, parent_key
         is_jc = variant is not None and variant.spec.format == "jc"
         build_args = merge_build_args(
-            (("BASE_IMAGE", parent_image),),
+            (("BASE_IMAGE", str(parent_image)),),
             JC_BUILD_ARGS if is_jc else platform.build_args(),
             variant.spec.build_args if variant else (),
             options.build_args,
@@ -196,7 +197,7 @@ def plan_build(
                 edits=edits,
             )
         )
-        parent_image, parent_key = str(image), key
+        parent_image, parent_key = image, key
 
     if options.trust_context is not None:
         trust = read(options.trust_context, "Dockerfile", exclude=options.outputs)
@@ -233,7 +234,7 @@ def plan_json(plan: Plan, commands: Mapping[int, Sequence[str]]) -> dict[str, ob
                 "index": stage.index,
                 "package": stage.package,
                 "image": str(stage.image),
-                "base": stage.base,
+                "base": str(stage.base),
                 "dockerfile": str(stage.dockerfile),
                 "context": str(stage.context),
                 "build_args": dict(stage.build_args),

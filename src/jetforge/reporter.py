@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
+
+# What happens to a stage, in the order it can happen.
+StageEvent = Literal["reused", "building", "built", "testing", "passed", "failed"]
 
 
 class Reporter(Protocol):
     """Receives progress events of a build. Every method has a no-op default below."""
 
-    def stage(self, slug: str, state: str, seconds: float = 0.0, detail: str = "") -> None:
-        """A stage changed state: planned, reused, building, built, testing, passed,
-        failed, skipped."""
+    def stage(self, slug: str, state: StageEvent, seconds: float = 0.0, detail: str = "") -> None:
+        """A stage changed state; ``detail`` names the test of ``testing``, ``passed`` and
+        a test's ``failed``."""
 
     def message(self, text: str) -> None:
         """A one-line notice (a warning, a pushed image, the final tag)."""
@@ -22,7 +25,7 @@ class Reporter(Protocol):
 class NullReporter:
     """Reports nothing (the library default)."""
 
-    def stage(self, slug: str, state: str, seconds: float = 0.0, detail: str = "") -> None:
+    def stage(self, slug: str, state: StageEvent, seconds: float = 0.0, detail: str = "") -> None:
         """Ignore a state change."""
 
     def message(self, text: str) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from packaging.version import InvalidVersion, Version
 
 from jetforge.errors import DefinitionError
+from jetforge.names import base_name, variant_tag
 from jetforge.yaml_text import key_lines, load_yaml
 
 PackageFormat = Literal["jetforge", "jc"]
@@ -75,12 +76,12 @@ class PackageSpec:
     @property
     def base_name(self) -> str:
         """The part of the name before ``:``."""
-        return self.name.partition(":")[0]
+        return base_name(self.name)
 
     @property
     def tag(self) -> str:
         """The part of the name after ``:`` (empty when there is none)."""
-        return self.name.partition(":")[2]
+        return variant_tag(self.name)
 
     @property
     def version(self) -> Version | None:

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from jetforge.names import in_file_name
+
 if TYPE_CHECKING:
     from jetforge.platform import Platform
     from jetforge.spec import PackageSpec
@@ -97,11 +99,11 @@ def final_image(last: PackageSpec, platform: Platform, name: str | None = None) 
         repository = f"{name or ''}{last.base_name}"
     # A jc variant's postfix is jc's own platform part, which the platform postfix replaces.
     postfix = "" if last.format == "jc" else last.postfix
-    parts = (last.prefix, last.tag.replace(":", "_"), platform.tag_postfix, postfix)
+    parts = (last.prefix, in_file_name(last.tag), platform.tag_postfix, postfix)
     return ImageRef(repository, "-".join(part for part in parts if part))
 
 
 def stage_image(final: ImageRef, variant_name: str) -> ImageRef:
     """The intermediate image of one stage: ``NAME:TAG-<variant with ':' → '_'>``."""
-    suffix = variant_name.replace(":", "_")
+    suffix = in_file_name(variant_name)
     return final.with_tag(f"{final.tag}-{suffix}" if final.tag else suffix)

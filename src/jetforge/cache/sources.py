@@ -17,10 +17,14 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from jetforge.cache.server import PROBE_SECONDS, ServerState, is_alive
 
 PYPI_URL = "https://pypi.org/simple/"
+
+
+SourceKind = Literal["local", "mirror", "pypi"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +32,7 @@ class Source:
     """One package index a build may use."""
 
     url: str
-    kind: str  # "local", "mirror" or "pypi"
+    kind: SourceKind
 
     @property
     def shown(self) -> str:
@@ -58,7 +62,10 @@ def index_url(url: str) -> str:
 def order_sources(local: str | None, mirrors: Sequence[str], pypi: str) -> tuple[Source, ...]:
     """Local cache, mirrors in the order given, then PyPI; each URL once."""
     found: dict[str, Source] = {}
-    for url, kind in ((local, "local"), *((m, "mirror") for m in mirrors), (pypi, "pypi")):
+    ordered: list[tuple[str | None, SourceKind]] = [(local, "local")]
+    ordered += [(mirror, "mirror") for mirror in mirrors]
+    ordered.append((pypi, "pypi"))
+    for url, kind in ordered:
         if url and index_url(url) not in found:
             found[index_url(url)] = Source(index_url(url), kind)
     return tuple(found.values())

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:  # rich is imported when a live display is shown (start-up time)
     from rich.table import Table
 
-DONE_STATES = ("reused", "built", "passed", "failed", "skipped")
+    from jetforge.reporter import StageEvent
+
+DONE_STATES = ("reused", "built", "passed", "failed")
 
 
 class PlainReporter:
@@ -19,7 +21,7 @@ class PlainReporter:
         self.verbose = verbose
         self.quiet = quiet
 
-    def stage(self, slug: str, state: str, seconds: float = 0.0, detail: str = "") -> None:
+    def stage(self, slug: str, state: StageEvent, seconds: float = 0.0, detail: str = "") -> None:
         """Print a state change."""
         if self.quiet:
             return
@@ -72,7 +74,7 @@ class LiveReporter:
             table.add_row(slug, f"[{style.get(state, 'yellow')}]{state}[/]", elapsed, detail)
         return table
 
-    def stage(self, slug: str, state: str, seconds: float = 0.0, detail: str = "") -> None:
+    def stage(self, slug: str, state: StageEvent, seconds: float = 0.0, detail: str = "") -> None:
         """Update a stage's row."""
         if state in DONE_STATES:
             self.rows[slug] = (state, f"{seconds:.1f}s" if seconds else "", 0.0)

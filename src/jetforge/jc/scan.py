@@ -22,6 +22,7 @@ from jetforge.jc.reader import (
     is_config_script,
     read_records,
 )
+from jetforge.names import base_name
 from jetforge.platform_table import SBSA, TEGRA, load_tables
 from jetforge.spec import PackageSpec, check_contents
 
@@ -182,7 +183,7 @@ def to_spec(
     dockerfile = record["dockerfile"]
     if isinstance(dockerfile, str) and not is_file(path / dockerfile):
         raise DefinitionError(source, f"{name}: dockerfile '{dockerfile}' not found in {path}")
-    base = name.partition(":")[0]
+    base = base_name(name)
     build_args = record["build_args"]
     assert isinstance(build_args, list)
     spec = PackageSpec(
