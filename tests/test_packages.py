@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.cli.docs import platform_columns, render_packages, split_tier
+from jetforge.cli.docs import platform_columns, render_packages
 from jetforge.cli.session import shipped_packages
 from jetforge.context import META_DOCKERFILE
 from jetforge.discover import Catalog, discover
@@ -86,9 +86,9 @@ def test_the_tree_has_no_definition_errors(case):
 def test_every_variant_states_its_tier_and_has_a_test(case):
     found, _ = catalog(case)
     for variant in found.variants:
-        tier, _, text = split_tier(variant.spec.notes)
-        assert tier in ("e2e", "manual", "plan"), f"{variant.name}: notes start without a tier"
-        assert text.strip(), f"{variant.name}: no notes after the tier"
+        assert variant.spec.tier_name in ("e2e", "manual", "plan"), f"{variant.name}: no tier"
+        assert "tier:" not in variant.spec.notes, f"{variant.name}: a tier in its notes"
+        assert variant.spec.notes.strip(), f"{variant.name}: no notes"
         assert variant.spec.test, f"{variant.name}: no test"
         for entry in variant.spec.test:
             script = entry.split()[0]

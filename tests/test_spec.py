@@ -124,12 +124,22 @@ def test_unknown_key_with_nothing_close_lists_the_valid_keys():
         ({"build_args": ["A=1"]}, "key 'build_args' must be a mapping of names to strings"),
         ({"build_args": {"A": [1]}}, "key 'build_args' must be a mapping of names to strings"),
         ({"test": True}, "key 'test' must be a string or a list of strings"),
+        ({"tier": "ok"}, "key 'tier' must be e2e, manual or plan, optionally with a note"),
+        ({"tier": "plan — text"}, "key 'tier' must be e2e, manual or plan"),
+        ({"tier": 1}, "key 'tier' must be e2e, manual or plan"),
     ],
 )
 def test_wrong_key_type_names_the_key_and_the_expected_type(raw, message):
     with pytest.raises(DefinitionError) as caught:
         parse_keys(raw, Path("p.yaml"))
     assert caught.value.problem.startswith(message)
+
+
+def test_tier_is_a_level_with_an_optional_note():
+    parsed = parse_keys({"tier": "manual (plan off x86_64)"}, Path("p.yaml"))
+    assert parsed == {"tier": "manual (plan off x86_64)"}
+    assert PackageSpec("x", Path("/p"), Path("/p/Dockerfile"), tier="plan").tier_name == "plan"
+    assert PackageSpec("x", Path("/p"), Path("/p/Dockerfile"), tier="e2e (x)").tier_name == "e2e"
 
 
 def test_keys_are_converted_to_tuples_and_build_args_to_text():

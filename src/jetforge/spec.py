@@ -49,7 +49,8 @@ class PackageSpec:
     ``path`` is the package directory (the build context); ``source`` is the file the
     definition came from, used in error messages. ``format`` says which rules read it:
     jetforge's own, or jetson-containers' (see :mod:`jetforge.jc`); ``buildkit_device``
-    is jc's request for a device in build steps.
+    is jc's request for a device in build steps. ``tier`` says how the variant is verified
+    (``e2e``, ``manual`` or ``plan``, see docs/package-format.md).
     """
 
     name: str
@@ -66,6 +67,7 @@ class PackageSpec:
     test: tuple[str, ...] = ()
     docs: str = ""
     notes: str = ""
+    tier: str = ""
     disabled: bool = False
     prefix: str = ""
     postfix: str = ""
@@ -82,6 +84,11 @@ class PackageSpec:
     def tag(self) -> str:
         """The part of the name after ``:`` (empty when there is none)."""
         return variant_tag(self.name)
+
+    @property
+    def tier_name(self) -> str:
+        """``manual`` for the tier ``manual (plan off x86_64)``; empty when not stated."""
+        return self.tier.partition(" ")[0]
 
     @property
     def version(self) -> Version | None:
@@ -152,6 +159,18 @@ def _as_build_args(key: str, value: object) -> tuple[tuple[str, str], ...]:
     raise _TypeProblemError(key, "a mapping of names to strings, numbers or booleans")
 
 
+TIERS = ("e2e", "manual", "plan")
+_TIER = re.compile(r"(e2e|manual|plan)(?: \([^()]+\))?")
+
+
+def _as_tier(key: str, value: object) -> str:
+    if isinstance(value, str) and _TIER.fullmatch(value.strip()):
+        return value.strip()
+    raise _TypeProblemError(
+        key, "e2e, manual or plan, optionally with a note: 'plan (manual on x86_64)'"
+    )
+
+
 class _TypeProblemError(Exception):
     def __init__(self, key: str, expected: str) -> None:
         super().__init__(key)
@@ -172,6 +191,7 @@ _KEY_PARSERS: dict[str, Callable[[str, object], object]] = {
     "test": _as_str_tuple,
     "docs": _as_str,
     "notes": _as_str,
+    "tier": _as_tier,
     "disabled": _as_bool,
     "prefix": _as_str,
     "postfix": _as_str,

@@ -22,13 +22,13 @@ def configure(package, platform):
     for version in VERSIONS:
         requires = [f"==py{version}"]
         if distro_python == Version(version):
-            source = "distro"
-            what = f"tier: e2e — Python {version}, the distro's own."
+            source, tier = "distro", "e2e"
+            what = f"Python {version}, the distro's own."
         else:
-            source = "deadsnakes"
+            source, tier = "deadsnakes", "plan"
             requires.append(f">=ubuntu{DEADSNAKES_FROM.get(version, '20.04')}")
             what = (
-                f"tier: plan — Python {version} from the deadsnakes PPA (Ubuntu only; "
+                f"Python {version} from the deadsnakes PPA (Ubuntu only; "
                 "launchpad.net is not reachable from the CI machine)."
             )
         variants.append(
@@ -36,6 +36,7 @@ def configure(package, platform):
                 name=f"python:{version}",
                 requires=requires,
                 build_args={"PYTHON_SOURCE": source},
+                tier=tier,
                 notes=what,
             )
         )

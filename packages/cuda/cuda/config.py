@@ -79,7 +79,8 @@ def configure(package, platform):
                     "CUDA_LOCATION": location,
                     "CUDA_PACKAGES": toolkit,
                 },
-                notes=f"tier: plan — CUDA {version} from {where}.",
+                tier="plan",
+                notes=f"CUDA {version} from {where}.",
             )
         )
     return variants

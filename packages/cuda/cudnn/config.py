@@ -73,7 +73,8 @@ def configure(package, platform):
                     "CUDNN_PIN": pin,
                     "CUDNN_PACKAGES": "" if source == "builtin" else packages(cudnn, cuda),
                 },
-                notes=f"tier: plan — cuDNN {cudnn} for CUDA {cuda} from {WHERE[source]}.",
+                tier="plan",
+                notes=f"cuDNN {cudnn} for CUDA {cuda} from {WHERE[source]}.",
             )
         )
     return variants

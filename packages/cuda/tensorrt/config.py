@@ -66,7 +66,8 @@ def configure(package, platform):
                     "TENSORRT_SOURCE": source,
                     "TENSORRT_LOCATION": location,
                 },
-                notes=f"tier: plan — TensorRT {trt} for CUDA {cuda} from {WHERE[source]}.",
+                tier="plan",
+                notes=f"TensorRT {trt} for CUDA {cuda} from {WHERE[source]}.",
             )
         )
     return variants

@@ -10,7 +10,8 @@ def configure(package, platform):
     cpu = package.replace(
         name="onnxruntime:cpu",
         build_args={"ORT_PACKAGE": "onnxruntime"},
-        notes="tier: e2e — `onnxruntime` (CPU execution provider) from PyPI.",
+        tier="e2e",
+        notes="`onnxruntime` (CPU execution provider) from PyPI.",
     )
     if platform.is_jetson:
         # Jetson AI Lab publishes onnxruntime-gpu for JetPack 6 with CUDA 12.6 and 12.8.
@@ -32,6 +33,7 @@ def configure(package, platform):
         requires=requires,
         build_args=args,
         test=["test.py", "test_gpu.py"],
-        notes=f"tier: plan — `onnxruntime-gpu` (CUDA execution provider) {where}.",
+        tier="plan",
+        notes=f"`onnxruntime-gpu` (CUDA execution provider) {where}.",
     )
     return [gpu, cpu]

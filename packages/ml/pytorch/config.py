@@ -138,9 +138,10 @@ def configure(package, platform):
                     "TORCH_CUDA_ARCH_LIST": arch_list,
                     **args,
                 },
-                notes=f"tier: {tier} — PyTorch {torch} (CUDA build) from {where}."
+                tier=tier,
+                notes=f"PyTorch {torch} (CUDA build) from {where}."
                 if where
-                else f"tier: {tier} — PyTorch {torch}: no build for this platform.",
+                else f"PyTorch {torch}: no build for this platform.",
             )
         )
         index = {k: v for k, v in args.items() if k == "TORCH_INDEX_URL"}
@@ -164,8 +165,8 @@ def configure(package, platform):
                     dockerfile=f"Dockerfile.{name}",
                     test=[f"test_{name}.py"],
                     build_args=build,
-                    notes=f"tier: {tier} — {name} {version}, the release for PyTorch {torch}, "
-                    f"{how}.",
+                    tier=tier,
+                    notes=f"{name} {version}, the release for PyTorch {torch}, {how}.",
                 )
             )
     return variants

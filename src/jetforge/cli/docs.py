@@ -2,8 +2,8 @@
 
 The tree is discovered once per platform column (every ``--target`` preset, with its default
 CUDA and Python, plus the CI platform ``debian12``), with no environment overrides, so the
-page depends on the tree and the shipped platform table only. Each variant's tier is the
-first words of its ``notes`` (``tier: e2e — …``, see docs/package-format.md).
+page depends on the tree and the shipped platform table only. Each variant's tier is its
+``tier`` key (see docs/package-format.md).
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ from jetforge.cli.variants import read_doc
 from jetforge.discover import Catalog, Variant, discover
 from jetforge.errors import UsageError
 from jetforge.platform import detect_platform, target_names
+from jetforge.spec import TIERS
 
-TIERS = ("e2e", "manual", "plan")
-TIER_PATTERN = re.compile(r"^tier: (e2e|manual|plan)(?: \(([^)]*)\))? — ")
 CI_COLUMN = "debian12"
 
 
@@ -52,14 +51,6 @@ class Column:
 
     name: str
     catalog: Catalog
-
-
-def split_tier(notes: str) -> tuple[str, str, str]:
-    """``(tier, detail, text)`` of a variant's notes; tier is empty when not stated."""
-    match = TIER_PATTERN.match(notes)
-    if match is None:
-        return "", "", notes
-    return match[1], match[2] or "", notes[match.end() :]
 
 
 def _one_line(text: str) -> str:
@@ -123,13 +114,13 @@ def render_packages(columns: Sequence[Column], root: Path) -> str:
             if any(_is_available(found, column) for found in variants.values())
         ]
         tiers = {
-            split_tier(variant.spec.notes)[0] or "?"
+            variant.spec.tier_name or "?"
             for found in variants.values()
             for variant in found.values()
         }
         tier = ", ".join(sorted(tiers, key=lambda t: TIERS.index(t) if t in TIERS else 9))
         first = _first(variants)
-        summary = read_doc(first, first.spec.docs) or split_tier(first.spec.notes)[2]
+        summary = read_doc(first, first.spec.docs) or first.spec.notes
         platforms = "all" if len(where) == len(columns) else ", ".join(where) or "—"
         lines.append(
             f"| [`{base}`](#{anchor}) | {tags} | {platforms} | {tier} | {_one_line(summary)} |"
@@ -161,9 +152,10 @@ def _section(
         marks = ["✓" if _is_available(found, column) else "·" for column in columns]
         # The notes where the variant exists say where it comes from; elsewhere, why not.
         shown = [v for v in found.values() if v.is_available] or list(found.values())
-        notes = {split_tier(variant.spec.notes) for variant in shown}
-        tier = ", ".join(sorted({t for t, _, _ in notes if t}, key=TIERS.index)) or "?"
-        text = " / ".join(sorted({_one_line(text) for _, _, text in notes if text.strip()}))
+        tiers = {variant.spec.tier_name for variant in shown if variant.spec.tier_name}
+        tier = ", ".join(sorted(tiers, key=TIERS.index)) or "?"
+        notes = {_one_line(variant.spec.notes) for variant in shown if variant.spec.notes.strip()}
+        text = " / ".join(sorted(notes))
         lines.append(f"| `{name}` | {' | '.join(marks)} | {tier} | {text} |")
     return [*lines, ""]
 
