@@ -83,11 +83,11 @@ def run_jc(checkout: Path) -> dict[str, object]:
 
 def run_jetforge(checkout: Path, target: str, env: dict[str, str]) -> dict[str, object]:
     """Discover jc's tree with jetforge and resolve the chain of every given name."""
-    from jetforge.discover import discover
+    from jetforge.core.resolve import resolve
+    from jetforge.discovery.discover import discover
+    from jetforge.discovery.walk import PackageRoot
     from jetforge.errors import JetforgeError
     from jetforge.platform import detect_platform
-    from jetforge.resolve import resolve
-    from jetforge.walk import PackageRoot
 
     platform = detect_platform({}, target=target)
     started = time.perf_counter()

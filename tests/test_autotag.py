@@ -21,8 +21,8 @@ from jetforge.autotag import (
     parse_time,
     preferred_tag,
 )
+from jetforge.core.tags import parse_image_ref
 from jetforge.platform import detect_platform
-from jetforge.tags import parse_image_ref
 
 TEGRA, SBSA, X86 = "tegra-aarch64", "aarch64-sbsa", "x86_64"
 

@@ -15,7 +15,7 @@ import pytest
 from jetforge import __version__
 from jetforge.cli.session import shipped_packages
 from jetforge.context import META_DOCKERFILE
-from jetforge.discover import discover
+from jetforge.discovery.discover import discover
 from jetforge.platform import detect_platform, target_names
 from tests.conftest import FIXTURES
 

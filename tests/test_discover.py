@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.discover import discover
+from jetforge.discovery.discover import discover
+from jetforge.discovery.walk import iter_package_dirs
 from jetforge.platform import detect_platform
-from jetforge.walk import iter_package_dirs
 
 TREES = Path(__file__).parent / "fixtures" / "trees"
 

@@ -13,13 +13,14 @@ import pytest
 
 from jetforge.build import BuildOptions, Executor, Summary
 from jetforge.build import tested_marker as marker_of
-from jetforge.discover import discover
+from jetforge.context import read_context
+from jetforge.core.labels import STAGE_KEY
+from jetforge.core.plan import Plan, PlanOptions, plan_build
+from jetforge.core.resolve import resolve
+from jetforge.discovery.discover import discover
 from jetforge.engine.fake import FakeEngine
 from jetforge.errors import FailureError, StageFailedError
-from jetforge.labels import STAGE_KEY
-from jetforge.plan import Plan, PlanOptions, plan_build
 from jetforge.platform import detect_platform
-from jetforge.resolve import resolve
 
 GOLDEN_TREE = Path(__file__).parent / "fixtures" / "trees" / "golden"
 FINAL = "bundle:demo-x86_64-cu128-24.04-full"
@@ -37,7 +38,8 @@ def plan_for(tree: Path) -> Plan:
     platform = detect_platform({}, target="x86_64-cu128")
     catalog = discover([tree], platform)
     resolution = resolve(catalog, ["bundle"], {})
-    return plan_build(resolution, platform, PlanOptions(created="2026-01-02T03:04:05Z"))
+    options = PlanOptions(created="2026-01-02T03:04:05Z")
+    return plan_build(resolution, platform, options, read_context)
 
 
 def execute(plan: Plan, engine: FakeEngine, tmp_path: Path, **options: object) -> Summary:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.discover import discover
-from jetforge.graph import FORMATS, render_graph
+from jetforge.core.graph import FORMATS, render_graph
+from jetforge.core.resolve import Resolution, resolve
+from jetforge.discovery.discover import discover
 from jetforge.platform import detect_platform
-from jetforge.resolve import Resolution, resolve
 
 INDEX = Path(__file__).parent / "fixtures" / "resolve" / "index"
 

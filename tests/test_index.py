@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import jetforge.index
-import jetforge.index as jetforge_index
-import jetforge.reading
+import jetforge.discovery.index
+import jetforge.discovery.index as jetforge_index
+import jetforge.discovery.reading
 
 HEADER = (
     "#---\n# name: {name}\n# depends: [{depends}]\n#---\nARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n"
@@ -33,7 +33,7 @@ def configure(package, platform):
 @pytest.fixture
 def settled(monkeypatch):  # type: ignore[no-untyped-def]
     """Trust files the moment they are written (the real rule waits a second)."""
-    monkeypatch.setattr(jetforge.index, "SETTLED_NS", 0)
+    monkeypatch.setattr(jetforge.discovery.index, "SETTLED_NS", 0)
 
 
 @pytest.fixture
@@ -55,13 +55,13 @@ def tree(tmp_path: Path):  # type: ignore[no-untyped-def]
 def parses(monkeypatch):  # type: ignore[no-untyped-def]
     """The package directories parsed (not answered by the index), in order."""
     seen: list[str] = []
-    original = jetforge.reading.parse_package_dir
+    original = jetforge.discovery.reading.parse_package_dir
 
     def parse(directory: Path, files: frozenset[str], texts=None):  # type: ignore[no-untyped-def]
         seen.append(directory.name)
         return original(directory, files, texts)
 
-    monkeypatch.setattr(jetforge.reading, "parse_package_dir", parse)
+    monkeypatch.setattr(jetforge.discovery.reading, "parse_package_dir", parse)
     return seen
 
 

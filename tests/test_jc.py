@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from jetforge.core.requirement import RequirementSyntaxError, parse_jc_predicate
 from jetforge.jc.compat import jetson_containers as compat
-from jetforge.requirement import RequirementSyntaxError, parse_jc_predicate
 
 JC = Path(__file__).parent / "fixtures" / "jc"
 LIB = JC / "lib" / "packages"
@@ -340,7 +340,7 @@ def test_jc_stages_get_jc_s_build_args_only(jc):
 def test_jc_tests_run_the_way_jc_runs_them(jc):
     stages = {stage["package"]: stage for stage in plan(jc, "numpy")["stages"]}
     assert stages["numpy"]["tests"] == ["test.py", "test.sh --quick"]
-    from jetforge.plan import argv_for_jc_test
+    from jetforge.core.plan import argv_for_jc_test
 
     assert argv_for_jc_test("test.py") == ("/bin/bash", "-c", "python3 /test/test.py")
     assert argv_for_jc_test("test.sh --quick") == (
@@ -366,7 +366,7 @@ def test_no_github_api_edits_the_dockerfile_and_the_key(jc):
 
 
 def test_edit_dockerfile_comments_out_github_api_lines():
-    from jetforge.context import edit_dockerfile
+    from jetforge.core.dockerfile import edit_dockerfile
 
     text = (
         "FROM x\nADD https://api.github.com/repos/a/b/git/refs/heads/main /tmp/v.json\nRUN true\n"
@@ -436,11 +436,11 @@ def test_bad_jc_predicate_names_what_is_valid():
 
 
 def test_two_workers_read_the_same_as_one():
+    from jetforge.discovery.scripts import ScriptHost
+    from jetforge.discovery.walk import iter_package_dirs
     from jetforge.errors import DefinitionError
     from jetforge.jc.scan import JcReader, jc_setup, needs_worker
     from jetforge.platform import detect_platform
-    from jetforge.scripts import ScriptHost
-    from jetforge.walk import iter_package_dirs
 
     platform = detect_platform({}, target="x86_64-cu128")
     directories = [*iter_package_dirs(LIB, jc=True), *iter_package_dirs(HOSTILE, jc=True)]

@@ -1,5 +1,6 @@
-"""The layers of docs/architecture.md, checked on the source: command modules do not
-import each other, and engine names are known only to the engine package."""
+"""The layers of docs/architecture.md, checked on the source: the core imports nothing
+above it, command modules do not import each other, and engine names are known only to
+the engine package."""
 
 from __future__ import annotations
 
@@ -14,16 +15,35 @@ SOURCE = Path(jetforge.__file__).parent
 COMMAND_MODULES = {module for module, _ in COMMANDS.values()}
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every module a file imports, at its top or inside a function."""
+def imported_modules(path: Path, *, typing: bool = True) -> set[str]:
+    """Every module a file imports, at its top or inside a function; with ``typing``
+    false, not those imported only for type checking (``if TYPE_CHECKING:``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    if not typing:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+                node.body = []
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
+
+
+def test_the_core_imports_only_the_core_and_the_errors_at_run_time():
+    outside = {
+        f"{path.name} imports {name}"
+        for path in (SOURCE / "core").glob("*.py")
+        for name in imported_modules(path, typing=False)
+        if name.startswith("jetforge")
+        and not name.startswith(("jetforge.core", "jetforge.errors"))
+        and name != "jetforge.__version__"
+        and name != "jetforge"
+    }
+    assert outside == set()
 
 
 def test_no_command_module_imports_another():

@@ -19,10 +19,11 @@ import pytest
 from jetforge.cli.docs import platform_columns, render_packages
 from jetforge.cli.session import shipped_packages
 from jetforge.context import META_DOCKERFILE
-from jetforge.discover import Catalog, discover
+from jetforge.core.catalog import Catalog
+from jetforge.core.resolve import resolve
+from jetforge.discovery.discover import discover
 from jetforge.errors import ResolutionError
 from jetforge.platform import Platform, detect_platform, target_names
-from jetforge.resolve import resolve
 
 ROOT = Path(__file__).parent.parent
 PACKAGES = shipped_packages()

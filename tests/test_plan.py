@@ -15,10 +15,8 @@ from pathlib import Path
 import pytest
 
 from jetforge import __version__
-from jetforge.context import META_DOCKERFILE
-from jetforge.discover import discover
-from jetforge.engine.command import build_command
-from jetforge.plan import (
+from jetforge.context import META_DOCKERFILE, read_context
+from jetforge.core.plan import (
     TRUST_STAGE,
     Plan,
     PlanOptions,
@@ -27,8 +25,10 @@ from jetforge.plan import (
     plan_build,
     plan_json,
 )
+from jetforge.core.resolve import resolve
+from jetforge.discovery.discover import discover
+from jetforge.engine.command import build_command
 from jetforge.platform import detect_platform
-from jetforge.resolve import resolve
 
 TREES = Path(__file__).parent / "fixtures" / "trees"
 GOLDEN_TREE = TREES / "golden"
@@ -46,9 +46,8 @@ def make_plan(
     platform = detect_platform({}, target=target)
     catalog = discover([tree], platform)
     assert catalog.problems == ()
-    return plan_build(
-        resolve(catalog, list(requests), {}), platform, options or PlanOptions(created=CREATED)
-    )
+    resolution = resolve(catalog, list(requests), {})
+    return plan_build(resolution, platform, options or PlanOptions(created=CREATED), read_context)
 
 
 def document(plan: Plan) -> dict[str, object]:

@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from jetforge._process import Completed
+from jetforge.core.tags import ImageRef, parse_image_ref
 from jetforge.credentials import (
     DOCKER_HUB,
     Credentials,
@@ -40,7 +41,6 @@ from jetforge.registry import (
     registry_locations,
     registry_scheme,
 )
-from jetforge.tags import ImageRef, parse_image_ref
 from tests.conftest import Registry, _free_port, start_registry
 
 # --- pure parts ---------------------------------------------------------------------------

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from jetforge.platform import detect_platform
-from jetforge.requirement import (
+from jetforge.core.requirement import (
     RequirementSyntaxError,
     is_version_match,
     parse_predicate,
     parse_requirement,
 )
+from jetforge.platform import detect_platform
 
 TARGETS = ("jp5", "jp6", "jp7", "x86_64-cu128", "sbsa-cu130")
 

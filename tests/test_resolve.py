@@ -9,14 +9,15 @@ import pytest
 import yaml
 
 from jetforge import errors
-from jetforge.discover import Catalog, discover
-from jetforge.platform import detect_platform
-from jetforge.preference import order_by_preference, version_env_name
-from jetforge.resolve import (
+from jetforge.core.catalog import Catalog
+from jetforge.core.preference import order_by_preference, version_env_name
+from jetforge.core.resolve import (
     COMMAND_LINE,
     expand_requests,
     resolve,
 )
+from jetforge.discovery.discover import discover
+from jetforge.platform import detect_platform
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INDEX = FIXTURES / "resolve" / "index"

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from jetforge.errors import DefinitionError
-from jetforge.spec import (
+from jetforge.core.spec import (
     PackageSpec,
     is_inside,
     parse_keys,
@@ -16,7 +15,8 @@ from jetforge.spec import (
     parse_version,
     read_header,
 )
-from jetforge.yaml_text import key_lines, load_yaml
+from jetforge.core.yaml_text import key_lines, load_yaml
+from jetforge.errors import DefinitionError
 
 DOCKERFILE = "Dockerfile"
 

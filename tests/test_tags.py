@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from jetforge.core.spec import PackageSpec
+from jetforge.core.tags import ImageRef, final_image, parse_image_ref, stage_image
 from jetforge.platform import detect_platform
-from jetforge.spec import PackageSpec
-from jetforge.tags import ImageRef, final_image, parse_image_ref, stage_image
 
 
 def spec(name: str, **keys: str) -> PackageSpec:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from jetforge.core.yaml_text import load_yaml
 from jetforge.errors import DefinitionError
-from jetforge.yaml_text import load_yaml
 
 DOCUMENTS = [
     "name: torch\ndepends: [cuda, python]\nrequires: '>=36'\n",
@@ -75,7 +75,7 @@ def test_equal_keys_written_differently_keep_yaml_meaning(tmp_path: Path) -> Non
 def test_plain_data_skips_the_general_constructor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jetforge.yaml_text import _loader
+    from jetforge.core.yaml_text import _loader
 
     general: list[object] = []
     base = next(kind for kind in _loader().__mro__ if kind.__module__.startswith("yaml."))

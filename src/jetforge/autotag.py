@@ -22,13 +22,13 @@ from datetime import datetime, timezone
 
 from packaging.version import Version
 
-from jetforge import labels
+from jetforge.core import labels
+from jetforge.core.names import base_name, variant_tag
+from jetforge.core.tags import ImageRef, parse_image_ref
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.errors import RegistryError
-from jetforge.names import base_name, variant_tag
 from jetforge.platform import SBSA, TEGRA, X86, Platform, parse_cuda_version
 from jetforge.registry import RegistryClient, RegistryLocation
-from jetforge.tags import ImageRef, parse_image_ref
 
 LOCAL, REGISTRY, BUILT = "local", "registry", "built"
 CUDA_ARCHES = (TEGRA, SBSA, X86)

@@ -21,13 +21,13 @@ from typing import Literal, TextIO
 
 from jetforge._process import Completed, OutputSink
 from jetforge.cache.builds import add_run_mounts, parse_cache_event
-from jetforge.context import edit_dockerfile
+from jetforge.core.dockerfile import edit_dockerfile
+from jetforge.core.labels import STAGE_KEY
+from jetforge.core.names import base_name
+from jetforge.core.plan import Plan, Stage, StageTest, plan_json
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import Command, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
-from jetforge.labels import STAGE_KEY
-from jetforge.names import base_name
-from jetforge.plan import Plan, Stage, StageTest, plan_json
 from jetforge.reporter import NullReporter, Reporter
 
 TAIL_LINES = 30

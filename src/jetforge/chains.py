@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from jetforge.context import read_context
+from jetforge.core.plan import Plan, PlanOptions, Stage, plan_build
+from jetforge.core.resolve import Resolution, expand_requests, resolve
 from jetforge.digests import Digests
 from jetforge.engine.table import choose_engine
 from jetforge.errors import JetforgeError, RegistryError, StageFailedError, UsageError
-from jetforge.plan import Plan, PlanOptions, Stage, plan_build
-from jetforge.resolve import Resolution, expand_requests, resolve
 from jetforge.trust import trust_context
 
 if TYPE_CHECKING:
     from jetforge.build import Summary
     from jetforge.cache.builds import BuildCache
-    from jetforge.discover import Catalog
+    from jetforge.core.catalog import Catalog
     from jetforge.engine.base import Engine
     from jetforge.engine.cli_engine import CliEngine
     from jetforge.platform import Platform
@@ -267,8 +267,8 @@ def _registry_lookup(where: Workspace) -> Callable[[Stage], str | None] | None:
     ``--push`` puts it) and reused when its ``jetforge.stage-key`` label matches. An
     unreachable registry is reported once and then left alone.
     """
+    from jetforge.core.labels import STAGE_KEY
     from jetforge.credentials import CredentialStore
-    from jetforge.labels import STAGE_KEY
     from jetforge.registry import RegistryClient, registry_locations
 
     locations = registry_locations(where.settings.registries, where.env)

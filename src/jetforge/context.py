@@ -11,18 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from jetforge.core.dockerfile import Context
 from jetforge.errors import DefinitionError
 
 META_DOCKERFILE = Path(__file__).parent / "data" / "meta.Dockerfile"
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """The Dockerfile used for a stage and a digest of every file in its build context."""
-
-    dockerfile: Path
-    dockerfile_text: str
-    files: tuple[tuple[str, str], ...]
 
 
 def read_context(
@@ -172,20 +164,3 @@ def _pattern_regex(pattern: str) -> str:
             out.append(re.escape(char))
         index += 1
     return "".join(out)
-
-
-_GITHUB_API_ADD = re.compile(r"^ADD https://api\.github\.com", re.MULTILINE)
-
-
-def has_github_api(context: Context) -> bool:
-    """Whether the Dockerfile has ``ADD https://api.github.com/...`` lines (jc's packages
-    use them so that a new commit upstream invalidates the build cache)."""
-    return _GITHUB_API_ADD.search(context.dockerfile_text) is not None
-
-
-def edit_dockerfile(text: str, edits: tuple[str, ...]) -> str:
-    """``text`` with the named edits applied; ``no-github-api`` comments out the
-    ``ADD https://api.github.com`` lines (``build --no-github-api``)."""
-    if "no-github-api" in edits:
-        text = _GITHUB_API_ADD.sub("# jetforge --no-github-api: ADD https://api.github.com", text)
-    return text

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from jetforge.context import context_lstat, file_digest
-from jetforge.walk import FileStamp, stat_stamp
+from jetforge.discovery.walk import FileStamp, stat_stamp
 
 SETTLED_NS = 1_000_000_000
 KEPT = 50_000  # at most this many files are remembered (those used last first)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jetforge._process import Completed, OutputSink, Runner, run
-from jetforge.walk import file_stamp
+from jetforge.discovery.walk import file_stamp
 
 DRIVER_FILE = Path("/proc/driver/nvidia/version")  # the kernel module's version
 SETTLED_NS = 1_000_000_000  # a program changed more recently may change again unseen

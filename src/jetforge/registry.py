@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
+from jetforge.core.tags import ImageRef
 from jetforge.credentials import DOCKER_HUB, HUB_ALIASES, HUB_API, Credentials, CredentialStore
 from jetforge.errors import RegistryError, UsageError
-from jetforge.tags import ImageRef
 
 if TYPE_CHECKING:
     import requests

@@ -8,8 +8,9 @@ umask, environment and standard streams (the descriptors themselves) to it over 
 socket (:mod:`jetforge.server_client`). The server forks one process per command, which
 runs it as a process of its own would: in the caller's directory, with its environment,
 writing straight to its terminal or pipes. Nothing passes from one command to the next
-but the imported modules and the index files read ahead (:func:`jetforge.index.read_ahead`):
-every answer comes from the files, as in any run.
+but the imported modules and the index files read ahead
+(:func:`jetforge.discovery.index.read_ahead`): every answer comes from the files, as in
+any run.
 
 A server belongs to one user and one process context: the interpreter, jetforge's
 directory, the user, group and supplementary groups, the namespaces, control groups,
@@ -54,7 +55,7 @@ def _dependency_stamp() -> list[object]:
     """jetforge's files, and the directories its dependencies are installed in (an
     install or removal changes them; the working directory the server started in, first
     on its path, is not one)."""
-    from jetforge.index import code_stamp
+    from jetforge.discovery.index import code_stamp
 
     stamps: list[object] = list(code_stamp())
     for entry in sys.path:
@@ -153,16 +154,16 @@ def _warm_up() -> None:
     """Import what the served commands use (and nothing that reads the user's files)."""
     import yaml
 
-    import jetforge.reading
+    import jetforge.discovery.reading
     from jetforge.cli.main import make_parser
 
     make_parser()
-    del jetforge.reading, yaml
+    del jetforge.discovery.reading, yaml
 
 
 def _read_ahead(reports: int) -> None:
     """Read ahead the index files the command processes reported."""
-    from jetforge.index import read_ahead
+    from jetforge.discovery.index import read_ahead
 
     data = b""
     with contextlib.suppress(BlockingIOError):
@@ -300,7 +301,7 @@ def _flush(code: int) -> int:
 
 def _report(report: int) -> None:
     """Name the index files this process read from the disk or wrote, for the server."""
-    from jetforge.index import READ_OR_WRITTEN
+    from jetforge.discovery.index import READ_OR_WRITTEN
 
     data = b""
     for path in READ_OR_WRITTEN:  # one write of at most PIPE_BUF bytes is never split

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jetforge.core.spec import ROOT_FORMATS, RootFormat, root_format
 from jetforge.errors import UsageError
-from jetforge.spec import ROOT_FORMATS, RootFormat, root_format
 
 FILE_NAME = "jetforge.toml"
 

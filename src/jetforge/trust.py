@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from jetforge.discovery.walk import file_stamp
 from jetforge.errors import UsageError
-from jetforge.walk import file_stamp
 
 # ssl and certifi are imported where a bundle is read: a run whose answer is remembered
 # needs neither (start-up time).

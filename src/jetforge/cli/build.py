@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from jetforge.chains import BuildRequest, ChainOutcome, Simulation, build_chains, simulated_plans
 from jetforge.cli.commands import load, summary
 from jetforge.cli.session import Session, add_engine_option, add_package_options, split_list
+from jetforge.core.plan import Plan, Stage, plan_json
 from jetforge.engine.command import Command, build_command
 from jetforge.errors import UsageError
-from jetforge.plan import Plan, Stage, plan_json
 
 if TYPE_CHECKING:
     from jetforge.reporter import Reporter

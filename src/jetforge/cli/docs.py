@@ -19,10 +19,11 @@ from packaging.version import Version
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, shipped_packages
 from jetforge.cli.variants import read_doc
-from jetforge.discover import Catalog, Variant, discover
+from jetforge.core.catalog import Catalog, Variant
+from jetforge.core.spec import TIERS
+from jetforge.discovery.discover import discover
 from jetforge.errors import UsageError
 from jetforge.platform import detect_platform, target_names
-from jetforge.spec import TIERS
 
 CI_COLUMN = "debian12"
 

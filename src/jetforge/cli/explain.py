@@ -6,7 +6,7 @@ from typing import Any
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
-from jetforge.resolve import COMMAND_LINE, expand_requests, resolve
+from jetforge.core.resolve import COMMAND_LINE, expand_requests, resolve
 
 
 def register(commands: Any) -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
-from jetforge.graph import FORMATS, render_graph
-from jetforge.resolve import expand_requests, resolve
+from jetforge.core.graph import FORMATS, render_graph
+from jetforge.core.resolve import expand_requests, resolve
 
 
 def register(commands: Any) -> None:

@@ -15,14 +15,14 @@ from typing import Any, TextIO
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session
 from jetforge.cli.talk import TerminalConversation, build_command_line, reporter_for
+from jetforge.core.spec import ROOT_FORMATS
+from jetforge.core.tags import parse_image_ref
 from jetforge.engine.base import Engine
 from jetforge.engine.table import ENGINES, choose_engine
 from jetforge.errors import UsageError
 from jetforge.finding import FindRequest, find_or_build
 from jetforge.host_probe import HOST_ROOT_VARIABLE, probe_host
 from jetforge.run import RunRequest, RunWords, plan_run, split_run_words
-from jetforge.spec import ROOT_FORMATS
-from jetforge.tags import parse_image_ref
 
 # jetforge's own options (name → takes a value); none of them is a `docker run` option.
 OWN_OPTIONS = {

@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import TextIO
 
 import jetforge
-from jetforge.discover import Catalog, discover
+from jetforge.core.catalog import Catalog
+from jetforge.core.spec import ROOT_FORMATS, root_format
+from jetforge.discovery.discover import discover
+from jetforge.discovery.index import VARIABLE
+from jetforge.discovery.walk import PackageRoot
 from jetforge.errors import StageFailedError, UsageError
-from jetforge.index import VARIABLE
 from jetforge.platform import Platform, detect_platform
 from jetforge.probes import RememberingRunner
 from jetforge.settings import Settings, load_settings
-from jetforge.spec import ROOT_FORMATS, root_format
-from jetforge.walk import PackageRoot
 
 
 def shipped_packages() -> Path:

@@ -3,7 +3,7 @@ package directory (for list, show and docs; not a command)."""
 
 from __future__ import annotations
 
-from jetforge.discover import Variant
+from jetforge.core.catalog import Variant
 
 
 def variant_json(variant: Variant) -> dict[str, object]:

@@ -14,7 +14,7 @@ from jetforge._process import Completed, OutputSink
 from jetforge.engine.command import Command
 
 if TYPE_CHECKING:
-    from jetforge.plan import Stage
+    from jetforge.core.plan import Stage
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from jetforge.engine.command import Command, build_command
 from jetforge.errors import EngineUnavailableError, FailureError
 
 if TYPE_CHECKING:
-    from jetforge.plan import Stage
+    from jetforge.core.plan import Stage
 
 E = TypeVar("E", bound="CliEngine")
 

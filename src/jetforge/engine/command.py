@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jetforge.plan import Stage
+from jetforge.core.plan import Stage
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from jetforge.engine.base import Builder, EngineInfo, ImageInfo
 from jetforge.engine.command import Command, build_command
 
 if TYPE_CHECKING:
-    from jetforge.plan import Stage
+    from jetforge.core.plan import Stage
 
 
 @dataclass

@@ -5,5 +5,5 @@ A jc package directory is read with that project's semantics: its key set (with
 ``test.py``/``test.sh`` found by name, JSON/YAML config files, and module-level
 ``config.py`` scripts that rewrite an injected ``package`` dict and import the
 ``jetson_containers`` compatibility module (:mod:`jetforge.jc.compat`). Config scripts run
-in a worker process (:mod:`jetforge.scripts`), offline and with a time limit.
+in a worker process (:mod:`jetforge.discovery.scripts`), offline and with a time limit.
 """

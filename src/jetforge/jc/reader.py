@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from jetforge.core.spec import read_text
+from jetforge.core.yaml_text import key_lines, load_yaml
 from jetforge.errors import DefinitionError
-from jetforge.spec import read_text
-from jetforge.yaml_text import key_lines, load_yaml
 
 JC_KEYS = (
     "alias",

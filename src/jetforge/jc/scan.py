@@ -1,8 +1,8 @@
 """Reading jc package directories from the jetforge process.
 
-:class:`JcReader` turns one directory into :class:`~jetforge.spec.PackageSpec` values of
+:class:`JcReader` turns one directory into :class:`~jetforge.core.spec.PackageSpec` values of
 format ``jc``. Directories without a config script are read here; the others go to a
-script worker (:mod:`jetforge.scripts`), set up with :func:`jc_setup`.
+script worker (:mod:`jetforge.discovery.scripts`), set up with :func:`jc_setup`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jetforge.core.names import base_name
+from jetforge.core.spec import PackageSpec, check_contents
 from jetforge.errors import DefinitionError
 from jetforge.jc.reader import (
     JC_KEYS,
@@ -22,13 +24,11 @@ from jetforge.jc.reader import (
     is_config_script,
     read_records,
 )
-from jetforge.names import base_name
 from jetforge.platform_table import SBSA, TEGRA, load_tables
-from jetforge.spec import PackageSpec, check_contents
 
 if TYPE_CHECKING:
+    from jetforge.discovery.scripts import ScriptHost
     from jetforge.platform import Platform
-    from jetforge.scripts import ScriptHost
 
 JC_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9_][A-Za-z0-9_.:+\-]*)?$")
 _DEFINES_CONFIGURE = re.compile(r"^def configure\(", re.MULTILINE)

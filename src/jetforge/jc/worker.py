@@ -1,4 +1,4 @@
-"""The jc side of the script worker (:mod:`jetforge.script_worker`): jc's module-level
+"""The jc side of the script worker (:mod:`jetforge.discovery.script_worker`): jc's module-level
 config scripts, run with an injected ``package``, the compatibility module as
 ``jetson_containers`` and ``packages.*`` imports resolved under the package roots.
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from jetforge.configure import script_failure
+from jetforge.discovery.configure import script_failure
 from jetforge.errors import DefinitionError
 from jetforge.jc.reader import read_records
 

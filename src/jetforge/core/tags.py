@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from jetforge.names import in_file_name
+from jetforge.core.names import in_file_name
 
 if TYPE_CHECKING:
+    from jetforge.core.spec import PackageSpec
     from jetforge.platform import Platform
-    from jetforge.spec import PackageSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jetforge.core.spec import RootFormat
 from jetforge.jc.reader import CONFIG_SUFFIXES
 from jetforge.jc.scan import is_jc_checkout
-from jetforge.spec import RootFormat
 
 PACKAGE_FILES = frozenset({"Dockerfile", "package.yaml", "config.py"})
 

@@ -2,8 +2,8 @@
 
 A package directory is read from three sources, in this order: the YAML header of its
 Dockerfile, its ``package.yaml`` (flat, or a mapping of variant name to keys) and its
-``config.py`` (run later by :mod:`jetforge.configure`). YAML is read through
-:mod:`jetforge.yaml_text`.
+``config.py`` (run later by :mod:`jetforge.discovery.configure`). YAML is read through
+:mod:`jetforge.core.yaml_text`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
 
+from jetforge.core.names import base_name, variant_tag
+from jetforge.core.yaml_text import key_lines, load_yaml
 from jetforge.errors import DefinitionError
-from jetforge.names import base_name, variant_tag
-from jetforge.yaml_text import key_lines, load_yaml
 
 PackageFormat = Literal["jetforge", "jc"]
 # A search directory's format: one of those, or ``auto`` (decided per package directory).

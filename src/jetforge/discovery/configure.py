@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jetforge.core.spec import PackageSpec, parse_package_dir
 from jetforge.errors import DefinitionError
-from jetforge.spec import PackageSpec, parse_package_dir
 
 if TYPE_CHECKING:
     from jetforge.platform import Platform

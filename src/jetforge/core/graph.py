@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from jetforge.resolve import Resolution
+from jetforge.core.resolve import Resolution
 
 FORMATS = ("text", "dot", "mermaid", "json")
 

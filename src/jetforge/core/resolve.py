@@ -18,15 +18,15 @@ from dataclasses import dataclass
 import resolvelib
 from resolvelib.structs import RequirementInformation
 
-from jetforge.discover import Catalog, Variant, is_satisfied
-from jetforge.errors import ResolutionError, UnknownPackageError
-from jetforge.preference import env_pins, order_by_preference, version_env, version_env_name
-from jetforge.requirement import (
+from jetforge.core.catalog import Catalog, Variant, is_satisfied
+from jetforge.core.preference import env_pins, order_by_preference, version_env, version_env_name
+from jetforge.core.requirement import (
     Requirement,
     RequirementSyntaxError,
     is_version_match,
     parse_requirement,
 )
+from jetforge.errors import ResolutionError, UnknownPackageError
 
 COMMAND_LINE = "the command line"
 

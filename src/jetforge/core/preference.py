@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 
 from packaging.version import Version
 
-from jetforge.discover import Variant
-from jetforge.requirement import is_version_match
-from jetforge.spec import parse_version
+from jetforge.core.catalog import Variant
+from jetforge.core.requirement import is_version_match
+from jetforge.core.spec import parse_version
 
 
 def version_env_name(base_name: str) -> str:

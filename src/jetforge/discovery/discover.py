@@ -2,8 +2,8 @@
 
 Discovery is deterministic (sorted walk, one thread) and fault-isolated: a broken package
 becomes a problem in the catalog and never hides the others. The discovery index
-(:mod:`jetforge.index`) answers for what has not changed since the last run;
-:mod:`jetforge.reading` reads the rest.
+(:mod:`jetforge.discovery.index`) answers for what has not changed since the last run;
+:mod:`jetforge.discovery.reading` reads the rest.
 """
 
 from __future__ import annotations
@@ -12,97 +12,22 @@ import dataclasses
 import fnmatch
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jetforge.core.catalog import Catalog, Variant, is_satisfied
+from jetforge.core.names import base_name
+from jetforge.discovery.index import Entry, Index
+from jetforge.discovery.walk import PackageRoot, Walk
 from jetforge.errors import DefinitionError
-from jetforge.index import Entry, Index
 from jetforge.jc.scan import jc_setup
-from jetforge.names import base_name
-from jetforge.walk import PackageRoot, Walk
 
 if TYPE_CHECKING:
+    from jetforge.core.requirement import Predicate, Requirement
+    from jetforge.core.spec import PackageSpec
     from jetforge.platform import Platform
-    from jetforge.requirement import Predicate, Requirement
-    from jetforge.spec import PackageSpec
 
     _Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
-
-
-@dataclass(frozen=True)  # no slots: the discovery index unpickles thousands
-class Variant:
-    """A spec with its requirements parsed and its availability on the platform decided."""
-
-    spec: PackageSpec
-    depends: tuple[Requirement, ...]
-    requires: tuple[Predicate, ...]
-    unavailable: str = ""
-    layered: bool = False
-
-    @property
-    def name(self) -> str:
-        """The variant name."""
-        return self.spec.name
-
-    @property
-    def identity(self) -> str:
-        """What one chain holds at most one of: the base name, or for a jc variant layered
-        on another variant of its base name (``cuda:12.8-samples`` on ``cuda:12.8``) its
-        own name, so that both can be in one chain."""
-        return self.spec.name if self.layered else self.spec.base_name
-
-    @property
-    def is_available(self) -> bool:
-        """Whether the variant can be built on this platform."""
-        return not self.unavailable
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """Every variant found, in discovery order, and every definition problem."""
-
-    variants: tuple[Variant, ...]
-    problems: tuple[DefinitionError, ...] = ()
-    warnings: tuple[str, ...] = ()
-    _by_lookup: dict[str, tuple[Variant, ...]] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        lookup: dict[str, list[Variant]] = {}
-        for variant in self.variants:
-            names = {variant.name, variant.spec.base_name, *variant.spec.alias}
-            names |= {base_name(alias) for alias in variant.spec.alias}
-            for name in sorted(names):
-                lookup.setdefault(name, []).append(variant)
-        self._by_lookup.update({name: tuple(found) for name, found in lookup.items()})
-
-    def lookup(self, name: str) -> tuple[Variant, ...]:
-        """Variants answering to ``name``: a variant name, a base name or an alias."""
-        return self._by_lookup.get(name, ())
-
-    def get(self, name: str) -> Variant | None:
-        """The variant called exactly ``name``."""
-        return next((v for v in self.lookup(name) if v.name == name), None)
-
-    def names(self) -> tuple[str, ...]:
-        """Every name the catalog answers to, sorted."""
-        return tuple(sorted(self._by_lookup))
-
-    def match(self, patterns: Sequence[str], *, include_unavailable: bool = False) -> list[Variant]:
-        """Variants whose name or an alias matches any shell-style pattern, in name order."""
-        found = [
-            variant
-            for variant in self.variants
-            if (include_unavailable or variant.is_available)
-            and any(is_match(variant, pattern) for pattern in patterns)
-        ]
-        return sorted(found, key=lambda variant: variant.name)
-
-
-def is_match(variant: Variant, pattern: str) -> bool:
-    """Whether ``pattern`` (shell wildcards) matches the variant's name, base name or aliases."""
-    names = (variant.name, variant.spec.base_name, *variant.spec.alias)
-    return any(fnmatch.fnmatchcase(name, pattern) for name in names)
 
 
 def discover(
@@ -129,7 +54,7 @@ def discover(
         answer = store.catalog(answer_key)
         if answer is not None:
             return answer
-    from jetforge.reading import read_tree  # here, not at the top: start-up time
+    from jetforge.discovery.reading import read_tree  # here, not at the top: start-up time
 
     entries, walk, complete = read_tree(search, platform, env, setup, store, last)
     answer = _catalog(entries, platform, skip, walk)
@@ -273,14 +198,3 @@ def _with_reason(variant: Variant, reason: str) -> Variant:
     if reason == variant.unavailable:
         return variant
     return dataclasses.replace(variant, unavailable=reason)
-
-
-def is_satisfied(requirement: Requirement, spec: PackageSpec) -> bool:
-    """Whether ``spec`` is a variant that ``requirement`` accepts."""
-    if requirement.tag:
-        wanted = f"{requirement.name}:{requirement.tag}"
-        return spec.name == wanted or wanted in spec.alias
-    if requirement.specifier is not None:
-        version = spec.version
-        return version is not None and requirement.specifier.contains(version, prereleases=True)
-    return True

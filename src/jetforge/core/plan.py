@@ -12,16 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jetforge.context import Context, edit_dockerfile, has_github_api, read_context
-from jetforge.discover import Variant
+from jetforge.core.catalog import Variant
+from jetforge.core.dockerfile import Context, edit_dockerfile, has_github_api
+from jetforge.core.labels import stage_key, stage_labels
+from jetforge.core.names import in_file_name
+from jetforge.core.tags import (
+    ImageRef,
+    final_image,
+    parse_image_ref,
+    reference_problem,
+    stage_image,
+)
 from jetforge.errors import UsageError
-from jetforge.labels import stage_key, stage_labels
-from jetforge.names import in_file_name
-from jetforge.tags import ImageRef, final_image, parse_image_ref, reference_problem, stage_image
 
 if TYPE_CHECKING:
+    from jetforge.core.resolve import Resolution
     from jetforge.platform import Platform
-    from jetforge.resolve import Resolution
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +139,10 @@ def plan_build(
     resolution: Resolution,
     platform: Platform,
     options: PlanOptions,
-    read: Callable[..., Context] = read_context,
+    read: Callable[..., Context],
 ) -> Plan:
-    """Plan every stage of ``resolution``'s chain for ``platform``.
+    """Plan every stage of ``resolution``'s chain for ``platform``; ``read`` reads a build
+    context (:func:`jetforge.context.read_context`).
 
     With ``options.trust_context`` the chain starts with the generated CA trust stage
     (index 0, not part of the chain label); see :mod:`jetforge.trust`.

@@ -37,12 +37,12 @@ from pathlib import Path, PosixPath
 from typing import TYPE_CHECKING, Any
 
 import jetforge
-from jetforge.walk import FileStamp, PackageDir, Walk, file_stamp
+from jetforge.discovery.walk import FileStamp, PackageDir, Walk, file_stamp
 
 if TYPE_CHECKING:
-    from jetforge.discover import Catalog
-    from jetforge.requirement import Predicate, Requirement
-    from jetforge.spec import PackageSpec
+    from jetforge.core.catalog import Catalog
+    from jetforge.core.requirement import Predicate, Requirement
+    from jetforge.core.spec import PackageSpec
 
     Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
 

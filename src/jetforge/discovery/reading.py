@@ -9,11 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jetforge.errors import DefinitionError
-from jetforge.index import Entry, Index, LastWalk, Stamps
-from jetforge.jc.scan import JcReader, is_jc_directory, needs_worker
-from jetforge.platform_table import load_tables
-from jetforge.requirement import (
+from jetforge.core.requirement import (
     Predicate,
     Requirement,
     RequirementSyntaxError,
@@ -21,9 +17,20 @@ from jetforge.requirement import (
     parse_predicate,
     parse_requirement,
 )
-from jetforge.scripts import ScriptHost, ScriptLostError, decode
-from jetforge.spec import PackageSpec, parse_package_dir
-from jetforge.walk import PackageDir, PackageRoot, Walk, file_stamp, iter_directories, restamp
+from jetforge.core.spec import PackageSpec, parse_package_dir
+from jetforge.discovery.index import Entry, Index, LastWalk, Stamps
+from jetforge.discovery.scripts import ScriptHost, ScriptLostError, decode
+from jetforge.discovery.walk import (
+    PackageDir,
+    PackageRoot,
+    Walk,
+    file_stamp,
+    iter_directories,
+    restamp,
+)
+from jetforge.errors import DefinitionError
+from jetforge.jc.scan import JcReader, is_jc_directory, needs_worker
+from jetforge.platform_table import load_tables
 
 if TYPE_CHECKING:
     from jetforge.platform import Platform

@@ -2,7 +2,7 @@
 
 A config script is package code: it may loop, exit, print, change directory, kill its
 process or reach for the network. :class:`ScriptHost` sends each directory that runs one
-to a worker (:mod:`jetforge.script_worker`) and waits for its answer at most
+to a worker (:mod:`jetforge.discovery.script_worker`) and waits for its answer at most
 ``JETFORGE_CONFIG_TIMEOUT`` seconds; whatever the script does becomes an error of its own
 package. Requests are sent ahead, so the workers run scripts while this process reads the
 other directories; a worker that a script killed, or that ran past the time limit, is
@@ -238,10 +238,10 @@ class ScriptHost:
         if self._scratch is None:
             self._scratch = Path(tempfile.mkdtemp(prefix="jetforge-scripts-"))
         env = dict(self.env)
-        here = str(Path(__file__).parents[1])
+        here = str(Path(__file__).parents[2])
         env["PYTHONPATH"] = here + (f":{env['PYTHONPATH']}" if env.get("PYTHONPATH") else "")
         worker = LineWorker(
-            [sys.executable, "-m", "jetforge.script_worker"], env=env, cwd=self._scratch
+            [sys.executable, "-m", "jetforge.discovery.script_worker"], env=env, cwd=self._scratch
         )
         worker.send(json.dumps(self.setup))  # answered by nothing: the worker just takes it
         return worker

@@ -1,4 +1,5 @@
-"""The worker process that runs package config scripts: ``python -m jetforge.script_worker``.
+"""The worker process that runs package config scripts
+(``python -m jetforge.discovery.script_worker``).
 
 It answers one JSON line per JSON request line on the descriptor that was its stdout;
 the scripts' own output goes to /dev/null and stdin is /dev/null for them. The network is
@@ -21,11 +22,11 @@ from collections.abc import Iterator, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from jetforge.configure import read_configured, script_failure
+from jetforge.discovery.configure import read_configured, script_failure
+from jetforge.discovery.scripts import decode, encode
 from jetforge.errors import DefinitionError
 from jetforge.jc.reader import OFFLINE_NOTE
 from jetforge.jc.worker import COMPAT_DIR, PackagesFinder, ScriptRunner, compat, read
-from jetforge.scripts import decode, encode
 
 
 def _refuse(*_args: object, **_options: object) -> Any:
