@@ -171,29 +171,29 @@ def test_probe_reads_display_settings_only_with_a_display():
 
 def test_plan_on_a_terminal_adds_it_unless_the_user_chose():
     request = RunRequest("img", terminal=True)
-    assert plan_run("docker", HostProbe(), request).options[:2] == ("--rm", "-it")
+    assert plan_run(HostProbe(), request).options[:2] == ("--rm", "-it")
     detached = RunRequest("img", user_options=("-d",), terminal=True)
-    assert "-it" not in plan_run("docker", HostProbe(), detached).options
+    assert "-it" not in plan_run(HostProbe(), detached).options
     plain = RunRequest("img", terminal=False)
-    assert "-it" not in plan_run("docker", HostProbe(), plain).options
+    assert "-it" not in plan_run(HostProbe(), plain).options
 
 
 def test_plan_warns_once_without_gpu_and_never_adds_privileged():
-    plan = plan_run("docker", HostProbe(), RunRequest("img", ("true",)))
+    plan = plan_run(HostProbe(), RunRequest("img", ("true",)))
     assert plan.warnings == (NO_GPU_WARNING,)
     assert plan.gpu == "none"
-    assert plan.argv == ("docker", "run", "--rm", "--network", "host", "img", "true")
-    given = plan_run("docker", HostProbe(), RunRequest("img", user_options=("--privileged",)))
-    assert given.argv.count("--privileged") == 1
+    assert plan.words == ("--rm", "--network", "host", "img", "true")
+    given = plan_run(HostProbe(), RunRequest("img", user_options=("--privileged",)))
+    assert given.words.count("--privileged") == 1
 
 
 def test_user_gpu_option_replaces_the_probe_and_its_warning():
     probe = HostProbe(runtimes=("nvidia",))
-    plan = plan_run("docker", probe, RunRequest("img", user_options=("--gpus", "device=1")))
+    plan = plan_run(probe, RunRequest("img", user_options=("--gpus", "device=1")))
     assert (plan.gpu, plan.warnings) == ("user", ())
     assert "nvidia" not in plan.options
     cdi = RunRequest("img", user_options=("--device=nvidia.com/gpu=0",))
-    assert plan_run("docker", HostProbe(), cdi).warnings == ()
+    assert plan_run(HostProbe(), cdi).warnings == ()
 
 
 @pytest.mark.parametrize(
@@ -215,8 +215,8 @@ def test_each_user_option_replaces_its_default(user, dropped):
         xauthority="/home/u/.Xauthority",
         devices=("/dev/video0",),
     )
-    default = plan_run("docker", probe, RunRequest("img", data_dir="/d")).options
-    chosen = plan_run("docker", probe, RunRequest("img", user_options=user, data_dir="/d"))
+    default = plan_run(probe, RunRequest("img", data_dir="/d")).options
+    chosen = plan_run(probe, RunRequest("img", user_options=user, data_dir="/d"))
     pairs = list(pairwise(default))
     assert dropped in pairs or dropped == ("--rm",)
     mine = chosen.options[: len(chosen.options) - len(user)]

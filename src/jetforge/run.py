@@ -12,7 +12,6 @@ GPU option) removes jetforge's equivalent. ``--privileged`` is never added.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -188,9 +187,9 @@ class RunRequest:
 
 @dataclass(frozen=True, slots=True)
 class RunPlan:
-    """The exact engine ``run`` command, the GPU access chosen and warnings to show."""
+    """The engine ``run`` options, image and command, the GPU access chosen and warnings to
+    show (the engine makes the command line: ``Engine.run_command``)."""
 
-    program: str
     options: tuple[str, ...]
     image: str
     command: tuple[str, ...]
@@ -198,13 +197,9 @@ class RunPlan:
     warnings: tuple[str, ...] = ()
 
     @property
-    def argv(self) -> tuple[str, ...]:
-        """The whole command line."""
-        return (self.program, "run", *self.options, self.image, *self.command)
-
-    def shell(self) -> str:
-        """The command as one shell line, runnable by hand."""
-        return shlex.join(self.argv)
+    def words(self) -> tuple[str, ...]:
+        """What follows ``run`` on the command line."""
+        return (*self.options, self.image, *self.command)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +248,7 @@ def _user_choices(options: Sequence[str]) -> _UserChoices:
     return _UserChoices(frozenset(names), frozenset(targets), frozenset(env_names), gpu)
 
 
-def plan_run(program: str, probe: HostProbe, request: RunRequest) -> RunPlan:
+def plan_run(probe: HostProbe, request: RunRequest) -> RunPlan:
     """The engine ``run`` command for ``request`` on the probed host (pure)."""
     options = _Options(_user_choices(request.user_options))
     user = options.user
@@ -282,9 +277,7 @@ def plan_run(program: str, probe: HostProbe, request: RunRequest) -> RunPlan:
     if probe.jtop_socket:
         options.mount(JTOP_SOCKET, JTOP_SOCKET)
     options.add(*request.user_options)
-    return RunPlan(
-        program, tuple(options.words), request.image, request.command, gpu.kind, tuple(warnings)
-    )
+    return RunPlan(tuple(options.words), request.image, request.command, gpu.kind, tuple(warnings))
 
 
 class _Options:

@@ -3,22 +3,24 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jetforge.chains import BuildRequest, ChainOutcome, Simulation, build_chains, simulated_plans
 from jetforge.cli.commands import load, summary
 from jetforge.cli.session import Session, add_engine_option, add_package_options, split_list
+from jetforge.cli.talk import reporter_for
 from jetforge.core.plan import Plan, Stage, plan_json
 from jetforge.engine.command import Command, build_command
 from jetforge.errors import UsageError
 
 if TYPE_CHECKING:
-    from jetforge.reporter import Reporter
+    pass
 
 
 def register(commands: Any) -> None:
@@ -160,16 +162,17 @@ def run(session: Session) -> int:
     """Build, or print the plan with ``--simulate``."""
     args = session.args
     if args.list_packages or args.show_packages:
-        args.patterns, args.all, args.strict = args.packages, False, False
-        # the list and show commands, through the command table
+        # the list and show commands, through the command table, with their arguments
+        chosen = {"patterns": args.packages, "all": False, "strict": False}
+        listed = argparse.Namespace(**{**vars(args), **chosen})
         handler: Callable[[Session], int] = load("list" if args.list_packages else "show").run
-        return handler(session)
+        return handler(replace(session, args=listed))
     if args.json and not args.simulate:
         raise UsageError("build: --json needs --simulate")
     request = request_from(session)
     if args.simulate:
         return simulate(session, simulated_plans(request, session))
-    return render_builds(session, build_chains(request, session, lambda: _reporter(session)))
+    return render_builds(session, build_chains(request, session, lambda: reporter_for(session)))
 
 
 def render_builds(session: Session, outcomes: Iterator[ChainOutcome]) -> int:
@@ -190,12 +193,3 @@ def render_builds(session: Session, outcomes: Iterator[ChainOutcome]) -> int:
             state = f"FAILED at {failure.stage} ({failure.step})" if failure else "ok"
             session.note(f"{outcome.plan.final_image!s:<{width}}  {state}")
     return 1 if any(outcome.failure for outcome in done) else 0
-
-
-def _reporter(session: Session) -> AbstractContextManager[Reporter]:
-    from jetforge.cli.progress import LiveReporter, PlainReporter
-
-    args = session.args
-    if session.stderr.isatty() and not args.verbose and not args.quiet:
-        return LiveReporter(session.stderr, color=not args.no_color)
-    return nullcontext(PlainReporter(session.stderr, verbose=args.verbose, quiet=args.quiet))

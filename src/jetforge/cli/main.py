@@ -78,9 +78,9 @@ def main(
             return int(exit_.code or 0)
     if only is not None and not only(args):
         return NOT_SERVED
-    from jetforge.cli.session import Session
+    from jetforge.cli.session import CommonOptions, Session
 
-    session = Session(args, out, err, given)
+    session = Session(args, out, err, given, options=CommonOptions.parsed(args))
     if env is not None:
         session.env = env
     return _run(session, out, err)
@@ -88,8 +88,8 @@ def main(
 
 def _run(session: Session, out: TextIO, err: TextIO) -> int:
     """Run the session's command; every error it raises becomes its line and exit code."""
-    args = session.args
-    handler: Callable[[Session], int] = args.handler
+    handler: Callable[[Session], int] = session.args.handler
+    verbose = session.options.verbose
     try:
         with _terminate_like_interrupt():
             return handler(session)
@@ -104,19 +104,19 @@ def _run(session: Session, out: TextIO, err: TextIO) -> int:
         print("jetforge: interrupted; nothing that was built is lost", file=err)
         return 130
     except StageFailedError as failure:
-        if args.verbose:
+        if verbose:
             _print_traceback(err)
         session.render_failure(failure)
         return failure.exit_code
     except JetforgeError as error:
-        if args.verbose:
+        if verbose:
             _print_traceback(err)
         print(f"jetforge: error: {error}", file=err)
-        if not isinstance(error, UsageError) and not args.verbose:
+        if not isinstance(error, UsageError) and not verbose:
             print("jetforge: re-run with -v for details", file=err)
         return error.exit_code
     except Exception as error:
-        if args.verbose:
+        if verbose:
             _print_traceback(err)
         print(f"jetforge: internal error: {type(error).__name__}: {error}", file=err)
         print("jetforge: re-run with -v for details", file=err)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session
+from jetforge.cli.session import Session, split_list
 from jetforge.cli.talk import TerminalConversation, build_command_line, reporter_for
 from jetforge.core.spec import ROOT_FORMATS
 from jetforge.core.tags import parse_image_ref
@@ -92,14 +93,19 @@ def run(session: Session) -> int:
     for name, value in words.own:
         if OWN_OPTIONS[name] and value is None:
             raise UsageError(f"run: {name} needs a value")
-    session.args.package_dirs = words.own_values("--package-dirs")
-    session.args.package_format = words.own_value("--package-format") or "auto"
-    if session.args.package_format not in ROOT_FORMATS:
+    package_format = words.own_value("--package-format") or "auto"
+    if package_format not in ROOT_FORMATS:
         raise UsageError(
-            f"run: --package-format: '{session.args.package_format}' is not one of "
-            + ", ".join(ROOT_FORMATS)
+            f"run: --package-format: '{package_format}' is not one of " + ", ".join(ROOT_FORMATS)
         )
-    session.args.skip_packages = []
+    # run's own words carry its package options (everything else goes to the engine)
+    options = replace(
+        session.options,
+        package_dirs=tuple(split_list(words.own_values("--package-dirs"))),
+        package_format=package_format,
+        skip_packages=(),
+    )
+    session = replace(session, options=options)
     dry_run = words.has_own("--dry-run")
     kind = choose_engine(words.own_value("--engine"), session.env, session.settings.engine)
     engine = kind.connect(session.env)
@@ -113,11 +119,13 @@ def run(session: Session) -> int:
         data_dir=str(session.data_dir),
         terminal=_is_terminal(sys.stdin) and _is_terminal(session.stdout),
     )
-    plan = plan_run(engine.program, probe, request)
+    plan = plan_run(probe, request)
     for warning in plan.warnings:
         session.warn(warning)
     if dry_run:
-        print(plan.shell(), file=session.stdout)
+        print(
+            engine.run_command(plan.options, plan.image, plan.command).shell(), file=session.stdout
+        )
         return 0
     session.data_dir.mkdir(parents=True, exist_ok=True)
     session.stdout.flush()

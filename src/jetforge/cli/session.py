@@ -77,6 +77,37 @@ def split_list(values: list[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+@dataclass(frozen=True, slots=True)
+class CommonOptions:
+    """The options every command shares (output, packages, platform), typed right after
+    parsing; a command without package options has their defaults."""
+
+    verbose: bool = False
+    quiet: bool = False
+    color: bool = True
+    package_dirs: tuple[str, ...] = ()
+    skip_packages: tuple[str, ...] = ()
+    package_format: str = "auto"
+    no_index: bool = False
+    target: str | None = None
+    distro: str | None = None
+
+    @classmethod
+    def parsed(cls, args: argparse.Namespace) -> CommonOptions:
+        """The shared options of a parsed command line."""
+        return cls(
+            verbose=args.verbose,
+            quiet=args.quiet,
+            color=not args.no_color,
+            package_dirs=tuple(split_list(getattr(args, "package_dirs", []))),
+            skip_packages=tuple(split_list(getattr(args, "skip_packages", []))),
+            package_format=getattr(args, "package_format", "auto"),
+            no_index=getattr(args, "no_index", False),
+            target=getattr(args, "target", None),
+            distro=getattr(args, "distro", None),
+        )
+
+
 @dataclass
 class Session:
     """The per-command context: arguments, environment and lazily loaded state."""
@@ -87,6 +118,7 @@ class Session:
     argv: list[str] = field(default_factory=list)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     cwd: Path = field(default_factory=Path.cwd)
+    options: CommonOptions = field(default_factory=CommonOptions)
 
     @cached_property
     def settings(self) -> Settings:
@@ -100,8 +132,8 @@ class Session:
         detected = detect_platform(
             self.env,
             runner=RememberingRunner(memo),
-            target=getattr(self.args, "target", None),
-            distro=getattr(self.args, "distro", None),
+            target=self.options.target,
+            distro=self.options.distro,
         )
         for warning in detected.warnings:
             self.warn(warning)
@@ -116,11 +148,8 @@ class Session:
         whole library of its own (with its own cuda, python, pytorch …), so the shipped
         tree is left out then. Relative paths become absolute: engines get them as mounts.
         """
-        kind = root_format(getattr(self.args, "package_format", None) or "auto")
-        given = [
-            PackageRoot(self.cwd / item, kind)
-            for item in split_list(getattr(self.args, "package_dirs", []))
-        ]
+        kind = root_format(self.options.package_format)
+        given = [PackageRoot(self.cwd / item, kind) for item in self.options.package_dirs]
         for root in given:
             if not root.path.is_dir():
                 raise UsageError(f"--package-dirs: '{root.path}' is not a directory")
@@ -149,15 +178,18 @@ class Session:
     @cached_property
     def catalog(self) -> Catalog:
         """Every package of the search directories, for this platform."""
-        skip = split_list(getattr(self.args, "skip_packages", []))
         return discover(
-            self.package_roots, self.platform, skip=skip, env=self.env, index=self.index_dir
+            self.package_roots,
+            self.platform,
+            skip=self.options.skip_packages,
+            env=self.env,
+            index=self.index_dir,
         )
 
     @cached_property
     def index_dir(self) -> Path | None:
         """The discovery index's folder, or None with ``--no-index`` / ``JETFORGE_NO_INDEX``."""
-        if getattr(self.args, "no_index", False) or self.env.get(VARIABLE, "") not in ("", "0"):
+        if self.options.no_index or self.env.get(VARIABLE, "") not in ("", "0"):
             return None
         return self.cache_dir / "index"
 
@@ -179,7 +211,7 @@ class Session:
 
     def note(self, message: str) -> None:
         """One informational line on stderr (silenced by -q)."""
-        if not getattr(self.args, "quiet", False):
+        if not self.options.quiet:
             print(f"jetforge: {message}", file=self.stderr)
 
     def render_failure(self, failure: StageFailedError) -> None:
@@ -199,7 +231,7 @@ class Session:
 
     def warn(self, message: str) -> None:
         """One warning line on stderr."""
-        if not getattr(self.args, "quiet", False):
+        if not self.options.quiet:
             print(f"jetforge: warning: {message}", file=self.stderr)
 
     def report_problems(self, *, each: bool) -> None:

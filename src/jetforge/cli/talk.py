@@ -9,8 +9,6 @@ import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
-from jetforge.cli.session import split_list
-
 if TYPE_CHECKING:
     from jetforge.autotag import Choice
     from jetforge.cli.session import Session
@@ -23,10 +21,10 @@ def reporter_for(session: Session) -> AbstractContextManager[Reporter]:
     """A live display on a terminal (unless -v or -q), plain lines otherwise."""
     from jetforge.cli.progress import LiveReporter, PlainReporter
 
-    args = session.args
-    if session.stderr.isatty() and not args.verbose and not args.quiet:
-        return LiveReporter(session.stderr, color=not args.no_color)
-    return nullcontext(PlainReporter(session.stderr, verbose=args.verbose, quiet=args.quiet))
+    options = session.options
+    if session.stderr.isatty() and not options.verbose and not options.quiet:
+        return LiveReporter(session.stderr, color=options.color)
+    return nullcontext(PlainReporter(session.stderr, verbose=options.verbose, quiet=options.quiet))
 
 
 class TerminalConversation:
@@ -51,7 +49,7 @@ class TerminalConversation:
     def explain(self, choice: Choice) -> None:
         """With -v: the images skipped, and those passed over for the chosen one."""
         session = self.session
-        if not session.args.verbose:
+        if not session.options.verbose:
             return
         for rejection in choice.rejected:
             session.note(f"skipped {rejection.reference}: {rejection.reason}")
@@ -63,23 +61,22 @@ class TerminalConversation:
 
     def output(self, line: str) -> None:
         """With -v: one line of a pull."""
-        if self.session.args.verbose:
+        if self.session.options.verbose:
             print(f"  {line}", file=self.session.stderr)
 
 
 def build_command_line(session: Session, name: str, engine: str | None) -> str:
     """The ``jetforge build`` command that builds ``name`` as this command would (with
     its package options): to resume a build that failed."""
-    args = session.args
+    options = session.options
     argv = ["build"]
-    for directory in split_list(args.package_dirs):
+    for directory in options.package_dirs:
         argv += ["--package-dirs", directory]
-    if args.package_format != "auto":
-        argv += ["--package-format", args.package_format]
-    for pattern in split_list(args.skip_packages):
+    if options.package_format != "auto":
+        argv += ["--package-format", options.package_format]
+    for pattern in options.skip_packages:
         argv += ["--skip-packages", pattern]
-    for option in ("target", "distro"):
-        value = getattr(args, option, None)
+    for option, value in (("target", options.target), ("distro", options.distro)):
         if value:
             argv += [f"--{option}", value]
     if engine:
