@@ -213,18 +213,27 @@ def test_a_failed_push_fails_the_build_after_the_final_tag(plan: Plan, tmp_path:
     assert engine.inspect(FINAL) is not None
 
 
+def build_elsewhere_then_here(
+    plan: Plan, tmp_path: Path, *, stale: bool = False
+) -> tuple[FakeEngine, Summary]:
+    """Build and push on one engine, then build on a second one that shares its registry
+    (with ``stale``, every pushed image carries another stage key)."""
+    first = FakeEngine()
+    execute(plan, first, tmp_path / "first", push="registry.test/ns")
+    if stale:
+        for labels in first.registry.values():
+            labels[STAGE_KEY] = "stale"
+    second = FakeEngine(registry=first.registry)
+    summary = execute(
+        plan, second, tmp_path / "second", remote=lambda stage: f"registry.test/ns/{stage.image}"
+    )
+    return second, summary
+
+
 def test_stages_another_engine_pushed_are_pulled_instead_of_built(
     plan: Plan, tmp_path: Path
 ) -> None:
-    first = FakeEngine()
-    execute(plan, first, tmp_path / "first", push="registry.test/ns")
-    second = FakeEngine(registry=first.registry)
-    summary = execute(
-        plan,
-        second,
-        tmp_path / "second",
-        remote=lambda stage: f"registry.test/ns/{stage.image}",
-    )
+    second, summary = build_elsewhere_then_here(plan, tmp_path)
     assert states(summary) == dict.fromkeys(STAGES, "reused")
     assert second.calls_of("build") == []
     assert len(second.calls_of("pull")) == len(STAGES)
@@ -232,18 +241,9 @@ def test_stages_another_engine_pushed_are_pulled_instead_of_built(
 
 
 def test_a_pulled_image_with_another_key_is_not_used(plan: Plan, tmp_path: Path) -> None:
-    first = FakeEngine()
-    execute(plan, first, tmp_path / "first", push="registry.test/ns")
-    for labels in first.registry.values():
-        labels[STAGE_KEY] = "stale"
-    second = FakeEngine(registry=first.registry)
-    summary = execute(
-        plan,
-        second,
-        tmp_path / "second",
-        remote=lambda stage: f"registry.test/ns/{stage.image}",
-    )
+    second, summary = build_elsewhere_then_here(plan, tmp_path, stale=True)
     assert states(summary) == dict.fromkeys(STAGES, "built")
+    assert len(second.calls_of("pull")) == len(STAGES)
 
 
 def test_ctrl_c_in_a_test_removes_its_container_and_keeps_what_was_built(
