@@ -19,6 +19,7 @@ from jetforge.cache.sources import Probe
 from jetforge.credentials import DOCKER_HUB, HUB_API
 from jetforge.engine.base import Builder, Engine, EngineInfo
 from jetforge.errors import EngineUnavailableError, PlatformError
+from jetforge.farm.workers import Worker
 from jetforge.host_probe import HostProbe, choose_gpu
 from jetforge.platform import Platform
 from jetforge.registry import RegistryLocation, describe_failure, registry_scheme
@@ -66,6 +67,19 @@ def check_engine(name: str, info: EngineInfo) -> Check:
     """The engine answered; its version and data root."""
     root = f", data root {info.data_root}" if info.data_root else ""
     return Check("engine", OK, f"{name} {info.version or '(version unknown)'} is running{root}")
+
+
+def check_worker(worker: Worker, found: EngineInfo | EngineUnavailableError) -> Check:
+    """A configured worker: its engine answered at its endpoint, or why not (a build that
+    names it cannot start)."""
+    where = worker.endpoint or "its default socket"
+    if isinstance(found, EngineUnavailableError):
+        detail = f"{worker.name}: {worker.engine} at {where}: {found.problem}"
+        return Check("worker", PROBLEM, detail, found.remedy)
+    labels = " ".join(f"{key}={value}" for key, value in worker.labels) or "no labels"
+    version = found.version or "(version unknown)"
+    detail = f"{worker.name}: {worker.engine} {version} at {where}; {labels}; {worker.jobs} job(s)"
+    return Check("worker", OK, detail)
 
 
 def check_engine_error(error: EngineUnavailableError) -> Check:

@@ -12,10 +12,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jetforge.core.spec import ROOT_FORMATS, RootFormat, root_format
 from jetforge.errors import UsageError
+
+if TYPE_CHECKING:
+    from jetforge.farm.workers import Worker
 
 FILE_NAME = "jetforge.toml"
 
@@ -34,6 +37,7 @@ class Settings:
     pypi_url: str | None = None
     logs_dir: Path | None = None
     data_dir: Path | None = None
+    workers: tuple[Worker, ...] = ()
 
     def base_image_for(self, distro: str) -> str | None:
         """The configured base image for a distro such as ``debian:12``."""
@@ -49,6 +53,7 @@ _KEYS = (
     "pypi_url",
     "logs_dir",
     "data_dir",
+    "workers",
 )
 
 
@@ -72,21 +77,7 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
     path = find_settings_file(cwd, env)
     if path is None:
         return Settings()
-    if sys.version_info >= (3, 11):  # here, not at the top: most runs have no config file
-        import tomllib
-    else:  # pragma: no cover - exercised on Python 3.10 only
-        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise UsageError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise UsageError(f"{path}: {error}") from None
-    for key in data:
-        if key not in _KEYS:
-            close = difflib.get_close_matches(key, _KEYS, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(_KEYS)}"
-            raise UsageError(f"{path}: unknown key '{key}' ({hint})")
+    data = _read_toml(path)
 
     def paths(key: str) -> tuple[Path, ...]:
         return tuple(path.parent / item for item in _strings(data, key, path))
@@ -107,6 +98,12 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
     engine = data.get("engine", "")
     if not isinstance(engine, str):
         raise UsageError(f"{path}: 'engine' must be 'docker' or 'podman'")
+    workers: tuple[Worker, ...] = ()
+    if "workers" in data:  # the engine table only then (start-up time)
+        from jetforge.engine.table import ENGINES
+        from jetforge.farm.workers import parse_workers
+
+        workers = parse_workers(data["workers"], path, tuple(ENGINES))
     return Settings(
         path=path,
         package_dirs=package_dirs,
@@ -118,7 +115,28 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
         pypi_url=pypi_url,
         logs_dir=optional_path("logs_dir"),
         data_dir=optional_path("data_dir"),
+        workers=workers,
     )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's table, its keys checked."""
+    if sys.version_info >= (3, 11):  # here, not at the top: most runs have no config file
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(f"{path}: {error}") from None
+    for key in data:
+        if key not in _KEYS:
+            close = difflib.get_close_matches(key, _KEYS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(_KEYS)}"
+            raise UsageError(f"{path}: unknown key '{key}' ({hint})")
+    return data
 
 
 def _package_dirs(value: object, path: Path) -> tuple[tuple[Path, ...], tuple[RootFormat, ...]]:

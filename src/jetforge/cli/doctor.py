@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,13 @@ from jetforge.doctor import (
     check_platform,
     check_registry,
     check_source,
+    check_worker,
     exit_code,
     free_bytes,
     probe_url,
     registry_url,
 )
-from jetforge.engine.table import ENGINES, choose_engine
+from jetforge.engine.table import DEFAULT, ENGINES, choose_engine, engine_class
 from jetforge.errors import EngineUnavailableError, PlatformError, UsageError
 from jetforge.host_probe import HOST_ROOT_VARIABLE, probe_host
 from jetforge.platform import Platform, detect_platform
@@ -85,6 +87,7 @@ def iter_checks(session: Session) -> Iterator[Check]:
     settings, config_check = _settings(session)
     yield config_check
     yield from _engine_checks(session, settings, root, platform)
+    yield from _worker_checks(session, settings)
     yield from _endpoint_checks(session, settings, platform)
     yield from platform_checks
 
@@ -120,6 +123,17 @@ def _engine_checks(
         yield check_disk("", None, prune)
         return
     yield check_disk(data_root, free_bytes(root / data_root.lstrip("/")), prune)
+
+
+def _worker_checks(session: Session, settings: Settings) -> Iterator[Check]:
+    """Every worker of jetforge.toml, asked at its endpoint."""
+    for worker in settings.workers:
+        chosen = replace(worker, engine=worker.engine or settings.engine or DEFAULT)
+        try:
+            engine = engine_class(chosen.engine).at(chosen.endpoint, session.env)
+            yield check_worker(chosen, engine.info())
+        except EngineUnavailableError as error:
+            yield check_worker(chosen, error)
 
 
 def _endpoint_checks(

@@ -33,6 +33,7 @@ class CliEngine:
     gpu_setup: ClassVar[str] = ""
     jetson_builds_need_default_runtime: ClassVar[bool] = False
     info_format: ClassVar[str]  # the --format of ``info`` that gives JSON
+    endpoint_variables: ClassVar[tuple[str, ...]] = ()  # the environment naming its endpoint
 
     program: str
     build_mode: str
@@ -44,6 +45,17 @@ class CliEngine:
         """Find the program (``JETFORGE_<NAME>`` names another one), check that the
         engine answers, and detect its build mode."""
         raise NotImplementedError
+
+    @classmethod
+    def endpoint_env(cls, endpoint: str) -> dict[str, str]:
+        """The environment that points the program at ``endpoint`` (``unix://…``,
+        ``ssh://…``, ``tcp://…``); empty for the engine's default one."""
+        return {cls.endpoint_variables[0]: endpoint} if endpoint else {}
+
+    @classmethod
+    def at(cls: type[E], endpoint: str, env: Mapping[str, str], runner: Runner = run) -> E:
+        """Connect to the engine at ``endpoint`` (empty: the default one)."""
+        return cls.connect({**env, **cls.endpoint_env(endpoint)}, runner)
 
     @classmethod
     def program_in(cls, env: Mapping[str, str]) -> str:
@@ -66,11 +78,17 @@ class CliEngine:
 
     def build_command(self, stage: Stage, extra: Sequence[str] = ()) -> Command:
         """The command that builds ``stage``; ``extra`` flags come before the stage's."""
-        return build_command(stage, self.build_mode, self.program, extra)
+        command = build_command(stage, self.build_mode, self.program, extra)
+        return Command(command.argv, (*self._endpoint(), *command.env))
 
     def run_command(self, options: Sequence[str], image: str, argv: Sequence[str]) -> Command:
         """The command that runs ``argv`` in a new container of ``image``."""
-        return Command((self.program, "run", *options, image, *argv))
+        return Command((self.program, "run", *options, image, *argv), self._endpoint())
+
+    def _endpoint(self) -> tuple[tuple[str, str], ...]:
+        """The endpoint variables in effect, for command lines shown to be run by hand."""
+        env = self.env if self.env is not None else os.environ
+        return tuple((name, env[name]) for name in self.endpoint_variables if env.get(name))
 
     def parse_info(self, text: str) -> EngineInfo:
         """The engine's ``info`` JSON as a value."""

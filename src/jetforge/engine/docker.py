@@ -34,6 +34,7 @@ class DockerEngine(CliEngine):
         ),
     }
     secret_modes: ClassVar[frozenset[str]] = frozenset(("buildkit", "buildx"))
+    endpoint_variables: ClassVar[tuple[str, ...]] = ("DOCKER_HOST",)
     gpus_flag: ClassVar[bool] = True
     gpu_setup: ClassVar[str] = (
         "install nvidia-container-toolkit, then: nvidia-ctk runtime configure "

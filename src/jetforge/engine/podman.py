@@ -30,6 +30,16 @@ class PodmanEngine(CliEngine):
         "--output=/etc/cdi/nvidia.yaml"
     )
     info_format: ClassVar[str] = "json"
+    # A URL goes in CONTAINER_HOST (podman is then remote), a connection name in
+    # CONTAINER_CONNECTION (``podman system connection list``).
+    endpoint_variables: ClassVar[tuple[str, ...]] = ("CONTAINER_HOST", "CONTAINER_CONNECTION")
+
+    @classmethod
+    def endpoint_env(cls, endpoint: str) -> dict[str, str]:
+        """``CONTAINER_HOST`` for a URL, ``CONTAINER_CONNECTION`` for a connection name."""
+        if not endpoint:
+            return {}
+        return {"CONTAINER_HOST" if "://" in endpoint else "CONTAINER_CONNECTION": endpoint}
 
     @classmethod
     def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run) -> E:
