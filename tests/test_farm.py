@@ -3,17 +3,27 @@ fits which platform, and how an endpoint reaches its engine."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 
+from jetforge.build import BuildOptions
+from jetforge.context import read_context
+from jetforge.core.plan import Plan, PlanOptions, plan_build
+from jetforge.core.resolve import resolve
+from jetforge.discovery.discover import discover
 from jetforge.engine.docker import DockerEngine
+from jetforge.engine.fake import FakeEngine
 from jetforge.engine.podman import PodmanEngine
 from jetforge.errors import UsageError
+from jetforge.farm.schedule import Farm, Site
 from jetforge.farm.workers import Worker, choose_workers, parse_workers
 from jetforge.platform import detect_platform
+from jetforge.reporter import NullReporter
 from jetforge.settings import load_settings
 
+GOLDEN_TREE = Path(__file__).parent / "fixtures" / "trees" / "golden"
 SOURCE = Path("/etc/jetforge.toml")
 ENGINES = ("docker", "podman")
 
@@ -128,3 +138,147 @@ def test_doctor_checks_every_worker_at_its_endpoint(
     )
     assert "; fix: " in lines[1]
     assert result.code == 1
+
+
+# --- scheduling, on in-memory engines ---------------------------------------------------
+
+
+def write_chains(root: Path, chains: int, length: int) -> list[str]:
+    """``chains`` independent chains ``c<i>s1 … c<i>s<length>``; the last names."""
+    for chain in range(chains):
+        for step in range(1, length + 1):
+            name = f"c{chain}s{step}"
+            depends = f"# depends: [c{chain}s{step - 1}]\n" if step > 1 else ""
+            (root / name).mkdir(parents=True)
+            (root / name / "Dockerfile").write_text(
+                f"#---\n# name: {name}\n{depends}# test: echo {name}\n#---\n"
+                "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+            )
+    return [f"c{chain}s{length}" for chain in range(chains)]
+
+
+def plans_of(tree: Path, lasts: list[str]) -> list[Plan]:
+    platform = detect_platform({}, target="x86_64-cu128")
+    catalog = discover([tree], platform)
+    options = PlanOptions(created="2026-01-02T03:04:05Z")
+    return [
+        plan_build(resolve(catalog, [last], {}), platform, options, read_context) for last in lasts
+    ]
+
+
+def farm_of(
+    plans: list[Plan], engines: dict[str, FakeEngine], tmp_path: Path, **labels: str
+) -> Farm:
+    registry: dict[str, dict[str, str]] = {}
+    ids: dict[str, str] = {}
+    sites = []
+    for name, engine in engines.items():
+        engine.registry, engine.registry_ids = registry, ids
+        worker = Worker(name, "fake", labels=tuple(labels.items()) if name != "local" else ())
+        sites.append(Site(worker, engine))
+    options = [
+        BuildOptions(
+            logs_dir=tmp_path / "logs" / plan.final_image.name,
+            data_dir=tmp_path / "data",
+            results_dir=tmp_path / "results",
+        )
+        for plan in plans
+    ]
+    return Farm(
+        plans, sites, options, lambda stage: f"registry.test/ns/{stage.image}", NullReporter()
+    )
+
+
+def fakes(*names: str, seconds: float = 0.0) -> dict[str, FakeEngine]:
+    return {name: FakeEngine(build_seconds=seconds) for name in names}
+
+
+def test_independent_chains_spread_over_the_workers_and_end_on_the_first(
+    tmp_path: Path,
+) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 4, 3))
+    engines = fakes("local", "w2", "w3", seconds=0.05)
+    ended = list(farm_of(plans, engines, tmp_path).run())
+    assert [e.failure for e in ended] == [None] * 4
+    assert sorted(str(e.plan.final_image) for e in ended) == sorted(
+        str(p.final_image) for p in plans
+    )
+    builds = [call for engine in engines.values() for call in engine.calls_of("build")]
+    assert len(builds) == 12  # every key once
+    assert all(len(engine.calls_of("build")) > 0 for engine in engines.values())
+    for plan in plans:
+        assert engines["local"].inspect(str(plan.final_image)) is not None
+    spans = sorted((span for e in engines.values() for span in e.spans), key=lambda s: s[1])
+    overlapping = sum(1 for a, b in itertools.pairwise(spans) if b[1] < a[2])
+    assert overlapping > 0
+    summary = next(e.summary for e in ended if e.summary)
+    assert {stage.worker for stage in summary.stages} <= set(engines)
+
+
+def test_a_prefix_shared_by_two_chains_is_built_once(tmp_path: Path) -> None:
+    plans = plans_of(GOLDEN_TREE, ["bundle", "accel"])
+    engines = fakes("local", "w2")
+    ended = list(farm_of(plans, engines, tmp_path).run())
+    assert [e.failure for e in ended] == [None, None]
+    built = sorted(
+        call[1].rsplit("-", 1)[-1] for e in engines.values() for call in e.calls_of("build")
+    )
+    # bundle is core, frame, accel, bundle; accel is core, accel (another accel: its parent
+    # differs): core, the shared prefix, is built once.
+    assert built == ["accel", "accel", "bundle", "core", "frame_2.0"]
+
+
+def test_a_second_run_on_the_farm_builds_nothing(tmp_path: Path) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 2, 3))
+    engines = fakes("local", "w2")
+    list(farm_of(plans, engines, tmp_path).run())
+    for engine in engines.values():
+        engine.calls.clear()
+    ended = list(farm_of(plans, engines, tmp_path).run())
+    assert [e.failure for e in ended] == [None, None]
+    assert [call for e in engines.values() for call in e.calls_of("build")] == []
+    assert [call for e in engines.values() for call in e.calls_of("run")] == []
+
+
+def test_a_worker_that_stops_answering_has_its_stage_built_elsewhere(tmp_path: Path) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 2, 3))
+    engines = fakes("local", "w2")
+    engines["w2"].down = True
+    ended = list(farm_of(plans, engines, tmp_path).run())
+    assert [e.failure for e in ended] == [None, None]
+    assert engines["w2"].calls_of("build")  # it was tried
+    assert len(engines["local"].calls_of("build")) == 6
+    for plan in plans:
+        assert engines["local"].inspect(str(plan.final_image)) is not None
+
+
+def test_a_build_error_fails_its_chain_only_and_is_not_retried(tmp_path: Path) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 2, 3))
+    engines = fakes("local", "w2")
+    for engine in engines.values():
+        engine.fail_builds = {"*-c0s2"}
+    ended = {str(e.plan.final_image): e for e in farm_of(plans, engines, tmp_path).run()}
+    failed = ended[str(plans[0].final_image)].failure
+    assert failed is not None
+    assert (failed.stage, failed.step) == ("c0s2", "build")
+    assert ended[str(plans[1].final_image)].summary is not None
+    attempts = [c for e in engines.values() for c in e.calls_of("build") if c[1].endswith("c0s2")]
+    assert len(attempts) == 1
+
+
+def test_stages_go_only_to_workers_whose_labels_fit(tmp_path: Path) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 2, 2))
+    engines = fakes("local", "orin")
+    ended = list(farm_of(plans, engines, tmp_path, abi="tegra").run())
+    assert [e.failure for e in ended] == [None, None]
+    assert engines["orin"].calls_of("build") == []
+
+
+def test_ctrl_c_on_the_farm_stops_it_and_leaves_no_container(tmp_path: Path) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 2, 3))
+    engines = fakes("local", "w2")
+    for engine in engines.values():
+        engine.interrupt_tests = {"*-c1s2"}
+    with pytest.raises(KeyboardInterrupt):
+        list(farm_of(plans, engines, tmp_path).run())
+    assert all(engine.containers == set() for engine in engines.values())

@@ -6,10 +6,12 @@ recording runner and the real one stays in one place.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from typing import Protocol
 from jetforge.errors import TerminatedError
 
 OutputSink = Callable[[str], None]
+_LIVE: set[subprocess.Popen[str]] = set()  # the streaming commands running now
+_LIVE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,8 @@ def _stream(
     except FileNotFoundError as error:
         return Completed(tuple(argv), 127, "", str(error))
     lines: list[str] = []
+    with _LIVE_LOCK:
+        _LIVE.add(process)
     with process:
         try:
             if input_text is not None and process.stdin is not None:
@@ -117,7 +123,26 @@ def _stream(
         except BaseException:
             _terminate(process)
             raise
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(process)
     return Completed(tuple(argv), process.returncode, "".join(lines), "")
+
+
+def stop_streaming(grace: float = 10.0) -> None:
+    """Stop every streaming command of this process (in any thread) as Ctrl-C stops one:
+    SIGINT, then SIGKILL after ``grace`` seconds. Their threads see them end."""
+    with _LIVE_LOCK:
+        running = [process for process in _LIVE if process.poll() is None]
+    for process in running:
+        with contextlib.suppress(OSError):
+            process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace
+    for process in running:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _terminate(process: subprocess.Popen[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -31,6 +32,7 @@ from jetforge.errors import FailureError, StageFailedError
 from jetforge.reporter import NullReporter, Reporter
 
 TAIL_LINES = 30
+_CONTAINERS = itertools.count(1)  # test container names, unique in this process
 
 StageState = Literal["pending", "building", "reused", "built", "failed"]
 TestState = Literal["passed", "cached", "failed"]
@@ -80,6 +82,7 @@ class StageResult:
     seconds: float = 0.0
     tests: list[TestResult] = field(default_factory=list)
     cache: list[str] = field(default_factory=list)
+    worker: str = ""  # the build farm's worker that holds it (empty: the local engine)
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Summary:
     pushed: str = ""
     engine_seconds: float = 0.0
     total_seconds: float = 0.0
+    transfer_seconds: float = 0.0  # pushes and pulls between a build farm's workers
 
     @property
     def built(self) -> list[str]:
@@ -120,7 +124,6 @@ class Executor:
             str(plan.final_image),
             [StageResult(s.index, s.package, s.key, str(s.image)) for s in plan.stages],
         )
-        self._containers = 0
         self._dockerfiles: dict[int, Path] = {}
         self._cache_events: list[str] = []
         self._known: dict[str, list[ImageInfo]] | None = None
@@ -149,27 +152,61 @@ class Executor:
 
         A log that cannot be written (a full disk) fails the build with one line; what was
         built so far stays, and a rerun resumes."""
+        with self._logged():
+            self.prepare()
+            for stage, result in zip(self.plan.stages, self.summary.stages, strict=True):
+                self._stage(stage, result)
+            self._conclude()
+        return self.summary
+
+    def prepare(self) -> None:
+        """The logs directory, the edited Dockerfiles and plan.json, before any stage."""
+        with self._logged(summary=False):
+            self.options.logs_dir.mkdir(parents=True, exist_ok=True)
+            self._write_dockerfiles()
+            commands = {stage.index: self.command(stage).argv for stage in self.plan.stages}
+            _write_json(self.options.logs_dir / "plan.json", plan_json(self.plan, commands))
+
+    def run_stage(self, stage: Stage) -> StageResult:
+        """Reuse, pull or build one stage on this engine and run its tests: the unit of
+        work a build farm hands to one worker (its parent image must be there)."""
+        self._known = None  # what the engine holds now
+        result = self.summary.stages[self.plan.stages.index(stage)]
+        with self._logged(summary=False):
+            self._stage(stage, result)
+        return result
+
+    def conclude(self, results: Sequence[StageResult]) -> Summary:
+        """Given every stage's result (from wherever each ran; the last stage's image is
+        on this engine): the final tests, the final tag, the push, summary.json."""
+        self.summary.stages = list(results)
+        self._known = None
+        with self._logged():
+            self._conclude()
+        return self.summary
+
+    def _conclude(self) -> None:
+        self._final_tests()
+        self._finish()
+        self.summary.ok = True
+
+    @contextmanager
+    def _logged(self, *, summary: bool = True) -> Iterator[None]:
+        """A log that cannot be written is one line; ``summary.json`` is written however
+        the block ends (with ``summary``)."""
         started = time.monotonic()
         logs = self.options.logs_dir
         try:
-            logs.mkdir(parents=True, exist_ok=True)
-            self._write_dockerfiles()
-            commands = {stage.index: self.command(stage).argv for stage in self.plan.stages}
-            _write_json(logs / "plan.json", plan_json(self.plan, commands))
             try:
-                for stage, result in zip(self.plan.stages, self.summary.stages, strict=True):
-                    self._stage(stage, result)
-                self._final_tests()
-                self._finish()
-                self.summary.ok = True
+                yield
             finally:
-                self.summary.total_seconds = round(time.monotonic() - started, 3)
-                with contextlib.suppress(OSError):
-                    _write_json(logs / "summary.json", asdict(self.summary))
+                if summary:
+                    self.summary.total_seconds = round(time.monotonic() - started, 3)
+                    with contextlib.suppress(OSError):
+                        _write_json(logs / "summary.json", asdict(self.summary))
         except OSError as error:
             where = error.filename or logs
             raise FailureError(f"{where}: {error.strerror or error}") from None
-        return self.summary
 
     def _stage_images(self) -> dict[str, list[ImageInfo]]:
         """Every local stage image by its stage key, newest first: one engine query for
@@ -253,8 +290,7 @@ class Executor:
         if image_id and marker.exists():
             result.state = "cached"
             return result
-        self._containers += 1
-        name = f"jetforge-test-{os.getpid()}-{self._containers}"
+        name = f"jetforge-test-{os.getpid()}-{next(_CONTAINERS)}"
         options = run_options_for_test(
             name=name,
             package_dir=str(test.package_dir),

@@ -1,20 +1,23 @@
 """An engine that keeps images, tags, containers and a registry in memory.
 
 It is not in the table: it is for tests of whatever drives an engine (the executor, the
-orchestrators), which then run in milliseconds without a daemon. Builds and tests follow
-the plan's values: a built image carries its stage's labels and tag. Failures come on
-demand: a build or push whose image matches one of ``fail_builds`` or ``fail_pushes``
-(shell patterns) exits 1, and so does a test whose ``IMAGE ARGV...`` line matches one of
-``fail_tests``; and a build or test run
-matching ``interrupt_builds`` or ``interrupt_tests`` raises ``KeyboardInterrupt`` as
-Ctrl-C would (a test's container is left behind). Every call is
-recorded in ``calls``.
+build farm), which then run in milliseconds without a daemon. Builds and tests follow the
+plan's values: a built image carries its stage's labels and tag, and keeps its id through
+a push and a pull (share ``registry`` and ``registry_ids`` between engines for a farm).
+
+Failures come on demand: a build or push whose image matches one of ``fail_builds`` or
+``fail_pushes`` (shell patterns) exits 1, and so does a test whose ``IMAGE ARGV...`` line
+matches one of ``fail_tests``; a build or test run matching ``interrupt_builds`` or
+``interrupt_tests`` raises ``KeyboardInterrupt`` as Ctrl-C would (a test's container is
+left behind); with ``down`` the daemon is gone. Every call is recorded in ``calls``, and
+every build's start and end in ``spans``.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, ClassVar
 from jetforge._process import Completed, OutputSink
 from jetforge.engine.base import Builder, EngineInfo, ImageInfo
 from jetforge.engine.command import Command, build_command
+from jetforge.errors import EngineUnavailableError
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Stage
@@ -52,7 +56,9 @@ class FakeEngine:
     build_mode: str = "buildkit"
 
     images: dict[str, FakeImage] = field(default_factory=dict)  # by id
-    registry: dict[str, dict[str, str]] = field(default_factory=dict)  # reference: labels
+    # A registry (share one between engines): labels and image id by reference.
+    registry: dict[str, dict[str, str]] = field(default_factory=dict)
+    registry_ids: dict[str, str] = field(default_factory=dict)
     containers: set[str] = field(default_factory=set)  # containers that exist now
     calls: list[tuple[str, ...]] = field(default_factory=list)
     fail_builds: set[str] = field(default_factory=set)
@@ -60,6 +66,9 @@ class FakeEngine:
     fail_pushes: set[str] = field(default_factory=set)
     interrupt_builds: set[str] = field(default_factory=set)
     interrupt_tests: set[str] = field(default_factory=set)
+    down: bool = False  # a daemon gone: builds and tests fail, info raises
+    build_seconds: float = 0.0  # how long a build takes
+    spans: list[tuple[str, float, float]] = field(default_factory=list)  # builds: start, end
     _stages: dict[tuple[str, ...], Stage] = field(default_factory=dict, init=False, repr=False)
 
     @property
@@ -93,7 +102,10 @@ class FakeEngine:
         on_output(f"building {reference}")
         if _matches(reference, self.interrupt_builds):
             raise KeyboardInterrupt
-        if _matches(reference, self.fail_builds):
+        started = time.monotonic()
+        time.sleep(self.build_seconds)
+        self.spans.append((reference, started, time.monotonic()))
+        if self.down or _matches(reference, self.fail_builds):
             on_output(f"error: the build of {reference} failed")
             return Completed(command.argv, 1, "", "")
         labels = dict(stage.labels)
@@ -128,7 +140,7 @@ class FakeEngine:
         name = _option(options, "--name")
         self.calls.append(("run", image, *argv))
         command = self.run_command(options, image, argv)
-        if self._find(image) is None:
+        if self.down or self._find(image) is None:
             on_output(f"Unable to find image '{image}' locally")
             return Completed(command.argv, 125, "", "")
         self.containers.add(name)
@@ -150,22 +162,24 @@ class FakeEngine:
         """Copy the image's labels to the in-memory registry."""
         self.calls.append(("push", reference))
         image = self._find(reference)
-        if image is None or _matches(reference, self.fail_pushes):
+        if self.down or image is None or _matches(reference, self.fail_pushes):
             on_output(f"push of {reference} denied")
             return Completed(("push", reference), 1, "", "")
         self.registry[reference] = dict(image.labels)
+        self.registry_ids[reference] = image.id
         return Completed(("push", reference), 0, "", "")
 
     def pull(self, reference: str, on_output: OutputSink) -> Completed:
         """Make a local image from the in-memory registry's."""
         self.calls.append(("pull", reference))
         labels = self.registry.get(reference)
-        if labels is None:
+        if self.down or labels is None:
             on_output(f"manifest for {reference} not found")
             return Completed(("pull", reference), 1, "", "")
-        digest = hashlib.sha256(f"pulled/{reference}/{len(self.images)}".encode()).hexdigest()
-        self.images[f"sha256:{digest}"] = FakeImage(f"sha256:{digest}", dict(labels))
-        self._set_tag(f"sha256:{digest}", reference)
+        default = "sha256:" + hashlib.sha256(f"pulled/{reference}".encode()).hexdigest()
+        image_id = self.registry_ids.get(reference, default)  # an image keeps its id
+        self.images.setdefault(image_id, FakeImage(image_id, dict(labels)))
+        self._set_tag(image_id, reference)
         return Completed(("pull", reference), 0, "", "")
 
     def import_tarball(self, tarball: str, reference: str) -> Completed:
@@ -177,7 +191,9 @@ class FakeEngine:
         return Completed(("import", tarball, reference), 0, "", "")
 
     def info(self) -> EngineInfo:
-        """No runtimes, no CDI."""
+        """No runtimes, no CDI; a daemon that is down raises as a real one would."""
+        if self.down:
+            raise EngineUnavailableError("fake", "the daemon is not running", "start it")
         return EngineInfo(version="fake")
 
     def attach(self, options: Sequence[str], image: str, argv: Sequence[str]) -> int:

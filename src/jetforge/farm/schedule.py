@@ -1,0 +1,355 @@
+"""Run one build's stages on several workers at once.
+
+The plans of one invocation become one graph of stages by stage key: a prefix that several
+chains share is one node, built once. A node runs when its parent is done, on a worker
+with a free slot whose labels fit the plan's platform (a first stage only on a worker that
+holds the base image the keys were computed from), the node with the longest chain above
+it first. The executor does the stage's work there (reuse by key, pull from the registry,
+build, tests); the farm brings the parent image to that worker first and pushes the
+result to the shared registry after, so the next stage may run anywhere. Each chain ends
+on its home, the first of its fitting workers: final tests, final tag, push.
+
+A stage that fails because its worker's engine went away (it no longer answers) is tried
+once more on another worker; a build or test error is reported as on one engine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from jetforge._process import stop_streaming
+from jetforge.build import BuildOptions, Executor, StageResult, Summary
+from jetforge.core.labels import STAGE_KEY
+from jetforge.errors import FailureError, JetforgeError, StageFailedError, UsageError
+
+if TYPE_CHECKING:
+    from jetforge.core.plan import Plan, Stage
+    from jetforge.core.tags import ImageRef
+    from jetforge.engine.base import Engine
+    from jetforge.farm.workers import Worker
+    from jetforge.reporter import Reporter, StageEvent
+
+Store = Callable[["Stage"], str]  # where a stage's image goes in the shared registry
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A worker with its connected engine; ``has_base``: it holds the base image the
+    plans' keys were computed from."""
+
+    worker: Worker
+    engine: Engine
+    has_base: bool = True
+
+
+@dataclass
+class Node:
+    """One stage key of the graph, built once under the names of its first plan."""
+
+    key: str
+    plan: int
+    stage: Stage
+    parent: str | None
+    height: int = 1  # stages from here to the end of the longest chain through it
+    result: StageResult | None = None
+    site: str = ""  # the worker that built or reused it
+    failure: StageFailedError | None = None
+    tried: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """One chain's end: its summary, or the failure that stopped it."""
+
+    plan: Plan
+    summary: Summary | None = None
+    failure: StageFailedError | None = None
+
+
+def stage_graph(plans: Sequence[Plan]) -> dict[str, Node]:
+    """Every stage of ``plans`` by key, with its parent's key and its height."""
+    nodes: dict[str, Node] = {}
+    for number, plan in enumerate(plans):
+        parent: str | None = None
+        for stage in plan.stages:
+            nodes.setdefault(stage.key, Node(stage.key, number, stage, parent))
+            parent = stage.key
+    for plan in plans:
+        for height, stage in enumerate(reversed(plan.stages), start=1):
+            nodes[stage.key].height = max(nodes[stage.key].height, height)
+    return nodes
+
+
+class _Locked:
+    """A reporter that several threads may call; stage names carry their worker."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+        self._lock = threading.Lock()
+
+    def stage(self, slug: str, state: StageEvent, seconds: float = 0.0, detail: str = "") -> None:
+        with self._lock:
+            self._reporter.stage(slug, state, seconds, detail)
+
+    def message(self, text: str) -> None:
+        with self._lock:
+            self._reporter.message(text)
+
+    def output(self, slug: str, line: str) -> None:
+        with self._lock:
+            self._reporter.output(slug, line)
+
+
+class _OnSite:
+    """A reporter for one worker: ``[03-accel @ orin]``."""
+
+    def __init__(self, reporter: _Locked, site: str) -> None:
+        self._reporter = reporter
+        self._site = site
+
+    def stage(self, slug: str, state: StageEvent, seconds: float = 0.0, detail: str = "") -> None:
+        self._reporter.stage(f"{slug} @ {self._site}", state, seconds, detail)
+
+    def message(self, text: str) -> None:
+        self._reporter.message(f"{self._site}: {text}")
+
+    def output(self, slug: str, line: str) -> None:
+        self._reporter.output(f"{slug} @ {self._site}", line)
+
+
+class Farm:
+    """Builds ``plans`` over ``sites`` (see the module's text); ``store`` names where each
+    stage image goes in the shared registry, ``options[i]`` is plan ``i``'s."""
+
+    def __init__(
+        self,
+        plans: Sequence[Plan],
+        sites: Sequence[Site],
+        options: Sequence[BuildOptions],
+        store: Store,
+        reporter: Reporter,
+    ) -> None:
+        self.plans = list(plans)
+        self.sites = {site.worker.name: site for site in sites}
+        self.options = list(options)
+        self.store = store
+        self.reporter = _Locked(reporter)
+        self.nodes = stage_graph(plans)
+        self.free = {site.worker.name: site.worker.jobs for site in sites}
+        self.dead: set[str] = set()
+        self.transfer_seconds = [0.0] * len(self.plans)
+        self._executors: dict[tuple[int, str], Executor] = {}
+
+    def run(self) -> Iterator[Ended]:
+        """Yield each chain's end as it comes; Ctrl-C stops every worker's running step."""
+        for number, plan in enumerate(self.plans):
+            if not any(self._fits(site, plan) for site in self.sites.values()):
+                names = ", ".join(self.sites)
+                raise UsageError(f"no worker fits {plan.platform.label} (workers: {names})")
+            for site in self.sites:
+                self._executor(number, site).prepare()
+        ended: set[int] = set()
+        running: dict[Future[object], tuple[str, str | int]] = {}
+        with ThreadPoolExecutor(max_workers=sum(self.free.values())) as pool:
+            try:
+                while len(ended) < len(self.plans):
+                    for number in self._failed_plans(ended):
+                        ended.add(number)
+                        yield Ended(self.plans[number], failure=self._failure_of(number))
+                    self._start(pool, running, ended)
+                    if not running:
+                        if len(ended) < len(self.plans):
+                            raise FailureError("the build farm has no worker left for its stages")
+                        break
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        site, job = running.pop(future)
+                        self.free[site] += 1
+                        if isinstance(job, int):
+                            ended.add(job)
+                            yield self._ended(job, future)
+                        else:
+                            self._finished(self.nodes[job], site, future)
+            except BaseException:
+                stop_streaming()
+                wait(running)
+                raise
+
+    def _start(
+        self,
+        pool: ThreadPoolExecutor,
+        running: dict[Future[object], tuple[str, str | int]],
+        ended: set[int],
+    ) -> None:
+        busy = {job for _, job in running.values()}
+        for number, plan in enumerate(self.plans):
+            last = self.nodes[plan.stages[-1].key]
+            if number in ended or number in busy or last.result is None:
+                continue
+            home = self._home(number)
+            if home is not None and self.free[home] > 0:
+                self.free[home] -= 1
+                running[pool.submit(self._conclude, number, home)] = (home, number)
+        ready = [
+            node
+            for node in self.nodes.values()
+            if node.result is None
+            and node.failure is None
+            and node.key not in busy
+            and (node.parent is None or self.nodes[node.parent].result is not None)
+        ]
+        for node in sorted(ready, key=lambda n: (-n.height, n.plan, n.stage.index)):
+            site = self._pick(node)
+            if site is None:
+                if not self._pick(node, any_slot=True):
+                    tried = ", ".join(sorted(node.tried)) or "none"
+                    detail = f"no worker left that fits it (tried: {tried})"
+                    node.failure = StageFailedError(node.stage.package, "scheduling", detail, None)
+                continue
+            self.free[site] -= 1
+            node.tried.add(site)
+            running[pool.submit(self._build, node, site)] = (site, node.key)
+
+    def _fits(self, site: Site, plan: Plan) -> bool:
+        return site.worker.name not in self.dead and site.worker.fits(plan.platform)
+
+    def _pick(self, node: Node, *, any_slot: bool = False) -> str | None:
+        """The worker for ``node``: one that fits, has a free slot (or any, with
+        ``any_slot``) and has not failed it; the one holding its parent first (nothing to
+        transfer), then the least busy."""
+        plan = self.plans[node.plan]
+        holder = self.nodes[node.parent].site if node.parent else ""
+        candidates = [
+            name
+            for name, site in self.sites.items()
+            if (any_slot or self.free[name] > 0)
+            and name not in node.tried
+            and self._fits(site, plan)
+            and (node.parent is not None or site.has_base)
+        ]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda name: (name != holder, -self.free[name]))
+
+    def _home(self, number: int) -> str | None:
+        plan = self.plans[number]
+        return next((n for n, site in self.sites.items() if self._fits(site, plan)), None)
+
+    def _executor(self, number: int, site: str) -> Executor:
+        key = (number, site)
+        if key not in self._executors:
+            reporter = _OnSite(self.reporter, site)
+            engine = self.sites[site].engine
+            self._executors[key] = Executor(
+                self.plans[number], engine, self.options[number], reporter
+            )
+        return self._executors[key]
+
+    def _build(self, node: Node, site: str) -> StageResult:
+        """On ``site``: bring the parent image, run the stage, push its image."""
+        engine = self.sites[site].engine
+        started = time.monotonic()
+        if node.parent is not None:
+            self._bring(engine, node.stage.base, self.nodes[node.parent])
+        moved = time.monotonic() - started
+        result = replace(self._executor(node.plan, site).run_stage(node.stage), worker=site)
+        started = time.monotonic()
+        if len(self.sites) > 1:
+            reference = self.store(node.stage)
+            engine.tag(str(node.stage.image), reference)
+            tail: list[str] = []
+            if engine.push(reference, tail.append).returncode != 0:
+                raise FailureError(f"push of {reference} failed: {' '.join(tail[-3:]).strip()}")
+        self.transfer_seconds[node.plan] += moved + time.monotonic() - started
+        return result
+
+    def _bring(self, engine: Engine, name: ImageRef, parent: Node) -> None:
+        """Make ``name`` on ``engine`` the image of ``parent`` (tagging a local one with
+        its key, else pulling it from the registry)."""
+        found = engine.inspect(str(name))
+        if found is not None and found.labels.get(STAGE_KEY) == parent.key:
+            return
+        local = engine.list_images([f"label={STAGE_KEY}={parent.key}"])
+        if local:
+            engine.tag(local[0].id, str(name))
+            return
+        reference = self.store(parent.stage)
+        tail: list[str] = []
+        if engine.pull(reference, tail.append).returncode != 0:
+            raise FailureError(f"pull of {reference} failed: {' '.join(tail[-3:]).strip()}")
+        engine.tag(reference, str(name))
+
+    def _finished(self, node: Node, site: str, future: Future[object]) -> None:
+        error = future.exception()
+        if error is None:
+            result = future.result()
+            assert isinstance(result, StageResult)
+            node.result, node.site = result, site
+            return
+        engine_reason = isinstance(error, JetforgeError | OSError)  # StageFailedError is one
+        if engine_reason and not self._answers(site):
+            self.dead.add(site)
+            self.reporter.message(f"worker {site} stopped answering; its stage goes elsewhere")
+            if len(node.tried) < 2:
+                return  # picked again, elsewhere
+        if isinstance(error, StageFailedError):
+            node.failure = error
+            return
+        if isinstance(error, JetforgeError | OSError):
+            node.failure = StageFailedError(node.stage.package, "transfer", str(error), None)
+            return
+        raise error
+
+    def _answers(self, site: str) -> bool:
+        try:
+            self.sites[site].engine.info()
+        except JetforgeError:
+            return False
+        return True
+
+    def _failed_plans(self, ended: set[int]) -> list[int]:
+        return [
+            number
+            for number in range(len(self.plans))
+            if number not in ended and self._failure_of(number) is not None
+        ]
+
+    def _failure_of(self, number: int) -> StageFailedError | None:
+        stages = self.plans[number].stages
+        return next((n.failure for s in stages if (n := self.nodes[s.key]).failure), None)
+
+    def _conclude(self, number: int, home: str) -> Summary:
+        """On the chain's home: the last stage's image, then final tests, tag, push."""
+        plan = self.plans[number]
+        engine = self.sites[home].engine
+        last = self.nodes[plan.stages[-1].key]
+        started = time.monotonic()
+        self._bring(engine, plan.stages[-1].image, last)
+        self.transfer_seconds[number] += time.monotonic() - started
+        results = []
+        for stage in plan.stages:
+            done = self.nodes[stage.key].result
+            assert done is not None
+            results.append(replace(done, image=str(stage.image), tests=list(done.tests)))
+        summary = self._executor(number, home).conclude(results)
+        summary.transfer_seconds = round(self.transfer_seconds[number], 3)
+        return summary
+
+    def _ended(self, number: int, future: Future[object]) -> Ended:
+        plan = self.plans[number]
+        error = future.exception()
+        if error is None:
+            summary = future.result()
+            assert isinstance(summary, Summary)
+            return Ended(plan, summary)
+        if isinstance(error, StageFailedError):
+            return Ended(plan, failure=error)
+        if isinstance(error, JetforgeError | OSError):
+            last = plan.stages[-1].package
+            return Ended(plan, failure=StageFailedError(last, "conclusion", str(error), None))
+        raise error
