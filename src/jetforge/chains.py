@@ -27,7 +27,7 @@ from jetforge.errors import JetforgeError, RegistryError, StageFailedError, Usag
 from jetforge.trust import trust_context
 
 if TYPE_CHECKING:
-    from jetforge.build import Summary
+    from jetforge.build import BuildOptions, Summary
     from jetforge.cache.builds import BuildCache
     from jetforge.core.catalog import Catalog
     from jetforge.engine.base import Engine
@@ -84,6 +84,7 @@ class BuildRequest:
     use_proxy: bool = False
     ca_bundle: str | None = None
     engine: str | None = None
+    workers: tuple[str, ...] = ()  # --workers: names of jetforge.toml's workers
     rebuild: bool = False
     resume: str = ""  # the command that resumes a failed build
 
@@ -115,19 +116,55 @@ def build_chains(
     """Build every chain of ``request``, yielding each outcome as it ends; a failed stage
     raises :class:`StageFailedError` unless ``skip_errors``. ``reporting`` gives the
     progress display of one chain."""
-    from jetforge.build import BuildOptions, Executor
+    from jetforge.build import Executor
 
     chains = resolve_chains(request, where)
     planning = plan_options(request, where)
     engine = choose_engine(request.engine, where.env, where.settings.engine).connect(where.env)
-    base_id = _ensure_base(where, engine, base_reference(request, where))
+    base = base_reference(request, where)
+    base_id = _ensure_base(where, engine, base)
     planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
     plans = make_plans(where, chains, planning)
+    options = _build_options(request, where, engine, plans)
+    where.data_dir.mkdir(parents=True, exist_ok=True)
+    if request.workers not in ((), ("local",)):  # a build farm
+        from jetforge.farm.run import farm_chains
+
+        ends = farm_chains(
+            request.workers, where, engine, (base, base_id), plans, options, reporting
+        )
+        for end in ends:
+            if end.failure is not None and not request.skip_errors:
+                raise end.failure
+            chosen = options[plans.index(end.plan)]
+            yield ChainOutcome(end.plan, chosen.logs_dir, end.summary, end.failure)
+        return
+    for number, (plan, chosen) in enumerate(zip(plans, options, strict=True), start=1):
+        if len(plans) > 1:
+            where.note(f"chain {number}/{len(plans)}: {plan.final_image}")
+        try:
+            with reporting() as reporter:
+                summary = Executor(plan, engine, chosen, reporter).execute()
+        except StageFailedError as failure:
+            if not request.skip_errors:
+                raise
+            yield ChainOutcome(plan, chosen.logs_dir, failure=failure)
+            continue
+        yield ChainOutcome(plan, chosen.logs_dir, summary)
+
+
+def _build_options(
+    request: BuildRequest, where: Workspace, engine: Engine, plans: list[Plan]
+) -> list[BuildOptions]:
+    """How each plan is executed: its logs directory, tests, push, registry lookup and the
+    package cache's flags."""
+    from jetforge.build import BuildOptions
+
     package_cache = build_cache(where, engine)
     logs = _logs_dir(request, where)
     remote = None if request.rebuild else _registry_lookup(where)
-    for number, plan in enumerate(plans, start=1):
-        options = BuildOptions(
+    return [
+        BuildOptions(
             logs_dir=logs / plan.final_image.name if len(plans) > 1 else logs,
             data_dir=where.data_dir,
             results_dir=where.cache_dir / "test-results",
@@ -140,18 +177,8 @@ def build_chains(
             build_extra=package_cache.build_extra,
             run_mounts=package_cache.run_mounts,
         )
-        where.data_dir.mkdir(parents=True, exist_ok=True)
-        if len(plans) > 1:
-            where.note(f"chain {number}/{len(plans)}: {plan.final_image}")
-        try:
-            with reporting() as reporter:
-                summary = Executor(plan, engine, options, reporter).execute()
-        except StageFailedError as failure:
-            if not request.skip_errors:
-                raise
-            yield ChainOutcome(plan, options.logs_dir, failure=failure)
-            continue
-        yield ChainOutcome(plan, options.logs_dir, summary)
+        for plan in plans
+    ]
 
 
 def simulated_plans(request: BuildRequest, where: Workspace) -> Simulation:

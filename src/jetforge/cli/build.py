@@ -67,6 +67,14 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--ca-bundle", metavar="FILE", help="extra CA bundle to trust")
     add_engine_option(parser)
+    parser.add_argument(
+        "--workers",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="spread the stages over these workers of jetforge.toml (comma-separated; "
+        "'local' is the local engine; the first that fits a chain gets its final image)",
+    )
     parser.add_argument("--rebuild", action="store_true", help="ignore reusable stages")
     parser.add_argument("--list-packages", action="store_true", help="same as 'jetforge list'")
     parser.add_argument("--show-packages", action="store_true", help="same as 'jetforge show'")
@@ -129,6 +137,7 @@ def request_from(session: Session) -> BuildRequest:
         use_proxy=args.use_proxy,
         ca_bundle=args.ca_bundle,
         engine=args.engine,
+        workers=tuple(split_list(args.workers)),
         rebuild=args.rebuild,
         resume="jetforge " + shlex.join(session.argv),
     )
