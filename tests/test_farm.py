@@ -252,6 +252,17 @@ def test_a_worker_that_stops_answering_has_its_stage_built_elsewhere(tmp_path: P
         assert engines["local"].inspect(str(plan.final_image)) is not None
 
 
+def test_a_stage_only_a_lost_worker_held_is_built_again_for_its_child(tmp_path: Path) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 2, 2))
+    engines = fakes("local", "w2")
+    engines["w2"].down_after = "*-c1s1"  # gone once it built and tested c1s1
+    ended = list(farm_of(plans, engines, tmp_path).run())
+    assert [e.failure for e in ended] == [None, None]
+    built_here = [call[1].rsplit("-", 1)[-1] for call in engines["local"].calls_of("build")]
+    assert sorted(built_here) == ["c0s1", "c0s2", "c1s1", "c1s2"]
+    assert [c[1].rsplit("-", 1)[-1] for c in engines["w2"].calls_of("build")][:1] == ["c1s1"]
+
+
 def test_a_build_error_fails_its_chain_only_and_is_not_retried(tmp_path: Path) -> None:
     plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 2, 3))
     engines = fakes("local", "w2")

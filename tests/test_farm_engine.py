@@ -4,94 +4,22 @@ them. Started and stopped here, every process by its pid."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import start_registry
+from tests.daemons import Daemon, start_daemon, stop_daemon
 
 pytestmark = pytest.mark.engine
-
-
-@dataclass
-class Daemon:
-    """A Docker daemon of its own."""
-
-    directory: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def endpoint(self) -> str:
-        return f"unix://{self.directory}/sock"
-
-    def docker(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "DOCKER_HOST": self.endpoint}
-        return subprocess.run(
-            ["docker", *argv], env=env, capture_output=True, text=True, timeout=120, check=False
-        )
-
-    def kill(self) -> None:
-        """Kill the daemon and every process it started (its containerd, shims)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-
-def start_daemon() -> Daemon:
-    """A dockerd with a short private directory (socket paths have at most 107 bytes)."""
-    directory = Path(tempfile.mkdtemp(prefix="jfd-", dir="/tmp"))
-    argv = [
-        "dockerd",
-        "--data-root", f"{directory}/data",
-        "--exec-root", f"{directory}/exec",
-        "--pidfile", f"{directory}/pid",
-        "-H", f"unix://{directory}/sock",
-        "--bridge=none", "--iptables=false", "--ip6tables=false",
-    ]  # fmt: skip
-    with (directory / "log").open("wb") as log:
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-    daemon = Daemon(directory, process)
-    for _ in range(120):
-        if daemon.docker("version").returncode == 0:
-            break
-        time.sleep(0.25)
-    else:
-        daemon.kill()
-        raise AssertionError(f"second dockerd did not start: {(directory / 'log').read_text()}")
-    env = {**os.environ, "DOCKER_HOST": daemon.endpoint}
-    with subprocess.Popen(["docker", "save", "debian:12"], stdout=subprocess.PIPE) as saved:
-        subprocess.run(
-            ["docker", "load", "-q"], stdin=saved.stdout, env=env, capture_output=True, check=True
-        )
-    return daemon
-
-
-def stop_daemon(daemon: Daemon) -> None:
-    if daemon.process.poll() is None:
-        os.killpg(daemon.process.pid, signal.SIGTERM)
-        try:
-            daemon.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(daemon.process.pid, signal.SIGKILL)  # a containerd left behind
-    for mounted in ("exec/netns/default", "data", "exec"):  # what dockerd leaves mounted
-        subprocess.run(["umount", "-R", "-l", str(daemon.directory / mounted)], capture_output=True)
-    shutil.rmtree(daemon.directory, ignore_errors=True)
 
 
 @pytest.fixture

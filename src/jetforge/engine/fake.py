@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, ClassVar
 from jetforge._process import Completed, OutputSink
 from jetforge.engine.base import Builder, EngineInfo, ImageInfo
 from jetforge.engine.command import Command, build_command
-from jetforge.errors import EngineUnavailableError
+from jetforge.errors import EngineUnavailableError, FailureError
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Stage
@@ -66,7 +66,8 @@ class FakeEngine:
     fail_pushes: set[str] = field(default_factory=set)
     interrupt_builds: set[str] = field(default_factory=set)
     interrupt_tests: set[str] = field(default_factory=set)
-    down: bool = False  # a daemon gone: builds and tests fail, info raises
+    down: bool = False  # a daemon gone: every call fails, info raises
+    down_after: str = ""  # a pattern: the daemon goes once a test in a matching image passed
     build_seconds: float = 0.0  # how long a build takes
     spans: list[tuple[str, float, float]] = field(default_factory=list)  # builds: start, end
     _stages: dict[tuple[str, ...], Stage] = field(default_factory=dict, init=False, repr=False)
@@ -117,20 +118,22 @@ class FakeEngine:
     def inspect(self, reference: str) -> ImageInfo | None:
         """The image with this id or tag."""
         self.calls.append(("inspect", reference))
-        image = self._find(reference)
+        image = None if self.down else self._find(reference)
         return image.info() if image else None
 
     def list_images(self, filters: Sequence[str] = ()) -> list[ImageInfo]:
         """The images matching every ``label=K``, ``label=K=V`` and ``reference=P``."""
         self.calls.append(("images", *filters))
+        if self.down:
+            return []
         return [image.info() for image in self.images.values() if _selects(image, filters)]
 
     def tag(self, source: str, target: str) -> None:
         """Give the image ``source`` names the tag ``target`` too."""
         self.calls.append(("tag", source, target))
-        image = self._find(source)
+        image = None if self.down else self._find(source)
         if image is None:
-            raise LookupError(f"no image {source}")
+            raise FailureError(f"fake tag {source} {target} failed: no such image")
         self._set_tag(image.id, target)
 
     def run(
@@ -151,6 +154,8 @@ class FakeEngine:
             on_output("test failed")
             return Completed(command.argv, 1, "", "")
         on_output("test passed")
+        if self.down_after and _matches(image, {self.down_after}):
+            self.down = True
         return Completed(command.argv, 0, "", "")
 
     def remove_container(self, name: str) -> None:

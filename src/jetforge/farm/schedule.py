@@ -60,6 +60,17 @@ class Node:
     site: str = ""  # the worker that built or reused it
     failure: StageFailedError | None = None
     tried: set[str] = field(default_factory=set)
+    holders: set[str] = field(default_factory=set)  # workers known to hold its image
+    pushed: bool = False  # its image is in the shared registry
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+class _LostError(FailureError):
+    """A parent image that only a worker gone held: the parent is built again."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__(f"{node.stage.package}: its image was only on workers that are gone")
+        self.node = node
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,14 +156,24 @@ class Farm:
         self.transfer_seconds = [0.0] * len(self.plans)
         self._executors: dict[tuple[int, str], Executor] = {}
 
-    def run(self) -> Iterator[Ended]:
-        """Yield each chain's end as it comes; Ctrl-C stops every worker's running step."""
+    def _survey(self) -> None:
+        """Check that every plan has a worker, write each plan's logs, and ask every worker
+        (once) which stage images it holds."""
         for number, plan in enumerate(self.plans):
             if not any(self._fits(site, plan) for site in self.sites.values()):
                 names = ", ".join(self.sites)
                 raise UsageError(f"no worker fits {plan.platform.label} (workers: {names})")
-            for site in self.sites:
-                self._executor(number, site).prepare()
+            for name in self.sites:
+                self._executor(number, name).prepare()
+        for name, site in self.sites.items():
+            for info in site.engine.list_images([f"label={STAGE_KEY}"]):
+                held = self.nodes.get(info.labels.get(STAGE_KEY, ""))
+                if held is not None:
+                    held.holders.add(name)
+
+    def run(self) -> Iterator[Ended]:
+        """Yield each chain's end as it comes; Ctrl-C stops every worker's running step."""
+        self._survey()
         ended: set[int] = set()
         running: dict[Future[object], tuple[str, str | int]] = {}
         with ThreadPoolExecutor(max_workers=sum(self.free.values())) as pool:
@@ -220,10 +241,10 @@ class Farm:
 
     def _pick(self, node: Node, *, any_slot: bool = False) -> str | None:
         """The worker for ``node``: one that fits, has a free slot (or any, with
-        ``any_slot``) and has not failed it; the one holding its parent first (nothing to
-        transfer), then the least busy."""
+        ``any_slot``) and has not failed it; one holding its image first (nothing to
+        build), then one holding its parent's (nothing to transfer), then the least busy."""
         plan = self.plans[node.plan]
-        holder = self.nodes[node.parent].site if node.parent else ""
+        parent = self.nodes[node.parent].holders if node.parent else set()
         candidates = [
             name
             for name, site in self.sites.items()
@@ -234,7 +255,10 @@ class Farm:
         ]
         if not candidates:
             return None
-        return min(candidates, key=lambda name: (name != holder, -self.free[name]))
+        return min(
+            candidates,
+            key=lambda name: (name not in node.holders, name not in parent, -self.free[name]),
+        )
 
     def _home(self, number: int) -> str | None:
         plan = self.plans[number]
@@ -251,26 +275,18 @@ class Farm:
         return self._executors[key]
 
     def _build(self, node: Node, site: str) -> StageResult:
-        """On ``site``: bring the parent image, run the stage, push its image."""
-        engine = self.sites[site].engine
-        started = time.monotonic()
+        """On ``site``: bring the parent image, then run the stage."""
         if node.parent is not None:
-            self._bring(engine, node.stage.base, self.nodes[node.parent])
-        moved = time.monotonic() - started
+            self._bring(site, node.stage.base, self.nodes[node.parent], node.plan)
         result = replace(self._executor(node.plan, site).run_stage(node.stage), worker=site)
-        started = time.monotonic()
-        if len(self.sites) > 1:
-            reference = self.store(node.stage)
-            engine.tag(str(node.stage.image), reference)
-            tail: list[str] = []
-            if engine.push(reference, tail.append).returncode != 0:
-                raise FailureError(f"push of {reference} failed: {' '.join(tail[-3:]).strip()}")
-        self.transfer_seconds[node.plan] += moved + time.monotonic() - started
+        node.holders.add(site)
         return result
 
-    def _bring(self, engine: Engine, name: ImageRef, parent: Node) -> None:
-        """Make ``name`` on ``engine`` the image of ``parent`` (tagging a local one with
-        its key, else pulling it from the registry)."""
+    def _bring(self, site: str, name: ImageRef, parent: Node, plan: int) -> None:
+        """Make ``name`` on ``site`` the image of ``parent``: a local one with its key is
+        tagged; else a worker holding it pushes it to the registry (once) and ``site``
+        pulls it."""
+        engine = self.sites[site].engine
         found = engine.inspect(str(name))
         if found is not None and found.labels.get(STAGE_KEY) == parent.key:
             return
@@ -278,11 +294,36 @@ class Farm:
         if local:
             engine.tag(local[0].id, str(name))
             return
-        reference = self.store(parent.stage)
+        started = time.monotonic()
+        reference = self._publish(parent)
         tail: list[str] = []
         if engine.pull(reference, tail.append).returncode != 0:
             raise FailureError(f"pull of {reference} failed: {' '.join(tail[-3:]).strip()}")
         engine.tag(reference, str(name))
+        parent.holders.add(site)
+        self.transfer_seconds[plan] += time.monotonic() - started
+
+    def _publish(self, node: Node) -> str:
+        """The registry reference of ``node``'s image, pushed there from a worker that
+        holds it when it is not yet."""
+        reference = self.store(node.stage)
+        with node.lock:
+            if node.pushed:
+                return reference
+            for holder in sorted(node.holders - self.dead, key=lambda h: h != node.site):
+                engine = self.sites[holder].engine
+                local = engine.list_images([f"label={STAGE_KEY}={node.key}"])
+                if not local:
+                    continue
+                engine.tag(local[0].id, reference)
+                tail: list[str] = []
+                if engine.push(reference, tail.append).returncode == 0:
+                    node.pushed = True
+                    return reference
+                if self._answers(holder):
+                    raise FailureError(f"push of {reference} failed: {' '.join(tail[-3:])}")
+                self.dead.add(holder)
+            raise _LostError(node)
 
     def _finished(self, node: Node, site: str, future: Future[object]) -> None:
         error = future.exception()
@@ -290,6 +331,11 @@ class Farm:
             result = future.result()
             assert isinstance(result, StageResult)
             node.result, node.site = result, site
+            return
+        if isinstance(error, _LostError):  # build the parent again, then this one
+            lost = error.node
+            lost.result, lost.holders, lost.tried = None, lost.holders - self.dead, set()
+            node.tried.discard(site)
             return
         engine_reason = isinstance(error, JetforgeError | OSError)  # StageFailedError is one
         if engine_reason and not self._answers(site):
@@ -326,11 +372,8 @@ class Farm:
     def _conclude(self, number: int, home: str) -> Summary:
         """On the chain's home: the last stage's image, then final tests, tag, push."""
         plan = self.plans[number]
-        engine = self.sites[home].engine
         last = self.nodes[plan.stages[-1].key]
-        started = time.monotonic()
-        self._bring(engine, plan.stages[-1].image, last)
-        self.transfer_seconds[number] += time.monotonic() - started
+        self._bring(home, plan.stages[-1].image, last, number)
         results = []
         for stage in plan.stages:
             done = self.nodes[stage.key].result

@@ -1,0 +1,119 @@
+"""Benchmark: the build farm against one engine, on chains whose stages mostly wait.
+
+Four independent chains of three stages, each stage ``RUN sleep 5``, built with
+``--multiple`` twice in one run: on the local engine alone, then on three workers (the
+local engine and two more Docker daemons on this machine, started and stopped here, with
+docker-registry between them). Each run gets new stage keys (a salt file), so both build
+all twelve stages. Prints both wall times, their ratio (target <= 0.45) and the stages
+each worker built.
+
+    .venv/bin/python bench/farm.py [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.conftest import start_registry
+from tests.daemons import Daemon, start_daemon, stop_daemon
+
+CHAINS, LENGTH = 4, 3
+
+
+def write_tree(root: Path, seconds: int) -> list[str]:
+    for chain in range(CHAINS):
+        for step in range(1, LENGTH + 1):
+            name = f"c{chain}s{step}"
+            depends = f"# depends: [c{chain}s{step - 1}]\n" if step > 1 else ""
+            (root / name).mkdir(parents=True)
+            (root / name / "Dockerfile").write_text(
+                f"#---\n# name: {name}\n{depends}# test: test -f /{name}\n#---\n"
+                f"ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\nCOPY salt /salt-{name}\n"
+                f"RUN sleep {seconds} && echo {name} > /{name}\n"
+            )
+    return [f"c{chain}s{LENGTH}" for chain in range(CHAINS)]
+
+
+def salt(root: Path) -> None:
+    for directory in root.iterdir():
+        (directory / "salt").write_text(uuid.uuid4().hex + "\n")
+
+
+def build(root: Path, lasts: list[str], workers: str, work: Path) -> tuple[float, Counter[str]]:
+    logs = work / f"logs-{workers.replace(',', '-')}"
+    argv = [
+        sys.executable, "-m", "jetforge", "build", "--multiple", "--workers", workers,
+        "--package-dirs", str(root / "tree"), "--distro", "debian:12", "--base", "debian:12",
+        "--name", "jfbench-farm/", "--logs", str(logs), "--skip-tests", "intermediate", *lasts,
+    ]  # fmt: skip
+    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"), "JETFORGE_NO_SERVER": "1"}
+    env["JETFORGE_SHIPPED_PACKAGES"] = ""
+    started = time.monotonic()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"build on {workers} failed:\n{done.stderr}")
+    built: Counter[str] = Counter()
+    for summary in logs.glob("*/summary.json"):
+        for stage in json.loads(summary.read_text())["stages"]:
+            if stage["state"] == "built":
+                built[stage["worker"] or "local"] += 1
+    return wall, built
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5, help="sleep of each stage")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="jfbench-farm-"))
+    lasts = write_tree(work / "tree", args.seconds)
+    daemons: list[Daemon] = []
+    registry_root = work / "registry"
+    registry_root.mkdir()
+    registry, registry_process = start_registry(registry_root, auth=False)
+    try:
+        daemons = [start_daemon(), start_daemon()]
+        config = work / "config" / "jetforge"
+        config.mkdir(parents=True)
+        workers = "".join(
+            f'[[workers]]\nname = "d{n}"\nendpoint = "{d.endpoint}"\n'
+            for n, d in enumerate(daemons, start=2)
+        )
+        (config / "jetforge.toml").write_text(
+            f'registries = ["{registry.address}/farm"]\n{workers}'
+        )
+        print(f"{CHAINS} chains x {LENGTH} stages, each RUN sleep {args.seconds}")
+        salt(work / "tree")
+        one, built_one = build(work, lasts, "local", work)
+        salt(work / "tree")
+        three, built_three = build(work, lasts, "local,d2,d3", work)
+        print(f"1 worker : {one:6.1f} s  stages built: {dict(built_one)}")
+        print(f"3 workers: {three:6.1f} s  stages built: {dict(built_three)}")
+        print(f"ratio 3 workers / 1 worker: {three / one:.2f} (target <= 0.45)")
+    finally:
+        for daemon in daemons:
+            stop_daemon(daemon)
+        registry_process.terminate()
+        registry_process.wait(timeout=10)
+        subprocess.run(
+            "docker images --format '{{.Repository}}:{{.Tag}}' | grep jfbench-farm "
+            "| xargs -r docker rmi -f",
+            shell=True,
+            capture_output=True,
+            check=False,
+        )
+
+
+if __name__ == "__main__":
+    main()
