@@ -1,5 +1,9 @@
 """Docker daemons of their own beside the system one, for the build farm's tests and
-benchmark: each with its own data root, exec root, pid file and socket, no bridge."""
+benchmark: each with its own data root, exec root, pid file, socket and bridge.
+
+Each gets a bridge of its own (``jfbr-…``), never ``--bridge=none``: a dockerd started
+with that deletes the host's ``docker0``, and the system daemon's containers on the
+default network could then not start."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ class Daemon:
 
     directory: Path
     process: subprocess.Popen[bytes]
+    bridge: str
 
     @property
     def endpoint(self) -> str:
@@ -41,19 +46,27 @@ class Daemon:
 def start_daemon() -> Daemon:
     """A dockerd with a short private directory (socket paths have at most 107 bytes)."""
     directory = Path(tempfile.mkdtemp(prefix="jfd-", dir="/tmp"))
+    bridge = f"jfbr-{directory.name[4:12]}"
+    subnet = 1 + int.from_bytes(os.urandom(1), "big") % 250
+    for command in (
+        ["ip", "link", "add", "name", bridge, "type", "bridge"],
+        ["ip", "addr", "add", f"10.213.{subnet}.1/24", "dev", bridge],
+        ["ip", "link", "set", bridge, "up"],
+    ):
+        subprocess.run(command, capture_output=True, check=True)
     argv = [
         "dockerd",
         "--data-root", f"{directory}/data",
         "--exec-root", f"{directory}/exec",
         "--pidfile", f"{directory}/pid",
         "-H", f"unix://{directory}/sock",
-        "--bridge=none", "--iptables=false", "--ip6tables=false",
+        f"--bridge={bridge}", "--iptables=false", "--ip6tables=false",
     ]  # fmt: skip
     with (directory / "log").open("wb") as log:
         process = subprocess.Popen(
             argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
         )
-    daemon = Daemon(directory, process)
+    daemon = Daemon(directory, process, bridge)
     for _ in range(120):
         if daemon.docker("version").returncode == 0:
             break
@@ -81,3 +94,4 @@ def stop_daemon(daemon: Daemon) -> None:
     for mounted in ("exec/netns/default", "data", "exec"):  # what dockerd leaves mounted
         subprocess.run(["umount", "-R", "-l", str(daemon.directory / mounted)], capture_output=True)
     shutil.rmtree(daemon.directory, ignore_errors=True)
+    subprocess.run(["ip", "link", "del", daemon.bridge], capture_output=True, check=False)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def farm_registry(tmp_path: Path, docker_engine: None) -> Iterator[str]:
 
 def write_chains(root: Path, chains: int, seconds: int = 0) -> list[str]:
     """``chains`` chains of two stages (``c<i>s1``, ``c<i>s2``), each writing its name into
-    the image (and sleeping ``seconds`` in the first); the last names."""
+    the image (and sleeping ``seconds`` in the first); the last names. A salt makes every
+    stage key new: nothing an earlier test built is reused."""
+    salt = uuid.uuid4().hex
     for chain in range(chains):
         for step in (1, 2):
             name = f"c{chain}s{step}"
@@ -57,7 +60,8 @@ def write_chains(root: Path, chains: int, seconds: int = 0) -> list[str]:
             (root / name).mkdir(parents=True)
             (root / name / "Dockerfile").write_text(
                 f"#---\n# name: {name}\n{depends}# test: test -f /{name}\n#---\n"
-                f"ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n{wait}RUN echo {name} > /{name}\n"
+                f"ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\nRUN echo {salt} > /salt\n"
+                f"{wait}RUN echo {name} > /{name}\n"
             )
     return [f"c{chain}s2" for chain in range(chains)]
 
@@ -118,7 +122,7 @@ def test_two_daemons_share_the_chains_and_a_second_run_builds_nothing(
         for stage in json.loads(summary.read_text())["stages"]
         if stage["state"] == "built"
     ]
-    assert built == []
+    assert built == [], second.stderr
     second_daemon.docker("system", "prune", "--all", "--force")
 
 
@@ -172,7 +176,8 @@ def test_ctrl_c_on_the_farm_leaves_no_container_on_any_daemon(
             time.sleep(0.1)
         else:
             build.kill()
-            raise AssertionError("the farm never had both daemons building")
+            _, err = build.communicate()
+            raise AssertionError(f"the farm never had both daemons building: {err.decode()}")
         build.send_signal(signal.SIGINT)
         stopped = time.monotonic()
         _, err = build.communicate(timeout=60)

@@ -241,18 +241,21 @@ class Farm:
 
     def _pick(self, node: Node, *, any_slot: bool = False) -> str | None:
         """The worker for ``node``: one that fits, has a free slot (or any, with
-        ``any_slot``) and has not failed it; one holding its image first (nothing to
-        build), then one holding its parent's (nothing to transfer), then the least busy."""
+        ``any_slot``) and has not failed it: only those holding its image when some do
+        (reuse there costs nothing), else one holding its parent's first (nothing to
+        transfer), then the least busy."""
         plan = self.plans[node.plan]
         parent = self.nodes[node.parent].holders if node.parent else set()
-        candidates = [
+        fitting = [
             name
             for name, site in self.sites.items()
-            if (any_slot or self.free[name] > 0)
-            and name not in node.tried
+            if name not in node.tried
             and self._fits(site, plan)
             and (node.parent is not None or site.has_base)
         ]
+        holding = [name for name in fitting if name in node.holders]
+        # A stage a worker holds waits for that worker: reusing it there costs nothing.
+        candidates = [n for n in holding or fitting if any_slot or self.free[n] > 0]
         if not candidates:
             return None
         return min(
