@@ -43,8 +43,9 @@ class Daemon:
         self.process.wait(timeout=30)
 
 
-def start_daemon() -> Daemon:
-    """A dockerd with a short private directory (socket paths have at most 107 bytes)."""
+def start_daemon(*, load_base: bool = True) -> Daemon:
+    """A dockerd with a short private directory (socket paths have at most 107 bytes),
+    given the system daemon's debian:12 by ``docker save | docker load`` (``load_base``)."""
     directory = Path(tempfile.mkdtemp(prefix="jfd-", dir="/tmp"))
     bridge = f"jfbr-{directory.name[4:12]}"
     subnet = 1 + int.from_bytes(os.urandom(1), "big") % 250
@@ -74,6 +75,8 @@ def start_daemon() -> Daemon:
     else:
         daemon.kill()
         raise AssertionError(f"second dockerd did not start: {(directory / 'log').read_text()}")
+    if not load_base:
+        return daemon
     env = {**os.environ, "DOCKER_HOST": daemon.endpoint}
     with subprocess.Popen(["docker", "save", "debian:12"], stdout=subprocess.PIPE) as saved:
         subprocess.run(

@@ -114,6 +114,11 @@ def test_two_daemons_share_the_chains_and_a_second_run_builds_nothing(
     assert_final_images(first.stdout.split(), image_name)
     used = workers_of(tmp_path / "logs1")
     assert set(used.values()) == {"local", "d2"}, used
+    moved = [
+        json.loads(s.read_text())["transfer_seconds"]
+        for s in (tmp_path / "logs1").glob("*/summary.json")
+    ]
+    assert max(moved) > 0  # the chain built on d2 was pulled to its home
     second = jetforge(*farm_build(tree, image_name, tmp_path / "logs2", *lasts))
     assert second.code == 0, second.stderr
     built = [

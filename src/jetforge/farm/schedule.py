@@ -382,9 +382,9 @@ class Farm:
             done = self.nodes[stage.key].result
             assert done is not None
             results.append(replace(done, image=str(stage.image), tests=list(done.tests)))
-        summary = self._executor(number, home).conclude(results)
-        summary.transfer_seconds = round(self.transfer_seconds[number], 3)
-        return summary
+        executor = self._executor(number, home)
+        executor.summary.transfer_seconds = round(self.transfer_seconds[number], 3)
+        return executor.conclude(results)
 
     def _ended(self, number: int, future: Future[object]) -> Ended:
         plan = self.plans[number]
