@@ -293,3 +293,26 @@ def test_ctrl_c_on_the_farm_stops_it_and_leaves_no_container(tmp_path: Path) -> 
     with pytest.raises(KeyboardInterrupt):
         list(farm_of(plans, engines, tmp_path).run())
     assert all(engine.containers == set() for engine in engines.values())
+
+
+def test_a_farm_without_a_registry_is_one_line_naming_the_setting(
+    jetforge, chain_tree: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "config" / "jetforge"
+    config.mkdir(parents=True)
+    (config / "jetforge.toml").write_text('[[workers]]\nname = "d2"\nendpoint = "unix:///x.sock"\n')
+    result = jetforge(
+        "build", "--workers", "local,d2", "--package-dirs", str(chain_tree),
+        "--distro", "debian:12", "--base", "debian:12", "--logs", str(tmp_path / "logs"), "fd",
+    )  # fmt: skip
+    assert result.code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "jetforge: error: --workers: several workers pass stage images through a registry; "
+        "set 'registries' in jetforge.toml or JETFORGE_REGISTRIES"
+    )
+    unknown = jetforge("build", "--workers", "nope", "--package-dirs", str(chain_tree), "fd")
+    # refused before the engine is asked anything (no base image is looked for)
+    assert unknown.code == 2
+    assert unknown.stderr.splitlines() == [
+        "jetforge: error: --workers: unknown worker 'nope' (valid: local, d2)"
+    ]

@@ -159,13 +159,15 @@ class Executor:
             self._conclude()
         return self.summary
 
-    def prepare(self) -> None:
-        """The logs directory, the edited Dockerfiles and plan.json, before any stage."""
+    def prepare(self, *, write_plan: bool = True) -> None:
+        """The logs directory, the edited Dockerfiles and (``write_plan``) plan.json,
+        before any stage."""
         with self._logged(summary=False):
             self.options.logs_dir.mkdir(parents=True, exist_ok=True)
             self._write_dockerfiles()
-            commands = {stage.index: self.command(stage).argv for stage in self.plan.stages}
-            _write_json(self.options.logs_dir / "plan.json", plan_json(self.plan, commands))
+            if write_plan:
+                commands = {s.index: self.command(s).argv for s in self.plan.stages}
+                _write_json(self.options.logs_dir / "plan.json", plan_json(self.plan, commands))
 
     def run_stage(self, stage: Stage) -> StageResult:
         """Reuse, pull or build one stage on this engine and run its tests: the unit of

@@ -119,6 +119,11 @@ def build_chains(
     from jetforge.build import Executor
 
     chains = resolve_chains(request, where)
+    farm = request.workers not in ((), ("local",))
+    if farm:
+        from jetforge.farm.run import check_farm
+
+        check_farm(request.workers, where)
     planning = plan_options(request, where)
     engine = choose_engine(request.engine, where.env, where.settings.engine).connect(where.env)
     base = base_reference(request, where)
@@ -127,7 +132,7 @@ def build_chains(
     plans = make_plans(where, chains, planning)
     options = _build_options(request, where, engine, plans)
     where.data_dir.mkdir(parents=True, exist_ok=True)
-    if request.workers not in ((), ("local",)):  # a build farm
+    if farm:
         from jetforge.farm.run import farm_chains
 
         ends = farm_chains(

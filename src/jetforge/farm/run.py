@@ -39,6 +39,12 @@ def farm_chains(
         yield from Farm(plans, sites, options, store, reporter).run()
 
 
+def check_farm(names: Sequence[str], where: Workspace) -> None:
+    """Refuse unknown worker names and a farm without a registry, before anything runs."""
+    choose_workers(names, where.settings.workers, "")
+    registry_store(where)
+
+
 def registry_store(where: Workspace) -> Store:
     """Where stage images go between workers: the first configured registry, under the
     names a later build looks them up by."""

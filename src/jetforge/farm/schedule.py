@@ -163,8 +163,9 @@ class Farm:
             if not any(self._fits(site, plan) for site in self.sites.values()):
                 names = ", ".join(self.sites)
                 raise UsageError(f"no worker fits {plan.platform.label} (workers: {names})")
-            for name in self.sites:
-                self._executor(number, name).prepare()
+            home = self._home(number)
+            for name in self.sites:  # plan.json with the home's commands
+                self._executor(number, name).prepare(write_plan=name == home)
         for name, site in self.sites.items():
             for info in site.engine.list_images([f"label={STAGE_KEY}"]):
                 held = self.nodes.get(info.labels.get(STAGE_KEY, ""))
