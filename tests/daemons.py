@@ -94,6 +94,8 @@ def stop_daemon(daemon: Daemon) -> None:
             daemon.kill()
     with contextlib.suppress(ProcessLookupError):
         os.killpg(daemon.process.pid, signal.SIGKILL)  # a containerd left behind
+    # containerd's shims leave its process group: any process naming the directory goes
+    subprocess.run(["pkill", "-KILL", "-f", str(daemon.directory)], capture_output=True)
     for mounted in ("exec/netns/default", "data", "exec"):  # what dockerd leaves mounted
         subprocess.run(["umount", "-R", "-l", str(daemon.directory / mounted)], capture_output=True)
     shutil.rmtree(daemon.directory, ignore_errors=True)
