@@ -196,3 +196,18 @@ def test_test_container_options():
         "-e",
         "A=1",
     )
+
+
+def test_podman_reaches_a_loopback_registry_over_plain_http_as_docker_does():
+    runner = RecordingRunner({("podman",): Completed((), 0, "", "")})
+    podman = ENGINES["podman"]("podman", "podman", runner)
+    podman.push("127.0.0.1:5000/farm/a:t", print)
+    podman.pull("localhost:5000/farm/a:t", print)
+    podman.push("nvcr.io/team/a:t", print)
+    podman.pull("debian:12", print)
+    assert runner.calls == [
+        ("podman", "push", "--tls-verify=false", "127.0.0.1:5000/farm/a:t"),
+        ("podman", "pull", "--tls-verify=false", "localhost:5000/farm/a:t"),
+        ("podman", "push", "nvcr.io/team/a:t"),
+        ("podman", "pull", "debian:12"),
+    ]

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from jetforge._process import Completed, OutputSink, Runner, run
+from jetforge.core.tags import parse_image_ref
 from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.engine.command import Command
 from jetforge.errors import EngineUnavailableError
+from jetforge.registry import registry_scheme
 
 _CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
 
@@ -72,6 +74,16 @@ class PodmanEngine(CliEngine):
             self._remove_working_containers(before)
         return done
 
+    def push(self, reference: str, on_output: OutputSink) -> Completed:
+        """Push an image to its registry (a loopback one over plain HTTP, as docker does)."""
+        argv = [self.program, "push", *_plain_http(reference), reference]
+        return self.runner(argv, env=self.env, on_output=on_output)
+
+    def pull(self, reference: str, on_output: OutputSink) -> Completed:
+        """Pull an image from its registry (a loopback one over plain HTTP, as docker does)."""
+        argv = [self.program, "pull", *_plain_http(reference), reference]
+        return self.runner(argv, env=self.env, on_output=on_output)
+
     def _working_containers(self) -> set[str]:
         done = self._call("ps", "--all", "--external", "--format", "{{.ID}} {{.Status}}")
         lines = done.stdout.splitlines() if done.returncode == 0 else []
@@ -85,6 +97,14 @@ class PodmanEngine(CliEngine):
     def parse_info(self, text: str) -> EngineInfo:
         """``podman info --format json`` as a value."""
         return parse_podman_info(text)
+
+
+def _plain_http(reference: str) -> tuple[str, ...]:
+    """Podman checks TLS for every registry, docker takes a loopback one (``localhost``,
+    127.0.0.0/8, ``::1``) as plain HTTP; jetforge reaches a loopback registry the same way
+    from both, so that a farm of docker and podman workers shares one."""
+    host = parse_image_ref(reference).registry
+    return ("--tls-verify=false",) if host and registry_scheme(host) == "http" else ()
 
 
 def parse_podman_info(text: str) -> EngineInfo:
