@@ -10,6 +10,7 @@ import pytest
 
 from jetforge.build import BuildOptions
 from jetforge.context import read_context
+from jetforge.core.labels import STAGE_KEY
 from jetforge.core.plan import Plan, PlanOptions, plan_build
 from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover
@@ -22,6 +23,7 @@ from jetforge.farm.workers import Worker, choose_workers, parse_workers
 from jetforge.platform import detect_platform
 from jetforge.reporter import NullReporter
 from jetforge.settings import load_settings
+from tests.chains import write_chains
 
 GOLDEN_TREE = Path(__file__).parent / "fixtures" / "trees" / "golden"
 SOURCE = Path("/etc/jetforge.toml")
@@ -143,20 +145,6 @@ def test_doctor_checks_every_worker_at_its_endpoint(
 # --- scheduling, on in-memory engines ---------------------------------------------------
 
 
-def write_chains(root: Path, chains: int, length: int) -> list[str]:
-    """``chains`` independent chains ``c<i>s1 … c<i>s<length>``; the last names."""
-    for chain in range(chains):
-        for step in range(1, length + 1):
-            name = f"c{chain}s{step}"
-            depends = f"# depends: [c{chain}s{step - 1}]\n" if step > 1 else ""
-            (root / name).mkdir(parents=True)
-            (root / name / "Dockerfile").write_text(
-                f"#---\n# name: {name}\n{depends}# test: echo {name}\n#---\n"
-                "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
-            )
-    return [f"c{chain}s{length}" for chain in range(chains)]
-
-
 def plans_of(tree: Path, lasts: list[str]) -> list[Plan]:
     platform = detect_platform({}, target="x86_64-cu128")
     catalog = discover([tree], platform)
@@ -213,6 +201,17 @@ def test_independent_chains_spread_over_the_workers_and_end_on_the_first(
     assert overlapping > 0
     summary = next(e.summary for e in ended if e.summary)
     assert {stage.worker for stage in summary.stages} <= set(engines)
+
+
+def test_every_stage_a_worker_builds_goes_to_the_registry(tmp_path: Path) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 3, 2))
+    engines = fakes("local", "w2", "w3", seconds=0.02)
+    ended = list(farm_of(plans, engines, tmp_path).run())
+    assert [e.failure for e in ended] == [None] * 3
+    registry = engines["local"].registry
+    for plan in plans:
+        for stage in plan.stages:
+            assert registry[f"registry.test/ns/{stage.image}"][STAGE_KEY] == stage.key
 
 
 def test_a_prefix_shared_by_two_chains_is_built_once(tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
-"""The build farm on real engines: a second Docker daemon beside the system one (its own
-data root, exec root, pid file and socket, no bridge), Debian's docker-registry between
-them. Started and stopped here, every process by its pid."""
+"""The build farm on real engines: two more Docker daemons beside the system one (each its
+own data root, exec root, pid file, socket and bridge), podman as a worker of another
+kind, Debian's docker-registry between them. Started and stopped here, every process by
+its pid."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -14,9 +16,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.chains import write_chains
 from tests.conftest import start_registry
 from tests.daemons import Daemon, start_daemon, stop_daemon
 
@@ -35,6 +39,26 @@ def second_daemon(docker_engine: None) -> Iterator[Daemon]:
 
 
 @pytest.fixture
+def two_daemons(second_daemon: Daemon) -> Iterator[list[Daemon]]:
+    """With the system one, three Docker daemons."""
+    third = start_daemon()
+    try:
+        yield [second_daemon, third]
+    finally:
+        stop_daemon(third)
+
+
+@pytest.fixture
+def podman(docker_engine: None) -> None:
+    if subprocess.run(["podman", "--version"], capture_output=True).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("podman is not installed")
+        pytest.skip("podman is not installed")
+    if subprocess.run(["podman", "image", "exists", "debian:12"]).returncode != 0:
+        pytest.fail("podman has no debian:12 image (scripts/setup loads it)")
+
+
+@pytest.fixture
 def farm_registry(tmp_path: Path, docker_engine: None) -> Iterator[str]:
     """A registry without auth on loopback (every daemon pushes there without a login)."""
     root = tmp_path / "registry"
@@ -47,96 +71,96 @@ def farm_registry(tmp_path: Path, docker_engine: None) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def write_chains(root: Path, chains: int, seconds: int = 0) -> list[str]:
-    """``chains`` chains of two stages (``c<i>s1``, ``c<i>s2``), each writing its name into
-    the image (and sleeping ``seconds`` in the first); the last names. A salt makes every
-    stage key new: nothing an earlier test built is reused."""
-    salt = uuid.uuid4().hex
-    for chain in range(chains):
-        for step in (1, 2):
-            name = f"c{chain}s{step}"
-            depends = f"# depends: [c{chain}s1]\n" if step == 2 else ""
-            wait = f"RUN sleep {seconds}\n" if seconds and step == 1 else ""
-            (root / name).mkdir(parents=True)
-            (root / name / "Dockerfile").write_text(
-                f"#---\n# name: {name}\n{depends}# test: test -f /{name}\n#---\n"
-                f"ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\nRUN echo {salt} > /salt\n"
-                f"{wait}RUN echo {name} > /{name}\n"
-            )
-    return [f"c{chain}s2" for chain in range(chains)]
-
-
-def configure(tmp_path: Path, registry: str, daemon: Daemon) -> None:
+def configure(tmp_path: Path, registry: str, daemons: list[Daemon], *extra: str) -> None:
+    """The registry and ``daemons`` as workers ``d2``, ``d3``, …; ``extra``: more
+    ``[[workers]]`` tables."""
     config = tmp_path / "config" / "jetforge"
     config.mkdir(parents=True, exist_ok=True)
-    (config / "jetforge.toml").write_text(
-        f'registries = ["{registry}/farm"]\n'
-        "[[workers]]\n"
-        'name = "d2"\n'
-        f'endpoint = "{daemon.endpoint}"\n'
-    )
+    workers = [
+        f'[[workers]]\nname = "d{n}"\nendpoint = "{d.endpoint}"\n'
+        for n, d in enumerate(daemons, start=2)
+    ]
+    text = "\n".join([f'registries = ["{registry}/farm"]\n', *workers, *extra])
+    (config / "jetforge.toml").write_text(text)
 
 
-def farm_build(tree: Path, name: str, logs: Path, *packages: str) -> list[str]:
+def farm_build(tree: Path, name: str, logs: Path, workers: str, *packages: str) -> list[str]:
     return [
-        "build", "--multiple", "--workers", "local,d2",
+        "build", "--multiple", "--workers", workers,
         "--package-dirs", str(tree), "--distro", "debian:12", "--base", "debian:12",
         "--name", f"{name}/", "--logs", str(logs), *packages,
     ]  # fmt: skip
 
 
-def assert_final_images(finals: list[str], name: str) -> None:
-    """Both chains' final images are on the local engine with both stages' files."""
-    assert sorted(final.split(":")[0] for final in finals) == [f"{name}/c0s2", f"{name}/c1s2"]
+def assert_final_images(finals: list[str], name: str, chains: int) -> None:
+    """Every chain's final image is on the local engine with both stages' files."""
+    expected = [f"{name}/c{chain}s2" for chain in range(chains)]
+    assert sorted(final.split(":")[0] for final in finals) == expected
     for final in finals:
-        chain = final.split(":")[0][-4:-2]  # c0 or c1
+        chain = final.split(":")[0][-4:-2]  # c0, c1, …
         argv = ["docker", "run", "--rm", "--network", "host", final, "cat", f"/{chain}s1"]
         done = subprocess.run([*argv, f"/{chain}s2"], capture_output=True, text=True, check=False)
         assert done.stdout == f"{chain}s1\n{chain}s2\n", done.stderr
 
 
+def summaries(logs: Path) -> list[dict[str, Any]]:
+    return [json.loads(summary.read_text()) for summary in sorted(logs.glob("*/summary.json"))]
+
+
 def workers_of(logs: Path) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for summary in logs.glob("*/summary.json"):
-        for stage in json.loads(summary.read_text())["stages"]:
-            found[stage["package"]] = stage["worker"]
-    return found
+    return {s["package"]: s["worker"] for d in summaries(logs) for s in d["stages"]}
 
 
-def test_two_daemons_share_the_chains_and_a_second_run_builds_nothing(
-    jetforge, image_name, tmp_path, second_daemon, farm_registry
+def built_in(logs: Path) -> list[str]:
+    return [s["package"] for d in summaries(logs) for s in d["stages"] if s["state"] == "built"]
+
+
+def test_three_daemons_share_the_chains_and_a_second_run_builds_nothing(
+    jetforge, image_name, tmp_path, two_daemons, farm_registry
 ):
     tree = tmp_path / "tree"
-    lasts = write_chains(tree, 2)
-    configure(tmp_path, farm_registry, second_daemon)
-    first = jetforge(*farm_build(tree, image_name, tmp_path / "logs1", *lasts))
+    lasts = write_chains(tree, 3, 2, salt=uuid.uuid4().hex)
+    configure(tmp_path, farm_registry, two_daemons)
+    workers = "local,d2,d3"
+    first = jetforge(*farm_build(tree, image_name, tmp_path / "logs1", workers, *lasts))
     assert first.code == 0, first.stderr
-    assert_final_images(first.stdout.split(), image_name)
+    assert_final_images(first.stdout.split(), image_name, 3)
     used = workers_of(tmp_path / "logs1")
-    assert set(used.values()) == {"local", "d2"}, used
-    moved = [
-        json.loads(s.read_text())["transfer_seconds"]
-        for s in (tmp_path / "logs1").glob("*/summary.json")
-    ]
-    assert max(moved) > 0  # the chain built on d2 was pulled to its home
-    second = jetforge(*farm_build(tree, image_name, tmp_path / "logs2", *lasts))
+    assert set(used.values()) == {"local", "d2", "d3"}, used
+    moved = [summary["transfer_seconds"] for summary in summaries(tmp_path / "logs1")]
+    assert max(moved) > 0  # a chain built elsewhere was pulled to its home
+    second = jetforge(*farm_build(tree, image_name, tmp_path / "logs2", workers, *lasts))
     assert second.code == 0, second.stderr
-    built = [
-        stage["package"]
-        for summary in (tmp_path / "logs2").glob("*/summary.json")
-        for stage in json.loads(summary.read_text())["stages"]
-        if stage["state"] == "built"
-    ]
-    assert built == [], second.stderr
-    second_daemon.docker("system", "prune", "--all", "--force")
+    assert built_in(tmp_path / "logs2") == [], second.stderr
+    for daemon in two_daemons:
+        daemon.docker("system", "prune", "--all", "--force")
+
+
+def podman_images(fragment: str) -> set[str]:
+    argv = ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return {line for line in done.stdout.split() if fragment in line}
+
+
+def test_podman_is_a_worker_beside_docker_through_the_same_registry(
+    jetforge, image_name, tmp_path, podman, farm_registry
+):
+    tree = tmp_path / "tree"
+    lasts = write_chains(tree, 2, 2, salt=uuid.uuid4().hex)
+    configure(tmp_path, farm_registry, [], '[[workers]]\nname = "pm"\nengine = "podman"\n')
+    result = jetforge(*farm_build(tree, image_name, tmp_path / "logs", "local,pm", *lasts))
+    assert result.code == 0, result.stderr
+    assert set(workers_of(tmp_path / "logs").values()) == {"local", "pm"}
+    assert_final_images(result.stdout.split(), image_name, 2)  # on docker, the home
+    assert podman_images(image_name)  # podman built its share (removed by image_name)
 
 
 def test_a_daemon_killed_mid_stage_has_its_stage_finished_on_another(
     jetforge, image_name, tmp_path, second_daemon, farm_registry
 ):
     tree = tmp_path / "tree"
-    lasts = write_chains(tree, 2, seconds=6)
-    configure(tmp_path, farm_registry, second_daemon)
+    lasts = write_chains(tree, 2, 2, seconds=4, salt=uuid.uuid4().hex)
+    configure(tmp_path, farm_registry, [second_daemon])
     logs = tmp_path / "logs"
 
     def kill_when_it_builds() -> None:
@@ -149,13 +173,13 @@ def test_a_daemon_killed_mid_stage_has_its_stage_finished_on_another(
 
     killer = threading.Thread(target=kill_when_it_builds)
     killer.start()
-    result = jetforge(*farm_build(tree, image_name, logs, *lasts))
+    result = jetforge(*farm_build(tree, image_name, logs, "local,d2", *lasts))
     killer.join()
     assert second_daemon.process.poll() is not None  # it was killed
     assert result.code == 0, result.stderr
     assert "worker d2 stopped answering" in result.stderr
     assert set(workers_of(logs).values()) == {"local"}
-    assert_final_images(result.stdout.split(), image_name)
+    assert_final_images(result.stdout.split(), image_name, 2)
 
 
 def containers(docker: list[str]) -> set[str]:
@@ -164,25 +188,33 @@ def containers(docker: list[str]) -> set[str]:
 
 
 def test_ctrl_c_on_the_farm_leaves_no_container_on_any_daemon(
-    cli_env, image_name, tmp_path, second_daemon, farm_registry
+    cli_env, image_name, tmp_path, two_daemons, farm_registry
 ):
     tree = tmp_path / "tree"
-    lasts = write_chains(tree, 2, seconds=30)
-    configure(tmp_path, farm_registry, second_daemon)
+    lasts = write_chains(tree, 3, 2, seconds=30, salt=uuid.uuid4().hex)
+    configure(tmp_path, farm_registry, two_daemons)
     local = ["docker"]
-    remote = ["docker", "-H", second_daemon.endpoint]
+    remotes = [["docker", "-H", daemon.endpoint] for daemon in two_daemons]
     before = containers(local)
     env = {**cli_env, "JETFORGE_NO_SERVER": "1"}
-    argv = [sys.executable, "-m", "jetforge", *farm_build(tree, image_name, tmp_path / "l", *lasts)]
+    logs = tmp_path / "l"
+    argv = [
+        sys.executable, "-m", "jetforge",
+        *farm_build(tree, image_name, logs, "local,d2,d3", *lasts),
+    ]  # fmt: skip
+
+    def all_building() -> bool:
+        return bool(containers(local) - before) and all(containers(r) for r in remotes)
+
     with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as build:
-        for _ in range(1200):  # both daemons at work on a sleeping stage
-            if containers(local) - before and containers(remote):
+        for _ in range(1200):  # every daemon at work on a sleeping stage
+            if all_building():
                 break
             time.sleep(0.1)
         else:
             build.kill()
             _, err = build.communicate()
-            raise AssertionError(f"the farm never had both daemons building: {err.decode()}")
+            raise AssertionError(f"the farm never had every daemon building: {err.decode()}")
         build.send_signal(signal.SIGINT)
         stopped = time.monotonic()
         _, err = build.communicate(timeout=60)
@@ -190,8 +222,8 @@ def test_ctrl_c_on_the_farm_leaves_no_container_on_any_daemon(
     assert time.monotonic() - stopped < 20  # the 30 s steps were stopped, not waited for
     assert b"interrupted; nothing that was built is lost" in err
     for _ in range(100):  # an engine may take a moment to remove a build's container
-        if containers(local) <= before and not containers(remote):
+        if containers(local) <= before and not any(containers(r) for r in remotes):
             break
         time.sleep(0.1)
     assert containers(local) - before == set()
-    assert containers(remote) == set()
+    assert [containers(r) for r in remotes] == [set(), set()]

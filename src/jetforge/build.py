@@ -14,7 +14,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -169,23 +169,43 @@ class Executor:
                 commands = {s.index: self.command(s).argv for s in self.plan.stages}
                 _write_json(self.options.logs_dir / "plan.json", plan_json(self.plan, commands))
 
-    def run_stage(self, stage: Stage) -> StageResult:
+    def run_stage(
+        self, stage: Stage, known: Mapping[str, list[ImageInfo]] | None = None
+    ) -> StageResult:
         """Reuse, pull or build one stage on this engine and run its tests: the unit of
-        work a build farm hands to one worker (its parent image must be there)."""
-        self._known = None  # what the engine holds now
+        work a build farm hands to one worker (its parent image must be there). ``known``:
+        the engine's stage images by key, when the caller has listed them; else they are
+        listed now."""
+        self._known = None if known is None or self.options.rebuild else dict(known)
         result = self.summary.stages[self.plan.stages.index(stage)]
         with self._logged(summary=False):
             self._stage(stage, result)
         return result
 
-    def conclude(self, results: Sequence[StageResult]) -> Summary:
+    def conclude(
+        self, results: Sequence[StageResult], tested: Sequence[TestResult] | None = None
+    ) -> Summary:
         """Given every stage's result (from wherever each ran; the last stage's image is
-        on this engine): the final tests, the final tag, the push, summary.json."""
+        on this engine): the final tests (unless ``tested`` has them, from another engine
+        holding the same image), the final tag, the push, summary.json."""
         self.summary.stages = list(results)
         self._known = None
         with self._logged():
-            self._conclude()
+            if tested is None:
+                self._final_tests()
+            else:
+                self.summary.final_tests = list(tested)
+            self._finish()
+            self.summary.ok = True
         return self.summary
+
+    def final_tests(self, results: Sequence[StageResult]) -> list[TestResult]:
+        """The chain's final tests in the last stage's image on this engine, given every
+        stage's result (another engine concludes the chain)."""
+        self.summary.stages = list(results)
+        with self._logged(summary=False):
+            self._final_tests()
+        return self.summary.final_tests
 
     def _conclude(self) -> None:
         self._final_tests()

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from jetforge._process import stop_streaming
-from jetforge.build import BuildOptions, Executor, StageResult, Summary
+from jetforge.build import BuildOptions, Executor, StageResult, Summary, TestResult
 from jetforge.core.labels import STAGE_KEY
 from jetforge.errors import FailureError, JetforgeError, StageFailedError, UsageError
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Plan, Stage
     from jetforge.core.tags import ImageRef
-    from jetforge.engine.base import Engine
+    from jetforge.engine.base import Engine, ImageInfo
     from jetforge.farm.workers import Worker
     from jetforge.reporter import Reporter, StageEvent
 
@@ -155,6 +155,8 @@ class Farm:
         self.dead: set[str] = set()
         self.transfer_seconds = [0.0] * len(self.plans)
         self._executors: dict[tuple[int, str], Executor] = {}
+        # what each worker held when asked, by stage key (what the farm builds it knows)
+        self.listings: dict[str, dict[str, list[ImageInfo]]] = {name: {} for name in self.sites}
 
     def _survey(self) -> None:
         """Check that every plan has a worker, write each plan's logs, and ask every worker
@@ -166,18 +168,28 @@ class Farm:
             home = self._home(number)
             for name in self.sites:  # plan.json with the home's commands
                 self._executor(number, name).prepare(write_plan=name == home)
-        for name, site in self.sites.items():
-            for info in site.engine.list_images([f"label={STAGE_KEY}"]):
-                held = self.nodes.get(info.labels.get(STAGE_KEY, ""))
-                if held is not None:
-                    held.holders.add(name)
+        with ThreadPoolExecutor(max_workers=len(self.sites)) as asking:  # all at once
+            listings = asking.map(
+                lambda site: site.engine.list_images([f"label={STAGE_KEY}"]), self.sites.values()
+            )
+            for name, images in zip(self.sites, listings, strict=True):
+                listing = self.listings[name]
+                for info in images:
+                    key = info.labels.get(STAGE_KEY, "")
+                    listing.setdefault(key, []).append(info)
+                    if key in self.nodes:
+                        self.nodes[key].holders.add(name)
 
     def run(self) -> Iterator[Ended]:
         """Yield each chain's end as it comes; Ctrl-C stops every worker's running step."""
         self._survey()
         ended: set[int] = set()
         running: dict[Future[object], tuple[str, str | int]] = {}
-        with ThreadPoolExecutor(max_workers=sum(self.free.values())) as pool:
+        threads = sum(self.free.values()) + len(self.plans)  # a conclusion takes no slot
+        with (
+            ThreadPoolExecutor(max_workers=threads) as pool,
+            ThreadPoolExecutor(max_workers=len(self.sites)) as pushes,
+        ):
             try:
                 while len(ended) < len(self.plans):
                     for number in self._failed_plans(ended):
@@ -191,16 +203,28 @@ class Farm:
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
                         site, job = running.pop(future)
-                        self.free[site] += 1
                         if isinstance(job, int):
                             ended.add(job)
                             yield self._ended(job, future)
-                        else:
-                            self._finished(self.nodes[job], site, future)
+                            continue
+                        self.free[site] += 1
+                        node = self.nodes[job]
+                        self._finished(node, site, future)
+                        if node.result is not None and node.result.state == "built":
+                            pushes.submit(self._share, node)
             except BaseException:
                 stop_streaming()
                 wait(running)
                 raise
+
+    def _share(self, node: Node) -> None:
+        """Push a stage image just built to the registry while its worker goes on (the
+        next stage may need it elsewhere; a worker lost later loses nothing). A failure
+        here is met again, and reported, where the image is needed."""
+        try:
+            self._publish(node)
+        except (JetforgeError, OSError):
+            return
 
     def _start(
         self,
@@ -214,8 +238,7 @@ class Farm:
             if number in ended or number in busy or last.result is None:
                 continue
             home = self._home(number)
-            if home is not None and self.free[home] > 0:
-                self.free[home] -= 1
+            if home is not None:  # mostly a pull and short tests: it takes no build slot
                 running[pool.submit(self._conclude, number, home)] = (home, number)
         ready = [
             node
@@ -225,10 +248,12 @@ class Farm:
             and node.key not in busy
             and (node.parent is None or self.nodes[node.parent].result is not None)
         ]
-        for node in sorted(ready, key=lambda n: (-n.height, n.plan, n.stage.index)):
-            site = self._pick(node)
+        waiting = sorted(ready, key=lambda n: (-n.height, n.plan, n.stage.index))
+        for number, node in enumerate(waiting):
+            others = {h for n in waiting[number + 1 :] if n.parent for h in self._holders(n.parent)}
+            site = self._pick(node, others)
             if site is None:
-                if not self._pick(node, any_slot=True):
+                if not self._pick(node, set(), any_slot=True):
                     tried = ", ".join(sorted(node.tried)) or "none"
                     detail = f"no worker left that fits it (tried: {tried})"
                     node.failure = StageFailedError(node.stage.package, "scheduling", detail, None)
@@ -240,13 +265,14 @@ class Farm:
     def _fits(self, site: Site, plan: Plan) -> bool:
         return site.worker.name not in self.dead and site.worker.fits(plan.platform)
 
-    def _pick(self, node: Node, *, any_slot: bool = False) -> str | None:
+    def _pick(self, node: Node, others: set[str], *, any_slot: bool = False) -> str | None:
         """The worker for ``node``: one that fits, has a free slot (or any, with
         ``any_slot``) and has not failed it: only those holding its image when some do
         (reuse there costs nothing), else one holding its parent's first (nothing to
-        transfer), then the least busy."""
+        transfer), then one that holds none of ``others`` (parents of stages that wait
+        after it), then the least busy."""
         plan = self.plans[node.plan]
-        parent = self.nodes[node.parent].holders if node.parent else set()
+        parent = self._holders(node.parent) if node.parent else set()
         fitting = [
             name
             for name, site in self.sites.items()
@@ -261,8 +287,11 @@ class Farm:
             return None
         return min(
             candidates,
-            key=lambda name: (name not in node.holders, name not in parent, -self.free[name]),
+            key=lambda n: (n not in node.holders, n not in parent, n in others, -self.free[n]),
         )
+
+    def _holders(self, key: str) -> set[str]:
+        return self.nodes[key].holders - self.dead
 
     def _home(self, number: int) -> str | None:
         plan = self.plans[number]
@@ -282,7 +311,8 @@ class Farm:
         """On ``site``: bring the parent image, then run the stage."""
         if node.parent is not None:
             self._bring(site, node.stage.base, self.nodes[node.parent], node.plan)
-        result = replace(self._executor(node.plan, site).run_stage(node.stage), worker=site)
+        executor = self._executor(node.plan, site)
+        result = replace(executor.run_stage(node.stage, self.listings[site]), worker=site)
         node.holders.add(site)
         return result
 
@@ -291,6 +321,13 @@ class Farm:
         tagged; else a worker holding it pushes it to the registry (once) and ``site``
         pulls it."""
         engine = self.sites[site].engine
+        if site in parent.holders and parent.result is not None and parent.result.image_id:
+            try:  # an image id is the same on every engine that holds the image
+                engine.tag(parent.result.image_id, str(name))
+            except FailureError:  # it holds another image with that key (an earlier build)
+                pass
+            else:
+                return
         found = engine.inspect(str(name))
         if found is not None and found.labels.get(STAGE_KEY) == parent.key:
             return
@@ -374,18 +411,38 @@ class Farm:
         return next((n.failure for s in stages if (n := self.nodes[s.key]).failure), None)
 
     def _conclude(self, number: int, home: str) -> Summary:
-        """On the chain's home: the last stage's image, then final tests, tag, push."""
+        """On the chain's home: the last stage's image, then final tests, tag, push. When
+        the last stage ran elsewhere, the final tests run there while its image travels
+        home (a test's pass is kept by image id, which the registry keeps)."""
         plan = self.plans[number]
         last = self.nodes[plan.stages[-1].key]
-        self._bring(home, plan.stages[-1].image, last, number)
         results = []
         for stage in plan.stages:
             done = self.nodes[stage.key].result
             assert done is not None
             results.append(replace(done, image=str(stage.image), tests=list(done.tests)))
+        tested: list[TestResult] | None = None
+        away = last.site if last.site not in (home, *self.dead) else ""
+        if away:
+            with ThreadPoolExecutor(max_workers=1) as side:
+                testing = side.submit(self._executor(number, away).final_tests, results)
+                self._bring(home, plan.stages[-1].image, last, number)
+                tested = self._tested_away(away, testing)
+        else:
+            self._bring(home, plan.stages[-1].image, last, number)
         executor = self._executor(number, home)
         executor.summary.transfer_seconds = round(self.transfer_seconds[number], 3)
-        return executor.conclude(results)
+        return executor.conclude(results, tested)
+
+    def _tested_away(self, away: str, testing: Future[list[TestResult]]) -> list[TestResult] | None:
+        """The final tests run on ``away``; None (run them at home) when it went away."""
+        try:
+            return testing.result()
+        except (JetforgeError, OSError):
+            if self._answers(away):
+                raise
+            self.dead.add(away)
+            return None
 
     def _ended(self, number: int, future: Future[object]) -> Ended:
         plan = self.plans[number]
