@@ -106,6 +106,7 @@ class Simulation:
     plans: list[Plan]
     program: str
     extra: tuple[str, ...] = ()
+    base_id: str | None = None  # the keys' base: its id, or (None) its name
 
 
 def build_chains(
@@ -205,7 +206,8 @@ def simulated_plans(request: BuildRequest, where: Workspace) -> Simulation:
         where.note(f"base image {base} is not here: keys use its name (a build pulls it)")
     planning = replace(planning, build_mode=engine.build_mode, base_id=info.id if info else None)
     plans = make_plans(where, chains, planning)
-    return Simulation(plans, engine.program, build_cache(where, engine).build_extra)
+    extra = build_cache(where, engine).build_extra
+    return Simulation(plans, engine.program, extra, info.id if info else None)
 
 
 def resolve_chains(request: BuildRequest, where: Workspace) -> list[Resolution]:

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from jetforge.chains import BuildRequest, ChainOutcome, Simulation, build_chains, simulated_plans
 from jetforge.cli.commands import load, summary
-from jetforge.cli.session import Session, add_engine_option, add_package_options, split_list
+from jetforge.cli.session import (
+    Session,
+    add_engine_option,
+    add_package_options,
+    parse_build_args,
+    split_list,
+    warn_about_secrets,
+)
 from jetforge.cli.talk import reporter_for
 from jetforge.core.plan import Plan, Stage, plan_json
 from jetforge.engine.command import Command, build_command
@@ -80,40 +87,6 @@ def register(commands: Any) -> None:
     parser.add_argument("--show-packages", action="store_true", help="same as 'jetforge show'")
     add_package_options(parser)
     parser.set_defaults(handler=run)
-
-
-RESERVED_BUILD_ARGS = {"BASE_IMAGE": "the previous stage's image; choose the first one with --base"}
-SECRET_WORDS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL")
-
-
-def parse_build_args(values: list[str]) -> tuple[tuple[str, str], ...]:
-    """``K=V,K2:V2`` (repeatable) into pairs; a pair without a separator is an error, and
-    so is an argument jetforge sets itself (it would build stages that their keys do not
-    describe)."""
-    pairs = []
-    for item in split_list(values):
-        separator = "=" if "=" in item else ":"
-        name, found, value = item.partition(separator)
-        if not found or not name:
-            raise UsageError(f"--build-args: '{item}' is not K=V (or K:V)")
-        if name.strip() in RESERVED_BUILD_ARGS:
-            raise UsageError(
-                f"--build-args: {name.strip()} is set by jetforge "
-                f"({RESERVED_BUILD_ARGS[name.strip()]})"
-            )
-        pairs.append((name.strip(), value.strip()))
-    return tuple(pairs)
-
-
-def warn_about_secrets(session: Session, pairs: tuple[tuple[str, str], ...]) -> None:
-    """One warning per build argument whose name says it is a secret."""
-    for name, _ in pairs:
-        if any(word in name.upper() for word in SECRET_WORDS):
-            session.warn(
-                f"--build-args {name} looks like a secret: build arguments stay in the "
-                "image's history and in the logs; pass it as a build secret instead "
-                "(--build-flags '--secret id=NAME,env=NAME' with BuildKit)"
-            )
 
 
 def request_from(session: Session) -> BuildRequest:

@@ -15,6 +15,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("jetforge.cli.listing", "list variants, one name per line"),
     "show": ("jetforge.cli.show", "everything known about matching variants"),
     "build": ("jetforge.cli.build", "resolve, plan and build packages into one image"),
+    "bake": (
+        "jetforge.cli.bake",
+        "write a docker-bake.json of a chain's stages for buildx builders",
+    ),
     "graph": ("jetforge.cli.graph", "show the resolved dependency graph"),
     "explain": (
         "jetforge.cli.explain",

@@ -77,6 +77,40 @@ def split_list(values: list[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+RESERVED_BUILD_ARGS = {"BASE_IMAGE": "the previous stage's image; choose the first one with --base"}
+SECRET_WORDS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "CREDENTIAL")
+
+
+def parse_build_args(values: list[str]) -> tuple[tuple[str, str], ...]:
+    """``K=V,K2:V2`` (repeatable) into pairs; a pair without a separator is an error, and
+    so is an argument jetforge sets itself (it would build stages that their keys do not
+    describe)."""
+    pairs = []
+    for item in split_list(values):
+        separator = "=" if "=" in item else ":"
+        name, found, value = item.partition(separator)
+        if not found or not name:
+            raise UsageError(f"--build-args: '{item}' is not K=V (or K:V)")
+        if name.strip() in RESERVED_BUILD_ARGS:
+            raise UsageError(
+                f"--build-args: {name.strip()} is set by jetforge "
+                f"({RESERVED_BUILD_ARGS[name.strip()]})"
+            )
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
+
+
+def warn_about_secrets(session: Session, pairs: tuple[tuple[str, str], ...]) -> None:
+    """One warning per build argument whose name says it is a secret."""
+    for name, _ in pairs:
+        if any(word in name.upper() for word in SECRET_WORDS):
+            session.warn(
+                f"--build-args {name} looks like a secret: build arguments stay in the "
+                "image's history and in the logs; pass it as a build secret instead "
+                "(--build-flags '--secret id=NAME,env=NAME' with BuildKit)"
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class CommonOptions:
     """The options every command shares (output, packages, platform), typed right after

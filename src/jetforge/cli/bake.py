@@ -1,0 +1,94 @@
+"""``jetforge bake``: write a ``docker-bake.json`` for the chain (or chains) a build of the
+same packages would run; the work is :mod:`jetforge.bake`'s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jetforge.bake import BAKE_FILE, STAGES_GROUP, write_bake
+from jetforge.chains import BuildRequest
+from jetforge.cli.commands import summary
+from jetforge.cli.session import (
+    Session,
+    add_engine_option,
+    add_package_options,
+    parse_build_args,
+    warn_about_secrets,
+)
+from jetforge.errors import UsageError
+
+
+def register(commands: Any) -> None:
+    """Add the subcommand."""
+    parser = commands.add_parser(
+        "bake",
+        help=summary("bake"),
+        description=f"Resolve and plan PACKAGEs as 'jetforge build' does and write {BAKE_FILE} "
+        "(one target per stage, with its stage key label) for 'docker buildx bake'. It "
+        "builds only: run 'jetforge build' with the same arguments afterwards to reuse the "
+        "stage images by key and run the tests.",
+    )
+    parser.add_argument("packages", nargs="*", metavar="PACKAGE", help="packages to plan")
+    parser.add_argument(
+        "-o",
+        "--output",
+        default=".",
+        metavar="DIR",
+        help=f"directory for {BAKE_FILE} and the files it needs (default: the current one)",
+    )
+    parser.add_argument("--name", help="image name; 'ns/' is a namespace, 'name:tag' is exact")
+    parser.add_argument("--base", metavar="IMAGE", help="base image of the first stage")
+    parser.add_argument("--multiple", action="store_true", help="one chain per PACKAGE")
+    parser.add_argument(
+        "--build-args",
+        action="append",
+        default=[],
+        metavar="K=V,...",
+        help="build arguments for every stage (K:V also accepted)",
+    )
+    parser.add_argument(
+        "--build-flags",
+        default="",
+        metavar="STR",
+        help="extra build flags for every stage (those bake can say: --pull, --no-cache, "
+        "--shm-size, --ulimit, --target)",
+    )
+    parser.add_argument(
+        "--no-github-api",
+        action="store_true",
+        help="comment out 'ADD https://api.github.com/...' lines of Dockerfiles",
+    )
+    parser.add_argument("--ca-bundle", metavar="FILE", help="extra CA bundle to trust")
+    add_engine_option(parser)
+    add_package_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(session: Session) -> int:
+    """Write the bake file; print its path."""
+    args = session.args
+    if not args.packages:
+        raise UsageError("bake: name at least one PACKAGE ('jetforge list' shows them)")
+    given = parse_build_args(args.build_args)
+    warn_about_secrets(session, given)
+    request = BuildRequest(
+        packages=tuple(args.packages),
+        name=args.name,
+        base=args.base,
+        multiple=args.multiple,
+        build_args=given,
+        build_flags=args.build_flags,
+        no_github_api=args.no_github_api,
+        ca_bundle=args.ca_bundle,
+        engine=args.engine,
+    )
+    outcome = write_bake(request, session, Path(args.output))
+    session.note(
+        f"wrote {outcome.path}: {len(outcome.targets)} target(s), default "
+        f"{', '.join(outcome.default)}; build every stage with 'docker buildx bake "
+        f"--load {STAGES_GROUP}' (or --push) in {outcome.path.parent}, then run "
+        "'jetforge build' with the same arguments to reuse them and run the tests"
+    )
+    print(outcome.path, file=session.stdout)
+    return 0
