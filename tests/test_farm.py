@@ -18,7 +18,8 @@ from jetforge.engine.docker import DockerEngine
 from jetforge.engine.fake import FakeEngine
 from jetforge.engine.podman import PodmanEngine
 from jetforge.errors import UsageError
-from jetforge.farm.schedule import Farm, Site
+from jetforge.farm.graph import Site
+from jetforge.farm.schedule import Farm
 from jetforge.farm.workers import Worker, choose_workers, parse_workers
 from jetforge.platform import detect_platform
 from jetforge.reporter import NullReporter

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from jetforge.engine.table import engine_class
 from jetforge.errors import EngineUnavailableError, UsageError
-from jetforge.farm.schedule import Ended, Farm, Site, Store
+from jetforge.farm.graph import Ended, Site
+from jetforge.farm.schedule import Farm, Store
 from jetforge.farm.workers import LOCAL, choose_workers
 from jetforge.registry import registry_locations
 

@@ -6,8 +6,9 @@ with a free slot whose labels fit the plan's platform (a first stage only on a w
 holds the base image the keys were computed from), the node with the longest chain above
 it first. The executor does the stage's work there (reuse by key, pull from the registry,
 build, tests); the farm brings the parent image to that worker first and pushes the
-result to the shared registry after, so the next stage may run anywhere. Each chain ends
-on its home, the first of its fitting workers: final tests, final tag, push.
+result to the shared registry after, in the background, so the next stage may run
+anywhere. Each chain ends on its home, the first of its fitting workers: final tests
+(where the last image is, while it travels home), final tag, push.
 
 A stage that fails because its worker's engine went away (it no longer answers) is tried
 once more on another worker; a build or test error is reported as on one engine.
@@ -15,54 +16,26 @@ once more on another worker; a build or test error is reported as on one engine.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from jetforge._process import stop_streaming
 from jetforge.build import BuildOptions, Executor, StageResult, Summary, TestResult
 from jetforge.core.labels import STAGE_KEY
 from jetforge.errors import FailureError, JetforgeError, StageFailedError, UsageError
+from jetforge.farm.graph import Ended, Node, Site, stage_graph
+from jetforge.farm.progress import Locked, OnSite
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Plan, Stage
     from jetforge.core.tags import ImageRef
-    from jetforge.engine.base import Engine, ImageInfo
-    from jetforge.farm.workers import Worker
-    from jetforge.reporter import Reporter, StageEvent
+    from jetforge.engine.base import ImageInfo
+    from jetforge.reporter import Reporter
 
 Store = Callable[["Stage"], str]  # where a stage's image goes in the shared registry
-
-
-@dataclass(frozen=True, slots=True)
-class Site:
-    """A worker with its connected engine; ``has_base``: it holds the base image the
-    plans' keys were computed from."""
-
-    worker: Worker
-    engine: Engine
-    has_base: bool = True
-
-
-@dataclass
-class Node:
-    """One stage key of the graph, built once under the names of its first plan."""
-
-    key: str
-    plan: int
-    stage: Stage
-    parent: str | None
-    height: int = 1  # stages from here to the end of the longest chain through it
-    result: StageResult | None = None
-    site: str = ""  # the worker that built or reused it
-    failure: StageFailedError | None = None
-    tried: set[str] = field(default_factory=set)
-    holders: set[str] = field(default_factory=set)  # workers known to hold its image
-    pushed: bool = False  # its image is in the shared registry
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 class _LostError(FailureError):
@@ -71,66 +44,6 @@ class _LostError(FailureError):
     def __init__(self, node: Node) -> None:
         super().__init__(f"{node.stage.package}: its image was only on workers that are gone")
         self.node = node
-
-
-@dataclass(frozen=True, slots=True)
-class Ended:
-    """One chain's end: its summary, or the failure that stopped it."""
-
-    plan: Plan
-    summary: Summary | None = None
-    failure: StageFailedError | None = None
-
-
-def stage_graph(plans: Sequence[Plan]) -> dict[str, Node]:
-    """Every stage of ``plans`` by key, with its parent's key and its height."""
-    nodes: dict[str, Node] = {}
-    for number, plan in enumerate(plans):
-        parent: str | None = None
-        for stage in plan.stages:
-            nodes.setdefault(stage.key, Node(stage.key, number, stage, parent))
-            parent = stage.key
-    for plan in plans:
-        for height, stage in enumerate(reversed(plan.stages), start=1):
-            nodes[stage.key].height = max(nodes[stage.key].height, height)
-    return nodes
-
-
-class _Locked:
-    """A reporter that several threads may call; stage names carry their worker."""
-
-    def __init__(self, reporter: Reporter) -> None:
-        self._reporter = reporter
-        self._lock = threading.Lock()
-
-    def stage(self, slug: str, state: StageEvent, seconds: float = 0.0, detail: str = "") -> None:
-        with self._lock:
-            self._reporter.stage(slug, state, seconds, detail)
-
-    def message(self, text: str) -> None:
-        with self._lock:
-            self._reporter.message(text)
-
-    def output(self, slug: str, line: str) -> None:
-        with self._lock:
-            self._reporter.output(slug, line)
-
-
-class _OnSite:
-    """A reporter for one worker: ``[03-accel @ orin]``."""
-
-    def __init__(self, reporter: _Locked, site: str) -> None:
-        self._reporter = reporter
-        self._site = site
-
-    def stage(self, slug: str, state: StageEvent, seconds: float = 0.0, detail: str = "") -> None:
-        self._reporter.stage(f"{slug} @ {self._site}", state, seconds, detail)
-
-    def message(self, text: str) -> None:
-        self._reporter.message(f"{self._site}: {text}")
-
-    def output(self, slug: str, line: str) -> None:
-        self._reporter.output(f"{slug} @ {self._site}", line)
 
 
 class Farm:
@@ -149,7 +62,7 @@ class Farm:
         self.sites = {site.worker.name: site for site in sites}
         self.options = list(options)
         self.store = store
-        self.reporter = _Locked(reporter)
+        self.reporter = Locked(reporter)
         self.nodes = stage_graph(plans)
         self.free = {site.worker.name: site.worker.jobs for site in sites}
         self.dead: set[str] = set()
@@ -300,7 +213,7 @@ class Farm:
     def _executor(self, number: int, site: str) -> Executor:
         key = (number, site)
         if key not in self._executors:
-            reporter = _OnSite(self.reporter, site)
+            reporter = OnSite(self.reporter, site)
             engine = self.sites[site].engine
             self._executors[key] = Executor(
                 self.plans[number], engine, self.options[number], reporter
