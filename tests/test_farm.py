@@ -3,12 +3,14 @@ fits which platform, and how an endpoint reaches its engine."""
 
 from __future__ import annotations
 
+import io
 import itertools
 from pathlib import Path
 
 import pytest
 
 from jetforge.build import BuildOptions
+from jetforge.cli.progress import LiveReporter
 from jetforge.context import read_context
 from jetforge.core.labels import STAGE_KEY
 from jetforge.core.plan import Plan, PlanOptions, plan_build
@@ -19,6 +21,7 @@ from jetforge.engine.fake import FakeEngine
 from jetforge.engine.podman import PodmanEngine
 from jetforge.errors import UsageError
 from jetforge.farm.graph import Site
+from jetforge.farm.progress import Locked
 from jetforge.farm.schedule import Farm
 from jetforge.farm.workers import Worker, choose_workers, parse_workers
 from jetforge.platform import detect_platform
@@ -316,3 +319,23 @@ def test_a_farm_without_a_registry_is_one_line_naming_the_setting(
     assert unknown.stderr.splitlines() == [
         "jetforge: error: --workers: unknown worker 'nope' (valid: local, d2)"
     ]
+
+
+def test_the_live_display_has_a_line_per_stage_naming_its_worker(tmp_path: Path) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 3, 2))
+    engines = fakes("local", "w2", "w3", seconds=0.02)
+    farm = farm_of(plans, engines, tmp_path)
+    stream = io.StringIO()
+    with LiveReporter(stream, color=False) as live:
+        farm.reporter = Locked(live)
+        ended = list(farm.run())
+    assert [e.failure for e in ended] == [None] * 3
+    rows = {row.split()[0]: row.split() for row in stream.getvalue().splitlines() if "@" in row}
+    workers = {
+        stage.package: stage.worker for e in ended if e.summary for stage in e.summary.stages
+    }
+    for package, worker in workers.items():
+        if package == "ca-trust":
+            continue
+        slug = next(s.slug for p in plans for s in p.stages if s.package == package)
+        assert rows[slug][1:4] == ["@", worker, "passed"], rows

@@ -32,7 +32,7 @@ from jetforge.farm.progress import Locked, OnSite
 if TYPE_CHECKING:
     from jetforge.core.plan import Plan, Stage
     from jetforge.core.tags import ImageRef
-    from jetforge.engine.base import ImageInfo
+    from jetforge.engine.base import Engine, ImageInfo
     from jetforge.reporter import Reporter
 
 Store = Callable[["Stage"], str]  # where a stage's image goes in the shared registry
@@ -230,23 +230,10 @@ class Farm:
         return result
 
     def _bring(self, site: str, name: ImageRef, parent: Node, plan: int) -> None:
-        """Make ``name`` on ``site`` the image of ``parent``: a local one with its key is
-        tagged; else a worker holding it pushes it to the registry (once) and ``site``
-        pulls it."""
+        """Make ``name`` on ``site`` the image of ``parent``: tagged when ``site`` holds it,
+        else pulled from the registry (where a worker holding it pushes it, once)."""
         engine = self.sites[site].engine
-        if site in parent.holders and parent.result is not None and parent.result.image_id:
-            try:  # an image id is the same on every engine that holds the image
-                engine.tag(parent.result.image_id, str(name))
-            except FailureError:  # it holds another image with that key (an earlier build)
-                pass
-            else:
-                return
-        found = engine.inspect(str(name))
-        if found is not None and found.labels.get(STAGE_KEY) == parent.key:
-            return
-        local = engine.list_images([f"label={STAGE_KEY}={parent.key}"])
-        if local:
-            engine.tag(local[0].id, str(name))
+        if site in parent.holders and self._tag_held(engine, name, parent):
             return
         started = time.monotonic()
         reference = self._publish(parent)
@@ -256,6 +243,23 @@ class Farm:
         engine.tag(reference, str(name))
         parent.holders.add(site)
         self.transfer_seconds[plan] += time.monotonic() - started
+
+    @staticmethod
+    def _tag_held(engine: Engine, name: ImageRef, node: Node) -> bool:
+        """Tag ``node``'s image on ``engine`` as ``name``: by its image id (the same on every
+        engine), else (it holds another image with that key, from an earlier build) by
+        its key; False when it holds none."""
+        if node.result is not None and node.result.image_id:
+            try:
+                engine.tag(node.result.image_id, str(name))
+            except FailureError:
+                pass
+            else:
+                return True
+        local = engine.list_images([f"label={STAGE_KEY}={node.key}"])
+        if local:
+            engine.tag(local[0].id, str(name))
+        return bool(local)
 
     def _publish(self, node: Node) -> str:
         """The registry reference of ``node``'s image, pushed there from a worker that
