@@ -13,6 +13,7 @@ from jetforge.cli.session import (
     Session,
     add_engine_option,
     add_package_options,
+    add_stage_options,
     parse_build_args,
     warn_about_secrets,
 )
@@ -40,26 +41,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--name", help="image name; 'ns/' is a namespace, 'name:tag' is exact")
     parser.add_argument("--base", metavar="IMAGE", help="base image of the first stage")
     parser.add_argument("--multiple", action="store_true", help="one chain per PACKAGE")
-    parser.add_argument(
-        "--build-args",
-        action="append",
-        default=[],
-        metavar="K=V,...",
-        help="build arguments for every stage (K:V also accepted)",
+    add_stage_options(
+        parser,
+        flags_help="extra build flags for every stage (those bake can say: --pull, "
+        "--no-cache, --shm-size, --ulimit, --target)",
     )
-    parser.add_argument(
-        "--build-flags",
-        default="",
-        metavar="STR",
-        help="extra build flags for every stage (those bake can say: --pull, --no-cache, "
-        "--shm-size, --ulimit, --target)",
-    )
-    parser.add_argument(
-        "--no-github-api",
-        action="store_true",
-        help="comment out 'ADD https://api.github.com/...' lines of Dockerfiles",
-    )
-    parser.add_argument("--ca-bundle", metavar="FILE", help="extra CA bundle to trust")
     add_engine_option(parser)
     add_package_options(parser)
     parser.set_defaults(handler=run)

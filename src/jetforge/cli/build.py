@@ -17,6 +17,7 @@ from jetforge.cli.session import (
     Session,
     add_engine_option,
     add_package_options,
+    add_stage_options,
     parse_build_args,
     split_list,
     warn_about_secrets,
@@ -51,28 +52,12 @@ def register(commands: Any) -> None:
         "--simulate", "--dry-run", action="store_true", help="print the plan instead of building"
     )
     parser.add_argument("--json", action="store_true", help="with --simulate: the plan as JSON")
-    parser.add_argument(
-        "--build-args",
-        action="append",
-        default=[],
-        metavar="K=V,...",
-        help="build arguments for every stage (K:V also accepted)",
-    )
-    parser.add_argument(
-        "--build-flags", default="", metavar="STR", help="extra engine flags for every stage"
-    )
+    add_stage_options(parser, flags_help="extra engine flags for every stage")
     parser.add_argument("--push", metavar="REPO", help="push the final image to REPO")
-    parser.add_argument(
-        "--no-github-api",
-        action="store_true",
-        help="comment out 'ADD https://api.github.com/...' lines of Dockerfiles (jc packages "
-        "use them to follow upstream commits); package config scripts never use the network",
-    )
     parser.add_argument("--logs", metavar="DIR", help="log directory")
     parser.add_argument(
         "--use-proxy", action="store_true", help="pass the host's proxy variables as build args"
     )
-    parser.add_argument("--ca-bundle", metavar="FILE", help="extra CA bundle to trust")
     add_engine_option(parser)
     parser.add_argument(
         "--workers",

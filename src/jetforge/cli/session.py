@@ -39,6 +39,25 @@ def add_engine_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=tuple(ENGINES), help="container engine")
 
 
+def add_stage_options(parser: argparse.ArgumentParser, *, flags_help: str) -> None:
+    """Options that shape every stage (and so its key), for ``build`` and ``bake``."""
+    parser.add_argument(
+        "--build-args",
+        action="append",
+        default=[],
+        metavar="K=V,...",
+        help="build arguments for every stage (K:V also accepted)",
+    )
+    parser.add_argument("--build-flags", default="", metavar="STR", help=flags_help)
+    parser.add_argument(
+        "--no-github-api",
+        action="store_true",
+        help="comment out 'ADD https://api.github.com/...' lines of Dockerfiles (jc packages "
+        "use them to follow upstream commits); package config scripts never use the network",
+    )
+    parser.add_argument("--ca-bundle", metavar="FILE", help="extra CA bundle to trust")
+
+
 def add_package_options(parser: argparse.ArgumentParser) -> None:
     """Options of every command that reads packages."""
     group = parser.add_argument_group("packages and platform")
