@@ -105,9 +105,9 @@ class Farm:
         ):
             try:
                 while len(ended) < len(self.plans):
-                    for number in self._failed_plans(ended):
+                    for number, failure in self._failed_plans(ended):
                         ended.add(number)
-                        yield Ended(self.plans[number], failure=self._failure_of(number))
+                        yield Ended(self.plans[number], failure=failure)
                     self._start(pool, running, ended)
                     if not running:
                         if len(ended) < len(self.plans):
@@ -316,16 +316,16 @@ class Farm:
             return False
         return True
 
-    def _failed_plans(self, ended: set[int]) -> list[int]:
-        return [
-            number
-            for number in range(len(self.plans))
-            if number not in ended and self._failure_of(number) is not None
-        ]
-
-    def _failure_of(self, number: int) -> StageFailedError | None:
-        stages = self.plans[number].stages
-        return next((n.failure for s in stages if (n := self.nodes[s.key]).failure), None)
+    def _failed_plans(self, ended: set[int]) -> list[tuple[int, StageFailedError]]:
+        """The chains not yet ended that a failed stage stops, with that failure."""
+        failed = []
+        for number, plan in enumerate(self.plans):
+            if number in ended:
+                continue
+            failure = next((f for s in plan.stages if (f := self.nodes[s.key].failure)), None)
+            if failure is not None:
+                failed.append((number, failure))
+        return failed
 
     def _conclude(self, number: int, home: str) -> Summary:
         """On the chain's home: the last stage's image, then final tests, tag, push. When
