@@ -225,13 +225,16 @@ def registry(tmp_path: Path, docker_engine: None) -> Iterator[Registry]:
 
 _FAKE_ENGINE = """#!/bin/sh
 # A stand-in docker/podman program for fast tests of probing and planning: it answers
-# version, buildx, info (from $JETFORGE_FAKE_INFO) and image inspect (no local images),
-# and `run` prints its arguments and exits with $JETFORGE_FAKE_EXIT.
+# version, buildx, info (from $JETFORGE_FAKE_INFO) and image inspect (no local images, or
+# the one image of $JETFORGE_FAKE_IMAGE: a file of `image inspect` JSON), and `run` prints
+# its arguments and exits with $JETFORGE_FAKE_EXIT.
 case "$1" in
   version) echo '{"Client":{"Version":"28.2.2"},"Server":{"Version":"28.2.2"}}' ;;
   buildx) exit 1 ;;
   info) cat "$JETFORGE_FAKE_INFO" ;;
-  image|inspect) echo "Error: No such image: $3" >&2; exit 1 ;;
+  image|inspect)
+    if [ -n "$JETFORGE_FAKE_IMAGE" ]; then cat "$JETFORGE_FAKE_IMAGE"; exit 0; fi
+    echo "Error: No such image: $3" >&2; exit 1 ;;
   run) shift; echo "run $*"; exit "${JETFORGE_FAKE_EXIT:-0}" ;;
   *) echo "fake engine: unexpected: $*" >&2; exit 1 ;;
 esac

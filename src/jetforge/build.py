@@ -29,6 +29,7 @@ from jetforge.core.plan import Plan, Stage, StageTest, plan_json
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import Command, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
+from jetforge.lock import Locking
 from jetforge.reporter import NullReporter, Reporter
 
 TAIL_LINES = 30
@@ -56,6 +57,10 @@ class BuildOptions:
     # RUN mounts added to every stage's Dockerfile (the package cache's build secrets);
     # the edited Dockerfile is written next to the logs, the plan keeps the original.
     run_mounts: tuple[str, ...] = ()
+    # The lock step (jetforge.lock): the lockfile and SBOM after the final tests, and a
+    # copy of the lockfile at ``lock_file``. Builds on one engine only (``execute``).
+    lock: bool = False
+    lock_file: Path | None = None
 
 
 @dataclass
@@ -97,6 +102,9 @@ class Summary:
     engine_seconds: float = 0.0
     total_seconds: float = 0.0
     transfer_seconds: float = 0.0  # pushes and pulls between a build farm's workers
+    lock: str = ""  # the lockfile in the logs directory
+    lock_seconds: float = 0.0  # the lock step: listing the images, writing lock and SBOM
+    lock_containers: int = 0  # collector containers it ran (none when every image was known)
 
     @property
     def built(self) -> list[str]:
@@ -209,7 +217,17 @@ class Executor:
 
     def _conclude(self) -> None:
         self._final_tests()
+        locking = Locking(self.plan, self.engine, self.options.data_dir, self.reporter)
+        lock = (
+            locking.collect([s.image_id for s in self.summary.stages])
+            if self.options.lock
+            else None
+        )
         self._finish()
+        if lock is not None:
+            written = locking.write(lock, self.options.logs_dir, self.options.lock_file)
+            self.summary.lock, self.summary.lock_containers = str(written), locking.containers
+            self.summary.lock_seconds = round(locking.seconds, 3)
         self.summary.ok = True
 
     @contextmanager

@@ -87,6 +87,7 @@ class BuildRequest:
     workers: tuple[str, ...] = ()  # --workers: names of jetforge.toml's workers
     rebuild: bool = False
     resume: str = ""  # the command that resumes a failed build
+    lock_file: Path | None = None  # --lock: a copy of the lockfile goes there
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ def build_chains(
 
     chains = resolve_chains(request, where)
     farm = request.workers not in ((), ("local",))
+    _check_lock_file(request, where, farm=farm)
     if farm:
         from jetforge.farm.run import check_farm
 
@@ -182,6 +184,8 @@ def _build_options(
             remote=remote,
             build_extra=package_cache.build_extra,
             run_mounts=package_cache.run_mounts,
+            lock=True,
+            lock_file=where.cwd / request.lock_file if request.lock_file else None,
         )
         for plan in plans
     ]
@@ -328,6 +332,29 @@ def _registry_lookup(where: Workspace) -> Callable[[Stage], str | None] | None:
         return None
 
     return find
+
+
+def _check_lock_file(request: BuildRequest, where: Workspace, *, farm: bool) -> None:
+    """``--lock FILE`` names one writable file for one chain built on one engine; checked
+    before anything is built."""
+    if request.lock_file is None:
+        return
+    if request.multiple:
+        raise UsageError(
+            "build: --lock FILE takes one chain; with --multiple each chain's lockfile is "
+            "in its logs directory"
+        )
+    if farm:
+        raise UsageError("build: --lock is not supported with --workers yet (build on one engine)")
+    path = where.cwd / request.lock_file
+    if path.is_dir():
+        raise UsageError(f"--lock: {path} is a directory (name a file)")
+    if (
+        not path.parent.is_dir()
+        or not os.access(path.parent, os.W_OK)
+        or (path.exists() and not os.access(path, os.W_OK))
+    ):
+        raise UsageError(f"--lock: cannot write {path} (its directory is missing or read-only)")
 
 
 def _ensure_base(where: Workspace, engine: CliEngine, base: str) -> str:

@@ -56,6 +56,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--push", metavar="REPO", help="push the final image to REPO")
     parser.add_argument("--logs", metavar="DIR", help="log directory")
     parser.add_argument(
+        "--lock",
+        metavar="FILE",
+        help="also write the lockfile (jetforge.lock.json in the logs directory) to FILE",
+    )
+    parser.add_argument(
         "--use-proxy", action="store_true", help="pass the host's proxy variables as build args"
     )
     add_engine_option(parser)
@@ -97,6 +102,7 @@ def request_from(session: Session) -> BuildRequest:
         engine=args.engine,
         workers=tuple(split_list(args.workers)),
         rebuild=args.rebuild,
+        lock_file=Path(args.lock) if args.lock else None,
         resume="jetforge " + shlex.join(session.argv),
     )
 

@@ -75,3 +75,20 @@ def run_options_for_test(
         *(("--workdir", workdir) if workdir else ()),
         *extra,
     )
+
+
+def run_options_for_inventory(*, name: str) -> tuple[str, ...]:
+    """Engine ``run`` options for the container that lists what an image holds (the
+    lockfile's collector): removed when it ends, no network, ``sh`` instead of the image's
+    entrypoint, and a name so that an interruption can remove it."""
+    return (
+        "--rm",
+        "--name",
+        name,
+        "--label",
+        "jetforge.container=inventory",
+        "--network",
+        "none",
+        "--entrypoint",
+        "sh",
+    )

@@ -9,8 +9,9 @@ Failures come on demand: a build or push whose image matches one of ``fail_build
 ``fail_pushes`` (shell patterns) exits 1, and so does a test whose ``IMAGE ARGV...`` line
 matches one of ``fail_tests``; a build or test run matching ``interrupt_builds`` or
 ``interrupt_tests`` raises ``KeyboardInterrupt`` as Ctrl-C would (a test's container is
-left behind); with ``down`` the daemon is gone. Every call is recorded in ``calls``, and
-every build's start and end in ``spans``.
+left behind); with ``down`` the daemon is gone. ``run_output`` gives what a run prints
+in an image whose id or a tag matches a pattern (the lockfile's collector reads it).
+Every call is recorded in ``calls``, and every build's start and end in ``spans``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class FakeEngine:
     down: bool = False  # a daemon gone: every call fails, info raises
     down_after: str = ""  # a pattern: the daemon goes once a test in a matching image passed
     build_seconds: float = 0.0  # how long a build takes
+    run_output: dict[str, str] = field(default_factory=dict)  # image pattern: printed text
     spans: list[tuple[str, float, float]] = field(default_factory=list)  # builds: start, end
     _stages: dict[tuple[str, ...], Stage] = field(default_factory=dict, init=False, repr=False)
 
@@ -153,7 +155,18 @@ class FakeEngine:
         if _matches(" ".join((image, *argv)), self.fail_tests):
             on_output("test failed")
             return Completed(command.argv, 1, "", "")
-        on_output("test passed")
+        found = self._find(image)
+        names = (found.id, *found.tags) if found else ()
+        text = next(
+            (
+                out
+                for pattern, out in self.run_output.items()
+                if any(_matches(n, {pattern}) for n in names)
+            ),
+            "test passed",
+        )
+        for line in text.splitlines():
+            on_output(line)
         if self.down_after and _matches(image, {self.down_after}):
             self.down = True
         return Completed(command.argv, 0, "", "")

@@ -1,0 +1,157 @@
+"""The lock step of a build: list what every image of the chain holds, then write the
+lockfile and the final image's SBOM (docs/builds.md, "Lockfile" and "SBOM").
+
+The executor calls :meth:`Locking.collect` after the final tests and before the final tag
+(a source record that breaks the convention fails the build as a test would), and
+:meth:`Locking.write` after the tag. An image is listed by one collector container
+(:mod:`jetforge.core.inventory`), removed when it ends or is interrupted; its output is kept
+under the data directory by image id, so a build that reuses every stage runs none.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from jetforge.core.inventory import Inventory, collector_argv, is_inventory, parse_inventory
+from jetforge.core.labels import CREATED
+from jetforge.core.lockfile import LOCK_FILE, Lock, lock_for, lock_json
+from jetforge.core.plan import Plan
+from jetforge.core.sbom import spdx_document
+from jetforge.engine.base import Engine
+from jetforge.engine.command import run_options_for_inventory
+from jetforge.errors import FailureError, UsageError
+from jetforge.reporter import NullReporter, Reporter
+
+SBOM_FILE = "sbom.spdx.json"
+_CONTAINERS = itertools.count(1)  # collector container names, unique in this process
+
+
+def inventory_path(data_dir: Path, image_id: str) -> Path:
+    """Where the collector's output for one image is kept."""
+    return data_dir / "inventory" / f"{image_id.replace(':', '_')}.txt"
+
+
+def sbom_path(data_dir: Path, image_id: str) -> Path:
+    """Where the SBOM of the final image ``image_id`` is kept (``jetforge sbom`` reads it)."""
+    return data_dir / "sbom" / f"{image_id.replace(':', '_')}.spdx.json"
+
+
+class Locking:
+    """The lock step of one plan on one engine."""
+
+    def __init__(
+        self, plan: Plan, engine: Engine, data_dir: Path, reporter: Reporter | None = None
+    ) -> None:
+        self.plan = plan
+        self.engine = engine
+        self.data_dir = data_dir
+        self.reporter = reporter or NullReporter()
+        self.containers = 0  # collector containers run (none when every image was known)
+        self.seconds = 0.0
+        self._created = ""
+
+    def collect(self, image_ids: Sequence[str]) -> Lock:
+        """The lock of the plan whose stages produced ``image_ids``; fails naming the
+        stage and the file when a source record breaks the convention."""
+        started = time.monotonic()
+        base = self.engine.inspect(self.plan.base_image)
+        base_inventory = (
+            self.inventory(base.id, f"base image {self.plan.base_image}") if base else None
+        )
+        stages = []
+        for stage, image_id in zip(self.plan.stages, image_ids, strict=True):
+            inventory = self.inventory(image_id, stage.package) if image_id else None
+            stages.append((image_id, inventory))
+        lock = lock_for(
+            self.plan,
+            (base.id if base else "", base.digests if base else (), base_inventory),
+            stages,
+        )
+        for locked in lock.stages:
+            if locked.added.problems:
+                raise FailureError(
+                    f"{locked.variant}: image {locked.image}: {locked.added.problems[0]} "
+                    "(docs/builds.md, 'Sources')"
+                )
+        final = self.engine.inspect(lock.final_id) if lock.final_id else None
+        planned = dict(self.plan.stages[-1].labels).get(CREATED, "") if self.plan.stages else ""
+        # The image's own creation time: a reused final image keeps the one it was built with.
+        self._created = (final.labels.get(CREATED, "") if final else "") or planned
+        self.seconds += time.monotonic() - started
+        return lock
+
+    def write(self, lock: Lock, logs_dir: Path, lock_file: Path | None = None) -> Path:
+        """Write the lockfile (in ``logs_dir`` and at ``lock_file``) and the SBOM (in
+        ``logs_dir`` and the data directory); the lockfile's path in the logs."""
+        started = time.monotonic()
+        text = json.dumps(lock_json(lock), indent=2) + "\n"
+        sbom = json.dumps(spdx_document(lock, self._created), indent=2) + "\n"
+        written = logs_dir / LOCK_FILE
+        _write(written, text)
+        _write(logs_dir / SBOM_FILE, sbom)
+        if lock.final_id:
+            _write(sbom_path(self.data_dir, lock.final_id), sbom)
+        if lock_file is not None:
+            _write(lock_file, text)
+        self.reporter.message(f"lockfile {lock_file or written}")
+        self.seconds += time.monotonic() - started
+        return written
+
+    def inventory(self, image_id: str, what: str) -> Inventory | None:
+        """What the image holds: remembered, or listed by a collector container; None
+        (with a warning) when the image cannot run ``sh``."""
+        kept = inventory_path(self.data_dir, image_id)
+        try:
+            return parse_inventory(kept.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            pass
+        name = f"jetforge-inventory-{os.getpid()}-{next(_CONTAINERS)}"
+        lines: list[str] = []
+        self.containers += 1
+        try:
+            done = self.engine.run(
+                run_options_for_inventory(name=name), image_id, collector_argv(), lines.append
+            )
+        except BaseException:
+            self.engine.remove_container(name)
+            raise
+        text = "\n".join(lines) + "\n"
+        if done.returncode != 0 or not is_inventory(text):
+            last = next((line for line in reversed(lines) if line.strip()), "no output")
+            self.reporter.message(
+                f"warning: cannot list what {what} ({image_id[:19]}) holds: {last.strip()}; "
+                "the lockfile leaves it out"
+            )
+            return None
+        _write(kept, text)
+        return parse_inventory(text)
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` whole: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+def read_sbom(engine: Engine, data_dir: Path, image: str) -> str:
+    """The SBOM kept for the local image ``image`` (found by its id)."""
+    info = engine.inspect(image)
+    if info is None:
+        raise UsageError(f"sbom: no image '{image}' on this engine (name a local image)")
+    path = sbom_path(data_dir, info.id)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(
+            f"sbom: no SBOM for {image} (image {info.id[:19]}): jetforge keeps one for each "
+            f"final image it builds; build it with 'jetforge build'"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"sbom: cannot read {path}: {getattr(error, 'strerror', error)}") from None
