@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.build import BuildOptions, Executor, Summary
-from jetforge.build import tested_marker as marker_of
+from jetforge.build import BuildOptions, Executor
 from jetforge.context import read_context
 from jetforge.core.labels import STAGE_KEY
 from jetforge.core.plan import Plan, PlanOptions, plan_build
@@ -21,6 +20,8 @@ from jetforge.discovery.discover import discover
 from jetforge.engine.fake import FakeEngine
 from jetforge.errors import FailureError, StageFailedError
 from jetforge.platform import detect_platform
+from jetforge.results import Summary
+from jetforge.results import tested_marker as marker_of
 
 GOLDEN_TREE = Path(__file__).parent / "fixtures" / "trees" / "golden"
 FINAL = "bundle:demo-x86_64-cu128-24.04-full"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.build import BuildOptions, Executor, Summary
+from jetforge.build import BuildOptions, Executor
 from jetforge.context import read_context
 from jetforge.core.inventory import HEADER
 from jetforge.core.plan import Plan, PlanOptions, plan_build
@@ -20,6 +20,7 @@ from jetforge.engine.fake import FakeEngine, FakeImage
 from jetforge.errors import FailureError
 from jetforge.lock import inventory_path, sbom_path
 from jetforge.platform import detect_platform
+from jetforge.results import Summary
 
 GOLDEN_TREE = Path(__file__).parent / "fixtures" / "trees" / "golden"
 FINAL = "bundle:demo-x86_64-cu128-24.04-full"

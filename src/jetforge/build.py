@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import hashlib
 import itertools
 import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import TextIO
 
 from jetforge._process import Completed, OutputSink
 from jetforge.cache.builds import add_run_mounts, parse_cache_event
@@ -31,12 +30,16 @@ from jetforge.engine.command import Command, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
 from jetforge.lock import Locking
 from jetforge.reporter import NullReporter, Reporter
+from jetforge.results import (
+    StageResult,
+    Summary,
+    TestResult,
+    result_name,
+    tested_marker,
+)
 
 TAIL_LINES = 30
 _CONTAINERS = itertools.count(1)  # test container names, unique in this process
-
-StageState = Literal["pending", "building", "reused", "built", "failed"]
-TestState = Literal["passed", "cached", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,55 +64,6 @@ class BuildOptions:
     # copy of the lockfile at ``lock_file``. Builds on one engine only (``execute``).
     lock: bool = False
     lock_file: Path | None = None
-
-
-@dataclass
-class TestResult:
-    """One test run (or remembered) on one image."""
-
-    package: str
-    entry: str
-    image: str
-    state: TestState
-    seconds: float = 0.0
-
-
-@dataclass
-class StageResult:
-    """What happened to one stage."""
-
-    index: int
-    package: str
-    key: str
-    image: str
-    image_id: str = ""
-    state: StageState = "pending"
-    seconds: float = 0.0
-    tests: list[TestResult] = field(default_factory=list)
-    cache: list[str] = field(default_factory=list)
-    worker: str = ""  # the build farm's worker that holds it (empty: the local engine)
-
-
-@dataclass
-class Summary:
-    """The outcome of one plan: per-stage results, final image, engine time spent."""
-
-    final_image: str
-    stages: list[StageResult]
-    final_tests: list[TestResult] = field(default_factory=list)
-    ok: bool = False
-    pushed: str = ""
-    engine_seconds: float = 0.0
-    total_seconds: float = 0.0
-    transfer_seconds: float = 0.0  # pushes and pulls between a build farm's workers
-    lock: str = ""  # the lockfile in the logs directory
-    lock_seconds: float = 0.0  # the lock step: listing the images, writing lock and SBOM
-    lock_containers: int = 0  # collector containers it ran (none when every image was known)
-
-    @property
-    def built(self) -> list[str]:
-        """Packages whose stage was built (not reused) in this run."""
-        return [stage.package for stage in self.stages if stage.state == "built"]
 
 
 def is_listed(package: str, patterns: Sequence[str]) -> bool:
@@ -325,7 +279,7 @@ class Executor:
                 ]
 
     def _test(self, stage: Stage, test: StageTest, image_id: str, image: str) -> TestResult:
-        marker = self.options.results_dir / _result_name(image_id, test)
+        marker = self.options.results_dir / result_name(image_id, test)
         result = TestResult(test.package, test.entry, image, "passed")
         if image_id and marker.exists():
             result.state = "cached"
@@ -445,16 +399,6 @@ class Executor:
         done = self.engine.push(target, tail.append)
         if done.returncode != 0:
             raise FailureError(f"push of {target} failed: {' '.join(tail[-3:]).strip()}")
-
-
-def tested_marker(results_dir: Path, image_id: str) -> Path:
-    """The file that says an image passed its tests (its stage's, or its whole chain's)."""
-    return results_dir / "tested" / image_id.replace(":", "_")
-
-
-def _result_name(image_id: str, test: StageTest) -> str:
-    text = json.dumps([image_id, test.package, test.entry])
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _log_line(log: TextIO, line: str) -> None:

@@ -27,13 +27,14 @@ from jetforge.errors import JetforgeError, RegistryError, StageFailedError, Usag
 from jetforge.trust import trust_context
 
 if TYPE_CHECKING:
-    from jetforge.build import BuildOptions, Summary
+    from jetforge.build import BuildOptions
     from jetforge.cache.builds import BuildCache
     from jetforge.core.catalog import Catalog
     from jetforge.engine.base import Engine
     from jetforge.engine.cli_engine import CliEngine
     from jetforge.platform import Platform
     from jetforge.reporter import Reporter
+    from jetforge.results import Summary
     from jetforge.settings import Settings
 
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from jetforge.autotag import BUILT, LOCAL, REGISTRY, Choice, Wanted, find_in_registries, find_local
-from jetforge.build import tested_marker
 from jetforge.chains import BuildRequest, Workspace, build_chains
 from jetforge.credentials import CredentialStore
 from jetforge.engine.table import choose_engine
 from jetforge.errors import FailureError, RegistryError, UsageError
 from jetforge.registry import RegistryClient, registry_locations
+from jetforge.results import tested_marker
 
 if TYPE_CHECKING:
     from jetforge.engine.base import Engine

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from jetforge.build import StageResult, Summary
     from jetforge.core.plan import Plan, Stage
     from jetforge.engine.base import Engine
     from jetforge.errors import StageFailedError
     from jetforge.farm.workers import Worker
+    from jetforge.results import StageResult, Summary
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from jetforge._process import stop_streaming
-from jetforge.build import BuildOptions, Executor, StageResult, Summary, TestResult
+from jetforge.build import BuildOptions, Executor
 from jetforge.core.labels import STAGE_KEY
 from jetforge.errors import FailureError, JetforgeError, StageFailedError, UsageError
 from jetforge.farm.graph import Ended, Node, Site, stage_graph
 from jetforge.farm.progress import Locked, OnSite
+from jetforge.results import StageResult, Summary, TestResult
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Plan, Stage

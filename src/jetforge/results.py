@@ -1,0 +1,76 @@
+"""What a build produced: per-test and per-stage results, one plan's summary (written as
+``summary.json``), and the files that remember passed tests by image id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from jetforge.core.plan import StageTest
+
+StageState = Literal["pending", "building", "reused", "built", "failed"]
+TestState = Literal["passed", "cached", "failed"]
+
+
+@dataclass
+class TestResult:
+    """One test run (or remembered) on one image."""
+
+    package: str
+    entry: str
+    image: str
+    state: TestState
+    seconds: float = 0.0
+
+
+@dataclass
+class StageResult:
+    """What happened to one stage."""
+
+    index: int
+    package: str
+    key: str
+    image: str
+    image_id: str = ""
+    state: StageState = "pending"
+    seconds: float = 0.0
+    tests: list[TestResult] = field(default_factory=list)
+    cache: list[str] = field(default_factory=list)
+    worker: str = ""  # the build farm's worker that holds it (empty: the local engine)
+
+
+@dataclass
+class Summary:
+    """The outcome of one plan: per-stage results, final image, engine time spent."""
+
+    final_image: str
+    stages: list[StageResult]
+    final_tests: list[TestResult] = field(default_factory=list)
+    ok: bool = False
+    pushed: str = ""
+    engine_seconds: float = 0.0
+    total_seconds: float = 0.0
+    transfer_seconds: float = 0.0  # pushes and pulls between a build farm's workers
+    lock: str = ""  # the lockfile in the logs directory
+    lock_seconds: float = 0.0  # the lock step: listing the images, writing lock and SBOM
+    lock_containers: int = 0  # collector containers it ran (none when every image was known)
+
+    @property
+    def built(self) -> list[str]:
+        """Packages whose stage was built (not reused) in this run."""
+        return [stage.package for stage in self.stages if stage.state == "built"]
+
+
+def tested_marker(results_dir: Path, image_id: str) -> Path:
+    """The file that says an image passed its tests (its stage's, or its whole chain's)."""
+    return results_dir / "tested" / image_id.replace(":", "_")
+
+
+def result_name(image_id: str, test: StageTest) -> str:
+    """The file name that says ``test`` passed in the image ``image_id``."""
+    text = json.dumps([image_id, test.package, test.entry])
+    return hashlib.sha256(text.encode()).hexdigest()
