@@ -159,20 +159,31 @@ def plans_of(tree: Path, lasts: list[str]) -> list[Plan]:
 
 
 def farm_of(
-    plans: list[Plan], engines: dict[str, FakeEngine], tmp_path: Path, **labels: str
+    plans: list[Plan],
+    engines: dict[str, FakeEngine],
+    tmp_path: Path,
+    *,
+    no_base: tuple[str, ...] = (),
+    push: str = "",
+    rebuild: bool = False,
+    **labels: str,
 ) -> Farm:
+    """A farm of ``engines`` sharing one registry; those in ``no_base`` lack the base
+    image (they build no first stage)."""
     registry: dict[str, dict[str, str]] = {}
     ids: dict[str, str] = {}
     sites = []
     for name, engine in engines.items():
         engine.registry, engine.registry_ids = registry, ids
         worker = Worker(name, "fake", labels=tuple(labels.items()) if name != "local" else ())
-        sites.append(Site(worker, engine))
+        sites.append(Site(worker, engine, has_base=name not in no_base))
     options = [
         BuildOptions(
             logs_dir=tmp_path / "logs" / plan.final_image.name,
             data_dir=tmp_path / "data",
             results_dir=tmp_path / "results",
+            push=push,
+            rebuild=rebuild,
         )
         for plan in plans
     ]
@@ -339,3 +350,49 @@ def test_the_live_display_has_a_line_per_stage_naming_its_worker(tmp_path: Path)
             continue
         slug = next(s.slug for p in plans for s in p.stages if s.package == package)
         assert rows[slug][1:4] == ["@", worker, "passed"], rows
+
+
+def test_a_chain_ending_on_a_shared_stage_built_away_is_tested_there(tmp_path: Path) -> None:
+    # c0s2 ends the second chain and is c0s3's parent: built once, under the first chain's
+    # names, on w2 (local lacks the base), while both chains end on local
+    write_chains(tmp_path / "tree", 1, 3)
+    plans = plans_of(tmp_path / "tree", ["c0s3", "c0s2"])
+    engines = fakes("local", "w2")
+    ended = list(farm_of(plans, engines, tmp_path, no_base=("local",)).run())
+    assert [e.failure for e in ended] == [None, None]
+    assert engines["local"].calls_of("build") == []
+    for plan in plans:
+        assert engines["local"].inspect(str(plan.final_image)) is not None
+
+
+def test_push_on_the_farm_sends_every_stage_built_away_from_home(tmp_path: Path) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 1, 3))
+    engines = fakes("local", "w2")
+    ended = list(farm_of(plans, engines, tmp_path, no_base=("local",), push="out.test/r").run())
+    assert [e.failure for e in ended] == [None]
+    pushed = set(engines["local"].registry)
+    for stage in plans[0].stages:
+        assert f"out.test/r/{stage.image.name}:{stage.image.tag}" in pushed
+
+
+def test_rebuild_on_the_farm_tags_the_new_images(tmp_path: Path) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 2, 2))
+    engines = fakes("local", "w2")
+    list(farm_of(plans, engines, tmp_path, no_base=("local",)).run())
+    again = list(farm_of(plans, engines, tmp_path, no_base=("local",), rebuild=True).run())
+    assert [e.failure for e in again] == [None, None]
+    for end in again:
+        assert end.summary is not None
+        final = engines["local"].inspect(str(end.plan.final_image))
+        assert final is not None
+        assert final.id == end.summary.stages[-1].image_id
+        assert all(stage.state == "built" for stage in end.summary.stages[1:])
+
+
+def test_registry_names_do_not_stay_on_the_workers(tmp_path: Path) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 2, 2))
+    engines = fakes("local", "w2")
+    list(farm_of(plans, engines, tmp_path, no_base=("local",)).run())
+    for engine in engines.values():
+        names = [tag for image in engine.images.values() for tag in image.tags]
+        assert not [name for name in names if name.startswith("registry.test/")], names

@@ -9,6 +9,7 @@ neither the executor, the package cache, the registry client nor the progress di
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -142,11 +143,12 @@ def build_chains(
         ends = farm_chains(
             request.workers, where, engine, (base, base_id), plans, options, reporting
         )
-        for end in ends:
-            if end.failure is not None and not request.skip_errors:
-                raise end.failure
-            chosen = options[plans.index(end.plan)]
-            yield ChainOutcome(end.plan, chosen.logs_dir, end.summary, end.failure)
+        with contextlib.closing(ends):  # a failure stops the farm's other work now
+            for end in ends:
+                if end.failure is not None and not request.skip_errors:
+                    raise end.failure
+                chosen = options[plans.index(end.plan)]
+                yield ChainOutcome(end.plan, chosen.logs_dir, end.summary, end.failure)
         return
     for number, (plan, chosen) in enumerate(zip(plans, options, strict=True), start=1):
         if len(plans) > 1:

@@ -98,6 +98,10 @@ class Engine(Protocol):
     def tag(self, source: str, target: str) -> None:
         """Give ``source`` the name ``target``."""
 
+    def untag(self, reference: str) -> None:
+        """Take the name ``reference`` away from its image when the image has another
+        (the image stays)."""
+
     def run(
         self, options: Sequence[str], image: str, argv: Sequence[str], on_output: OutputSink
     ) -> Completed:

@@ -134,6 +134,13 @@ class CliEngine:
         if done.returncode != 0:
             raise FailureError(f"{self.name} tag {source} {target} failed: {done.stderr.strip()}")
 
+    def untag(self, reference: str) -> None:
+        """Take the name ``reference`` away from its image when the image has another
+        (``rmi`` of an image's last name would delete it)."""
+        found = self.inspect(reference)
+        if found is not None and len(found.tags) > 1:
+            self._call("rmi", reference)
+
     def run(
         self, options: Sequence[str], image: str, argv: Sequence[str], on_output: OutputSink
     ) -> Completed:

@@ -138,6 +138,13 @@ class FakeEngine:
             raise FailureError(f"fake tag {source} {target} failed: no such image")
         self._set_tag(image.id, target)
 
+    def untag(self, reference: str) -> None:
+        """Take the name away when the image has another."""
+        self.calls.append(("untag", reference))
+        image = None if self.down else self._find(reference)
+        if image is not None and len(image.tags) > 1 and reference in image.tags:
+            image.tags.remove(reference)
+
     def run(
         self, options: Sequence[str], image: str, argv: Sequence[str], on_output: OutputSink
     ) -> Completed:

@@ -4,7 +4,7 @@ the first configured one (``registries`` in jetforge.toml, ``JETFORGE_REGISTRIES
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
@@ -31,7 +31,7 @@ def farm_chains(
     plans: Sequence[Plan],
     options: Sequence[BuildOptions],
     reporting: Callable[[], AbstractContextManager[Reporter]],
-) -> Iterator[Ended]:
+) -> Generator[Ended, None, None]:
     """Build ``plans`` on the workers called ``names``; ``local`` is the command's engine,
     ``base`` the base image's reference and the id the stage keys were computed from."""
     store = registry_store(where)

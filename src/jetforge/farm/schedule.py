@@ -82,6 +82,8 @@ class Farm:
             home = self._home(number)
             for name in self.sites:  # plan.json with the home's commands
                 self._executor(number, name).prepare(write_plan=name == home)
+        if any(options.rebuild for options in self.options):
+            return  # --rebuild: nothing a worker holds is reused
         with ThreadPoolExecutor(max_workers=len(self.sites)) as asking:  # all at once
             listings = asking.map(
                 lambda site: site.engine.list_images([f"label={STAGE_KEY}"]), self.sites.values()
@@ -234,7 +236,7 @@ class Farm:
         """Make ``name`` on ``site`` the image of ``parent``: tagged when ``site`` holds it,
         else pulled from the registry (where a worker holding it pushes it, once)."""
         engine = self.sites[site].engine
-        if site in parent.holders and self._tag_held(engine, name, parent):
+        if site in parent.holders and self._tag_held(engine, str(name), parent):
             return
         started = time.monotonic()
         reference = self._publish(parent)
@@ -242,21 +244,21 @@ class Farm:
         if engine.pull(reference, tail.append).returncode != 0:
             raise FailureError(f"pull of {reference} failed: {' '.join(tail[-3:]).strip()}")
         engine.tag(reference, str(name))
+        engine.untag(reference)
         parent.holders.add(site)
         self.transfer_seconds[plan] += time.monotonic() - started
 
     @staticmethod
-    def _tag_held(engine: Engine, name: ImageRef, node: Node) -> bool:
-        """Tag ``node``'s image on ``engine`` as ``name``: by its image id (the same on every
-        engine), else (it holds another image with that key, from an earlier build) by
-        its key; False when it holds none."""
+    def _tag_held(engine: Engine, name: str, node: Node) -> bool:
+        """Tag ``node``'s image on ``engine`` as ``name``, by the image id its result has
+        (push and pull keep it), else by its key; False when ``engine`` does not hold it
+        (an image with that key from an earlier build is not this one)."""
         if node.result is not None and node.result.image_id:
             try:
                 engine.tag(node.result.image_id, str(name))
             except FailureError:
-                pass
-            else:
-                return True
+                return False  # another image with that key (an earlier build): not this one
+            return True
         local = engine.list_images([f"label={STAGE_KEY}={node.key}"])
         if local:
             engine.tag(local[0].id, str(name))
@@ -271,12 +273,12 @@ class Farm:
                 return reference
             for holder in sorted(node.holders - self.dead, key=lambda h: h != node.site):
                 engine = self.sites[holder].engine
-                local = engine.list_images([f"label={STAGE_KEY}={node.key}"])
-                if not local:
+                if not self._tag_held(engine, reference, node):
                     continue
-                engine.tag(local[0].id, reference)
                 tail: list[str] = []
-                if engine.push(reference, tail.append).returncode == 0:
+                pushed = engine.push(reference, tail.append).returncode == 0
+                engine.untag(reference)  # the stage's own names stay; the registry's go
+                if pushed:
                     node.pushed = True
                     return reference
                 if self._answers(holder):
@@ -341,13 +343,17 @@ class Farm:
             results.append(replace(done, image=str(stage.image), tests=list(done.tests)))
         tested: list[TestResult] | None = None
         away = last.site if last.site not in (home, *self.dead) else ""
-        if away:
+        # a stage several chains share was built under the first chain's names
+        if away and self._tag_held(self.sites[away].engine, str(plan.stages[-1].image), last):
             with ThreadPoolExecutor(max_workers=1) as side:
                 testing = side.submit(self._executor(number, away).final_tests, results)
                 self._bring(home, plan.stages[-1].image, last, number)
                 tested = self._tested_away(away, testing)
         else:
             self._bring(home, plan.stages[-1].image, last, number)
+        if self.options[number].push:  # --push sends every stage image from home
+            for stage in plan.stages[:-1]:
+                self._bring(home, stage.image, self.nodes[stage.key], number)
         executor = self._executor(number, home)
         executor.summary.transfer_seconds = round(self.transfer_seconds[number], 3)
         return executor.conclude(results, tested)
