@@ -396,3 +396,18 @@ def test_registry_names_do_not_stay_on_the_workers(tmp_path: Path) -> None:
     for engine in engines.values():
         names = [tag for image in engine.images.values() for tag in image.tags]
         assert not [name for name in names if name.startswith("registry.test/")], names
+
+
+def test_a_last_stage_only_a_lost_worker_held_is_built_again_before_the_end(
+    tmp_path: Path,
+) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 2, 2))
+    engines = fakes("local", "w2")
+    engines["w2"].down_after = "*-c1s2"  # gone once it built and tested c1s2, unpushed
+    ended = list(farm_of(plans, engines, tmp_path).run())
+    assert [e.failure for e in ended] == [None, None]
+    built_here = [call[1].rsplit("-", 1)[-1] for call in engines["local"].calls_of("build")]
+    assert "c1s2" in built_here
+    assert [c[1].rsplit("-", 1)[-1] for c in engines["w2"].calls_of("build")][-1:] == ["c1s2"]
+    for plan in plans:
+        assert engines["local"].inspect(str(plan.final_image)) is not None

@@ -120,6 +120,10 @@ class Farm:
                     for future in done:
                         site, job = running.pop(future)
                         if isinstance(job, int):
+                            lost = future.exception()
+                            if isinstance(lost, _LostError):  # its last image: built again
+                                self._rebuild(lost.node)
+                                continue
                             ended.add(job)
                             yield self._ended(job, future)
                             continue
@@ -294,8 +298,7 @@ class Farm:
             node.result, node.site = result, site
             return
         if isinstance(error, _LostError):  # build the parent again, then this one
-            lost = error.node
-            lost.result, lost.holders, lost.tried = None, lost.holders - self.dead, set()
+            self._rebuild(error.node)
             node.tried.discard(site)
             return
         engine_reason = isinstance(error, JetforgeError | OSError)  # StageFailedError is one
@@ -311,6 +314,10 @@ class Farm:
             node.failure = StageFailedError(node.stage.package, "transfer", str(error), None)
             return
         raise error
+
+    def _rebuild(self, lost: Node) -> None:
+        """Schedule ``lost`` again: its image was only on workers that are gone."""
+        lost.result, lost.holders, lost.tried = None, lost.holders - self.dead, set()
 
     def _answers(self, site: str) -> bool:
         try:
