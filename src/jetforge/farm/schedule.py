@@ -16,6 +16,7 @@ once more on another worker; a build or test error is reported as on one engine.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -68,6 +69,7 @@ class Farm:
         self.free = {site.worker.name: site.worker.jobs for site in sites}
         self.dead: set[str] = set()
         self.transfer_seconds = [0.0] * len(self.plans)
+        self.stopping = threading.Event()
         self._executors: dict[tuple[int, str], Executor] = {}
         # what each worker held when asked, by stage key (what the farm builds it knows)
         self.listings: dict[str, dict[str, list[ImageInfo]]] = {name: {} for name in self.sites}
@@ -133,6 +135,7 @@ class Farm:
                         if node.result is not None and node.result.state == "built":
                             pushes.submit(self._share, node)
             except BaseException:
+                self.stopping.set()  # no step starts now; the running ones are stopped
                 stop_streaming()
                 wait(running)
                 raise
@@ -142,9 +145,15 @@ class Farm:
         next stage may need it elsewhere; a worker lost later loses nothing). A failure
         here is met again, and reported, where the image is needed."""
         try:
+            self._unless_stopping()
             self._publish(node)
         except (JetforgeError, OSError):
             return
+
+    def _unless_stopping(self) -> None:
+        """Refuse to start a step once Ctrl-C (or an error) stops the farm."""
+        if self.stopping.is_set():
+            raise FailureError("the build farm is stopping")
 
     def _start(
         self,
@@ -231,6 +240,7 @@ class Farm:
         """On ``site``: bring the parent image, then run the stage."""
         if node.parent is not None:
             self._bring(site, node.stage.base, self.nodes[node.parent], node.plan)
+        self._unless_stopping()
         executor = self._executor(node.plan, site)
         result = replace(executor.run_stage(node.stage, self.listings[site]), worker=site)
         node.holders.add(site)
@@ -242,6 +252,7 @@ class Farm:
         engine = self.sites[site].engine
         if site in parent.holders and self._tag_held(engine, str(name), parent):
             return
+        self._unless_stopping()
         started = time.monotonic()
         reference = self._publish(parent)
         tail: list[str] = []
@@ -361,6 +372,7 @@ class Farm:
         if self.options[number].push:  # --push sends every stage image from home
             for stage in plan.stages[:-1]:
                 self._bring(home, stage.image, self.nodes[stage.key], number)
+        self._unless_stopping()
         executor = self._executor(number, home)
         executor.summary.transfer_seconds = round(self.transfer_seconds[number], 3)
         return executor.conclude(results, tested)
