@@ -13,12 +13,13 @@ import pytest
 from jetforge.build import BuildOptions, Executor
 from jetforge.context import read_context
 from jetforge.core.inventory import HEADER
+from jetforge.core.lockfile import lock_differences, plan_mismatch
 from jetforge.core.plan import Plan, PlanOptions, plan_build
 from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover
 from jetforge.engine.fake import FakeEngine, FakeImage
 from jetforge.errors import FailureError
-from jetforge.lock import inventory_path, sbom_path
+from jetforge.lock import Pinned, inventory_path, sbom_path
 from jetforge.platform import detect_platform
 from jetforge.results import Summary
 
@@ -287,3 +288,89 @@ def test_a_bad_lock_option_is_one_line_before_the_engine_is_asked(
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"jetforge: error: {message.format(tmp=tmp_path)}")
     assert "Traceback" not in result.stderr
+
+
+# --- build --locked ------------------------------------------------------------------------
+
+
+def test_a_locked_build_that_installs_the_same_passes(plan: Plan, tmp_path: Path) -> None:
+    execute(plan, make_engine(), tmp_path / "first")
+    pinned = Pinned(tmp_path / "lock.json", read_lock(tmp_path / "first"))
+    summary = execute(plan, make_engine(), tmp_path / "again", locked=pinned)
+    assert summary.ok
+    assert not (tmp_path / "again" / "logs" / "lock-differences.txt").exists()
+
+
+def test_a_locked_build_that_installs_another_version_fails_naming_it(
+    plan: Plan, tmp_path: Path
+) -> None:
+    execute(plan, make_engine(), tmp_path / "first")
+    pinned = Pinned(tmp_path / "lock.json", read_lock(tmp_path / "first"))
+    drifted = OUTPUTS["*-accel"].replace("NumPy\t2.2.1", "NumPy\t2.3.0")
+    engine = make_engine(**{"*-accel": drifted})
+    with pytest.raises(FailureError) as failed:
+        execute(plan, engine, tmp_path / "again", locked=pinned)
+    message = str(failed.value)
+    assert message.startswith(f"--locked {tmp_path / 'lock.json'}: stage ")
+    assert "(accel): python NumPy" in message
+    assert "NumPy (/opt/venv) is 2.3.0, locked 2.2.1" in message
+    assert engine.inspect(FINAL) is None  # no final tag
+    differences = (tmp_path / "again" / "logs" / "lock-differences.txt").read_text()
+    assert "(accel): python NumPy (/opt/venv) is 2.3.0" in differences
+
+
+def test_lock_differences_name_missing_extra_and_changed_packages() -> None:
+    def stage(debs: dict[str, str]) -> dict[str, object]:
+        installed = [{"name": n, "version": v} for n, v in debs.items()]
+        return {"index": 1, "variant": "core", "installed": {"deb": installed, "python": []}}
+
+    locked = {"stages": [stage({"curl": "8.5.0", "git": "2.43"})]}
+    built = {"stages": [stage({"curl": "8.6.0", "jq": "1.7"})]}
+    assert lock_differences(locked, built) == [
+        "stage 1 (core): deb curl is 8.6.0, locked 8.5.0",
+        "stage 1 (core): deb git 2.43 (locked) was not installed",
+        "stage 1 (core): deb jq 1.7 is not in the lock",
+    ]
+    assert lock_differences(locked, locked) == []
+
+
+def test_a_lock_for_another_chain_platform_or_base_is_refused(plan: Plan, tmp_path: Path) -> None:
+    execute(plan, make_engine(), tmp_path)
+    locked = read_lock(tmp_path)
+    assert plan_mismatch(locked, plan, BASE_ID) == ""
+    other_chain = {**locked, "chain": ["core", "accel"]}
+    assert plan_mismatch(other_chain, plan, BASE_ID).startswith("it pins the chain")
+    other_platform = {**locked, "platform": {"label": "cuda-12.6 ubuntu-22.04 aarch64"}}
+    assert "this build is for" in plan_mismatch(other_platform, plan, BASE_ID)
+    assert "base image ubuntu:24.04" in plan_mismatch(locked, plan, "sha256:" + "c" * 64)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "--locked: cannot read {path}"),
+        ("{not json", "--locked: {path} is not a jetforge lockfile ("),
+        ('{"format": 9}', "--locked: {path} is not a jetforge lockfile of format 1"),
+    ],
+)
+def test_a_bad_locked_file_is_one_line(
+    jetforge, tmp_path: Path, text: str | None, message: str
+) -> None:
+    path = tmp_path / "lock.json"
+    if text is not None:
+        path.write_text(text)
+    result = jetforge(
+        "build",
+        "--package-dirs",
+        str(GOLDEN_TREE),
+        "--target",
+        "x86_64-cu128",
+        "--locked",
+        str(path),
+        "bundle",
+        env={"JETFORGE_SHIPPED_PACKAGES": "", "JETFORGE_DOCKER": "/nonexistent/docker"},
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.code == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"jetforge: error: {message.format(path=path)}")

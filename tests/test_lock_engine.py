@@ -2,7 +2,8 @@
 minute with nothing to reuse): the lock lists the base image's dpkg packages, the apt
 packages of the python stage and numpy with the versions the images hold; `jetforge sbom`
 prints an SPDX document naming them; a rebuild that reuses every stage runs no container
-for the lock and writes the same file."""
+for the lock and writes the same file; `--locked` passes with that lock and fails, naming
+numpy, with one that pins another numpy."""
 
 from __future__ import annotations
 
@@ -99,3 +100,19 @@ def test_the_numpy_chain_gets_a_lockfile_and_an_sbom(jetforge, image_name, tmp_p
         f"(build {first['total_seconds']} s); reusing: {summary['lock_seconds']} s "
         f"(build {summary['total_seconds']} s)"
     )
+
+    # --locked: the same lock passes; a lock with another numpy version fails naming it
+    locked = tmp_path / "numpy.lock.json"
+    passed = build(jetforge, image_name, tmp_path / "locked", "--locked", str(locked))
+    assert passed.code == 0, passed.stderr[-4000:]
+    drifted = json.loads(text)
+    for stage in drifted["stages"]:
+        for item in stage["installed"]["python"]:
+            if item["name"] == "numpy":
+                item["version"] = "1.0.0"
+    other = tmp_path / "drifted.lock.json"
+    other.write_text(json.dumps(drifted))
+    failed = build(jetforge, image_name, tmp_path / "drift", "--locked", str(other))
+    assert failed.code == 1, failed.stderr[-4000:]
+    assert f"python numpy (/opt/venv) is {version}, locked 1.0.0" in failed.stderr
+    assert (tmp_path / "drift" / "lock-differences.txt").exists()

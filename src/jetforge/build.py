@@ -28,7 +28,7 @@ from jetforge.core.plan import Plan, Stage, StageTest, plan_json
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import Command, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
-from jetforge.lock import Locking
+from jetforge.lock import Locking, Pinned
 from jetforge.reporter import NullReporter, Reporter
 from jetforge.results import (
     StageResult,
@@ -64,6 +64,7 @@ class BuildOptions:
     # copy of the lockfile at ``lock_file``. Builds on one engine only (``execute``).
     lock: bool = False
     lock_file: Path | None = None
+    locked: Pinned | None = None  # build --locked: the build must install what it pins
 
 
 def is_listed(package: str, patterns: Sequence[str]) -> bool:
@@ -177,6 +178,8 @@ class Executor:
             if self.options.lock
             else None
         )
+        if lock is not None and self.options.locked is not None:
+            self.options.locked.check(lock, self.options.logs_dir)  # before the final tag
         self._finish()
         if lock is not None:
             written = locking.write(lock, self.options.logs_dir, self.options.lock_file)

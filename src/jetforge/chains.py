@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from jetforge.context import read_context
+from jetforge.core.lockfile import plan_mismatch
 from jetforge.core.plan import Plan, PlanOptions, Stage, plan_build
 from jetforge.core.resolve import Resolution, expand_requests, resolve
 from jetforge.digests import Digests
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from jetforge.core.catalog import Catalog
     from jetforge.engine.base import Engine
     from jetforge.engine.cli_engine import CliEngine
+    from jetforge.lock import Pinned
     from jetforge.platform import Platform
     from jetforge.reporter import Reporter
     from jetforge.results import Summary
@@ -90,6 +92,7 @@ class BuildRequest:
     rebuild: bool = False
     resume: str = ""  # the command that resumes a failed build
     lock_file: Path | None = None  # --lock: a copy of the lockfile goes there
+    locked: Path | None = None  # --locked: the lockfile the build must match
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,7 @@ def build_chains(
     chains = resolve_chains(request, where)
     farm = request.workers not in ((), ("local",))
     _check_lock_file(request, where, farm=farm)
+    locked = _read_locked(request, where)  # before the engine is asked anything
     if farm:
         from jetforge.farm.run import check_farm
 
@@ -136,6 +140,11 @@ def build_chains(
     planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
     plans = make_plans(where, chains, planning)
     options = _build_options(request, where, engine, plans)
+    if locked is not None:
+        problem = plan_mismatch(locked.data, plans[0], base_id)
+        if problem:
+            raise UsageError(f"--locked {locked.path}: {problem}")
+        options = [replace(chosen, locked=locked) for chosen in options]
     where.data_dir.mkdir(parents=True, exist_ok=True)
     if farm:
         from jetforge.farm.run import farm_chains
@@ -337,9 +346,21 @@ def _registry_lookup(where: Workspace) -> Callable[[Stage], str | None] | None:
     return find
 
 
+def _read_locked(request: BuildRequest, where: Workspace) -> Pinned | None:
+    """The lockfile ``--locked`` names, read."""
+    if request.locked is None:
+        return None
+    from jetforge.lock import Pinned, read_lock
+
+    path = where.cwd / request.locked
+    return Pinned(path, read_lock(path))
+
+
 def _check_lock_file(request: BuildRequest, where: Workspace, *, farm: bool) -> None:
     """``--lock FILE`` names one writable file for one chain built on one engine; checked
     before anything is built."""
+    if request.locked is not None and (request.multiple or farm):
+        raise UsageError("build: --locked takes one chain built on one engine")
     if request.lock_file is None:
         return
     if request.multiple:

@@ -14,12 +14,21 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jetforge.core.inventory import Inventory, collector_argv, is_inventory, parse_inventory
 from jetforge.core.labels import CREATED
-from jetforge.core.lockfile import LOCK_FILE, Lock, lock_for, lock_json
+from jetforge.core.lockfile import (
+    LOCK_FILE,
+    LOCK_FORMAT,
+    Lock,
+    lock_differences,
+    lock_for,
+    lock_json,
+)
 from jetforge.core.plan import Plan
 from jetforge.core.sbom import spdx_document
 from jetforge.engine.base import Engine
@@ -28,6 +37,7 @@ from jetforge.errors import FailureError, UsageError
 from jetforge.reporter import NullReporter, Reporter
 
 SBOM_FILE = "sbom.spdx.json"
+DIFFERENCES_FILE = "lock-differences.txt"
 _CONTAINERS = itertools.count(1)  # collector container names, unique in this process
 
 
@@ -155,3 +165,37 @@ def read_sbom(engine: Engine, data_dir: Path, image: str) -> str:
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"sbom: cannot read {path}: {getattr(error, 'strerror', error)}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Pinned:
+    """A lockfile a build must match (``build --locked``)."""
+
+    path: Path
+    data: Mapping[str, Any]
+
+    def check(self, lock: Lock, logs_dir: Path) -> None:
+        """Fail, naming the first package, when ``lock`` installed otherwise; every
+        difference goes to ``lock-differences.txt`` in the logs."""
+        found = lock_differences(self.data, lock_json(lock))
+        if not found:
+            return
+        _write(logs_dir / DIFFERENCES_FILE, "\n".join(found) + "\n")
+        more = f" (and {len(found) - 1} more: {logs_dir / DIFFERENCES_FILE})" if found[1:] else ""
+        raise FailureError(f"--locked {self.path}: {found[0]}{more}")
+
+
+def read_lock(path: Path) -> dict[str, Any]:
+    """The lockfile at ``path`` (``build --locked``); a one-line error when it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"--locked: cannot read {path}: {error.strerror or error}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageError(f"--locked: {path} is not a jetforge lockfile ({error})") from None
+    if not isinstance(data, dict) or data.get("format") != LOCK_FORMAT:
+        raise UsageError(
+            f"--locked: {path} is not a jetforge lockfile of format {LOCK_FORMAT} "
+            "(one is written beside the logs of every build: jetforge.lock.json)"
+        )
+    return data

@@ -61,6 +61,12 @@ def register(commands: Any) -> None:
         help="also write the lockfile (jetforge.lock.json in the logs directory) to FILE",
     )
     parser.add_argument(
+        "--locked",
+        metavar="FILE",
+        help="fail, before the final tag, unless the build installs exactly what the "
+        "lockfile FILE lists (same chain, platform and base image)",
+    )
+    parser.add_argument(
         "--use-proxy", action="store_true", help="pass the host's proxy variables as build args"
     )
     add_engine_option(parser)
@@ -103,6 +109,7 @@ def request_from(session: Session) -> BuildRequest:
         workers=tuple(split_list(args.workers)),
         rebuild=args.rebuild,
         lock_file=Path(args.lock) if args.lock else None,
+        locked=Path(args.locked) if args.locked else None,
         resume="jetforge " + shlex.join(session.argv),
     )
 

@@ -6,9 +6,9 @@ Pure: the inventories come in from :mod:`jetforge.lock`, which ran the collector
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jetforge import __version__
 from jetforge.core.inventory import Inventory, installed
@@ -161,3 +161,57 @@ def _sources(inventory: Inventory) -> list[dict[str, str]]:
         record.update({"commit": source.commit} if source.commit else {})
         found.append(record)
     return found
+
+
+def plan_mismatch(locked: Mapping[str, Any], plan: Plan, base_id: str) -> str:
+    """Why ``plan`` on the base image ``base_id`` is not the chain ``locked`` pins (empty
+    when it is): another chain or platform, or another base image."""
+    chain = list(plan.chain)
+    if locked.get("chain") != chain:
+        return f"it pins the chain {locked.get('chain')}, this build plans {chain}"
+    platform = plan.platform.to_json()
+    if locked.get("platform") != platform:
+        wanted = (locked.get("platform") or {}).get("label", "another platform")
+        return f"it pins the platform {wanted}, this build is for {plan.platform.label}"
+    base = locked.get("base") or {}
+    if base.get("id") and base.get("id") != base_id:
+        digests = base.get("digests") or []
+        how = f"--base {digests[0]}" if digests else "the base image it was built on"
+        return (
+            f"it pins the base image {base.get('reference')} with id {str(base['id'])[:19]}, "
+            f"this engine's is {base_id[:19]} (build with {how})"
+        )
+    return ""
+
+
+def lock_differences(locked: Mapping[str, Any], built: Mapping[str, Any]) -> list[str]:
+    """What a build (``built``: its lock data) installed otherwise than ``locked`` pins,
+    one line per package, stage by stage; empty when it is the same."""
+    found: list[str] = []
+    for pinned, made in zip(locked.get("stages") or [], built.get("stages") or [], strict=False):
+        where = f"stage {made.get('index')} ({made.get('variant')})"
+        for kind, pins, have in _installed_pairs(pinned, made):
+            for name in sorted(pins.keys() | have.keys()):
+                if name not in have:
+                    found.append(f"{where}: {kind} {name} {pins[name]} (locked) was not installed")
+                elif name not in pins:
+                    found.append(f"{where}: {kind} {name} {have[name]} is not in the lock")
+                elif pins[name] != have[name]:
+                    found.append(f"{where}: {kind} {name} is {have[name]}, locked {pins[name]}")
+    return found
+
+
+def _installed_pairs(
+    pinned: Mapping[str, Any], made: Mapping[str, Any]
+) -> list[tuple[str, dict[str, str], dict[str, str]]]:
+    """(kind, locked versions, built versions) for Debian packages and Python
+    distributions (by name, and environment when it is not the only one)."""
+
+    def debs(stage: Mapping[str, Any]) -> dict[str, str]:
+        return {d["name"]: d["version"] for d in (stage.get("installed") or {}).get("deb", [])}
+
+    def python(stage: Mapping[str, Any]) -> dict[str, str]:
+        items = (stage.get("installed") or {}).get("python", [])
+        return {f"{d['name']} ({d['environment']})": d["version"] for d in items}
+
+    return [("deb", debs(pinned), debs(made)), ("python", python(pinned), python(made))]
