@@ -261,6 +261,15 @@ def test_no_lock_step_without_the_option(plan: Plan, tmp_path: Path) -> None:
     assert not (tmp_path / "logs" / "jetforge.lock.json").exists()
 
 
+def build_without_engine(jetforge, *argv: str):  # type: ignore[no-untyped-def]
+    """``jetforge build`` of the golden tree where no engine program exists: what fails
+    does so before an engine is asked."""
+    return jetforge(
+        "build", "--package-dirs", str(GOLDEN_TREE), "--target", "x86_64-cu128", *argv,
+        env={"JETFORGE_SHIPPED_PACKAGES": "", "JETFORGE_DOCKER": "/nonexistent/docker"},
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("target", "extra", "message"),
     [
@@ -272,17 +281,7 @@ def test_no_lock_step_without_the_option(plan: Plan, tmp_path: Path) -> None:
 def test_a_bad_lock_option_is_one_line_before_the_engine_is_asked(
     jetforge, tmp_path: Path, target: str, extra: list[str], message: str
 ) -> None:
-    result = jetforge(
-        "build",
-        "--package-dirs",
-        str(GOLDEN_TREE),
-        "--target",
-        "x86_64-cu128",
-        "--lock",
-        str(tmp_path / target),
-        *extra,
-        env={"JETFORGE_SHIPPED_PACKAGES": "", "JETFORGE_DOCKER": "/nonexistent/docker"},
-    )
+    result = build_without_engine(jetforge, "--lock", str(tmp_path / target), *extra)
     assert result.code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -359,17 +358,7 @@ def test_a_bad_locked_file_is_one_line(
     path = tmp_path / "lock.json"
     if text is not None:
         path.write_text(text)
-    result = jetforge(
-        "build",
-        "--package-dirs",
-        str(GOLDEN_TREE),
-        "--target",
-        "x86_64-cu128",
-        "--locked",
-        str(path),
-        "bundle",
-        env={"JETFORGE_SHIPPED_PACKAGES": "", "JETFORGE_DOCKER": "/nonexistent/docker"},
-    )
+    result = build_without_engine(jetforge, "--locked", str(path), "bundle")
     lines = result.stderr.strip().splitlines()
     assert result.code == 2, result.stderr
     assert len(lines) == 1, result.stderr
