@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.chains import write_chains
 from tests.conftest import start_registry
-from tests.daemons import Daemon, start_daemon, stop_daemon
+from tests.daemons import Daemon, start_daemon, stop_daemon, write_farm_config
 
 CHAINS, LENGTH = 4, 3
 
@@ -80,15 +80,7 @@ def main() -> None:
     registry, registry_process = start_registry(registry_root, auth=False)
     try:
         daemons = [start_daemon(load_base=False), start_daemon(load_base=False)]
-        config = work / "config" / "jetforge"
-        config.mkdir(parents=True)
-        workers = "".join(
-            f'[[workers]]\nname = "d{n}"\nendpoint = "{d.endpoint}"\n'
-            for n, d in enumerate(daemons, start=2)
-        )
-        (config / "jetforge.toml").write_text(
-            f'registries = ["{registry.address}/farm"]\n{workers}'
-        )
+        write_farm_config(work / "config", registry.address, daemons)
         print(f"{CHAINS} chains x {LENGTH} stages, each RUN sleep {args.seconds}")
         seeded = f"{registry.address}/farm/base:seed"
         started = time.monotonic()

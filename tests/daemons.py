@@ -100,3 +100,17 @@ def stop_daemon(daemon: Daemon) -> None:
         subprocess.run(["umount", "-R", "-l", str(daemon.directory / mounted)], capture_output=True)
     shutil.rmtree(daemon.directory, ignore_errors=True)
     subprocess.run(["ip", "link", "del", daemon.bridge], capture_output=True, check=False)
+
+
+def write_farm_config(config_home: Path, registry: str, daemons: list[Daemon], *extra: str) -> None:
+    """``config_home/jetforge/jetforge.toml`` (``XDG_CONFIG_HOME``) naming the registry
+    ``registry`` (``host:port``) and ``daemons`` as the workers ``d2``, ``d3``, …;
+    ``extra``: more ``[[workers]]`` tables."""
+    config = config_home / "jetforge"
+    config.mkdir(parents=True, exist_ok=True)
+    workers = [
+        f'[[workers]]\nname = "d{n}"\nendpoint = "{d.endpoint}"\n'
+        for n, d in enumerate(daemons, start=2)
+    ]
+    text = "\n".join([f'registries = ["{registry}/farm"]\n', *workers, *extra])
+    (config / "jetforge.toml").write_text(text)

@@ -22,7 +22,7 @@ import pytest
 
 from tests.chains import write_chains
 from tests.conftest import start_registry
-from tests.daemons import Daemon, start_daemon, stop_daemon
+from tests.daemons import Daemon, start_daemon, stop_daemon, write_farm_config
 
 pytestmark = pytest.mark.engine
 
@@ -71,19 +71,6 @@ def farm_registry(tmp_path: Path, docker_engine: None) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def configure(tmp_path: Path, registry: str, daemons: list[Daemon], *extra: str) -> None:
-    """The registry and ``daemons`` as workers ``d2``, ``d3``, …; ``extra``: more
-    ``[[workers]]`` tables."""
-    config = tmp_path / "config" / "jetforge"
-    config.mkdir(parents=True, exist_ok=True)
-    workers = [
-        f'[[workers]]\nname = "d{n}"\nendpoint = "{d.endpoint}"\n'
-        for n, d in enumerate(daemons, start=2)
-    ]
-    text = "\n".join([f'registries = ["{registry}/farm"]\n', *workers, *extra])
-    (config / "jetforge.toml").write_text(text)
-
-
 def farm_build(tree: Path, name: str, logs: Path, workers: str, *packages: str) -> list[str]:
     return [
         "build", "--multiple", "--workers", workers,
@@ -120,7 +107,7 @@ def test_three_daemons_share_the_chains_and_a_second_run_builds_nothing(
 ):
     tree = tmp_path / "tree"
     lasts = write_chains(tree, 3, 2, salt=uuid.uuid4().hex)
-    configure(tmp_path, farm_registry, two_daemons)
+    write_farm_config(tmp_path / "config", farm_registry, two_daemons)
     workers = "local,d2,d3"
     first = jetforge(*farm_build(tree, image_name, tmp_path / "logs1", workers, *lasts))
     assert first.code == 0, first.stderr
@@ -147,7 +134,9 @@ def test_podman_is_a_worker_beside_docker_through_the_same_registry(
 ):
     tree = tmp_path / "tree"
     lasts = write_chains(tree, 2, 2, salt=uuid.uuid4().hex)
-    configure(tmp_path, farm_registry, [], '[[workers]]\nname = "pm"\nengine = "podman"\n')
+    write_farm_config(
+        tmp_path / "config", farm_registry, [], '[[workers]]\nname = "pm"\nengine = "podman"\n'
+    )
     result = jetforge(*farm_build(tree, image_name, tmp_path / "logs", "local,pm", *lasts))
     assert result.code == 0, result.stderr
     assert set(workers_of(tmp_path / "logs").values()) == {"local", "pm"}
@@ -160,7 +149,7 @@ def test_a_daemon_killed_mid_stage_has_its_stage_finished_on_another(
 ):
     tree = tmp_path / "tree"
     lasts = write_chains(tree, 2, 2, seconds=4, salt=uuid.uuid4().hex)
-    configure(tmp_path, farm_registry, [second_daemon])
+    write_farm_config(tmp_path / "config", farm_registry, [second_daemon])
     logs = tmp_path / "logs"
 
     def kill_when_it_builds() -> None:
@@ -192,7 +181,7 @@ def test_ctrl_c_on_the_farm_leaves_no_container_on_any_daemon(
 ):
     tree = tmp_path / "tree"
     lasts = write_chains(tree, 3, 2, seconds=30, salt=uuid.uuid4().hex)
-    configure(tmp_path, farm_registry, two_daemons)
+    write_farm_config(tmp_path / "config", farm_registry, two_daemons)
     local = ["docker"]
     remotes = [["docker", "-H", daemon.endpoint] for daemon in two_daemons]
     before = containers(local)
