@@ -1,29 +1,33 @@
 """What an image holds: the collector command run inside it, and its output as a value.
 
 One small shell script per image lists its Debian/Ubuntu packages (``dpkg-query``), the
-Python distributions of every ``python3`` on ``PATH`` (``importlib.metadata``), and the
-source records packages leave under ``/usr/share/jetforge/sources/`` (the convention of
-docs/builds.md). It tolerates images without dpkg or Python. Its output is tab-separated
-lines, parsed here; the difference between a stage's inventory and its parent's is what the
-stage installed. Everything here is pure.
+Python distributions of every ``python3`` on ``PATH`` (``importlib.metadata``) with the
+file records ``jetforge-pip-install`` keeps for what it installed (the sha256 and URL of
+each file pip got, under ``<environment>/share/jetforge/pip/``), and the source records
+packages leave under ``/usr/share/jetforge/sources/`` (the convention of docs/builds.md).
+It tolerates images without dpkg or Python. Its output is tab-separated lines, parsed
+here; the difference between a stage's inventory and its parent's is what the stage
+installed. Everything here is pure.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from packaging.utils import canonicalize_name
 
 SOURCES_DIR = "/usr/share/jetforge/sources"
+PIP_RECORDS = "share/jetforge/pip"  # under an environment's sys.prefix
 HEADER = "jetforge-inventory\t1"
 
 # Python 3 only; no single quotes (the script quotes it with them). Each environment
-# (sys.prefix) is printed once with its interpreter, then its distributions.
+# (sys.prefix) is printed once with its interpreter, then its distributions and the file
+# records of jetforge-pip-install.
 _PYTHON = (
-    "import sys\n"
+    "import glob, json, os, sys\n"
     "try:\n"
     "    from importlib import metadata\n"
     "except ImportError:\n"
@@ -33,6 +37,15 @@ _PYTHON = (
     '    name = found.metadata["Name"]\n'
     "    if name:\n"
     '        print("pypi", name, found.version, sys.prefix, sep="\\t")\n'
+    f'for path in sorted(glob.glob(os.path.join(sys.prefix, "{PIP_RECORDS}", "*.json"))):\n'
+    "    try:\n"
+    "        with open(path) as stream:\n"
+    "            record = json.load(stream)\n"
+    '        fields = [str(record.get(key, "")) for key in ("name", "version", "sha256", "url")]\n'
+    "    except (OSError, ValueError, AttributeError):\n"
+    "        continue\n"
+    '    if all(fields[:3]) and not any(c in "".join(fields) for c in "\\t\\n"):\n'
+    '        print("pipfile", *fields, sys.prefix, sep="\\t")\n'
 )
 
 # POSIX sh: also busybox's. Every probe may fail; the script always ends with exit 0, so
@@ -88,11 +101,14 @@ class Deb:
 
 @dataclass(frozen=True, slots=True)
 class Distribution:
-    """One Python distribution in one environment (``sys.prefix``)."""
+    """One Python distribution in one environment (``sys.prefix``); ``sha256`` and
+    ``url`` of the file pip installed it from, when ``jetforge-pip-install`` recorded them."""
 
     name: str
     version: str
     environment: str
+    sha256: str = ""
+    url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +159,7 @@ def parse_inventory(text: str) -> Inventory:
     debs: set[Deb] = set()
     distributions: set[Distribution] = set()
     interpreters: dict[str, Interpreter] = {}
+    files: dict[tuple[str, str, str], tuple[str, str]] = {}
     sources: dict[str, Source] = {}
     problems: list[str] = []
     for line in text.splitlines():
@@ -161,6 +178,9 @@ def parse_inventory(text: str) -> Inventory:
         elif kind == "pypi" and len(fields) >= 3:
             name, version, environment = fields[:3]
             distributions.add(Distribution(name, version, environment))
+        elif kind == "pipfile" and len(fields) >= 5:
+            name, version, sha256, url, environment = fields[:5]
+            files[(environment, canonical_name(name), version)] = (sha256, url)
         elif kind == "source" and len(fields) >= 2:
             path, body = fields[0], "\t".join(fields[1:])
             source, problem = _parse_source(path, body)
@@ -172,7 +192,9 @@ def parse_inventory(text: str) -> Inventory:
         os_id=os_id,
         os_version=os_version,
         debs=tuple(sorted(debs, key=_deb_key)),
-        distributions=tuple(sorted(distributions, key=_distribution_key)),
+        distributions=tuple(
+            sorted((_with_file(found, files) for found in distributions), key=_distribution_key)
+        ),
         interpreters=tuple(sorted(interpreters.values(), key=lambda i: (i.environment, i.path))),
         sources=tuple(sources[path] for path in sorted(sources)),
         problems=tuple(problems),
@@ -207,6 +229,14 @@ def installed(image: Inventory, parent: Inventory) -> tuple[Inventory, Inventory
 def canonical_name(name: str) -> str:
     """A Python distribution's normalised name (PEP 503): ``Foo_Bar`` → ``foo-bar``."""
     return str(canonicalize_name(name))
+
+
+def _with_file(
+    found: Distribution, files: dict[tuple[str, str, str], tuple[str, str]]
+) -> Distribution:
+    """``found`` with the sha256 and URL of its file, when a record has them."""
+    file = files.get(_distribution_key(found))
+    return replace(found, sha256=file[0], url=file[1]) if file else found
 
 
 def _parse_source(path: str, body: str) -> tuple[Source | None, str]:

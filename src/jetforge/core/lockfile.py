@@ -6,12 +6,13 @@ Pure: the inventories come in from :mod:`jetforge.lock`, which ran the collector
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jetforge import __version__
-from jetforge.core.inventory import Inventory, installed
+from jetforge.core.inventory import Distribution, Inventory, canonical_name, installed
 from jetforge.core.names import base_name
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def lock_json(lock: Lock) -> dict[str, object]:
             "digests": list(lock.base_digests),
             "os": {"id": lock.base.os_id, "version": lock.base.os_version},
             "inventoried": lock.base_inventoried,
-            "installed": _contents(lock.base),
+            "installed": contents_json(lock.base),
             "sources": _sources(lock.base),
         },
         "stages": [
@@ -121,7 +122,7 @@ def lock_json(lock: Lock) -> dict[str, object]:
                 "image": stage.image,
                 "image_id": stage.image_id,
                 "inventoried": stage.inventoried,
-                "installed": _contents(stage.added),
+                "installed": contents_json(stage.added),
                 "removed": {
                     "deb": [deb.name for deb in stage.removed.debs],
                     "python": [
@@ -136,21 +137,28 @@ def lock_json(lock: Lock) -> dict[str, object]:
     }
 
 
-def _contents(inventory: Inventory) -> dict[str, object]:
+def contents_json(inventory: Inventory) -> dict[str, object]:
+    """What an inventory holds as lock data (a stage's ``installed``)."""
     return {
         "deb": [
             {"name": deb.name, "version": deb.version, "architecture": deb.architecture}
             for deb in inventory.debs
         ],
-        "python": [
-            {"name": found.name, "version": found.version, "environment": found.environment}
-            for found in inventory.distributions
-        ],
+        "python": [_distribution(found) for found in inventory.distributions],
         "interpreters": [
             {"path": one.path, "version": one.version, "environment": one.environment}
             for one in inventory.interpreters
         ],
     }
+
+
+def _distribution(found: Distribution) -> dict[str, str]:
+    record = {"name": found.name, "version": found.version, "environment": found.environment}
+    if found.sha256:
+        parts = urllib.parse.urlsplit(found.url)
+        index = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+        record.update(sha256=found.sha256, url=found.url, index=index)
+    return record
 
 
 def _sources(inventory: Inventory) -> list[dict[str, str]]:
@@ -163,23 +171,26 @@ def _sources(inventory: Inventory) -> list[dict[str, str]]:
     return found
 
 
-def plan_mismatch(locked: Mapping[str, Any], plan: Plan, base_id: str) -> str:
+def plan_mismatch(
+    locked: Mapping[str, Any], plan: Plan, base_id: str, *, chain: bool = True, base: bool = True
+) -> str:
     """Why ``plan`` on the base image ``base_id`` is not the chain ``locked`` pins (empty
-    when it is): another chain or platform, or another base image."""
-    chain = list(plan.chain)
-    if locked.get("chain") != chain:
-        return f"it pins the chain {locked.get('chain')}, this build plans {chain}"
+    when it is): another chain (with ``chain``) or platform, or another base image (with
+    ``base``)."""
+    planned = list(plan.chain)
+    if chain and locked.get("chain") != planned:
+        return f"it pins the chain {locked.get('chain')}, this build plans {planned}"
     platform = plan.platform.to_json()
     if locked.get("platform") != platform:
         wanted = (locked.get("platform") or {}).get("label", "another platform")
         return f"it pins the platform {wanted}, this build is for {plan.platform.label}"
-    base = locked.get("base") or {}
-    if base.get("id") and base.get("id") != base_id:
-        digests = base.get("digests") or []
+    pinned = locked.get("base") or {}
+    if base and pinned.get("id") and pinned.get("id") != base_id:
+        digests = pinned.get("digests") or []
         how = f"--base {digests[0]}" if digests else "the base image it was built on"
         return (
-            f"it pins the base image {base.get('reference')} with id {str(base['id'])[:19]}, "
-            f"this engine's is {base_id[:19]} (build with {how})"
+            f"it pins the base image {pinned.get('reference')} with id "
+            f"{str(pinned['id'])[:19]}, this engine's is {base_id[:19]} (build with {how})"
         )
     return ""
 
@@ -189,29 +200,78 @@ def lock_differences(locked: Mapping[str, Any], built: Mapping[str, Any]) -> lis
     one line per package, stage by stage; empty when it is the same."""
     found: list[str] = []
     for pinned, made in zip(locked.get("stages") or [], built.get("stages") or [], strict=False):
-        where = f"stage {made.get('index')} ({made.get('variant')})"
-        for kind, pins, have in _installed_pairs(pinned, made):
-            for name in sorted(pins.keys() | have.keys()):
-                if name not in have:
-                    found.append(f"{where}: {kind} {name} {pins[name]} (locked) was not installed")
-                elif name not in pins:
-                    found.append(f"{where}: {kind} {name} {have[name]} is not in the lock")
-                elif pins[name] != have[name]:
-                    found.append(f"{where}: {kind} {name} is {have[name]}, locked {pins[name]}")
+        found += stage_differences(pinned, made)
+    return found
+
+
+def stage_differences(pinned: Mapping[str, Any], made: Mapping[str, Any]) -> list[str]:
+    """What one stage (``made``, as lock data) installed otherwise than ``pinned``."""
+    where = f"stage {made.get('index')} ({made.get('variant')})"
+    found: list[str] = []
+    for kind, pins, have in _installed_pairs(pinned, made):
+        for name in sorted(pins.keys() | have.keys()):
+            if name not in have:
+                found.append(f"{where}: {kind} {name} {pins[name][0]} (locked) was not installed")
+            elif name not in pins:
+                found.append(f"{where}: {kind} {name} {have[name][0]} is not in the lock")
+            elif pins[name][0] != have[name][0]:
+                found.append(f"{where}: {kind} {name} is {have[name][0]}, locked {pins[name][0]}")
+            elif pins[name][1] and have[name][1] and pins[name][1] != have[name][1]:
+                found.append(
+                    f"{where}: {kind} {name} {have[name][0]} was installed from another file "
+                    f"(sha256 {have[name][1]}, locked {pins[name][1]})"
+                )
     return found
 
 
 def _installed_pairs(
     pinned: Mapping[str, Any], made: Mapping[str, Any]
-) -> list[tuple[str, dict[str, str], dict[str, str]]]:
-    """(kind, locked versions, built versions) for Debian packages and Python
-    distributions (by name, and environment when it is not the only one)."""
+) -> list[tuple[str, dict[str, tuple[str, str]], dict[str, tuple[str, str]]]]:
+    """(kind, locked, built) for Debian packages and Python distributions (by name, with
+    the environment): each entry's version and, for Python, its file's sha256 if known."""
 
-    def debs(stage: Mapping[str, Any]) -> dict[str, str]:
-        return {d["name"]: d["version"] for d in (stage.get("installed") or {}).get("deb", [])}
+    def debs(stage: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+        items = (stage.get("installed") or {}).get("deb", [])
+        return {d["name"]: (d["version"], "") for d in items}
 
-    def python(stage: Mapping[str, Any]) -> dict[str, str]:
+    def python(stage: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
         items = (stage.get("installed") or {}).get("python", [])
-        return {f"{d['name']} ({d['environment']})": d["version"] for d in items}
+        return {
+            f"{d['name']} ({d['environment']})": (d["version"], d.get("sha256", "")) for d in items
+        }
 
     return [("deb", debs(pinned), debs(made)), ("python", python(pinned), python(made))]
+
+
+def moved(locked: Mapping[str, Any], built: Mapping[str, Any], free: Sequence[str]) -> list[str]:
+    """What a refreshed build (``built``) moved that ``locked`` pins and ``free`` does not
+    name: a Debian package or Python distribution at another version or from another
+    file, wherever in the chain it is. New and removed entries are not moves."""
+    names = {canonical_name(name) for name in free} | set(free)
+    pinned, made = _everything(locked), _everything(built)
+    found = []
+    for (kind, name), (version, sha256) in sorted(pinned.items()):
+        now = made.get((kind, name))
+        if (
+            now is None
+            or name.split(" ")[0] in names
+            or canonical_name(name.split(" ")[0]) in names
+        ):
+            continue
+        if now[0] != version or (sha256 and now[1] and now[1] != sha256):
+            what = now[0] if now[0] != version else f"{now[0]} from another file"
+            found.append(
+                f"{kind} {name} moved to {what} from the locked {version} "
+                f"(name it with --upgrade {name.split(' ')[0]} to let it move)"
+            )
+    return found
+
+
+def _everything(data: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Every Debian package and Python distribution the chain's stages installed, as the
+    last stage that installed it has it."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for stage in data.get("stages") or []:
+        for kind, pins, _ in _installed_pairs(stage, {}):
+            found.update({(kind, name): value for name, value in pins.items()})
+    return found

@@ -30,6 +30,8 @@ class _Entry:
     version: str
     purl: str
     origin: str  # the stage (or base image) that put it there
+    sha256: str = ""  # of the file it was installed from, when recorded
+    url: str = ""  # where that file came from
 
 
 def spdx_document(lock: Lock, created: str) -> dict[str, object]:
@@ -66,7 +68,12 @@ def spdx_document(lock: Lock, created: str) -> dict[str, object]:
                 "SPDXID": identifier,
                 "name": entry.name,
                 "versionInfo": entry.version,
-                "downloadLocation": NOASSERTION,
+                "downloadLocation": entry.url or NOASSERTION,
+                **(
+                    {"checksums": [{"algorithm": "SHA256", "checksumValue": entry.sha256}]}
+                    if entry.sha256
+                    else {}
+                ),
                 "filesAnalyzed": False,
                 "licenseConcluded": NOASSERTION,
                 "licenseDeclared": NOASSERTION,
@@ -135,7 +142,8 @@ def _contents(lock: Lock) -> list[_Entry]:
         if (name, found.version) not in seen:  # the same in two environments: once
             seen.add((name, found.version))
             purl = f"pkg:pypi/{_purl_part(name)}@{_purl_part(found.version)}"
-            entries.append(_Entry("pypi", found.name, found.version, purl, origin))
+            file = (found.sha256, found.url)
+            entries.append(_Entry("pypi", found.name, found.version, purl, origin, *file))
     versions: set[str] = set()
     for one, origin in interpreters.values():
         if one.version not in versions:
