@@ -188,11 +188,11 @@ def _target(
         # A generated context in jetforge's cache: copied, so the file travels whole.
         context, dockerfile = name, _relative(stage.dockerfile, stage.context)
         needs = stage.context
-    elif stage.is_meta or stage.edits:
+    elif stage.is_meta or stage.edits or stage.pins:
         written = f"{name}.Dockerfile"
         context = _relative(stage.context, directory)
         dockerfile = _relative(directory / written, stage.context)
-        needs = edit_dockerfile(read_text(stage.dockerfile), stage.edits)
+        needs = edit_dockerfile(read_text(stage.dockerfile), stage.edits, stage.pins)
     else:
         context = _relative(stage.context, directory)
         dockerfile = _relative(stage.dockerfile, stage.context)

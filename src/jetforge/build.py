@@ -73,6 +73,14 @@ def is_listed(package: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(package, p) or fnmatch.fnmatchcase(base, p) for p in patterns)
 
 
+def stage_images(engine: Engine) -> dict[str, list[ImageInfo]]:
+    """Every stage image ``engine`` holds, by its stage key (one query)."""
+    found: dict[str, list[ImageInfo]] = {}
+    for info in engine.list_images([f"label={STAGE_KEY}"]):
+        found.setdefault(info.labels.get(STAGE_KEY, ""), []).append(info)
+    return found
+
+
 class Executor:
     """Walks one plan on one engine."""
 
@@ -90,6 +98,9 @@ class Executor:
         self._dockerfiles: dict[int, Path] = {}
         self._cache_events: list[str] = []
         self._known: dict[str, list[ImageInfo]] | None = None
+        # the lock step's collector; a farm also lists each stage where it ran
+        self.locking = Locking(plan, engine, options.data_dir, self.reporter)
+        self.base_id = ""  # the base image's id, for an engine that does not hold it (a farm)
 
     def command(self, stage: Stage) -> Command:
         """The engine command that builds ``stage``."""
@@ -101,10 +112,11 @@ class Executor:
         """Stage Dockerfiles with the plan's edits applied and ``run_mounts`` added to
         their RUN instructions."""
         for stage in self.plan.stages:
-            if not stage.edits and not self.options.run_mounts:
+            if not stage.edits and not stage.pins and not self.options.run_mounts:
                 continue
             text = stage.dockerfile.read_text(encoding="utf-8")
-            edited = add_run_mounts(edit_dockerfile(text, stage.edits), self.options.run_mounts)
+            edited = edit_dockerfile(text, stage.edits, stage.pins)
+            edited = add_run_mounts(edited, self.options.run_mounts)
             if edited != text:
                 path = self.options.logs_dir / f"{stage.slug}.Dockerfile"
                 path.write_text(edited, encoding="utf-8")
@@ -150,16 +162,11 @@ class Executor:
     ) -> Summary:
         """Given every stage's result (from wherever each ran; the last stage's image is
         on this engine): the final tests (unless ``tested`` has them, from another engine
-        holding the same image), the final tag, the push, summary.json."""
+        holding the same image), the lock step, the final tag, the push, summary.json."""
         self.summary.stages = list(results)
         self._known = None
         with self._logged():
-            if tested is None:
-                self._final_tests()
-            else:
-                self.summary.final_tests = list(tested)
-            self._finish()
-            self.summary.ok = True
+            self._conclude(tested)
         return self.summary
 
     def final_tests(self, results: Sequence[StageResult]) -> list[TestResult]:
@@ -170,11 +177,14 @@ class Executor:
             self._final_tests()
         return self.summary.final_tests
 
-    def _conclude(self) -> None:
-        self._final_tests()
-        locking = Locking(self.plan, self.engine, self.options.data_dir, self.reporter)
+    def _conclude(self, tested: Sequence[TestResult] | None = None) -> None:
+        if tested is None:
+            self._final_tests()
+        else:
+            self.summary.final_tests = list(tested)
+        locking = self.locking
         lock = (
-            locking.collect([s.image_id for s in self.summary.stages])
+            locking.collect([s.image_id for s in self.summary.stages], self.base_id)
             if self.options.lock
             else None
         )
@@ -208,12 +218,7 @@ class Executor:
     def _stage_images(self) -> dict[str, list[ImageInfo]]:
         """Every local stage image by its stage key, newest first: one engine query for
         the whole chain (a no-op rebuild asks nothing else)."""
-        if self.options.rebuild:
-            return {}
-        found: dict[str, list[ImageInfo]] = {}
-        for info in self.engine.list_images([f"label={STAGE_KEY}"]):
-            found.setdefault(info.labels.get(STAGE_KEY, ""), []).append(info)
-        return found
+        return {} if self.options.rebuild else stage_images(self.engine)
 
     def _stage(self, stage: Stage, result: StageResult) -> None:
         reporter = self.reporter
@@ -222,6 +227,9 @@ class Executor:
         known = self._known.get(stage.key, [])
         found = [info.id for info in known]
         log_path = self.options.logs_dir / f"{stage.slug}.build.log"
+        why = f"label {STAGE_KEY}={stage.key}"
+        if not found and not self.options.rebuild and stage.locked_id:
+            found, why = self._locked_image(stage), "the lockfile's image for this stage"
         if not found and not self.options.rebuild and self.options.remote is not None:
             found = self._pull_stage(stage, log_path)
         command = self.command(stage)
@@ -236,7 +244,7 @@ class Executor:
                 self.engine.tag(found[0], str(stage.image))
             result.state, result.image_id = "reused", found[0]
             with log_path.open("a", encoding="utf-8") as log:
-                log.write(f"reused {found[0]} (label {STAGE_KEY}={stage.key})\n")
+                log.write(f"reused {found[0]} ({why})\n")
             reporter.stage(stage.slug, "reused")
         else:
             reporter.stage(stage.slug, "building")
@@ -256,6 +264,8 @@ class Executor:
             info = self.engine.inspect(str(stage.image))
             result.state, result.image_id = "built", info.id if info else ""
             reporter.stage(stage.slug, "built", seconds)
+            if self.options.locked is not None:
+                self._check_locked(stage, result.image_id)
         last = stage is self.plan.stages[-1]
         if self._should_test(stage.package, final=last):
             result.tests = [
@@ -263,6 +273,31 @@ class Executor:
             ]
             if not last:  # the last image is the final one: marked when all its tests pass
                 self._mark_tested(result.image_id)
+
+    def _locked_image(self, stage: Stage) -> list[str]:
+        """The image the lockfile names for ``stage``, when this engine has it and the
+        stage before reused its own locked image (so both are the locked chain's)."""
+        position = self.plan.stages.index(stage)
+        if position and self.summary.stages[position - 1].image_id != (
+            self.plan.stages[position - 1].locked_id
+        ):
+            return []
+        info = self.engine.inspect(stage.locked_id)
+        return [info.id] if info is not None else []
+
+    def _check_locked(self, stage: Stage, image_id: str) -> None:
+        """``build --locked``: fail right after a stage that installed otherwise than the
+        lockfile pins (the chain's later stages are not built)."""
+        position = self.plan.stages.index(stage)
+        if position:
+            parent_id = self.summary.stages[position - 1].image_id
+        else:
+            base = self.engine.inspect(self.plan.base_image)
+            parent_id = base.id if base else ""
+        parent = self.locking.inventory(parent_id, "the parent image") if parent_id else None
+        image = self.locking.inventory(image_id, stage.package) if image_id else None
+        if parent is not None and image is not None and self.options.locked is not None:
+            self.options.locked.check_stage(stage, image, parent, self.options.logs_dir)
 
     def _should_test(self, package: str, *, final: bool) -> bool:
         skip, only = self.options.skip_tests, self.options.test_only

@@ -93,6 +93,10 @@ class BuildRequest:
     resume: str = ""  # the command that resumes a failed build
     lock_file: Path | None = None  # --lock: a copy of the lockfile goes there
     locked: Path | None = None  # --locked: the lockfile the build must match
+    # jetforge lock: ``locked``'s pins apply, except to ``upgrade``'s names, and nothing
+    # else may move; the chain may differ from the lockfile's
+    refresh: bool = False
+    upgrade: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,7 @@ def build_chains(
 
     chains = resolve_chains(request, where)
     farm = request.workers not in ((), ("local",))
-    _check_lock_file(request, where, farm=farm)
+    _check_lock_file(request, where)
     locked = _read_locked(request, where)  # before the engine is asked anything
     if farm:
         from jetforge.farm.run import check_farm
@@ -136,14 +140,19 @@ def build_chains(
     planning = plan_options(request, where)
     engine = choose_engine(request.engine, where.env, where.settings.engine).connect(where.env)
     base = base_reference(request, where)
+    if locked is not None:
+        base = _pinned_base(engine, base, locked)
+        planning = replace(planning, base_image=base, locked=locked.data, upgrade=locked.upgrade)
     base_id = _ensure_base(where, engine, base)
     planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
     plans = make_plans(where, chains, planning)
     options = _build_options(request, where, engine, plans)
     if locked is not None:
-        problem = plan_mismatch(locked.data, plans[0], base_id)
+        problem = plan_mismatch(
+            locked.data, plans[0], base_id, chain=locked.strict, base="base" not in locked.upgrade
+        )
         if problem:
-            raise UsageError(f"--locked {locked.path}: {problem}")
+            raise UsageError(f"{locked.option} {locked.path}: {problem}")
         options = [replace(chosen, locked=locked) for chosen in options]
     where.data_dir.mkdir(parents=True, exist_ok=True)
     if farm:
@@ -353,14 +362,31 @@ def _read_locked(request: BuildRequest, where: Workspace) -> Pinned | None:
     from jetforge.lock import Pinned, read_lock
 
     path = where.cwd / request.locked
-    return Pinned(path, read_lock(path))
+    option = "jetforge lock" if request.refresh else "--locked"
+    pinned = Pinned(path, read_lock(path, option), request.upgrade, strict=not request.refresh)
+    pinned.check_upgrade()
+    return pinned
 
 
-def _check_lock_file(request: BuildRequest, where: Workspace, *, farm: bool) -> None:
-    """``--lock FILE`` names one writable file for one chain built on one engine; checked
-    before anything is built."""
-    if request.locked is not None and (request.multiple or farm):
-        raise UsageError("build: --locked takes one chain built on one engine")
+def _pinned_base(engine: CliEngine, base: str, locked: Pinned) -> str:
+    """The base image a locked build starts from: ``base`` when the engine has it with
+    the lockfile's id (or the lockfile names none), else the lockfile's registry digest
+    (pulled by digest), else ``base`` (and the plan check names the difference)."""
+    wanted = locked.data.get("base") or {}
+    if not isinstance(wanted, dict) or not wanted.get("id") or "base" in locked.upgrade:
+        return base
+    info = engine.inspect(base)
+    if info is not None and info.id == wanted["id"]:
+        return base
+    digests = [d for d in wanted.get("digests") or [] if isinstance(d, str) and "@sha256:" in d]
+    return digests[0] if digests else base
+
+
+def _check_lock_file(request: BuildRequest, where: Workspace) -> None:
+    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` names a writable
+    file. Checked before anything is built."""
+    if request.locked is not None and request.multiple:
+        raise UsageError("build: --locked FILE takes one chain (a lockfile is one chain's)")
     if request.lock_file is None:
         return
     if request.multiple:
@@ -368,8 +394,6 @@ def _check_lock_file(request: BuildRequest, where: Workspace, *, farm: bool) -> 
             "build: --lock FILE takes one chain; with --multiple each chain's lockfile is "
             "in its logs directory"
         )
-    if farm:
-        raise UsageError("build: --lock is not supported with --workers yet (build on one engine)")
     path = where.cwd / request.lock_file
     if path.is_dir():
         raise UsageError(f"--lock: {path} is a directory (name a file)")

@@ -19,19 +19,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jetforge.core.inventory import Inventory, collector_argv, is_inventory, parse_inventory
+from jetforge.core.inventory import (
+    Inventory,
+    canonical_name,
+    collector_argv,
+    installed,
+    is_inventory,
+    parse_inventory,
+)
 from jetforge.core.labels import CREATED
 from jetforge.core.lockfile import (
     LOCK_FILE,
     LOCK_FORMAT,
     Lock,
+    contents_json,
     lock_differences,
     lock_for,
     lock_json,
+    moved,
+    stage_differences,
 )
-from jetforge.core.plan import Plan
+from jetforge.core.pins import pinned_names
+from jetforge.core.plan import Plan, Stage
 from jetforge.core.sbom import spdx_document
-from jetforge.engine.base import Engine
+from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import run_options_for_inventory
 from jetforge.errors import FailureError, UsageError
 from jetforge.reporter import NullReporter, Reporter
@@ -65,11 +76,15 @@ class Locking:
         self.seconds = 0.0
         self._created = ""
 
-    def collect(self, image_ids: Sequence[str]) -> Lock:
+    def collect(self, image_ids: Sequence[str], base_id: str = "") -> Lock:
         """The lock of the plan whose stages produced ``image_ids``; fails naming the
-        stage and the file when a source record breaks the convention."""
+        stage and the file when a source record breaks the convention. ``base_id``: the
+        base image's id when this engine may not hold it (a farm's home: the worker that
+        built the first stage listed it)."""
         started = time.monotonic()
         base = self.engine.inspect(self.plan.base_image)
+        if base is None and base_id:
+            base = ImageInfo(base_id)
         base_inventory = (
             self.inventory(base.id, f"base image {self.plan.base_image}") if base else None
         )
@@ -169,33 +184,76 @@ def read_sbom(engine: Engine, data_dir: Path, image: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Pinned:
-    """A lockfile a build must match (``build --locked``)."""
+    """A lockfile whose pins a build takes (``build --locked``, ``jetforge lock``).
+
+    ``strict`` (``--locked``): the build must install exactly what it lists. Otherwise
+    (``jetforge lock``): what ``upgrade`` names may move, anything else the lockfile pins
+    must not, and new stages may add packages."""
 
     path: Path
     data: Mapping[str, Any]
+    upgrade: tuple[str, ...] = ()
+    strict: bool = True
+
+    @property
+    def option(self) -> str:
+        """How the user named this lockfile, for messages."""
+        return "--locked" if self.strict else "jetforge lock"
+
+    def check_upgrade(self) -> None:
+        """Every ``upgrade`` name must be one the lockfile pins (or ``base``)."""
+        known = pinned_names(self.data) | {"base"}
+        for name in self.upgrade:
+            if name not in known and canonical_name(name) not in known:
+                raise UsageError(
+                    f"--upgrade {name}: {self.path} pins no package, Debian package or Python "
+                    "distribution of that name ('base' lets the base image move)"
+                )
 
     def check(self, lock: Lock, logs_dir: Path) -> None:
         """Fail, naming the first package, when ``lock`` installed otherwise; every
         difference goes to ``lock-differences.txt`` in the logs."""
-        found = lock_differences(self.data, lock_json(lock))
+        built = lock_json(lock)
+        found = (
+            lock_differences(self.data, built)
+            if self.strict
+            else moved(self.data, built, self.upgrade)
+        )
+        self._fail(found, logs_dir)
+
+    def check_stage(
+        self, stage: Stage, image: Inventory, parent: Inventory, logs_dir: Path
+    ) -> None:
+        """Fail, naming the first package, when the just built ``stage`` (whose image
+        holds ``image``, its parent ``parent``) installed otherwise than the lock pins."""
+        pinned = next(
+            (s for s in self.data.get("stages") or [] if s.get("index") == stage.index), None
+        )
+        if pinned is None or not self.strict:
+            return
+        added, _ = installed(image, parent)
+        made = {"index": stage.index, "variant": stage.package, "installed": contents_json(added)}
+        self._fail(stage_differences(pinned, made), logs_dir)
+
+    def _fail(self, found: list[str], logs_dir: Path) -> None:
         if not found:
             return
         _write(logs_dir / DIFFERENCES_FILE, "\n".join(found) + "\n")
         more = f" (and {len(found) - 1} more: {logs_dir / DIFFERENCES_FILE})" if found[1:] else ""
-        raise FailureError(f"--locked {self.path}: {found[0]}{more}")
+        raise FailureError(f"{self.option} {self.path}: {found[0]}{more}")
 
 
-def read_lock(path: Path) -> dict[str, Any]:
-    """The lockfile at ``path`` (``build --locked``); a one-line error when it is not one."""
+def read_lock(path: Path, option: str = "--locked") -> dict[str, Any]:
+    """The lockfile at ``path``; a one-line error (naming ``option``) when it is not one."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise UsageError(f"--locked: cannot read {path}: {error.strerror or error}") from None
+        raise UsageError(f"{option}: cannot read {path}: {error.strerror or error}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UsageError(f"--locked: {path} is not a jetforge lockfile ({error})") from None
+        raise UsageError(f"{option}: {path} is not a jetforge lockfile ({error})") from None
     if not isinstance(data, dict) or data.get("format") != LOCK_FORMAT:
         raise UsageError(
-            f"--locked: {path} is not a jetforge lockfile of format {LOCK_FORMAT} "
+            f"{option}: {path} is not a jetforge lockfile of format {LOCK_FORMAT} "
             "(one is written beside the logs of every build: jetforge.lock.json)"
         )
     return data

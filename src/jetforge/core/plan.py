@@ -10,12 +10,13 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jetforge.core.catalog import Variant
 from jetforge.core.dockerfile import Context, edit_dockerfile, has_github_api
 from jetforge.core.labels import stage_key, stage_labels
 from jetforge.core.names import in_file_name
+from jetforge.core.pins import Pinning, Pins
 from jetforge.core.tags import (
     ImageRef,
     final_image,
@@ -57,6 +58,8 @@ class Stage:
     key: str
     tests: tuple[StageTest, ...]
     edits: tuple[str, ...] = ()
+    pins: str = ""  # a locked build's instructions (jetforge.core.pins), after the last FROM
+    locked_id: str = ""  # the image the lockfile names for this stage, when it may be reused
 
     @property
     def is_meta(self) -> bool:
@@ -95,6 +98,8 @@ class PlanOptions:
     trust_context: Path | None = None
     no_github_api: bool = False
     outputs: tuple[Path, ...] = ()  # jetforge's own directories: never part of a context key
+    locked: Mapping[str, Any] | None = None  # the lockfile's data: every stage is pinned
+    upgrade: tuple[str, ...] = ()  # names the pins leave free (jetforge lock --upgrade)
 
 
 def argv_for_test(entry: str) -> tuple[str, ...]:
@@ -154,14 +159,16 @@ def plan_build(
         raise UsageError(f"{source}: {problem}")
     base_image = options.base_image or platform.base_image
     parent_image, parent_key = parse_image_ref(base_image), options.base_id or base_image
+    plain_parent = parent_key  # the parent's key without a lock's pins
     flags = tuple(shlex.split(options.build_flags))
     chain: list[str] = []
     stages: list[Stage] = []
+    pinning = Pinning(options.locked, options.upgrade) if options.locked is not None else None
 
     def add(
         index: int, name: str, directory: Path, context: Context, variant: Variant | None
     ) -> None:
-        nonlocal parent_image, parent_key
+        nonlocal parent_image, parent_key, plain_parent
         is_jc = variant is not None and variant.spec.format == "jc"
         build_args = merge_build_args(
             (("BASE_IMAGE", str(parent_image)),),
@@ -171,14 +178,23 @@ def plan_build(
         )
         stage_flags = (*shlex.split(variant.spec.build_flags if variant else ""), *flags)
         edits = ("no-github-api",) if options.no_github_api and has_github_api(context) else ()
-        key = stage_key(
-            parent=parent_key,
-            dockerfile_text=edit_dockerfile(context.dockerfile_text, edits),
-            files=context.files,
-            build_args=build_args,
-            build_flags=stage_flags,
-            build_mode=options.build_mode,
-        )
+
+        def key_of(parent: str, pins: Pins) -> str:
+            return stage_key(
+                parent=parent,
+                dockerfile_text=edit_dockerfile(context.dockerfile_text, edits, pins.instruction()),
+                files=context.files,
+                build_args=build_args,
+                build_flags=stage_flags,
+                build_mode=options.build_mode,
+            )
+
+        plain = key_of(plain_parent, Pins())
+        pins, key, locked_id = Pins(), plain, ""
+        if pinning is not None:
+            pins = pinning.after(name)
+            key = key_of(parent_key, pins)
+            locked_id = pinning.locked_image({plain, key})
         image = stage_image(final, name)
         labels = stage_labels(
             key=key,
@@ -202,9 +218,11 @@ def plan_build(
                 key=key,
                 tests=_tests(variant) if variant else (),
                 edits=edits,
+                pins=pins.instruction(),
+                locked_id=locked_id,
             )
         )
-        parent_image, parent_key = image, key
+        parent_image, parent_key, plain_parent = image, key, plain
 
     if options.trust_context is not None:
         trust = read(options.trust_context, "Dockerfile", exclude=options.outputs)

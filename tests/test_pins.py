@@ -1,0 +1,275 @@
+"""What a lockfile pins in a locked build (core/pins.py) and how the build uses it, on an
+in-memory engine: each stage's pins are its own and its parents' packages, they go into
+the stage's Dockerfile after the last FROM and so into its key, the lockfile's own images
+are reused, `--upgrade` names what may move, and `jetforge lock` refreshes a file. The
+real engine is tests/test_lock_engine.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jetforge.context import read_context
+from jetforge.core.dockerfile import edit_dockerfile
+from jetforge.core.inventory import parse_inventory
+from jetforge.core.lockfile import lock_differences, moved
+from jetforge.core.pins import APT_PREFERENCES, PYTHON_PINS, Pinning, Pins
+from jetforge.core.plan import Plan, PlanOptions, plan_build
+from jetforge.core.resolve import resolve
+from jetforge.discovery.discover import discover
+from jetforge.errors import FailureError
+from jetforge.lock import Pinned
+from jetforge.platform import detect_platform
+from tests.test_lock import (
+    BASE_ID,
+    GOLDEN_TREE,
+    OUTPUTS,
+    execute,
+    golden_plan,
+    make_engine,
+    output,
+    read_lock,
+)
+
+SHA = "5" * 64
+
+
+def locked_plan(locked: dict[str, Any], upgrade: tuple[str, ...] = ()) -> Plan:
+    platform = detect_platform({}, target="x86_64-cu128")
+    catalog = discover([GOLDEN_TREE], platform)
+    resolution = resolve(catalog, ["bundle"], {})
+    options = PlanOptions(
+        created="2026-01-02T03:04:05Z", base_id=BASE_ID, locked=locked, upgrade=upgrade
+    )
+    return plan_build(resolution, platform, options, read_context)
+
+
+@pytest.fixture
+def lock(tmp_path: Path) -> dict[str, Any]:
+    """The lockfile of the golden chain built once."""
+    execute(golden_plan(), make_engine(), tmp_path / "first")
+    return read_lock(tmp_path / "first")
+
+
+def stage_data(variant: str, debs: dict[str, str], python: dict[str, str]) -> dict[str, Any]:
+    return {
+        "variant": variant,
+        "key": f"key-{variant}",
+        "image_id": f"sha256:{variant}",
+        "installed": {
+            "deb": [{"name": n, "version": v} for n, v in debs.items()],
+            "python": [
+                {"name": n, "version": v, "environment": "/opt/venv", "sha256": SHA}
+                for n, v in python.items()
+            ],
+        },
+        "removed": {"deb": [], "python": []},
+    }
+
+
+def step(pinning: Pinning, variant: str, key: str = "") -> tuple[Pins, str]:
+    """The next stage's pins and locked image, its key being ``key-VARIANT`` (the
+    lock's) unless given."""
+    pins = pinning.after(variant)
+    return pins, pinning.locked_image({key or f"key-{variant}"})
+
+
+LOCK = {
+    "stages": [
+        stage_data("core", {"curl": "8.5.0"}, {}),
+        stage_data("frame:2.0", {"python3": "3.12.3-1"}, {"pip": "24.0"}),
+        stage_data("accel", {}, {"NumPy": "2.2.1"}),
+    ]
+}
+
+
+def test_each_stage_is_pinned_to_its_own_and_its_parents_packages() -> None:
+    pinning = Pinning(LOCK)
+    core, core_id = step(pinning, "core")
+    frame, frame_id = step(pinning, "frame:2.0")
+    accel, _ = step(pinning, "accel")
+    assert core == Pins(debs=(("curl", "8.5.0"),))
+    assert frame.debs == (("curl", "8.5.0"), ("python3", "3.12.3-1"))
+    assert frame.python == (("pip", "24.0", SHA, "/opt/venv"),)
+    assert accel.python == (("NumPy", "2.2.1", SHA, "/opt/venv"), ("pip", "24.0", SHA, "/opt/venv"))
+    assert (core_id, frame_id) == ("sha256:core", "sha256:frame:2.0")
+
+
+def test_a_removed_package_is_no_longer_pinned() -> None:
+    removing = stage_data("accel", {}, {})
+    removing["removed"] = {"deb": ["curl"], "python": []}
+    pinning = Pinning({"stages": [LOCK["stages"][0], removing]})
+    step(pinning, "core")
+    assert step(pinning, "accel")[0].debs == ()
+
+
+def test_upgrade_leaves_a_name_free_and_ends_the_reuse_of_locked_images() -> None:
+    pinning = Pinning(LOCK, upgrade=("numpy",))
+    assert step(pinning, "core")[1] == "sha256:core"
+    assert step(pinning, "frame:2.0")[1] == "sha256:frame:2.0"
+    accel, accel_id = step(pinning, "accel")
+    assert [name for name, *_ in accel.python] == ["pip"]  # NumPy is free, by its pip name
+    assert accel_id == ""
+    whole = Pinning(LOCK, upgrade=("frame",))  # a package: every pin its stage added
+    step(whole, "core")
+    assert step(whole, "frame:2.0") == (Pins(debs=(("curl", "8.5.0"),)), "")
+
+
+def test_a_stage_with_other_inputs_than_the_locked_one_ends_the_reuse() -> None:
+    pinning = Pinning(LOCK)
+    assert step(pinning, "core", "another key") == (Pins(debs=(("curl", "8.5.0"),)), "")
+    assert step(pinning, "frame:2.0")[1] == ""
+
+
+def test_a_stage_the_lock_does_not_have_is_free_and_ends_the_reuse() -> None:
+    pinning = Pinning(LOCK)
+    step(pinning, "core")
+    assert step(pinning, "other")[1] == ""
+    assert step(pinning, "frame:2.0")[1] == ""  # the lock's, but no longer at its place
+
+
+def test_the_pins_go_after_the_last_from_and_write_both_files() -> None:
+    pins = Pins(debs=(("python3", "3.12.3-1"),), python=(("numpy", "2.2.1", SHA, "/opt/venv"),))
+    text = "FROM a AS build\nRUN make\nFROM ${BASE_IMAGE} \\\n  AS final\nRUN true\n"
+    edited = edit_dockerfile(text, (), pins.instruction())
+    before, _, after = edited.partition("  AS final\n")
+    assert before == "FROM a AS build\nRUN make\nFROM ${BASE_IMAGE} \\\n"
+    assert after.startswith("# jetforge --locked:")
+    assert after.endswith("RUN true\n")
+    assert f"'Pin: version 3.12.3-1' 'Pin-Priority: 1001' '' > {APT_PREFERENCES}" in after
+    assert f"'numpy==2.2.1 # sha256={SHA} environment=/opt/venv' > {PYTHON_PINS}" in after
+    assert Pins().instruction() == ""
+    assert edit_dockerfile(text, (), "") == text
+
+
+def test_a_locked_plan_has_its_own_keys_and_the_same_lock_gives_the_same_keys(
+    lock: dict[str, Any],
+) -> None:
+    plain, pinned, again = golden_plan(), locked_plan(lock), locked_plan(lock)
+    assert [s.key for s in pinned.stages] == [s.key for s in again.stages]
+    assert all(a.key != b.key for a, b in zip(plain.stages, pinned.stages, strict=True))
+    assert [bool(s.pins) for s in pinned.stages] == [True, True, True, True]
+    other = json.loads(json.dumps(lock))
+    other["stages"][2]["installed"]["python"][0]["version"] = "2.2.9"
+    changed = locked_plan(other)
+    keys = [a.key == b.key for a, b in zip(pinned.stages, changed.stages, strict=True)]
+    assert keys == [True, True, False, False]  # accel's pins and so its child change
+
+
+def test_a_locked_build_reuses_the_lockfiles_images(tmp_path: Path) -> None:
+    engine = make_engine()
+    execute(golden_plan(), engine, tmp_path / "first")  # the images the lock names
+    lock = read_lock(tmp_path / "first")
+    plan = locked_plan(lock)
+    built = len(engine.calls_of("build"))
+    summary = execute(plan, engine, tmp_path / "again", locked=Pinned(tmp_path / "x", lock))
+    assert [s.state for s in summary.stages] == ["reused"] * 4
+    assert [s.image_id for s in summary.stages] == [s["image_id"] for s in lock["stages"]]
+    assert len(engine.calls_of("build")) == built
+    log = (tmp_path / "again" / "logs" / f"{plan.stages[1].slug}.build.log").read_text()
+    assert "the lockfile's image for this stage" in log
+
+
+def test_a_locked_build_without_the_images_builds_pinned_dockerfiles(
+    lock: dict[str, Any], tmp_path: Path
+) -> None:
+    plan = locked_plan(lock)
+    summary = execute(plan, make_engine(), tmp_path, locked=Pinned(tmp_path / "x", lock))
+    assert summary.ok
+    assert [s.state for s in summary.stages] == ["built"] * 4
+    accel = plan.stages[2]
+    assert accel.package == "accel"
+    written = (tmp_path / "logs" / f"{accel.slug}.Dockerfile").read_text()
+    assert written == edit_dockerfile(accel.dockerfile.read_text(), (), accel.pins)
+    assert "'Package: curl' 'Pin: version 8.5.0' 'Pin-Priority: 1001'" in written
+    assert "'NumPy==2.2.1 # sha256=- environment=/opt/venv'" in written
+
+
+def test_a_drifted_stage_fails_right_after_it_is_built(
+    lock: dict[str, Any], tmp_path: Path
+) -> None:
+    drifted = OUTPUTS["*-accel"].replace("NumPy\t2.2.1", "NumPy\t2.3.0")
+    engine = make_engine(**{"*-accel": drifted})
+    with pytest.raises(FailureError) as failed:
+        execute(locked_plan(lock), engine, tmp_path, locked=Pinned(tmp_path / "x", lock))
+    assert str(failed.value).startswith(
+        f"--locked {tmp_path / 'x'}: stage 3 (accel): python NumPy (/opt/venv) is 2.3.0, "
+        "locked 2.2.1"
+    )
+    assert len(engine.calls_of("build")) == 3  # bundle, after accel, was not built
+
+
+def test_a_file_hash_difference_is_named() -> None:
+    def data(sha256: str) -> dict[str, Any]:
+        python = [
+            {"name": "numpy", "version": "2.2.1", "environment": "/opt/venv", "sha256": sha256}
+        ]
+        return {"stages": [{"index": 3, "variant": "accel", "installed": {"python": python}}]}
+
+    assert lock_differences(data("a" * 64), data("b" * 64)) == [
+        "stage 3 (accel): python numpy (/opt/venv) 2.2.1 was installed from another file "
+        f"(sha256 {'b' * 64}, locked {'a' * 64})"
+    ]
+    assert lock_differences(data("a" * 64), data("a" * 64)) == []
+
+
+def test_the_collectors_file_records_give_each_distribution_its_sha256_and_url() -> None:
+    inventory = parse_inventory(
+        output(
+            "pypi\tnumpy\t2.2.1\t/opt/venv",
+            "pypi\tnumpy\t1.26.4\t/usr",
+            f"pipfile\tNumPy\t2.2.1\t{SHA}\thttps://files.example/numpy.whl\t/opt/venv",
+        )
+    )
+    found = {(d.environment, d.sha256, d.url) for d in inventory.distributions}
+    assert found == {("/opt/venv", SHA, "https://files.example/numpy.whl"), ("/usr", "", "")}
+
+
+def test_a_refresh_fails_on_what_moved_unless_it_was_named() -> None:
+    locked = {"stages": [stage_data("core", {"curl": "8.5.0", "git": "2.43"}, {"numpy": "2.2.1"})]}
+    built = {"stages": [stage_data("core", {"curl": "8.6.0", "git": "2.43", "jq": "1.7"}, {})]}
+    built["stages"][0]["installed"]["python"] = [
+        {"name": "numpy", "version": "2.3.0", "environment": "/opt/venv"}
+    ]
+    assert moved(locked, built, ()) == [
+        "deb curl moved to 8.6.0 from the locked 8.5.0 "
+        "(name it with --upgrade curl to let it move)",
+        "python numpy (/opt/venv) moved to 2.3.0 from the locked 2.2.1 "
+        "(name it with --upgrade numpy to let it move)",
+    ]
+    assert moved(locked, built, ("curl", "NumPy")) == []
+
+
+def test_jetforge_lock_refuses_an_upgrade_of_a_name_the_file_does_not_pin(
+    jetforge, lock: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "bundle.lock.json"
+    path.write_text(json.dumps(lock))
+    result = jetforge(
+        "lock", "--package-dirs", str(GOLDEN_TREE), "--target", "x86_64-cu128",
+        "--file", str(path), "--upgrade", "numpy,nosuch", "bundle",
+        env={"JETFORGE_SHIPPED_PACKAGES": "", "JETFORGE_DOCKER": "/nonexistent/docker"},
+    )  # fmt: skip
+    assert result.code == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"jetforge: error: --upgrade nosuch: {path} pins no package, Debian package or Python "
+        "distribution of that name ('base' lets the base image move)"
+    ]
+
+
+def test_the_sbom_gives_a_recorded_file_its_sha256_and_download_location(tmp_path: Path) -> None:
+    url = "https://files.example/numpy-2.2.2-cp312-none-any.whl"
+    record = f"pipfile\tNumPy\t2.2.2\t{SHA}\t{url}\t/opt/venv\n"
+    execute(golden_plan(), make_engine(**{"*-bundle": OUTPUTS["*-bundle"] + record}), tmp_path)
+    document = json.loads((tmp_path / "logs" / "sbom.spdx.json").read_text())
+    numpy = next(p for p in document["packages"] if p["name"] == "NumPy")
+    assert numpy["versionInfo"] == "2.2.2"
+    assert numpy["downloadLocation"] == url
+    assert numpy["checksums"] == [{"algorithm": "SHA256", "checksumValue": SHA}]
+    dpkg = next(p for p in document["packages"] if p["name"] == "dpkg")
+    assert dpkg["downloadLocation"] == "NOASSERTION"
+    assert "checksums" not in dpkg
