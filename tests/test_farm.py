@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ import pytest
 from jetforge.build import BuildOptions
 from jetforge.cli.progress import LiveReporter
 from jetforge.context import read_context
+from jetforge.core.inventory import HEADER
 from jetforge.core.labels import STAGE_KEY
+from jetforge.core.lockfile import LOCK_FILE
 from jetforge.core.plan import Plan, PlanOptions, plan_build
 from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover
@@ -166,6 +169,7 @@ def farm_of(
     no_base: tuple[str, ...] = (),
     push: str = "",
     rebuild: bool = False,
+    lock: bool = False,
     **labels: str,
 ) -> Farm:
     """A farm of ``engines`` sharing one registry; those in ``no_base`` lack the base
@@ -184,6 +188,7 @@ def farm_of(
             results_dir=tmp_path / "results",
             push=push,
             rebuild=rebuild,
+            lock=lock,
         )
         for plan in plans
     ]
@@ -411,3 +416,33 @@ def test_a_last_stage_only_a_lost_worker_held_is_built_again_before_the_end(
     assert [c[1].rsplit("-", 1)[-1] for c in engines["w2"].calls_of("build")][-1:] == ["c1s2"]
     for plan in plans:
         assert engines["local"].inspect(str(plan.final_image)) is not None
+
+
+def test_each_stage_is_listed_where_it_ran_and_the_home_writes_the_lockfile(
+    tmp_path: Path,
+) -> None:
+    plans = plans_of(tmp_path / "tree", write_chains(tmp_path / "tree", 2, 3))
+    engines = fakes("local", "w2", seconds=0.02)
+    listing = "\n".join(
+        (HEADER, "os\tubuntu\t24.04", "deb\tinstall ok installed\tdpkg\t1.22.6\tamd64")
+    )
+    for engine in engines.values():
+        engine.run_output = {"*": listing + "\n"}
+    ended = list(farm_of(plans, engines, tmp_path, lock=True).run())
+    assert [e.failure for e in ended] == [None] * 2
+    for end in ended:
+        assert end.summary is not None
+        lock = json.loads((tmp_path / "logs" / end.plan.final_image.name / LOCK_FILE).read_text())
+        ids = [stage.image_id for stage in end.summary.stages]
+        assert [stage["image_id"] for stage in lock["stages"]] == ids
+        assert all(stage["inventoried"] for stage in lock["stages"])
+    collected = {
+        name: {call[1] for call in engine.calls_of("run") if call[2:3] == ("-c",)}
+        for name, engine in engines.items()
+    }
+    workers = {stage.worker for end in ended if end.summary for stage in end.summary.stages}
+    assert workers == {"local", "w2"}
+    for end in ended:
+        assert end.summary is not None
+        for stage in end.summary.stages:  # listed by the worker that built it
+            assert stage.image_id in collected[stage.worker], (stage.worker, collected)

@@ -116,9 +116,19 @@ def test_three_daemons_share_the_chains_and_a_second_run_builds_nothing(
     assert set(used.values()) == {"local", "d2", "d3"}, used
     moved = [summary["transfer_seconds"] for summary in summaries(tmp_path / "logs1")]
     assert max(moved) > 0  # a chain built elsewhere was pulled to its home
+    # every chain's lockfile, its stages listed on the workers that built them
+    locks = sorted((tmp_path / "logs1").glob("*/jetforge.lock.json"))
+    assert len(locks) == 3
+    for path, summary in zip(locks, summaries(tmp_path / "logs1"), strict=True):
+        lock = json.loads(path.read_text())
+        assert [s["image_id"] for s in lock["stages"]] == [s["image_id"] for s in summary["stages"]]
+        assert all(stage["inventoried"] for stage in lock["stages"]), path
+        assert lock["base"]["inventoried"]
     second = jetforge(*farm_build(tree, image_name, tmp_path / "logs2", workers, *lasts))
     assert second.code == 0, second.stderr
     assert built_in(tmp_path / "logs2") == [], second.stderr
+    again = sorted((tmp_path / "logs2").glob("*/jetforge.lock.json"))
+    assert [path.read_text() for path in again] == [path.read_text() for path in locks]
     for daemon in two_daemons:
         daemon.docker("system", "prune", "--all", "--force")
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.engine
 FIXTURES = Path(__file__).parent / "fixtures" / "engine"
 # The e2e tier (docs/packages.md) in one chain; the rest of the tier (build-essential,
 # python) comes in as dependencies. About 4 minutes on the CI machine with nothing reusable
-# (llama_cpp compiles for 1.5 of them).
+# (llama_cpp compiles for 1.5 of them), twice: the lock → remove → --locked rebuild.
 E2E = (
     "cmake",
     "ninja",
@@ -81,6 +81,35 @@ def test_the_e2e_tier_builds_as_one_chain_and_every_test_passes(jetforge, image_
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
+
+    # Its lockfile, every image of the chain removed, a --locked rebuild from scratch: the
+    # same Debian packages and Python distributions, version for version, file for file.
+    lock = json.loads((logs / "jetforge.lock.json").read_text())
+    images = [stage["image_id"] for stage in lock["stages"]]
+    subprocess.run(["docker", "rmi", "--force", *reversed(images)], check=True, capture_output=True)
+    again = tmp_path / "again"
+    result = build(jetforge, image_name, again, "--locked", str(logs / "jetforge.lock.json"), *E2E)
+    assert result.code == 0, result.stderr[-4000:]
+    assert {stage["state"] for stage in summary(again)["stages"]} == {"built"}
+    rebuilt = json.loads((again / "jetforge.lock.json").read_text())
+    assert installed(rebuilt) == installed(lock)
+    hashed = [item for _, kind, item in installed(lock) if kind == "python" and "sha256=" in item]
+    assert any(item.startswith("numpy==") for item in hashed), hashed
+    assert len(hashed) >= 50  # every distribution the chain's pip installs has its file
+    assert [s["key"] for s in rebuilt["stages"]] != [s["key"] for s in lock["stages"]]
+
+
+def installed(lock: dict) -> list[tuple[str, str, str]]:
+    """(variant, kind, name==version [sha256=…]) of everything each stage installed."""
+    found = []
+    for stage in lock["stages"]:
+        for deb in stage["installed"]["deb"]:
+            found.append((stage["variant"], "deb", f"{deb['name']}=={deb['version']}"))
+        for item in stage["installed"]["python"]:
+            file = f" sha256={item['sha256']}" if item.get("sha256") else ""
+            line = f"{item['name']}=={item['version']}{file} in {item['environment']}"
+            found.append((stage["variant"], "python", line))
+    return sorted(found)
 
 
 def test_a_later_stage_cannot_downgrade_a_pinned_package(jetforge, image_name, tmp_path):

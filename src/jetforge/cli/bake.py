@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from jetforge.bake import BAKE_FILE, STAGES_GROUP, write_bake
-from jetforge.chains import BuildRequest
+from jetforge.cli.building import BUILD_DEFAULTS, request_from
 from jetforge.cli.commands import summary
 from jetforge.cli.session import (
     Session,
     add_engine_option,
     add_package_options,
     add_stage_options,
-    parse_build_args,
-    warn_about_secrets,
 )
 from jetforge.errors import UsageError
 
@@ -48,7 +46,7 @@ def register(commands: Any) -> None:
     )
     add_engine_option(parser)
     add_package_options(parser)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, **BUILD_DEFAULTS)
 
 
 def run(session: Session) -> int:
@@ -56,20 +54,7 @@ def run(session: Session) -> int:
     args = session.args
     if not args.packages:
         raise UsageError("bake: name at least one PACKAGE ('jetforge list' shows them)")
-    given = parse_build_args(args.build_args)
-    warn_about_secrets(session, given)
-    request = BuildRequest(
-        packages=tuple(args.packages),
-        name=args.name,
-        base=args.base,
-        multiple=args.multiple,
-        build_args=given,
-        build_flags=args.build_flags,
-        no_github_api=args.no_github_api,
-        ca_bundle=args.ca_bundle,
-        engine=args.engine,
-    )
-    outcome = write_bake(request, session, Path(args.output))
+    outcome = write_bake(request_from(session), session, Path(args.output))
     session.note(
         f"wrote {outcome.path}: {len(outcome.targets)} target(s), default "
         f"{', '.join(outcome.default)}; build every stage with 'docker buildx bake "

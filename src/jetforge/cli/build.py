@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jetforge.chains import BuildRequest, ChainOutcome, Simulation, build_chains, simulated_plans
+from jetforge.chains import Simulation, build_chains, simulated_plans
+from jetforge.cli.building import render_builds, request_from
 from jetforge.cli.commands import load, summary
 from jetforge.cli.session import (
     Session,
     add_engine_option,
     add_package_options,
     add_stage_options,
-    parse_build_args,
-    split_list,
-    warn_about_secrets,
 )
 from jetforge.cli.talk import reporter_for
 from jetforge.core.plan import Plan, Stage, plan_json
@@ -63,8 +59,8 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--locked",
         metavar="FILE",
-        help="fail, before the final tag, unless the build installs exactly what the "
-        "lockfile FILE lists (same chain, platform and base image)",
+        help="build the lockfile FILE's chain with its pins (apt and pip get its versions "
+        "and file hashes, its base by digest); a stage that installs otherwise fails",
     )
     parser.add_argument(
         "--use-proxy", action="store_true", help="pass the host's proxy variables as build args"
@@ -83,35 +79,6 @@ def register(commands: Any) -> None:
     parser.add_argument("--show-packages", action="store_true", help="same as 'jetforge show'")
     add_package_options(parser)
     parser.set_defaults(handler=run)
-
-
-def request_from(session: Session) -> BuildRequest:
-    """The build request the arguments give (bad ones fail here, before anything runs)."""
-    args = session.args
-    given = parse_build_args(args.build_args)
-    warn_about_secrets(session, given)
-    return BuildRequest(
-        packages=tuple(args.packages),
-        name=args.name,
-        base=args.base,
-        multiple=args.multiple,
-        skip_errors=args.skip_errors,
-        skip_tests=tuple(split_list([args.skip_tests])),
-        test_only=tuple(split_list([args.test_only])),
-        build_args=given,
-        build_flags=args.build_flags,
-        push=args.push,
-        no_github_api=args.no_github_api,
-        logs=Path(args.logs) if args.logs else None,
-        use_proxy=args.use_proxy,
-        ca_bundle=args.ca_bundle,
-        engine=args.engine,
-        workers=tuple(split_list(args.workers)),
-        rebuild=args.rebuild,
-        lock_file=Path(args.lock) if args.lock else None,
-        locked=Path(args.locked) if args.locked else None,
-        resume="jetforge " + shlex.join(session.argv),
-    )
 
 
 def simulate(session: Session, simulation: Simulation) -> int:
@@ -153,23 +120,3 @@ def run(session: Session) -> int:
     if args.simulate:
         return simulate(session, simulated_plans(request, session))
     return render_builds(session, build_chains(request, session, lambda: reporter_for(session)))
-
-
-def render_builds(session: Session, outcomes: Iterator[ChainOutcome]) -> int:
-    """Print each built image as its chain ends, the failures of ``--skip-errors`` and,
-    for several chains, a table; 1 when a chain failed."""
-    done = []
-    for outcome in outcomes:
-        done.append(outcome)
-        if outcome.failure is not None:
-            session.render_failure(outcome.failure)
-        elif outcome.summary is not None:
-            session.note(f"built {outcome.summary.final_image} (logs: {outcome.logs_dir})")
-            print(outcome.summary.final_image, file=session.stdout)
-    if len(done) > 1:
-        width = max(len(str(outcome.plan.final_image)) for outcome in done)
-        for outcome in done:
-            failure = outcome.failure
-            state = f"FAILED at {failure.stage} ({failure.step})" if failure else "ok"
-            session.note(f"{outcome.plan.final_image!s:<{width}}  {state}")
-    return 1 if any(outcome.failure for outcome in done) else 0

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "docs": ("jetforge.cli.docs", "generate documentation from the package tree"),
     "cache": ("jetforge.cli.cache", "the local wheel and tarball cache"),
+    "lock": ("jetforge.cli.lock", "write or refresh a chain's lockfile, moving only what is named"),
     "sbom": ("jetforge.cli.sbom", "print the SPDX SBOM of an image jetforge built"),
 }
 

@@ -37,7 +37,7 @@ def farm_chains(
     store = registry_store(where)
     sites = connect_sites(names, where, local, base)
     with reporting() as reporter:
-        yield from Farm(plans, sites, options, store, reporter).run()
+        yield from Farm(plans, sites, options, store, reporter, base[1]).run()
 
 
 def check_farm(names: Sequence[str], where: Workspace) -> None:

@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from jetforge._process import stop_streaming
-from jetforge.build import BuildOptions, Executor
+from jetforge.build import BuildOptions, Executor, stage_images
 from jetforge.core.labels import STAGE_KEY
 from jetforge.errors import FailureError, JetforgeError, StageFailedError, UsageError
 from jetforge.farm.graph import Ended, Node, Site, stage_graph
@@ -59,8 +59,10 @@ class Farm:
         options: Sequence[BuildOptions],
         store: Store,
         reporter: Reporter,
+        base_id: str = "",
     ) -> None:
         self.plans = list(plans)
+        self.base_id = base_id  # the first stages' base image (each lockfile lists it)
         self.sites = {site.worker.name: site for site in sites}
         self.options = list(options)
         self.store = store
@@ -87,16 +89,11 @@ class Farm:
         if any(options.rebuild for options in self.options):
             return  # --rebuild: nothing a worker holds is reused
         with ThreadPoolExecutor(max_workers=len(self.sites)) as asking:  # all at once
-            listings = asking.map(
-                lambda site: site.engine.list_images([f"label={STAGE_KEY}"]), self.sites.values()
-            )
-            for name, images in zip(self.sites, listings, strict=True):
-                listing = self.listings[name]
-                for info in images:
-                    key = info.labels.get(STAGE_KEY, "")
-                    listing.setdefault(key, []).append(info)
-                    if key in self.nodes:
-                        self.nodes[key].holders.add(name)
+            listings = asking.map(lambda site: stage_images(site.engine), self.sites.values())
+            for name, listing in zip(self.sites, listings, strict=True):
+                self.listings[name] = listing
+                for key in listing.keys() & self.nodes.keys():
+                    self.nodes[key].holders.add(name)
 
     def run(self) -> Iterator[Ended]:
         """Yield each chain's end as it comes; Ctrl-C stops every worker's running step."""
@@ -244,6 +241,11 @@ class Farm:
         executor = self._executor(node.plan, site)
         result = replace(executor.run_stage(node.stage, self.listings[site]), worker=site)
         node.holders.add(site)
+        if self.options[node.plan].lock:  # listed where it is; the home reads the lists
+            locking = executor.locking
+            if node.parent is None and self.base_id:
+                locking.inventory(self.base_id, f"base image {node.stage.base}")
+            locking.inventory(result.image_id, node.stage.package)
         return result
 
     def _bring(self, site: str, name: ImageRef, parent: Node, plan: int) -> None:
@@ -375,6 +377,7 @@ class Farm:
         self._unless_stopping()
         executor = self._executor(number, home)
         executor.summary.transfer_seconds = round(self.transfer_seconds[number], 3)
+        executor.base_id = self.base_id
         return executor.conclude(results, tested)
 
     def _tested_away(self, away: str, testing: Future[list[TestResult]]) -> list[TestResult] | None:
