@@ -273,3 +273,25 @@ def test_the_sbom_gives_a_recorded_file_its_sha256_and_download_location(tmp_pat
     dpkg = next(p for p in document["packages"] if p["name"] == "dpkg")
     assert dpkg["downloadLocation"] == "NOASSERTION"
     assert "checksums" not in dpkg
+
+
+def test_simulate_with_locked_plans_the_pinned_stages(
+    jetforge, lock: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "bundle.lock.json"
+    path.write_text(json.dumps(lock))
+
+    def simulated(*extra: str) -> list[str]:
+        result = jetforge(
+            "build", "--package-dirs", str(GOLDEN_TREE), "--target", "x86_64-cu128",
+            "--simulate", "--json", *extra, "bundle",
+            env={"JETFORGE_SHIPPED_PACKAGES": "", "JETFORGE_DOCKER": "/nonexistent/docker"},
+        )  # fmt: skip
+        assert result.code == 0, result.stderr
+        return [stage["key"] for stage in json.loads(result.stdout)["stages"]]
+
+    plain, pinned = simulated(), simulated("--locked", str(path))
+    assert len(plain) == len(pinned)
+    # the lock's four stages are pinned (a CA trust stage before them, if any, is not)
+    assert all(a != b for a, b in zip(plain[-4:], pinned[-4:], strict=True))
+    assert simulated("--locked", str(path)) == pinned

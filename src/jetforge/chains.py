@@ -219,6 +219,9 @@ def simulated_plans(request: BuildRequest, where: Workspace) -> Simulation:
     usual mode."""
     chains = resolve_chains(request, where)
     planning = plan_options(request, where)
+    locked = _read_locked(request, where)
+    if locked is not None:  # the pins are in the plan (its Dockerfiles, so its keys)
+        planning = replace(planning, locked=locked.data, upgrade=locked.upgrade)
     kind = choose_engine(request.engine, where.env, where.settings.engine)
     try:
         engine = kind.connect(where.env)
