@@ -21,7 +21,6 @@ from typing import Any
 
 from jetforge.core.inventory import (
     Inventory,
-    canonical_name,
     collector_argv,
     installed,
     is_inventory,
@@ -39,7 +38,7 @@ from jetforge.core.lockfile import (
     moved,
     stage_differences,
 )
-from jetforge.core.pins import pinned_names
+from jetforge.core.pins import free_names, pinned_names
 from jetforge.core.plan import Plan, Stage
 from jetforge.core.sbom import spdx_document
 from jetforge.engine.base import Engine, ImageInfo
@@ -204,7 +203,7 @@ class Pinned:
         """Every ``upgrade`` name must be one the lockfile pins (or ``base``)."""
         known = pinned_names(self.data) | {"base"}
         for name in self.upgrade:
-            if name not in known and canonical_name(name) not in known:
+            if not free_names([name]) & known:
                 raise UsageError(
                     f"--upgrade {name}: {self.path} pins no package, Debian package or Python "
                     "distribution of that name ('base' lets the base image move)"

@@ -12,6 +12,7 @@ from jetforge.cli.commands import summary
 from jetforge.cli.session import (
     Session,
     add_engine_option,
+    add_image_options,
     add_package_options,
     add_stage_options,
 )
@@ -36,8 +37,7 @@ def register(commands: Any) -> None:
         metavar="DIR",
         help=f"directory for {BAKE_FILE} and the files it needs (default: the current one)",
     )
-    parser.add_argument("--name", help="image name; 'ns/' is a namespace, 'name:tag' is exact")
-    parser.add_argument("--base", metavar="IMAGE", help="base image of the first stage")
+    add_image_options(parser)
     parser.add_argument("--multiple", action="store_true", help="one chain per PACKAGE")
     add_stage_options(
         parser,

@@ -15,6 +15,7 @@ from jetforge.cli.commands import load, summary
 from jetforge.cli.session import (
     Session,
     add_engine_option,
+    add_image_options,
     add_package_options,
     add_stage_options,
 )
@@ -36,8 +37,7 @@ def register(commands: Any) -> None:
         "test it inside the image it produced.",
     )
     parser.add_argument("packages", nargs="*", metavar="PACKAGE", help="packages to build")
-    parser.add_argument("--name", help="image name; 'ns/' is a namespace, 'name:tag' is exact")
-    parser.add_argument("--base", metavar="IMAGE", help="base image of the first stage")
+    add_image_options(parser)
     parser.add_argument("--multiple", action="store_true", help="one chain per PACKAGE")
     parser.add_argument("--skip-errors", action="store_true", help="go on past failed chains")
     parser.add_argument(

@@ -19,6 +19,7 @@ from jetforge.cli.commands import summary
 from jetforge.cli.session import (
     Session,
     add_engine_option,
+    add_image_options,
     add_package_options,
     add_stage_options,
     split_list,
@@ -50,8 +51,7 @@ def register(commands: Any) -> None:
         help="let these move: packages, Debian packages, Python distributions, or 'base' "
         "(comma-separated, repeatable)",
     )
-    parser.add_argument("--name", help="image name; 'ns/' is a namespace, 'name:tag' is exact")
-    parser.add_argument("--base", metavar="IMAGE", help="base image of the first stage")
+    add_image_options(parser)
     parser.add_argument("--logs", metavar="DIR", help="log directory")
     add_stage_options(parser, flags_help="extra engine flags for every stage")
     add_engine_option(parser)

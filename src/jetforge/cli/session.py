@@ -39,6 +39,12 @@ def add_engine_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=tuple(ENGINES), help="container engine")
 
 
+def add_image_options(parser: argparse.ArgumentParser) -> None:
+    """``--name`` and ``--base``, for the commands that plan a chain's images."""
+    parser.add_argument("--name", help="image name; 'ns/' is a namespace, 'name:tag' is exact")
+    parser.add_argument("--base", metavar="IMAGE", help="base image of the first stage")
+
+
 def add_stage_options(parser: argparse.ArgumentParser, *, flags_help: str) -> None:
     """Options that shape every stage (and so its key), for ``build`` and ``bake``."""
     parser.add_argument(

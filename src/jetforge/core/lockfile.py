@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jetforge import __version__
-from jetforge.core.inventory import Distribution, Inventory, canonical_name, installed
+from jetforge.core.inventory import Distribution, Inventory, installed
 from jetforge.core.names import base_name
+from jetforge.core.pins import free_names
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Plan
@@ -247,22 +248,19 @@ def moved(locked: Mapping[str, Any], built: Mapping[str, Any], free: Sequence[st
     """What a refreshed build (``built``) moved that ``locked`` pins and ``free`` does not
     name: a Debian package or Python distribution at another version or from another
     file, wherever in the chain it is. New and removed entries are not moves."""
-    names = {canonical_name(name) for name in free} | set(free)
+    names = free_names(free)
     pinned, made = _everything(locked), _everything(built)
     found = []
     for (kind, name), (version, sha256) in sorted(pinned.items()):
         now = made.get((kind, name))
-        if (
-            now is None
-            or name.split(" ")[0] in names
-            or canonical_name(name.split(" ")[0]) in names
-        ):
+        bare = name.split(" ")[0]  # a Python entry's name is "NAME (ENVIRONMENT)"
+        if now is None or free_names([bare]) & names:
             continue
         if now[0] != version or (sha256 and now[1] and now[1] != sha256):
             what = now[0] if now[0] != version else f"{now[0]} from another file"
             found.append(
                 f"{kind} {name} moved to {what} from the locked {version} "
-                f"(name it with --upgrade {name.split(' ')[0]} to let it move)"
+                f"(name it with --upgrade {bare} to let it move)"
             )
     return found
 

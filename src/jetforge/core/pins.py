@@ -67,7 +67,7 @@ class Pinning:
     def __init__(self, locked: Mapping[str, Any], upgrade: Collection[str] = ()) -> None:
         self._stages = {str(stage.get("variant")): stage for stage in locked.get("stages") or []}
         self._chain = [str(stage.get("variant")) for stage in locked.get("stages") or []]
-        self._free = {canonical_name(name) for name in upgrade} | set(upgrade)
+        self._free = free_names(upgrade)
         self._debs: dict[str, str] = {}
         self._python: dict[tuple[str, str], tuple[str, str, str]] = {}
         self._position = 0
@@ -123,6 +123,13 @@ class Pinning:
                 for (_, environment), (name, version, sha256) in sorted(self._python.items())
             ),
         )
+
+
+def free_names(upgrade: Iterable[str]) -> set[str]:
+    """The names ``--upgrade`` sets free, as given and normalised (a Python distribution
+    matches by its PEP 503 name)."""
+    given = set(upgrade)
+    return given | {canonical_name(name) for name in given}
 
 
 def pinned_names(locked: Mapping[str, Any]) -> set[str]:
