@@ -27,6 +27,7 @@ import pytest
 from jetforge import __version__
 from jetforge.bake import BAKE_FILE, bake_attributes, bake_file, target_name
 from jetforge.context import read_context
+from jetforge.core.dockerfile import RESET_STAGE_KEY
 from jetforge.core.plan import PlanOptions, plan_build
 from jetforge.core.resolve import resolve
 from jetforge.core.tags import parse_image_ref, reference_problem
@@ -307,9 +308,10 @@ def test_meta_and_edited_dockerfiles_lie_beside_the_bake_file(bake, packages, tm
     check_bake_structure(document, out)
     targets = targets_of(document)
     [upstream] = [name for name in targets if name.startswith("upstream-")]
-    [bundle] = [name for name in targets if name.startswith("bundle-")]
     written = sorted(path.name for path in out.glob("*.Dockerfile"))
-    assert written == sorted([f"{upstream}.Dockerfile", f"{bundle}.Dockerfile"])
+    assert written == sorted(f"{name}.Dockerfile" for name in targets)  # as the stages build
+    for name in targets:
+        assert RESET_STAGE_KEY in (out / f"{name}.Dockerfile").read_text()
     edited = (out / f"{upstream}.Dockerfile").read_text()
     assert "# jetforge --no-github-api: ADD https://api.github.com" in edited
     assert targets[upstream]["context"] == "../packages/upstream"

@@ -224,7 +224,8 @@ def build_elsewhere_then_here(
     if stale:
         for labels in first.registry.values():
             labels[STAGE_KEY] = "stale"
-    second = FakeEngine(registry=first.registry)
+    # a registry keeps an image's id (pulled images are checked against their parents' ids)
+    second = FakeEngine(registry=first.registry, registry_ids=first.registry_ids)
     summary = execute(
         plan, second, tmp_path / "second", remote=lambda stage: f"registry.test/ns/{stage.image}"
     )

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from jetforge.context import read_context
-from jetforge.core.dockerfile import edit_dockerfile
+from jetforge.core.dockerfile import RESET_STAGE_KEY, edit_dockerfile
 from jetforge.core.inventory import parse_inventory
 from jetforge.core.lockfile import lock_differences, moved
 from jetforge.core.pins import APT_PREFERENCES, PYTHON_PINS, Pinning, Pins
@@ -136,13 +136,13 @@ def test_the_pins_go_after_the_last_from_and_write_both_files() -> None:
     text = "FROM a AS build\nRUN make\nFROM ${BASE_IMAGE} \\\n  AS final\nRUN true\n"
     edited = edit_dockerfile(text, (), pins.instruction())
     before, _, after = edited.partition("  AS final\n")
-    assert before == "FROM a AS build\nRUN make\nFROM ${BASE_IMAGE} \\\n"
-    assert after.startswith("# jetforge --locked:")
+    assert before == f"FROM a AS build\n{RESET_STAGE_KEY}RUN make\nFROM ${{BASE_IMAGE}} \\\n"
+    assert after.startswith(f"{RESET_STAGE_KEY}# jetforge --locked:")
     assert after.endswith("RUN true\n")
     assert f"'Pin: version 3.12.3-1' 'Pin-Priority: 1001' '' > {APT_PREFERENCES}" in after
     assert f"'numpy==2.2.1 # sha256={SHA} environment=/opt/venv' > {PYTHON_PINS}" in after
     assert Pins().instruction() == ""
-    assert edit_dockerfile(text, (), "") == text
+    assert "jetforge --locked" not in edit_dockerfile(text, (), "")
 
 
 def test_a_locked_plan_has_its_own_keys_and_the_same_lock_gives_the_same_keys(

@@ -22,12 +22,13 @@ from jetforge.core.plan import (
     PlanOptions,
     argv_for_test,
     merge_build_args,
+    parent_placeholder,
     plan_build,
     plan_json,
 )
 from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover
-from jetforge.engine.command import build_command
+from jetforge.engine.command import build_command, parent_flags
 from jetforge.platform import detect_platform
 
 TREES = Path(__file__).parent / "fixtures" / "trees"
@@ -51,8 +52,12 @@ def make_plan(
 
 
 def document(plan: Plan) -> dict[str, object]:
+    """The plan as ``build --simulate --json`` prints it with no engine (no base image id)."""
     commands = {
-        stage.index: build_command(stage, plan.build_mode, "docker").argv for stage in plan.stages
+        stage.index: build_command(
+            stage, plan.build_mode, "docker", parent_flags(parent_placeholder(plan, stage, None))
+        ).argv
+        for stage in plan.stages
     }
     return plan_json(plan, commands)
 

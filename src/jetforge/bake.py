@@ -139,15 +139,14 @@ def bake_file(
                 if image not in tags[name]:
                     tags[name].append(image)
             else:
-                target, files = _target(stage, name, parent, directory, cache, read_text)
+                target, text, copied = _target(stage, name, parent, directory, cache, read_text)
                 tags[name] = [image]
                 target["tags"] = tags[name]
                 target["platforms"] = [f"linux/{oci_architecture(plan.platform.arch)}"]
                 targets[name] = target
-                if isinstance(files, Path):
-                    contexts[name] = files
-                elif files is not None:
-                    dockerfiles[f"{name}.Dockerfile"] = files
+                dockerfiles[f"{name}.Dockerfile"] = text
+                if copied is not None:
+                    contexts[name] = copied
             parent = name
         if parent and parent not in default:
             default.append(parent)
@@ -174,28 +173,24 @@ def _target(
     directory: Path,
     cache: RegistryLocation | None,
     read_text: Callable[[Path], str],
-) -> tuple[dict[str, object], str | Path | None]:
+) -> tuple[dict[str, object], str, Path | None]:
     """One stage's target, and what it needs beside the bake file: the text of its
-    Dockerfile, a context directory to copy, or nothing."""
+    Dockerfile as the stage builds it (:func:`edit_dockerfile`), and a context directory
+    to copy, if any."""
     args = dict(stage.build_args)
     target: dict[str, object] = {}
     if parent:
         # The parent's named context stands for its image: FROM ${BASE_IMAGE} reads it.
         args["BASE_IMAGE"] = parent
         target["contexts"] = {parent: f"target:{parent}"}
-    needs: str | Path | None = None
+    copied: Path | None = None
     if stage.package == TRUST_STAGE and stage.index == 0:
-        # A generated context in jetforge's cache: copied, so the file travels whole.
-        context, dockerfile = name, _relative(stage.dockerfile, stage.context)
-        needs = stage.context
-    elif stage.is_meta or stage.edits or stage.pins:
-        written = f"{name}.Dockerfile"
-        context = _relative(stage.context, directory)
-        dockerfile = _relative(directory / written, stage.context)
-        needs = edit_dockerfile(read_text(stage.dockerfile), stage.edits, stage.pins)
+        # A generated context in jetforge's cache: copied, so the files travel whole.
+        copied, context, context_dir = stage.context, name, directory / name
     else:
-        context = _relative(stage.context, directory)
-        dockerfile = _relative(stage.dockerfile, stage.context)
+        context, context_dir = _relative(stage.context, directory), stage.context
+    dockerfile = _relative(directory / f"{name}.Dockerfile", context_dir)
+    text = edit_dockerfile(read_text(stage.dockerfile), stage.edits, stage.pins)
     target.update(
         context=context,
         dockerfile=dockerfile,  # bake reads it relative to the context
@@ -210,7 +205,7 @@ def _target(
         ref = cache.repository(stage.image.name).with_tag(tag)
         target["cache-from"] = [f"type=registry,ref={ref}"]
         target["cache-to"] = [f"type=registry,ref={ref},mode=max"]
-    return target, needs
+    return target, text, copied
 
 
 def _image(stage: Stage, cache: RegistryLocation | None) -> str:

@@ -1,8 +1,9 @@
 """Execute a plan on an engine: reuse or build each stage, test it, tag, push, log.
 
-Reuse is by stage key (SPEC 6.4): an image labelled with the key is tagged instead of
-built. Passing tests are remembered per (image id, package, test) and not rerun. The final
-tag is applied only when every stage and test passed. Logs follow SPEC 6.7.
+Reuse is by stage key (SPEC 6.4): a completed build of the stage's key on the image chosen
+for its parent is tagged instead of built (:mod:`jetforge.reuse`). Passing tests are
+remembered per (image id, package, test) and not rerun. The final tag is applied only when
+every stage and test passed. Logs follow SPEC 6.7.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from jetforge.cache.builds import add_run_mounts, parse_cache_event
 from jetforge.core.dockerfile import edit_dockerfile
 from jetforge.core.labels import STAGE_KEY
 from jetforge.core.names import base_name
-from jetforge.core.plan import Plan, Stage, StageTest, plan_json
+from jetforge.core.plan import Plan, Stage, StageTest, parent_placeholder, plan_json
 from jetforge.engine.base import Engine, ImageInfo
-from jetforge.engine.command import Command, run_options_for_test
+from jetforge.engine.command import Command, parent_flags, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
 from jetforge.lock import Locking, Pinned
 from jetforge.reporter import NullReporter, Reporter
@@ -37,6 +38,7 @@ from jetforge.results import (
     result_name,
     tested_marker,
 )
+from jetforge.reuse import on_parent, reusable_chain, stage_images
 
 TAIL_LINES = 30
 _CONTAINERS = itertools.count(1)  # test container names, unique in this process
@@ -73,14 +75,6 @@ def is_listed(package: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(package, p) or fnmatch.fnmatchcase(base, p) for p in patterns)
 
 
-def stage_images(engine: Engine) -> dict[str, list[ImageInfo]]:
-    """Every stage image ``engine`` holds, by its stage key (one query)."""
-    found: dict[str, list[ImageInfo]] = {}
-    for info in engine.list_images([f"label={STAGE_KEY}"]):
-        found.setdefault(info.labels.get(STAGE_KEY, ""), []).append(info)
-    return found
-
-
 class Executor:
     """Walks one plan on one engine."""
 
@@ -102,18 +96,18 @@ class Executor:
         self.locking = Locking(plan, engine, options.data_dir, self.reporter)
         self.base_id = ""  # the base image's id, for an engine that does not hold it (a farm)
 
-    def command(self, stage: Stage) -> Command:
-        """The engine command that builds ``stage``."""
+    def command(self, stage: Stage, parent: str) -> Command:
+        """The engine command that builds ``stage`` on the image ``parent`` (its id, or the
+        plan's placeholder for it)."""
         if stage.index in self._dockerfiles:
             stage = replace(stage, dockerfile=self._dockerfiles[stage.index])
-        return self.engine.build_command(stage, self.options.build_extra)
+        extra = (*parent_flags(parent), *self.options.build_extra)
+        return self.engine.build_command(stage, extra)
 
     def _write_dockerfiles(self) -> None:
         """Stage Dockerfiles with the plan's edits applied and ``run_mounts`` added to
         their RUN instructions."""
         for stage in self.plan.stages:
-            if not stage.edits and not stage.pins and not self.options.run_mounts:
-                continue
             text = stage.dockerfile.read_text(encoding="utf-8")
             edited = edit_dockerfile(text, stage.edits, stage.pins)
             edited = add_run_mounts(edited, self.options.run_mounts)
@@ -129,8 +123,13 @@ class Executor:
         built so far stays, and a rerun resumes."""
         with self._logged():
             self.prepare()
-            for stage, result in zip(self.plan.stages, self.summary.stages, strict=True):
-                self._stage(stage, result)
+            parent = self._base()
+            chain = self._reusable(parent)
+            for position, (stage, result) in enumerate(
+                zip(self.plan.stages, self.summary.stages, strict=True)
+            ):
+                reuse = chain[position] if position < len(chain) else None
+                parent = self._stage(stage, result, parent, reuse)
             self._conclude()
         return self.summary
 
@@ -141,20 +140,28 @@ class Executor:
             self.options.logs_dir.mkdir(parents=True, exist_ok=True)
             self._write_dockerfiles()
             if write_plan:
-                commands = {s.index: self.command(s).argv for s in self.plan.stages}
+                base = self.base_id or self._image_id(self.plan.base_image)
+                commands = {
+                    s.index: self.command(s, parent_placeholder(self.plan, s, base)).argv
+                    for s in self.plan.stages
+                }
                 _write_json(self.options.logs_dir / "plan.json", plan_json(self.plan, commands))
 
     def run_stage(
-        self, stage: Stage, known: Mapping[str, list[ImageInfo]] | None = None
+        self, stage: Stage, parent_id: str, known: Mapping[str, list[ImageInfo]] | None = None
     ) -> StageResult:
-        """Reuse, pull or build one stage on this engine and run its tests: the unit of
-        work a build farm hands to one worker (its parent image must be there). ``known``:
-        the engine's stage images by key, when the caller has listed them; else they are
-        listed now."""
+        """Reuse, pull or build one stage on this engine, on the image ``parent_id`` (which
+        must be there), and run its tests: the unit of work a build farm hands to one
+        worker. ``known``: the engine's stage images by key, when the caller has listed
+        them; else they are listed now."""
         self._known = None if known is None or self.options.rebuild else dict(known)
         result = self.summary.stages[self.plan.stages.index(stage)]
         with self._logged(summary=False):
-            self._stage(stage, result)
+            parent = self.engine.inspect(parent_id) if parent_id else None
+            if parent is None and parent_id:
+                parent = ImageInfo(parent_id)
+            reuse = None if self.options.rebuild else on_parent(self._candidates(stage), parent)
+            self._stage(stage, result, parent, reuse)
         return result
 
     def conclude(
@@ -215,36 +222,63 @@ class Executor:
             where = error.filename or logs
             raise FailureError(f"{where}: {error.strerror or error}") from None
 
-    def _stage_images(self) -> dict[str, list[ImageInfo]]:
-        """Every local stage image by its stage key, newest first: one engine query for
-        the whole chain (a no-op rebuild asks nothing else)."""
-        return {} if self.options.rebuild else stage_images(self.engine)
+    def _base(self) -> ImageInfo | None:
+        """The base image the first stage is built on (None: not on this engine)."""
+        found = self.engine.inspect(self.plan.base_image)
+        if found is None and self.base_id:
+            return ImageInfo(self.base_id)
+        return found
 
-    def _stage(self, stage: Stage, result: StageResult) -> None:
-        reporter = self.reporter
+    def _image_id(self, reference: str) -> str:
+        found = self.engine.inspect(reference)
+        return found.id if found else ""
+
+    def _candidates(self, stage: Stage) -> list[ImageInfo]:
+        """The images that may stand for ``stage``, preferred first: the lockfile's own
+        image for it, then the completed builds of its key, newest first."""
         if self._known is None:
-            self._known = self._stage_images()
-        known = self._known.get(stage.key, [])
-        found = [info.id for info in known]
+            self._known = {} if self.options.rebuild else stage_images(self.engine)
+        found = list(self._known.get(stage.key, []))
+        if stage.locked_id and not any(info.id == stage.locked_id for info in found):
+            locked = self.engine.inspect(stage.locked_id)
+            if locked is not None:
+                found.insert(0, locked)
+        return found
+
+    def _reusable(self, base: ImageInfo | None) -> list[ImageInfo]:
+        """The images of the longest prefix of the plan that one chain of completed stage
+        builds covers, starting on ``base``."""
+        if self.options.rebuild:
+            return []
+        stages = self.plan.stages
+        candidates = [self._candidates(stage) for stage in stages]
+        return reusable_chain([s.key for s in stages], candidates, base, self.engine.inspect)
+
+    def _stage(
+        self, stage: Stage, result: StageResult, parent: ImageInfo | None, reuse: ImageInfo | None
+    ) -> ImageInfo | None:
+        """Reuse ``reuse`` for ``stage``, else pull or build it on ``parent``, then test it;
+        the image it ends with."""
+        reporter = self.reporter
         log_path = self.options.logs_dir / f"{stage.slug}.build.log"
-        why = f"label {STAGE_KEY}={stage.key}"
-        if not found and not self.options.rebuild and stage.locked_id:
-            found, why = self._locked_image(stage), "the lockfile's image for this stage"
-        if not found and not self.options.rebuild and self.options.remote is not None:
-            found = self._pull_stage(stage, log_path)
-        command = self.command(stage)
+        why = f"label {STAGE_KEY}={stage.key} on its parent"
+        if reuse is not None and reuse.id == stage.locked_id:
+            why = "the lockfile's image for this stage"
+        if reuse is None and not self.options.rebuild and self.options.remote is not None:
+            reuse = self._pull_stage(stage, parent, log_path)
+        command = self.command(stage, parent.id if parent else "")
         (self.options.logs_dir / f"{stage.slug}.build.sh").write_text(
             f"#!/bin/sh\n# {stage.package}: stage {stage.index} of {self.plan.final_image}\n"
             f"{command.shell()}\n",
             encoding="utf-8",
         )
-        if found:
-            tagged = bool(known) and known[0].id == found[0] and str(stage.image) in known[0].tags
-            if not tagged:
-                self.engine.tag(found[0], str(stage.image))
-            result.state, result.image_id = "reused", found[0]
+        image = reuse
+        if reuse is not None:
+            if str(stage.image) not in reuse.tags:
+                self.engine.tag(reuse.id, str(stage.image))
+            result.state, result.image_id = "reused", reuse.id
             with log_path.open("a", encoding="utf-8") as log:
-                log.write(f"reused {found[0]} ({why})\n")
+                log.write(f"reused {reuse.id} ({why})\n")
             reporter.stage(stage.slug, "reused")
         else:
             reporter.stage(stage.slug, "building")
@@ -261,8 +295,8 @@ class Executor:
                 raise StageFailedError(
                     stage.package, "build", command.shell(), log_path, tail, self.options.resume
                 )
-            info = self.engine.inspect(str(stage.image))
-            result.state, result.image_id = "built", info.id if info else ""
+            image = self.engine.inspect(str(stage.image))
+            result.state, result.image_id = "built", image.id if image else ""
             reporter.stage(stage.slug, "built", seconds)
             if self.options.locked is not None:
                 self._check_locked(stage, result.image_id)
@@ -273,17 +307,7 @@ class Executor:
             ]
             if not last:  # the last image is the final one: marked when all its tests pass
                 self._mark_tested(result.image_id)
-
-    def _locked_image(self, stage: Stage) -> list[str]:
-        """The image the lockfile names for ``stage``, when this engine has it and the
-        stage before reused its own locked image (so both are the locked chain's)."""
-        position = self.plan.stages.index(stage)
-        if position and self.summary.stages[position - 1].image_id != (
-            self.plan.stages[position - 1].locked_id
-        ):
-            return []
-        info = self.engine.inspect(stage.locked_id)
-        return [info.id] if info is not None else []
+        return image
 
     def _check_locked(self, stage: Stage, image_id: str) -> None:
         """``build --locked``: fail right after a stage that installed otherwise than the
@@ -389,19 +413,26 @@ class Executor:
         self.summary.engine_seconds += seconds
         return seconds, done.returncode == 0, tuple(tail)
 
-    def _pull_stage(self, stage: Stage, log_path: Path) -> list[str]:
-        """Pull the stage's image from a registry when one holds an image with its key."""
+    def _pull_stage(
+        self, stage: Stage, parent: ImageInfo | None, log_path: Path
+    ) -> ImageInfo | None:
+        """Pull the stage's image from a registry when one holds a completed build of its
+        key on ``parent``."""
         reference = self.options.remote(stage) if self.options.remote else None
         if reference is None:
-            return []
+            return None
         with log_path.open("a", encoding="utf-8") as log:
             log.write(f"pulling {reference} (registry image with {STAGE_KEY}={stage.key})\n")
             done = self.engine.pull(reference, lambda line: _log_line(log, line))
         info = self.engine.inspect(reference) if done.returncode == 0 else None
         if info is None or info.labels.get(STAGE_KEY) != stage.key:
-            return []
+            return None
+        if on_parent([info], parent) is None:
+            with log_path.open("a", encoding="utf-8") as log:
+                log.write(f"not reused: {reference} was built on another parent image\n")
+            return None
         self.reporter.message(f"pulled {reference}")
-        return [info.id]
+        return info
 
     def _mark_tested(self, image_id: str) -> None:
         """Remember that ``image_id`` passed its tests (autotag offers only such images)."""

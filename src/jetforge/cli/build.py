@@ -20,8 +20,8 @@ from jetforge.cli.session import (
     add_stage_options,
 )
 from jetforge.cli.talk import reporter_for
-from jetforge.core.plan import Plan, Stage, plan_json
-from jetforge.engine.command import Command, build_command
+from jetforge.core.plan import Plan, Stage, parent_placeholder, plan_json
+from jetforge.engine.command import Command, build_command, parent_flags
 from jetforge.errors import UsageError
 
 if TYPE_CHECKING:
@@ -85,7 +85,9 @@ def simulate(session: Session, simulation: Simulation) -> int:
     """Print the plans: text, or JSON with ``--json``."""
 
     def command(stage: Stage, plan: Plan) -> Command:
-        return build_command(stage, plan.build_mode, simulation.program, simulation.extra)
+        parent = parent_placeholder(plan, stage, simulation.base_id)
+        extra = (*parent_flags(parent), *simulation.extra)
+        return build_command(stage, plan.build_mode, simulation.program, extra)
 
     plans = simulation.plans
     documents = [

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from jetforge import __version__
 
 STAGE_KEY = "jetforge.stage-key"
+PARENT = "jetforge.parent"  # the id of the image a stage was built on (set by the build)
 PACKAGE = "jetforge.package"
 CHAIN = "jetforge.chain"
 PLATFORM = "jetforge.platform"

@@ -246,6 +246,16 @@ def _tests(variant: Variant) -> tuple[StageTest, ...]:
     )
 
 
+def parent_placeholder(plan: Plan, stage: Stage, base_id: str | None) -> str:
+    """The ``jetforge.parent`` label a plan shows for ``stage`` before the build: the base
+    image's id for the first stage (when known), else ``<NN-name>`` for the image of the
+    stage before, whose id the build knows once it has chosen or built it."""
+    position = plan.stages.index(stage)
+    if position == 0:
+        return base_id or ""
+    return f"<{plan.stages[position - 1].slug}>"
+
+
 def plan_json(plan: Plan, commands: Mapping[int, Sequence[str]]) -> dict[str, object]:
     """The plan as JSON-ready data; ``commands`` maps a stage index to its engine argv."""
     return {

@@ -28,6 +28,7 @@ class ImageInfo:
     architecture: str = ""
     created: str = ""
     digests: tuple[str, ...] = ()  # registry digests: the image was pulled or pushed
+    layers: tuple[str, ...] = ()  # its file system layers (diff ids), bottom first
 
 
 @dataclass(frozen=True, slots=True)

@@ -197,6 +197,7 @@ def _image_info(data: Mapping[str, Any]) -> ImageInfo:
         architecture=data.get("Architecture", ""),
         created=data.get("Created", ""),
         digests=tuple(data.get("RepoDigests") or ()),
+        layers=tuple((data.get("RootFS") or {}).get("Layers") or ()),
     )
 
 

@@ -6,6 +6,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from jetforge.core.labels import PARENT
 from jetforge.core.plan import Stage
 
 
@@ -48,6 +49,11 @@ def build_command(
         argv += ["--label", f"{name}={value}"]
     argv += [*extra, *stage.build_flags, str(stage.context)]
     return Command(tuple(argv), env)
+
+
+def parent_flags(parent: str) -> tuple[str, ...]:
+    """The build flags that record the parent image ``parent`` (none when unknown)."""
+    return ("--label", f"{PARENT}={parent}") if parent else ()
 
 
 def run_options_for_test(

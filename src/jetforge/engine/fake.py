@@ -9,7 +9,9 @@ Failures come on demand: a build or push whose image matches one of ``fail_build
 ``fail_pushes`` (shell patterns) exits 1, and so does a test whose ``IMAGE ARGV...`` line
 matches one of ``fail_tests``; a build or test run matching ``interrupt_builds`` or
 ``interrupt_tests`` raises ``KeyboardInterrupt`` as Ctrl-C would (a test's container is
-left behind); with ``down`` the daemon is gone. ``run_output`` gives what a run prints
+left behind); with ``down`` the daemon is gone. With ``keep_failed`` a failed build leaves
+an image of the steps before the failing one, as the legacy builder does: its parent's
+labels, less the stage key where the Dockerfile resets it. ``run_output`` gives what a run prints
 in an image whose id or a tag matches a pattern (the lockfile's collector reads it).
 Every call is recorded in ``calls``, and every build's start and end in ``spans``.
 """
@@ -21,9 +23,12 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from jetforge._process import Completed, OutputSink
+from jetforge.core.dockerfile import RESET_STAGE_KEY
+from jetforge.core.labels import PARENT, STAGE_KEY
 from jetforge.engine.base import Builder, EngineInfo, ImageInfo
 from jetforge.engine.command import Command, build_command
 from jetforge.errors import EngineUnavailableError, FailureError
@@ -39,10 +44,18 @@ class FakeImage:
     id: str
     labels: dict[str, str]
     tags: list[str] = field(default_factory=list)
+    layers: tuple[str, ...] = ()
+    created: str = ""
 
     def info(self) -> ImageInfo:
         """What ``inspect`` would say of it."""
-        return ImageInfo(self.id, dict(self.labels), tags=tuple(self.tags))
+        return ImageInfo(
+            self.id,
+            dict(self.labels),
+            tags=tuple(self.tags),
+            layers=self.layers,
+            created=self.created,
+        )
 
 
 @dataclass
@@ -69,6 +82,7 @@ class FakeEngine:
     interrupt_tests: set[str] = field(default_factory=set)
     down: bool = False  # a daemon gone: every call fails, info raises
     down_after: str = ""  # a pattern: the daemon goes once a test in a matching image passed
+    keep_failed: bool = False  # a failed build leaves its last step's image (legacy builder)
     build_seconds: float = 0.0  # how long a build takes
     run_output: dict[str, str] = field(default_factory=dict)  # image pattern: printed text
     spans: list[tuple[str, float, float]] = field(default_factory=list)  # builds: start, end
@@ -108,14 +122,26 @@ class FakeEngine:
         started = time.monotonic()
         time.sleep(self.build_seconds)
         self.spans.append((reference, started, time.monotonic()))
+        parent = self._find(dict(stage.build_args).get("BASE_IMAGE", ""))
+        inherited = dict(parent.labels) if parent else {}
+        layers = parent.layers if parent else ()
+        digest = hashlib.sha256(f"{stage.key}/{len(self.images)}".encode()).hexdigest()
         if self.down or _matches(reference, self.fail_builds):
+            if self.keep_failed and not self.down:
+                if RESET_STAGE_KEY in _dockerfile_text(command.argv):
+                    inherited[STAGE_KEY] = ""
+                self._add(FakeImage(f"sha256:{digest}", inherited, layers=(*layers, digest)))
             on_output(f"error: the build of {reference} failed")
             return Completed(command.argv, 1, "", "")
-        labels = dict(stage.labels)
-        digest = hashlib.sha256(f"{stage.key}/{len(self.images)}".encode()).hexdigest()
-        self.images[f"sha256:{digest}"] = FakeImage(f"sha256:{digest}", labels)
+        labels = {**inherited, **_flag_values(command.argv, "--label")}
+        self._add(FakeImage(f"sha256:{digest}", labels, layers=(*layers, digest)))
         self._set_tag(f"sha256:{digest}", reference)
         return Completed(command.argv, 0, "", "")
+
+    def _add(self, image: FakeImage) -> None:
+        """Keep a new image, created after every other."""
+        image.created = f"2026-01-01T00:00:{len(self.images):09d}Z"
+        self.images[image.id] = image
 
     def inspect(self, reference: str) -> ImageInfo | None:
         """The image with this id or tag."""
@@ -124,11 +150,18 @@ class FakeEngine:
         return image.info() if image else None
 
     def list_images(self, filters: Sequence[str] = ()) -> list[ImageInfo]:
-        """The images matching every ``label=K``, ``label=K=V`` and ``reference=P``."""
+        """The images matching every ``label=K``, ``label=K=V`` and ``reference=P``, newest
+        first; as docker does, an image with no name that another image was built on is
+        left out."""
         self.calls.append(("images", *filters))
         if self.down:
             return []
-        return [image.info() for image in self.images.values() if _selects(image, filters)]
+        parents = {image.labels.get(PARENT) for image in self.images.values()}
+        return [
+            image.info()
+            for image in reversed(self.images.values())
+            if _selects(image, filters) and (image.tags or image.id not in parents)
+        ]
 
     def tag(self, source: str, target: str) -> None:
         """Give the image ``source`` names the tag ``target`` too."""
@@ -203,7 +236,8 @@ class FakeEngine:
             return Completed(("pull", reference), 1, "", "")
         default = "sha256:" + hashlib.sha256(f"pulled/{reference}".encode()).hexdigest()
         image_id = self.registry_ids.get(reference, default)  # an image keeps its id
-        self.images.setdefault(image_id, FakeImage(image_id, dict(labels)))
+        if image_id not in self.images:
+            self._add(FakeImage(image_id, dict(labels), layers=(image_id,)))
         self._set_tag(image_id, reference)
         return Completed(("pull", reference), 0, "", "")
 
@@ -211,7 +245,7 @@ class FakeEngine:
         """An empty image called ``reference``."""
         self.calls.append(("import", tarball, reference))
         digest = hashlib.sha256(f"import/{reference}".encode()).hexdigest()
-        self.images[f"sha256:{digest}"] = FakeImage(f"sha256:{digest}", {})
+        self._add(FakeImage(f"sha256:{digest}", {}, layers=(digest,)))
         self._set_tag(f"sha256:{digest}", reference)
         return Completed(("import", tarball, reference), 0, "", "")
 
@@ -240,6 +274,20 @@ class FakeEngine:
 
 def _matches(reference: str, patterns: set[str]) -> bool:
     return any(fnmatch.fnmatchcase(reference, pattern) for pattern in patterns)
+
+
+def _flag_values(argv: Sequence[str], flag: str) -> dict[str, str]:
+    """Every ``flag K=V`` of an argv, as a mapping."""
+    pairs = (argv[i + 1].partition("=") for i in range(len(argv) - 1) if argv[i] == flag)
+    return {name: value for name, _, value in pairs}
+
+
+def _dockerfile_text(argv: Sequence[str]) -> str:
+    """The Dockerfile a build command names (``--file``), or "" when it cannot be read."""
+    try:
+        return Path(_option(argv, "--file")).read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def _option(options: Sequence[str], flag: str) -> str:

@@ -24,12 +24,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from jetforge._process import stop_streaming
-from jetforge.build import BuildOptions, Executor, stage_images
+from jetforge.build import BuildOptions, Executor
 from jetforge.core.labels import STAGE_KEY
 from jetforge.errors import FailureError, JetforgeError, StageFailedError, UsageError
 from jetforge.farm.graph import Ended, Node, Site, stage_graph
 from jetforge.farm.progress import Locked, OnSite
 from jetforge.results import StageResult, Summary, TestResult
+from jetforge.reuse import stage_images
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Plan, Stage
@@ -239,7 +240,10 @@ class Farm:
             self._bring(site, node.stage.base, self.nodes[node.parent], node.plan)
         self._unless_stopping()
         executor = self._executor(node.plan, site)
-        result = replace(executor.run_stage(node.stage, self.listings[site]), worker=site)
+        parent = self.nodes[node.parent].result if node.parent is not None else None
+        parent_id = parent.image_id if parent is not None else self.base_id
+        result = executor.run_stage(node.stage, parent_id, self.listings[site])
+        result = replace(result, worker=site)
         node.holders.add(site)
         if self.options[node.plan].lock:  # listed where it is; the home reads the lists
             locking = executor.locking
