@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -26,6 +27,7 @@ from jetforge.core.resolve import Resolution, expand_requests, resolve
 from jetforge.digests import Digests
 from jetforge.engine.table import choose_engine
 from jetforge.errors import JetforgeError, RegistryError, StageFailedError, UsageError
+from jetforge.files import held
 from jetforge.trust import trust_context
 
 if TYPE_CHECKING:
@@ -161,7 +163,8 @@ def build_chains(
         ends = farm_chains(
             request.workers, where, engine, (base, base_id), plans, options, reporting
         )
-        with contextlib.closing(ends):  # a failure stops the farm's other work now
+        with _building(where, engine, plans), contextlib.closing(ends):
+            # a failure stops the farm's other work at once
             for end in ends:
                 if end.failure is not None and not request.skip_errors:
                     raise end.failure
@@ -172,7 +175,7 @@ def build_chains(
         if len(plans) > 1:
             where.note(f"chain {number}/{len(plans)}: {plan.final_image}")
         try:
-            with reporting() as reporter:
+            with _building(where, engine, [plan]), reporting() as reporter:
                 summary = Executor(plan, engine, chosen, reporter).execute()
         except StageFailedError as failure:
             if not request.skip_errors:
@@ -180,6 +183,28 @@ def build_chains(
             yield ChainOutcome(plan, chosen.logs_dir, failure=failure)
             continue
         yield ChainOutcome(plan, chosen.logs_dir, summary)
+
+
+@contextlib.contextmanager
+def _building(where: Workspace, engine: Engine, plans: list[Plan]) -> Iterator[None]:
+    """Hold, on this host, the final images of ``plans`` on ``engine``'s kind while they
+    build (two daemons of one kind wait for each other too: rare, and only slower).
+
+    A stage is built on its parent by the parent's stage image name: another jetforge
+    process building the same final image would move those names in between, and a stage
+    would be built on another parent than the one it records. The second build waits,
+    then reuses what the first built."""
+    finals = sorted({str(plan.final_image) for plan in plans})
+    with contextlib.ExitStack() as stack:
+        for final in finals:
+            digest = hashlib.sha256(f"{engine.name}|{final}".encode()).hexdigest()[:32]
+            path = where.cache_dir / "building" / f"{digest}.lock"
+            stack.enter_context(held(path, functools.partial(_waiting, where, final)))
+        yield
+
+
+def _waiting(where: Workspace, final: str, holder: str) -> None:
+    where.note(f"waiting for another jetforge build of {final} (process {holder})")
 
 
 def _build_options(

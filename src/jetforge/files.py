@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import stat
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from jetforge.errors import UsageError
@@ -86,6 +89,33 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(OSError):
             Path(temporary).unlink()
         raise
+
+
+@contextlib.contextmanager
+def held(path: Path, on_wait: Callable[[str], None], poll: float = 0.2) -> Iterator[None]:
+    """Hold the lock file ``path`` (``flock``, so it is let go however the process ends)
+    while the block runs. When another process holds it, ``on_wait`` is told once (with
+    that process's id) and the lock is tried again every ``poll`` seconds, so Ctrl-C stops
+    the wait."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        told = False
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told:
+                    holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+                    on_wait(holder or "another process")
+                    told = True
+                time.sleep(poll)
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def is_disk_full(error: OSError) -> bool:
