@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from jetforge.files import UnreadableFileError, read_regular, read_regular_text, write_atomic
+from jetforge.files import (
+    UnreadableFileError,
+    held,
+    read_regular,
+    read_regular_text,
+    write_atomic,
+)
 
 
 def test_a_regular_file_is_read_and_a_symlink_to_one_followed(tmp_path: Path) -> None:
@@ -81,3 +88,25 @@ def test_write_atomic_failing_keeps_the_old_file(tmp_path: Path) -> None:
         write_atomic(path, "not bytes", mode=0o600)  # type: ignore[arg-type]
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_held_makes_a_second_holder_wait_and_says_who_holds_it(tmp_path: Path) -> None:
+    lock = tmp_path / "locks" / "final.lock"
+    told: list[str] = []
+    events: list[str] = []
+    with held(lock, told.append):
+        waiter = threading.Thread(
+            target=lambda: held_then(lock, lambda: events.append("second"), told.append)
+        )
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive()  # waiting while the first holds it
+        events.append("first done")
+    waiter.join(5)
+    assert events == ["first done", "second"]
+    assert told == [str(os.getpid())]
+
+
+def held_then(lock: Path, action: Callable[[], None], on_wait: Callable[[str], None]) -> None:
+    with held(lock, on_wait, poll=0.05):
+        action()
