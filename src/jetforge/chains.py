@@ -142,14 +142,14 @@ def build_chains(
     base = base_reference(request, where)
     if locked is not None:
         base = _pinned_base(engine, base, locked)
-        planning = replace(planning, base_image=base, locked=locked.data, upgrade=locked.upgrade)
+        planning = replace(planning, base_image=base, locked=locked.lock, upgrade=locked.upgrade)
     base_id = _ensure_base(where, engine, base)
     planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
     plans = make_plans(where, chains, planning)
     options = _build_options(request, where, engine, plans)
     if locked is not None:
         problem = plan_mismatch(
-            locked.data, plans[0], base_id, chain=locked.strict, base="base" not in locked.upgrade
+            locked.lock, plans[0], base_id, chain=locked.strict, base="base" not in locked.upgrade
         )
         if problem:
             raise UsageError(f"{locked.option} {locked.path}: {problem}")
@@ -221,7 +221,7 @@ def simulated_plans(request: BuildRequest, where: Workspace) -> Simulation:
     planning = plan_options(request, where)
     locked = _read_locked(request, where)
     if locked is not None:  # the pins are in the plan (its Dockerfiles, so its keys)
-        planning = replace(planning, locked=locked.data, upgrade=locked.upgrade)
+        planning = replace(planning, locked=locked.lock, upgrade=locked.upgrade)
     kind = choose_engine(request.engine, where.env, where.settings.engine)
     try:
         engine = kind.connect(where.env)
@@ -375,14 +375,13 @@ def _pinned_base(engine: CliEngine, base: str, locked: Pinned) -> str:
     """The base image a locked build starts from: ``base`` when the engine has it with
     the lockfile's id (or the lockfile names none), else the lockfile's registry digest
     (pulled by digest), else ``base`` (and the plan check names the difference)."""
-    wanted = locked.data.get("base") or {}
-    if not isinstance(wanted, dict) or not wanted.get("id") or "base" in locked.upgrade:
+    wanted = locked.lock.base
+    if not wanted.id or "base" in locked.upgrade:
         return base
     info = engine.inspect(base)
-    if info is not None and info.id == wanted["id"]:
+    if info is not None and info.id == wanted.id:
         return base
-    digests = [d for d in wanted.get("digests") or [] if isinstance(d, str) and "@sha256:" in d]
-    return digests[0] if digests else base
+    return wanted.digests[0] if wanted.digests else base
 
 
 def _check_lock_file(request: BuildRequest, where: Workspace) -> None:

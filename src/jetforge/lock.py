@@ -14,10 +14,9 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from jetforge.core.inventory import (
     Inventory,
@@ -27,11 +26,12 @@ from jetforge.core.inventory import (
     parse_inventory,
 )
 from jetforge.core.labels import CREATED
+from jetforge.core.lockdata import LockData, parse_lock_data
 from jetforge.core.lockfile import (
     LOCK_FILE,
     LOCK_FORMAT,
     Lock,
-    contents_json,
+    LockedStage,
     lock_differences,
     lock_for,
     lock_json,
@@ -43,7 +43,8 @@ from jetforge.core.plan import Plan, Stage
 from jetforge.core.sbom import spdx_document
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import run_options_for_inventory
-from jetforge.errors import FailureError, UsageError
+from jetforge.errors import FailureError, LockfileError, UsageError
+from jetforge.files import UnreadableFileError, read_regular_text
 from jetforge.reporter import NullReporter, Reporter
 
 SBOM_FILE = "sbom.spdx.json"
@@ -190,7 +191,7 @@ class Pinned:
     must not, and new stages may add packages."""
 
     path: Path
-    data: Mapping[str, Any]
+    lock: LockData
     upgrade: tuple[str, ...] = ()
     strict: bool = True
 
@@ -201,7 +202,7 @@ class Pinned:
 
     def check_upgrade(self) -> None:
         """Every ``upgrade`` name must be one the lockfile pins (or ``base``)."""
-        known = pinned_names(self.data) | {"base"}
+        known = pinned_names(self.lock.stages) | {"base"}
         for name in self.upgrade:
             if not free_names([name]) & known:
                 raise UsageError(
@@ -212,11 +213,10 @@ class Pinned:
     def check(self, lock: Lock, logs_dir: Path) -> None:
         """Fail, naming the first package, when ``lock`` installed otherwise; every
         difference goes to ``lock-differences.txt`` in the logs."""
-        built = lock_json(lock)
         found = (
-            lock_differences(self.data, built)
+            lock_differences(self.lock.stages, lock.stages)
             if self.strict
-            else moved(self.data, built, self.upgrade)
+            else moved(self.lock.stages, lock.stages, self.upgrade)
         )
         self._fail(found, logs_dir)
 
@@ -225,13 +225,13 @@ class Pinned:
     ) -> None:
         """Fail, naming the first package, when the just built ``stage`` (whose image
         holds ``image``, its parent ``parent``) installed otherwise than the lock pins."""
-        pinned = next(
-            (s for s in self.data.get("stages") or [] if s.get("index") == stage.index), None
-        )
+        pinned = next((s for s in self.lock.stages if s.index == stage.index), None)
         if pinned is None or not self.strict:
             return
-        added, _ = installed(image, parent)
-        made = {"index": stage.index, "variant": stage.package, "installed": contents_json(added)}
+        added, removed = installed(image, parent)
+        made = LockedStage(
+            stage.index, stage.package, stage.key, str(stage.image), "", added, removed
+        )
         self._fail(stage_differences(pinned, made), logs_dir)
 
     def _fail(self, found: list[str], logs_dir: Path) -> None:
@@ -242,17 +242,28 @@ class Pinned:
         raise FailureError(f"{self.option} {self.path}: {found[0]}{more}")
 
 
-def read_lock(path: Path, option: str = "--locked") -> dict[str, Any]:
-    """The lockfile at ``path``; a one-line error (naming ``option``) when it is not one."""
+def read_lock(path: Path, option: str = "--locked") -> LockData:
+    """The lockfile at ``path``, checked (:func:`jetforge.core.lockdata.parse_lock_data`);
+    a one-line error naming ``option``, the file and the entry when it is not one."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UsageError(f"{option}: cannot read {path}: {error.strerror or error}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        text = read_regular_text(path, "jetforge lockfile")
+    except UnreadableFileError as error:
+        raise UsageError(f"{option}: cannot read {path}: {error.problem}") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise UsageError(
+            f"{option}: {path} is not a jetforge lockfile (it nests deeper than Python's "
+            "JSON reader goes)"
+        ) from None
+    except ValueError as error:  # JSONDecodeError, or an integer too long to convert
         raise UsageError(f"{option}: {path} is not a jetforge lockfile ({error})") from None
     if not isinstance(data, dict) or data.get("format") != LOCK_FORMAT:
         raise UsageError(
             f"{option}: {path} is not a jetforge lockfile of format {LOCK_FORMAT} "
             "(one is written beside the logs of every build: jetforge.lock.json)"
         )
-    return data
+    try:
+        return parse_lock_data(data)
+    except LockfileError as error:
+        raise LockfileError(error.entry, error.problem, path, option) from None

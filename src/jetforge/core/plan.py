@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jetforge.core.catalog import Variant
 from jetforge.core.dockerfile import Context, edit_dockerfile, has_github_api
@@ -27,6 +27,7 @@ from jetforge.core.tags import (
 from jetforge.errors import UsageError
 
 if TYPE_CHECKING:
+    from jetforge.core.lockdata import LockData
     from jetforge.core.resolve import Resolution
     from jetforge.platform import Platform
 
@@ -98,7 +99,7 @@ class PlanOptions:
     trust_context: Path | None = None
     no_github_api: bool = False
     outputs: tuple[Path, ...] = ()  # jetforge's own directories: never part of a context key
-    locked: Mapping[str, Any] | None = None  # the lockfile's data: every stage is pinned
+    locked: LockData | None = None  # a lockfile read back: every stage is pinned
     upgrade: tuple[str, ...] = ()  # names the pins leave free (jetforge lock --upgrade)
 
 
@@ -163,7 +164,8 @@ def plan_build(
     flags = tuple(shlex.split(options.build_flags))
     chain: list[str] = []
     stages: list[Stage] = []
-    pinning = Pinning(options.locked, options.upgrade) if options.locked is not None else None
+    locked = options.locked
+    pinning = Pinning(locked.stages, options.upgrade) if locked is not None else None
 
     def add(
         index: int, name: str, directory: Path, context: Context, variant: Variant | None

@@ -1,0 +1,189 @@
+"""Hostile lockfiles and lock paths: a lockfile is data from another machine, read into
+checked values or refused with one line naming the entry; `--lock PATH` never replaces
+what is at PATH by something else than the lockfile. The real engine's part is
+tests/test_lock_engine.py."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jetforge.core.lockdata import parse_lock_data
+from jetforge.core.pins import Pinning
+from jetforge.errors import FailureError
+from tests.adversarial.conftest import one_line_error
+from tests.test_lock import GOLDEN_TREE, OUTPUTS, execute, golden_plan, make_engine, read_lock
+
+
+@pytest.fixture(scope="module")
+def golden_lock(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The lockfile of the golden chain (core, frame:2.0, accel, bundle) built once."""
+    where = tmp_path_factory.mktemp("golden-lock")
+    execute(golden_plan(), make_engine(), where)
+    return read_lock(where)
+
+
+@pytest.fixture
+def lock(golden_lock: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the golden lock to spoil."""
+    return copy.deepcopy(golden_lock)
+
+
+def simulate_locked(run, path: Path, *extra: str):  # type: ignore[no-untyped-def]
+    """``build --simulate --locked PATH`` of the golden chain, with no engine."""
+    return run(
+        GOLDEN_TREE, "build", "--simulate", "--target", "x86_64-cu128", "--locked", str(path),
+        *extra, "bundle",
+    )  # fmt: skip
+
+
+def write(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "lock.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+# --- finding 3: the values of a lockfile are checked when it is read ---------------------
+
+
+def test_a_python_name_that_is_a_pip_option_is_refused(run, lock, tmp_path):
+    lock["stages"][2]["installed"]["python"][0]["name"] = "--extra-index-url=http://host/"
+    path = write(tmp_path, lock)
+    result = simulate_locked(run, path)
+    one_line_error(
+        result,
+        2,
+        f"--locked: {path}: stages[2].installed.python[0].name: "
+        "'--extra-index-url=http://host/' is not a Python distribution name (PEP 508",
+    )
+    assert "--extra-index-url" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("kind", "entry", "message"),
+    [
+        ("python", "stages[2].installed.python[0].version", "is not a Python version"),
+        ("deb", "stages[0].installed.deb[0].version", "is not a Debian version"),
+    ],
+)
+def test_a_newline_in_a_version_cannot_add_a_dockerfile_instruction(
+    run, lock, tmp_path, kind, entry, message
+):
+    stage = 2 if kind == "python" else 0
+    item = lock["stages"][stage]["installed"][kind][0]
+    item["version"] += "\nRUN touch /pwned"
+    path = write(tmp_path, lock)
+    result = simulate_locked(run, path)
+    one_line_error(result, 2, f"{path}: {entry}: ", r"\nRUN touch /pwned'", message)
+    assert "/pwned" not in result.stdout
+
+
+def test_a_null_base_is_refused_not_dropped(run, lock, tmp_path):
+    lock["base"] = None
+    path = write(tmp_path, lock)
+    one_line_error(simulate_locked(run, path), 2, f"{path}: base: is null, not an object")
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (lambda d: d.update(stages="all"), "stages: is a string, not a list"),
+        (lambda d: d["stages"].append(7), "stages[4]: is a number, not an object"),
+        (lambda d: d["stages"][1].pop("key"), "stages[1].key: is missing"),
+        (lambda d: d["stages"][1].update(index="2"), "stages[1].index: '2' is not a stage"),
+        (lambda d: d["stages"][0]["installed"].update(deb={}), "deb: is an object, not a list"),
+        (lambda d: d["stages"][0]["installed"]["deb"][0].update(name=None), "name: is null"),
+        (lambda d: d.update(chain=[["core"]]), "chain[0]: is a list, not a string"),
+        (lambda d: d["platform"].update(cuda_version={"x": 1}), "platform.cuda_version: is an"),
+        (lambda d: d["base"].update(digests="x"), "base.digests: is a string, not a list"),
+        (lambda d: d["stages"][3]["removed"].update(deb=[1]), "removed.deb[0]: is a number"),
+        (lambda d: d.update(format=True), "format: true is not 1"),
+        (lambda d: d["stages"][1].update(index=0), "stages[1].index: 0 does not follow"),
+    ],
+)
+def test_a_lockfile_of_the_wrong_shape_is_one_line(run, lock, tmp_path, spoil, message):
+    spoil(lock)
+    path = write(tmp_path, lock)
+    one_line_error(simulate_locked(run, path), 2, f"--locked: {path}: ", message)
+
+
+@pytest.mark.parametrize(
+    ("entry", "value", "message"),
+    [
+        ("stages[0].installed.deb[0].name", "Curl", "is not a Debian package name"),
+        ("stages[0].installed.deb[0].architecture", "amd64 i386", "is not a Debian arch"),
+        ("stages[2].installed.python[0].environment", "opt/venv", "is not an absolute path"),
+        ("stages[2].installed.python[0].sha256", "A" * 64, "is not a sha256 (64 lowercase"),
+        ("stages[2].installed.python[0].url", "javascript:alert(1)", "is not a file's URL"),
+        ("stages[2].installed.python[0].url", "https://h/a b.whl", "is not a file's URL"),
+        ("stages[2].installed.python[0].index", "ftp://mirror", "is not an index URL"),
+        ("stages[1].image_id", "--format={{json .}}", "is not an image id"),
+        ("stages[1].key", "k" * 64, "is not a stage key"),
+        ("stages[1].variant", "frame 2.0", "is not a variant name"),
+        ("base.id", "sha256:" + "x" * 64, "is not an image id"),
+        ("base.digests", ["--pull=always"], "is not an image digest"),
+    ],
+)
+def test_an_entry_against_its_grammar_is_one_line_naming_it(
+    run, lock, tmp_path, entry, value, message
+):
+    holder: Any = lock
+    *parents, last = entry.replace("[", ".").replace("]", "").split(".")
+    for part in parents:
+        holder = holder[int(part)] if part.isdigit() else holder[part]
+    holder[last] = value
+    path = write(tmp_path, lock)
+    shown = entry if not isinstance(value, list) else f"{entry}[0]"
+    one_line_error(simulate_locked(run, path), 2, f"--locked: {path}: {shown}: ", message)
+
+
+def test_a_legacy_python_version_is_read_and_pinned_with_arbitrary_equality(run, lock, tmp_path):
+    lock["stages"][2]["installed"]["python"].append(
+        {"name": "distro-info", "version": "1.1build1", "environment": "/usr"}
+    )
+    path = write(tmp_path, lock)
+    result = simulate_locked(run, path, "--json")
+    assert result.code == 0, result.stderr
+    pins = Pinning(parse_lock_data(lock).stages)
+    for variant in lock["chain"]:
+        python = pins.after(variant).instruction()
+    assert "'distro-info===1.1build1 # sha256=- environment=/usr'" in python
+
+
+@pytest.mark.parametrize("what", ["/dev/zero", "fifo", "directory"])
+def test_a_locked_path_that_is_not_a_regular_file_is_one_line(run, tmp_path, what):
+    import os
+
+    path = Path(what) if what.startswith("/") else tmp_path / what
+    if what == "fifo":
+        os.mkfifo(path)
+    elif what == "directory":
+        path.mkdir()
+    kind = {"/dev/zero": "a character device", "fifo": "a FIFO", "directory": "a directory"}
+    one_line_error(simulate_locked(run, path), 2, f"--locked: cannot read {path}: is {kind[what]}")
+
+
+def test_a_deeply_nested_lockfile_is_one_line(run, tmp_path):
+    path = tmp_path / "lock.json"
+    path.write_text('{"format": 1, "stages": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    one_line_error(
+        simulate_locked(run, path), 2, f"--locked: {path} is not a jetforge lockfile (it nests"
+    )
+
+
+def test_a_huge_number_is_one_line(run, lock, tmp_path):
+    path = tmp_path / "lock.json"
+    path.write_text(json.dumps(lock).replace('"index": 1,', '"index": ' + "9" * 5000 + ",", 1))
+    one_line_error(simulate_locked(run, path), 2, f"--locked: {path} is not a jetforge lockfile (")
+
+
+def test_a_source_record_the_reader_would_refuse_fails_the_build_that_writes_it(tmp_path):
+    short = OUTPUTS["*-accel"].replace('"sha256": "' + "a" * 64, '"sha256": "' + "a" * 12)
+    with pytest.raises(FailureError) as failed:
+        execute(golden_plan(), make_engine(**{"*-accel": short}), tmp_path)
+    assert "accel.json: a source record has \"sha256\" 'aaaaaaaaaaaa', not 64" in str(failed.value)
+    assert not (tmp_path / "logs" / "jetforge.lock.json").exists()
