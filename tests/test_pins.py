@@ -7,6 +7,7 @@ real engine is tests/test_lock_engine.py."""
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -136,10 +137,38 @@ def test_the_pins_go_after_the_last_from_and_write_both_files() -> None:
     assert before == "FROM a AS build\nRUN make\nFROM ${BASE_IMAGE} \\\n"
     assert after.startswith("# jetforge --locked:")
     assert after.endswith("RUN true\n")
-    assert f"'Pin: version 3.12.3-1' 'Pin-Priority: 1001' '' > {APT_PREFERENCES}" in after
-    assert f"'numpy==2.2.1 # sha256={SHA} environment=/opt/venv' > {PYTHON_PINS}" in after
+    assert after.count("RUN ") == 2
+    assert f"    python3 3.12.3-1 \\\n    > {APT_PREFERENCES} \\\n" in after
+    assert f"    numpy ==2.2.1 {SHA} /opt/venv \\\n    > {PYTHON_PINS}\n" in after
     assert Pins().instruction() == ""
     assert edit_dockerfile(text, (), "") == text
+
+
+def written(instruction: str, root: Path) -> tuple[str, str]:
+    """The apt preferences and Python pins the ``RUN`` instructions of ``instruction``
+    write, each logical line run with ``sh -c`` as an engine runs it, under ``root``."""
+    for line in instruction.replace("\\\n", "").splitlines():
+        if line.startswith("RUN "):
+            subprocess.run(["sh", "-c", line[4:].replace("/etc/", f"{root}/etc/")], check=True)
+    files = (root / APT_PREFERENCES.lstrip("/"), root / PYTHON_PINS.lstrip("/"))
+    return files[0].read_text(), files[1].read_text()
+
+
+def test_the_pins_write_apt_preferences_and_pip_constraints(tmp_path: Path) -> None:
+    pins = Pins(
+        debs=(("curl", "8.5.0"), ("libc6", "2.39-0ubuntu8~1")),
+        python=(("NumPy", "2.2.1", SHA, "/opt/venv"), ("distro-info", "1.1build1", "", "/usr")),
+    )
+    preferences, python = written(pins.instruction(), tmp_path)
+    assert preferences == (
+        "Package: curl\nPin: version 8.5.0\nPin-Priority: 1001\n\n"
+        "Package: libc6\nPin: version 2.39-0ubuntu8~1\nPin-Priority: 1001\n\n"
+    )
+    assert python == (
+        f"NumPy==2.2.1 # sha256={SHA} environment=/opt/venv\n"
+        "distro-info===1.1build1 # sha256=- environment=/usr\n"
+    )
+    assert written(Pins(debs=(("curl", "8.5.0"),)).instruction(), tmp_path)[1] == ""
 
 
 def test_a_locked_plan_has_its_own_keys_and_the_same_lock_gives_the_same_keys(
@@ -183,8 +212,8 @@ def test_a_locked_build_without_the_images_builds_pinned_dockerfiles(
     assert accel.package == "accel"
     written = (tmp_path / "logs" / f"{accel.slug}.Dockerfile").read_text()
     assert written == edit_dockerfile(accel.dockerfile.read_text(), (), accel.pins)
-    assert "'Package: curl' 'Pin: version 8.5.0' 'Pin-Priority: 1001'" in written
-    assert "'NumPy==2.2.1 # sha256=- environment=/opt/venv'" in written
+    assert "\n    curl 8.5.0 \\\n" in written
+    assert "\n    NumPy ==2.2.1 - /opt/venv \\\n" in written
 
 
 def test_a_drifted_stage_fails_right_after_it_is_built(

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from jetforge.core.dockerfile import edit_dockerfile
 from jetforge.core.lockdata import parse_lock_data
-from jetforge.core.pins import Pinning
+from jetforge.core.pins import Pinning, Pins
 from jetforge.errors import FailureError
 from tests.adversarial.conftest import one_line_error
 from tests.test_lock import GOLDEN_TREE, OUTPUTS, execute, golden_plan, make_engine, read_lock
+from tests.test_pins import written
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +128,7 @@ def test_a_lockfile_of_the_wrong_shape_is_one_line(run, lock, tmp_path, spoil, m
         ("stages[1].variant", "frame 2.0", "is not a variant name"),
         ("base.id", "sha256:" + "x" * 64, "is not an image id"),
         ("base.digests", ["--pull=always"], "is not an image digest"),
+        ("stages[0].installed.deb[0].version", "1" * 300, "is longer than 255 characters"),
     ],
 )
 def test_an_entry_against_its_grammar_is_one_line_naming_it(
@@ -150,8 +153,9 @@ def test_a_legacy_python_version_is_read_and_pinned_with_arbitrary_equality(run,
     assert result.code == 0, result.stderr
     pins = Pinning(parse_lock_data(lock).stages)
     for variant in lock["chain"]:
-        python = pins.after(variant).instruction()
-    assert "'distro-info===1.1build1 # sha256=- environment=/usr'" in python
+        instruction = pins.after(variant).instruction()
+    python = written(instruction, tmp_path)[1]
+    assert "distro-info===1.1build1 # sha256=- environment=/usr\n" in python
 
 
 @pytest.mark.parametrize("what", ["/dev/zero", "fifo", "directory"])
@@ -187,3 +191,27 @@ def test_a_source_record_the_reader_would_refuse_fails_the_build_that_writes_it(
         execute(golden_plan(), make_engine(**{"*-accel": short}), tmp_path)
     assert "accel.json: a source record has \"sha256\" 'aaaaaaaaaaaa', not 64" in str(failed.value)
     assert not (tmp_path / "logs" / "jetforge.lock.json").exists()
+
+
+# --- finding 4: any number of pins fits the engine's line and argument limits ------------
+
+
+def test_3000_debian_pins_fit_the_dockerfile_line_and_the_argument_limits(tmp_path):
+    debs = tuple((f"aa-absent-package-{n:04d}", f"1.0.{n}-1+deb12u1") for n in range(3000))
+    python = tuple((f"dist-{n:04d}", f"1.{n}", "5" * 64, "/opt/venv") for n in range(1000))
+    instruction = Pins(debs=debs, python=python).instruction()
+    dockerfile = edit_dockerfile("FROM debian:12\nRUN true\n", (), instruction)
+    # the Dockerfile parser refuses a physical line over 65,535 bytes
+    assert max(len(line.encode()) for line in dockerfile.splitlines()) < 65_535
+    # each RUN reaches `sh -c` as one argument: at most 128 KiB on Linux
+    logical = dockerfile.replace("\\\n", "").splitlines()
+    runs = [line for line in logical if line.startswith("RUN ")]
+    assert len(runs) >= 3
+    assert all(len(line.encode()) < 128 * 1024 for line in runs)
+    preferences, pins = written(instruction, tmp_path)
+    assert preferences.count("Package: ") == 3000
+    assert preferences.endswith(
+        "Package: aa-absent-package-2999\nPin: version 1.0.2999-1+deb12u1\nPin-Priority: 1001\n\n"
+    )
+    assert len(pins.splitlines()) == 1000
+    assert pins.splitlines()[-1] == f"dist-0999==1.999 # sha256={'5' * 64} environment=/opt/venv"

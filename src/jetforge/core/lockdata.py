@@ -60,10 +60,15 @@ class Grammar:
     name: str
     matches: Callable[[str], bool]
     rule: str
+    longest: int = 4096  # so that one entry is a short line of a pinning RUN
 
     def check(self, value: object, where: str) -> str:
         """``value`` when it is a string of this grammar; else a LockfileError."""
         text = _string(value, where)
+        if len(text) > self.longest:
+            raise LockfileError(
+                where, f"{_shown(text)} is longer than {self.longest} characters ({self.name})"
+            )
         if not self.matches(text):
             raise LockfileError(where, f"{_shown(text)} is not {self.name} ({self.rule})")
         return text
@@ -112,24 +117,31 @@ DEB_NAME = Grammar(
     "a Debian package name",
     _pattern(r"[a-z0-9][a-z0-9+.-]*"),
     "lowercase letters, digits, '+', '-' and '.', starting with a letter or digit",
+    longest=255,
 )
 DEB_VERSION = Grammar(
     "a Debian version",
     _pattern(r"(?:[0-9]+:)?[A-Za-z0-9](?:[A-Za-z0-9.+~-]*[A-Za-z0-9.+~])?"),
     "[EPOCH:]UPSTREAM[-REVISION] of letters, digits, '.', '+', '~' and '-'",
+    longest=255,
 )
 ARCHITECTURE = Grammar(
-    "a Debian architecture", _pattern(r"[a-z0-9][a-z0-9-]*"), "such as amd64, arm64 or all"
+    "a Debian architecture",
+    _pattern(r"[a-z0-9][a-z0-9-]*"),
+    "such as amd64, arm64 or all",
+    longest=255,
 )
 PYTHON_NAME = Grammar(
     "a Python distribution name",
     _pattern(r"[A-Z0-9](?:[A-Z0-9._-]*[A-Z0-9])?", re.IGNORECASE),
     "PEP 508: letters, digits, '.', '_' and '-', starting and ending with a letter or digit",
+    longest=255,
 )
 PYTHON_VERSION = Grammar(
     "a Python version",
     _is_python_version,
     "PEP 440, such as 2.2.1 or 1!2.0rc1+local: letters, digits, '.', '+', '!', '_' and '-'",
+    longest=255,
 )
 PATH = Grammar("an absolute path", _is_path, "'/' then printable characters, no whitespace")
 SHA256 = Grammar("a sha256", _pattern("[0-9a-f]{64}"), "64 lowercase hex digits")
@@ -152,6 +164,7 @@ VARIANT = Grammar(
     "a variant name",
     _pattern(r"[A-Za-z0-9][A-Za-z0-9_.+-]*(?::[A-Za-z0-9_][A-Za-z0-9_.+-]*)?"),
     "NAME or NAME:TAG of letters, digits, '_', '.', '+' and '-'",
+    longest=255,
 )
 WORD = Grammar("a word", _is_word, "printable characters, no whitespace")
 TEXT = Grammar("text", str.isprintable, "printable characters on one line")

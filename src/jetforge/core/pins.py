@@ -2,18 +2,22 @@
 
 A stage is pinned to everything the locked chain had installed up to and including that
 stage: its own packages and its parents', so that a later ``apt-get install`` or ``pip
-install`` cannot move an earlier one. The pins reach the build as one ``RUN`` inserted
-after the stage's last ``FROM``; it writes
+install`` cannot move an earlier one. The pins reach the build as ``RUN`` instructions
+inserted after the stage's last ``FROM`` (one, or several for thousands of packages: see
+:data:`RUN_BYTES`); they write
 
 - ``/etc/apt/preferences.d/jetforge-lock``: every Debian package at its locked version
   (priority 1001, so apt takes it, even as a downgrade);
-- ``/etc/jetforge/lock/python.txt``: every Python distribution as ``name==version``, with
-  its file's sha256 and environment in a comment. ``jetforge-pip-install`` (the ``python``
-  package) passes the lines of its environment to pip as constraints and fails, naming the
-  distribution, when pip got a file with another sha256.
+- ``/etc/jetforge/lock/python.txt``: every Python distribution as ``name==version``
+  (``===`` for a legacy version), with its file's sha256 and environment in a comment.
+  ``jetforge-pip-install`` (the ``python`` package) passes the lines of its environment
+  to pip as constraints and fails, naming the distribution, when pip got a file with
+  another sha256.
 
-The instruction is part of the stage's Dockerfile, so a locked stage has its own stage key
-(the lock is in it). Everything here is pure.
+The instructions are part of the stage's Dockerfile, so a locked stage has its own stage
+key (the lock is in it). Everything here is pure; the values come from a lockfile read by
+:func:`jetforge.core.lockdata.parse_lock_data`, so none can break a line or start an
+option.
 """
 
 from __future__ import annotations
@@ -44,24 +48,71 @@ class Pins:
     python: tuple[tuple[str, str, str, str], ...] = ()
 
     def instruction(self) -> str:
-        """The Dockerfile ``RUN`` that writes the pins; empty when there are none."""
+        """The Dockerfile ``RUN`` instructions that write the pins; empty when there are
+        none. One physical line per package, and as many ``RUN`` as the pins need (one up
+        to about 2,000 packages): see :data:`RUN_BYTES`."""
         if not self.debs and not self.python:
             return ""
-        steps = ["set -e", "mkdir -p /etc/apt/preferences.d /etc/jetforge/lock"]
-        preferences: list[str] = []
-        for name, version in self.debs:
-            preferences += [f"Package: {name}", f"Pin: version {version}", "Pin-Priority: 1001", ""]
+        debs = [f"{shlex.quote(name)} {shlex.quote(version)}" for name, version in self.debs]
         python = [
-            f"{name}{python_specifier(version)} # sha256={sha256 or '-'} environment={environment}"
+            " ".join(
+                shlex.quote(word)
+                for word in (name, python_specifier(version), sha256 or "-", environment)
+            )
             for name, version, sha256, environment in self.python
         ]
-        for path, lines in ((APT_PREFERENCES, preferences), (PYTHON_PINS, python)):
-            words = " ".join(map(shlex.quote, lines))
-            steps.append(f"printf '%s\\n' {words} > {path}" if lines else f": > {path}")
+        commands = [
+            ["mkdir -p /etc/apt/preferences.d /etc/jetforge/lock"],
+            *_writes(APT_PREFERENCES, DEB_FORMAT, debs),
+            *_writes(PYTHON_PINS, PYTHON_FORMAT, python),
+        ]
+        runs: list[list[list[str]]] = [[]]
+        size = 0
+        for command in commands:
+            length = sum(len(line.encode()) + len(_NEXT) for line in command)
+            if runs[-1] and size + length > RUN_BYTES:
+                runs.append([])
+                size = 0
+            runs[-1].append(command)
+            size += length
         return (
             "# jetforge --locked: what the lockfile pins for this stage and the ones before it\n"
-            "RUN " + "; \\\n    ".join(steps) + "\n"
+            + "".join(
+                "RUN " + " \\\n && ".join(_NEXT.join(command) for command in run) + "\n"
+                for run in runs
+            )
         )
+
+
+# A RUN instruction's shell command reaches ``sh -c`` as one argument, which Linux limits
+# to 128 KiB (MAX_ARG_STRLEN: "argument list too long" beyond, with BuildKit and the legacy
+# builder alike); the Dockerfile parser limits a physical line to 64 KiB. So each package
+# is a line of its own, and one RUN holds at most this many bytes of them.
+RUN_BYTES = 96 * 1024
+DEB_FORMAT = "Package: %s\\nPin: version %s\\nPin-Priority: 1001\\n\\n"
+PYTHON_FORMAT = "%s%s # sha256=%s environment=%s\\n"
+_NEXT = " \\\n    "
+
+
+def _writes(path: str, format: str, rows: Sequence[str]) -> list[list[str]]:
+    """The commands that write ``rows`` (each one package's ``printf`` arguments) to
+    ``path`` in the ``printf`` ``format``: the first creates the file, the others append;
+    each holds at most about :data:`RUN_BYTES`."""
+    if not rows:
+        return [[f": > {path}"]]
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for row in rows:
+        length = len(row.encode()) + len(_NEXT)
+        if chunks[-1] and size + length > RUN_BYTES - 1024:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(row)
+        size += length
+    return [
+        [f"printf '{format}'", *chunk, f"{'>>' if number else '>'} {path}"]
+        for number, chunk in enumerate(chunks)
+    ]
 
 
 class Pinning:
