@@ -280,8 +280,8 @@ def build_without_engine(jetforge, *argv: str):  # type: ignore[no-untyped-def]
     ("target", "extra", "message"),
     [
         ("x.json", ["--multiple", "bundle", "core"], "build: --lock FILE takes one chain"),
-        ("missing/x.json", ["bundle"], "--lock: cannot write {tmp}/missing/x.json"),
-        (".", ["bundle"], "--lock: {tmp} is a directory"),
+        ("missing/x.json", ["bundle"], "--lock: {tmp}/missing/x.json: cannot write it (its"),
+        (".", ["bundle"], "--lock: {tmp}: is a directory (name a file)"),
     ],
 )
 def test_a_bad_lock_option_is_one_line_before_the_engine_is_asked(

@@ -26,6 +26,7 @@ from jetforge.core.resolve import Resolution, expand_requests, resolve
 from jetforge.digests import Digests
 from jetforge.engine.table import choose_engine
 from jetforge.errors import JetforgeError, RegistryError, StageFailedError, UsageError
+from jetforge.files import UnwritableFileError, check_writable
 from jetforge.trust import trust_context
 
 if TYPE_CHECKING:
@@ -385,8 +386,9 @@ def _pinned_base(engine: CliEngine, base: str, locked: Pinned) -> str:
 
 
 def _check_lock_file(request: BuildRequest, where: Workspace) -> None:
-    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` names a writable
-    file. Checked before anything is built."""
+    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` names what the
+    lockfile can be written to (:func:`jetforge.files.write_named`). Checked before
+    anything is built."""
     if request.locked is not None and request.multiple:
         raise UsageError("build: --locked FILE takes one chain (a lockfile is one chain's)")
     if request.lock_file is None:
@@ -396,15 +398,10 @@ def _check_lock_file(request: BuildRequest, where: Workspace) -> None:
             "build: --lock FILE takes one chain; with --multiple each chain's lockfile is "
             "in its logs directory"
         )
-    path = where.cwd / request.lock_file
-    if path.is_dir():
-        raise UsageError(f"--lock: {path} is a directory (name a file)")
-    if (
-        not path.parent.is_dir()
-        or not os.access(path.parent, os.W_OK)
-        or (path.exists() and not os.access(path, os.W_OK))
-    ):
-        raise UsageError(f"--lock: cannot write {path} (its directory is missing or read-only)")
+    try:
+        check_writable(where.cwd / request.lock_file, "the lockfile")
+    except UnwritableFileError as error:
+        raise UsageError(f"--lock: {error}") from None
 
 
 def _ensure_base(where: Workspace, engine: CliEngine, base: str) -> str:

@@ -44,7 +44,13 @@ from jetforge.core.sbom import spdx_document
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import run_options_for_inventory
 from jetforge.errors import FailureError, LockfileError, UsageError
-from jetforge.files import UnreadableFileError, read_regular_text
+from jetforge.files import (
+    UnreadableFileError,
+    UnwritableFileError,
+    read_regular_text,
+    write_atomic,
+    write_named,
+)
 from jetforge.reporter import NullReporter, Reporter
 
 SBOM_FILE = "sbom.spdx.json"
@@ -122,7 +128,10 @@ class Locking:
         if lock.final_id:
             _write(sbom_path(self.data_dir, lock.final_id), sbom)
         if lock_file is not None:
-            _write(lock_file, text)
+            try:
+                write_named(lock_file, text.encode("utf-8"), "the lockfile")
+            except UnwritableFileError as error:
+                raise UsageError(f"--lock: {error}") from None
         self.reporter.message(f"lockfile {lock_file or written}")
         self.seconds += time.monotonic() - started
         return written
@@ -160,9 +169,7 @@ class Locking:
 def _write(path: Path, text: str) -> None:
     """Write ``text`` whole: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def read_sbom(engine: Engine, data_dir: Path, image: str) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 from jetforge.core.dockerfile import edit_dockerfile
 from jetforge.core.lockdata import parse_lock_data
 from jetforge.core.pins import Pinning, Pins
-from jetforge.errors import FailureError
+from jetforge.errors import FailureError, UsageError
 from tests.adversarial.conftest import one_line_error
 from tests.test_lock import GOLDEN_TREE, OUTPUTS, execute, golden_plan, make_engine, read_lock
 from tests.test_pins import written
@@ -160,8 +162,6 @@ def test_a_legacy_python_version_is_read_and_pinned_with_arbitrary_equality(run,
 
 @pytest.mark.parametrize("what", ["/dev/zero", "fifo", "directory"])
 def test_a_locked_path_that_is_not_a_regular_file_is_one_line(run, tmp_path, what):
-    import os
-
     path = Path(what) if what.startswith("/") else tmp_path / what
     if what == "fifo":
         os.mkfifo(path)
@@ -215,3 +215,79 @@ def test_3000_debian_pins_fit_the_dockerfile_line_and_the_argument_limits(tmp_pa
     )
     assert len(pins.splitlines()) == 1000
     assert pins.splitlines()[-1] == f"dist-0999==1.999 # sha256={'5' * 64} environment=/opt/venv"
+
+
+# --- finding 1: --lock PATH writes the lockfile, never replaces what PATH is --------------
+
+
+def device(path: Path, minor: int) -> Path:
+    """A character device node of the memory devices (3: null, 5: zero) at ``path``: a
+    private /dev/null, so that no test can break the machine's own."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+    except PermissionError:
+        pytest.skip("creating device nodes needs root (as on the CI machine)")
+    return path
+
+
+def lock_text(tmp_path: Path) -> str:
+    return (tmp_path / "logs" / "jetforge.lock.json").read_text()
+
+
+def test_lock_to_the_null_device_writes_through_and_leaves_the_device(tmp_path):
+    null = device(tmp_path / "null", 3)
+    rdev = null.stat().st_rdev
+    summary = execute(golden_plan(), make_engine(), tmp_path, lock_file=null)
+    assert summary.ok
+    assert stat.S_ISCHR(null.stat().st_mode)
+    assert null.stat().st_rdev == rdev
+
+
+def test_lock_to_another_device_is_refused_before_the_build(run, tmp_path):
+    zero = device(tmp_path / "zero", 5)
+    link = tmp_path / "to-zero"
+    link.symlink_to(zero)
+    for path in (zero, link):
+        result = run(
+            GOLDEN_TREE, "build", "--target", "x86_64-cu128", "--lock", str(path), "bundle"
+        )
+        one_line_error(result, 2, f"--lock: {path}: is a character device (name a regular file")
+        assert stat.S_ISCHR(zero.stat().st_mode)
+        assert "docker" not in result.stderr  # refused before an engine was asked
+
+
+def test_lock_through_a_symlink_updates_its_target_and_keeps_the_link(tmp_path):
+    target = tmp_path / "locks" / "bundle.lock.json"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    target.chmod(0o600)
+    link = tmp_path / "bundle.lock.json"
+    link.symlink_to(Path("locks") / "bundle.lock.json")
+    execute(golden_plan(), make_engine(), tmp_path, lock_file=link)
+    assert link.is_symlink()
+    assert os.readlink(link) == str(Path("locks") / "bundle.lock.json")
+    assert target.read_text() == lock_text(tmp_path)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # replaced whole, its mode kept
+    assert [p.name for p in target.parent.iterdir()] == ["bundle.lock.json"]  # no temporary
+
+
+def test_lock_to_a_fifo_writes_to_its_reader(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the lockfile fits the pipe's buffer
+    try:
+        execute(golden_plan(), make_engine(), tmp_path, lock_file=fifo)
+        received = os.read(reader, 1 << 20)
+    finally:
+        os.close(reader)
+    assert received.decode() == lock_text(tmp_path)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_lock_to_a_fifo_nobody_reads_is_one_line_not_a_hang(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError) as refused:
+        execute(golden_plan(), make_engine(), tmp_path, lock_file=fifo)
+    assert str(refused.value) == f"--lock: {fifo}: is a FIFO that nobody reads"
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
