@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TextIO
 
 from jetforge._process import Completed, OutputSink
-from jetforge.cache.builds import add_run_mounts, parse_cache_event
-from jetforge.core.dockerfile import edit_dockerfile
+from jetforge.cache.builds import parse_cache_event
+from jetforge.context import built_dockerfile
 from jetforge.core.labels import STAGE_KEY
 from jetforge.core.names import base_name
 from jetforge.core.plan import Plan, Stage, StageTest, plan_json
@@ -112,12 +112,8 @@ class Executor:
         """Stage Dockerfiles with the plan's edits applied and ``run_mounts`` added to
         their RUN instructions."""
         for stage in self.plan.stages:
-            if not stage.edits and not stage.pins and not self.options.run_mounts:
-                continue
-            text = stage.dockerfile.read_text(encoding="utf-8")
-            edited = edit_dockerfile(text, stage.edits, stage.pins)
-            edited = add_run_mounts(edited, self.options.run_mounts)
-            if edited != text:
+            edited = built_dockerfile(stage, self.options.run_mounts)
+            if edited is not None:
                 path = self.options.logs_dir / f"{stage.slug}.Dockerfile"
                 path.write_text(edited, encoding="utf-8")
                 self._dockerfiles[stage.index] = path

@@ -10,11 +10,30 @@ import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jetforge.core.dockerfile import Context
+from jetforge.core.dockerfile import Context, edit_dockerfile
 from jetforge.errors import DefinitionError
 
+if TYPE_CHECKING:
+    from jetforge.core.plan import Stage
+
 META_DOCKERFILE = Path(__file__).parent / "data" / "meta.Dockerfile"
+
+
+def built_dockerfile(stage: Stage, run_mounts: Sequence[str] = ()) -> str | None:
+    """The Dockerfile text a build of ``stage`` writes to its logs and builds: the
+    package's own with the plan's edits, a locked build's pins and the package cache's
+    ``run_mounts``; None when that is the package's own file unchanged."""
+    if not stage.edits and not stage.pins and not run_mounts:
+        return None
+    text = stage.dockerfile.read_text(encoding="utf-8")
+    edited = edit_dockerfile(text, stage.edits, stage.pins)
+    if run_mounts:
+        from jetforge.cache.builds import add_run_mounts
+
+        edited = add_run_mounts(edited, run_mounts)
+    return edited if edited != text else None
 
 
 def read_context(

@@ -47,6 +47,7 @@ from jetforge.errors import FailureError, LockfileError, UsageError
 from jetforge.files import (
     UnreadableFileError,
     UnwritableFileError,
+    check_writable,
     read_regular_text,
     write_atomic,
     write_named,
@@ -274,3 +275,45 @@ def read_lock(path: Path, option: str = "--locked") -> LockData:
         return parse_lock_data(data)
     except LockfileError as error:
         raise LockfileError(error.entry, error.problem, path, option) from None
+
+
+def read_pinned(path: Path, upgrade: Sequence[str] = (), *, refresh: bool = False) -> Pinned:
+    """The lockfile at ``path`` as ``build --locked`` (or, ``refresh``, ``jetforge lock``)
+    takes it, ``upgrade`` checked against what it pins."""
+    option = "jetforge lock" if refresh else "--locked"
+    pinned = Pinned(path, read_lock(path, option), tuple(upgrade), strict=not refresh)
+    pinned.check_upgrade()
+    return pinned
+
+
+def pinned_base(engine: Engine, base: str, locked: Pinned) -> str:
+    """The base image a locked build starts from: ``base`` when the engine has it with
+    the lockfile's id (or the lockfile names none), else the lockfile's registry digest
+    (pulled by digest), else ``base`` (and the plan check names the difference)."""
+    wanted = locked.lock.base
+    if not wanted.id or "base" in locked.upgrade:
+        return base
+    info = engine.inspect(base)
+    if info is not None and info.id == wanted.id:
+        return base
+    return wanted.digests[0] if wanted.digests else base
+
+
+def check_lock_options(
+    lock_file: Path | None, locked: Path | None, multiple: bool, cwd: Path
+) -> None:
+    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` names what the
+    lockfile can be written to (:func:`jetforge.files.write_named`)."""
+    if locked is not None and multiple:
+        raise UsageError("build: --locked FILE takes one chain (a lockfile is one chain's)")
+    if lock_file is None:
+        return
+    if multiple:
+        raise UsageError(
+            "build: --lock FILE takes one chain; with --multiple each chain's lockfile is "
+            "in its logs directory"
+        )
+    try:
+        check_writable(cwd / lock_file, "the lockfile")
+    except UnwritableFileError as error:
+        raise UsageError(f"--lock: {error}") from None

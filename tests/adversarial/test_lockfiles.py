@@ -18,9 +18,10 @@ from jetforge.core.dockerfile import edit_dockerfile
 from jetforge.core.lockdata import parse_lock_data
 from jetforge.core.pins import Pinning, Pins
 from jetforge.errors import FailureError, UsageError
+from jetforge.lock import Pinned
 from tests.adversarial.conftest import one_line_error
 from tests.test_lock import GOLDEN_TREE, OUTPUTS, execute, golden_plan, make_engine, read_lock
-from tests.test_pins import written
+from tests.test_pins import locked_plan, written
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +292,103 @@ def test_lock_to_a_fifo_nobody_reads_is_one_line_not_a_hang(tmp_path):
         execute(golden_plan(), make_engine(), tmp_path, lock_file=fifo)
     assert str(refused.value) == f"--lock: {fifo}: is a FIFO that nobody reads"
     assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+# --- finding 2: build --simulate refuses what build refuses, and shows its Dockerfiles ----
+
+
+def both(run, *argv: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """``build ARGV`` and ``build --simulate ARGV`` of the golden tree."""
+    common = ("--target", "x86_64-cu128", *argv)
+    return (
+        run(GOLDEN_TREE, "build", *common, env=env),
+        run(GOLDEN_TREE, "build", "--simulate", *common, env=env),
+    )
+
+
+def same_refusal(built, simulated, *fragments: str) -> None:  # type: ignore[no-untyped-def]
+    """Both runs failed with exit 2 and the same one line, holding ``fragments``."""
+    one_line_error(built, 2, *fragments)
+    one_line_error(simulated, 2, *fragments)
+    assert built.stderr.strip().splitlines()[-1] == simulated.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--multiple", "--locked", "{lock}", "bundle", "core"), "--locked FILE takes one chain"),
+        (("--multiple", "--lock", "{tmp}/x.json", "bundle", "core"), "--lock FILE takes one"),
+        (("--workers", "nosuch", "bundle"), "--workers: unknown worker 'nosuch' (valid: local"),
+        (("--workers", "local,d2", "bundle"), "--workers: several workers pass stage images"),
+    ],
+)
+def test_simulate_refuses_before_the_engine_what_build_refuses(run, lock, tmp_path, argv, message):
+    path = write(tmp_path, lock)
+    config = tmp_path / "config" / "jetforge"
+    config.mkdir(parents=True)
+    (config / "jetforge.toml").write_text(
+        '[[workers]]\nname = "d2"\nendpoint = "tcp://127.0.0.1:9"\n'
+    )
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "JETFORGE_REGISTRIES": ""}
+    given = [word.format(lock=path, tmp=tmp_path) for word in argv]
+    same_refusal(*both(run, *given, env=env), message)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--target", "jp6", "bundle"), "it pins the platform cuda-12.8 ubuntu-24.04 x86_64, "),
+        (("core",), "it pins the chain ['core', 'frame:2.0', 'accel', 'bundle'], this build"),
+    ],
+)
+def test_simulate_without_an_engine_refuses_a_lock_for_another_chain_or_platform(
+    run, lock, tmp_path, argv, message
+):
+    path = write(tmp_path, lock)
+    result = run(
+        GOLDEN_TREE, "build", "--simulate", "--target", "x86_64-cu128", "--locked", str(path),
+        *argv,
+    )  # fmt: skip
+    one_line_error(result, 2, f"--locked {path}: {message}")
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--target", "jp6", "bundle"), "it pins the platform cuda-12.8 ubuntu-24.04 x86_64, "),
+        (("core",), "it pins the chain ['core', 'frame:2.0', 'accel', 'bundle'], this build"),
+        (("bundle",), "it pins the base image ubuntu:24.04 with id sha256:bbbbbbbbbbbb, this "),
+    ],
+)
+def test_simulate_with_the_engine_refuses_a_lock_as_build_does(
+    run, lock, tmp_path, docker_engine, argv, message
+):
+    path = write(tmp_path, lock)
+    logs = tmp_path / "logs"
+    built, simulated = both(
+        run, "--base", "debian:12", "--logs", str(logs), "--locked", str(path), *argv,
+        env={"JETFORGE_DOCKER": "docker"},
+    )  # fmt: skip
+    same_refusal(built, simulated, f"--locked {path}: {message}")
+    assert not logs.exists()  # refused before the build made its logs
+
+
+def test_simulate_locked_shows_the_dockerfiles_the_build_writes(run, lock, tmp_path):
+    path = write(tmp_path, lock)
+    result = simulate_locked(run, path, "--json")
+    assert result.code == 0, result.stderr
+    planned = {s["package"]: s for s in json.loads(result.stdout)["stages"]}
+    # what the executor writes and builds for the same lock (tests/test_pins.py)
+    plan = locked_plan(lock)
+    execute(plan, make_engine(), tmp_path, locked=Pinned(path, parse_lock_data(lock)))
+    for stage in plan.stages:
+        written_text = (tmp_path / "logs" / f"{stage.slug}.Dockerfile").read_text()
+        assert planned[stage.package]["dockerfile_text"] == written_text
+        assert "RUN mkdir -p /etc/apt/preferences.d /etc/jetforge/lock" in written_text
+    text = simulate_locked(run, path)
+    assert text.code == 0, text.stderr
+    assert "#   Dockerfile as the build writes it (04-bundle.Dockerfile):" in text.stdout
+    assert "#   |     NumPy ==2.2.2 - /opt/venv \\" in text.stdout
+    plain = run(GOLDEN_TREE, "build", "--simulate", "--json", "--target", "x86_64-cu128", "bundle")
+    assert all("dockerfile_text" not in s for s in json.loads(plain.stdout)["stages"])

@@ -248,8 +248,12 @@ def _tests(variant: Variant) -> tuple[StageTest, ...]:
     )
 
 
-def plan_json(plan: Plan, commands: Mapping[int, Sequence[str]]) -> dict[str, object]:
-    """The plan as JSON-ready data; ``commands`` maps a stage index to its engine argv."""
+def plan_json(
+    plan: Plan, commands: Mapping[int, Sequence[str]], dockerfiles: Mapping[int, str] | None = None
+) -> dict[str, object]:
+    """The plan as JSON-ready data; ``commands`` maps a stage index to its engine argv,
+    ``dockerfiles`` (``build --simulate``) to the Dockerfile text its build writes when
+    that is not the package's own (``dockerfile_text``: the edits, a lock's pins)."""
     return {
         "platform": plan.platform.to_json(),
         "chain": list(plan.chain),
@@ -271,6 +275,11 @@ def plan_json(plan: Plan, commands: Mapping[int, Sequence[str]]) -> dict[str, ob
                 "tests": [test.entry for test in stage.tests],
                 "edits": list(stage.edits),
                 "command": list(commands.get(stage.index, ())),
+                **(
+                    {"dockerfile_text": dockerfiles[stage.index]}
+                    if dockerfiles and stage.index in dockerfiles
+                    else {}
+                ),
             }
             for stage in plan.stages
         ],
