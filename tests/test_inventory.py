@@ -33,7 +33,7 @@ SAMPLE = "\n".join(
         "pypi\tpip\t23.0.1\t/opt/venv",
         "pypi\tpip\t23.0.1\t/opt/venv",
         "source\t/usr/share/jetforge/sources/opencv.json\t"
-        '{"name": "opencv",  "url": "https://x/o.tgz", "sha256": "ab"} ',
+        '{"name": "opencv",  "url": "https://x/o.tgz", "sha256": "' + "ab" * 32 + '"} ',
         "WARNING: something the engine said",
     ]
 )
@@ -52,7 +52,7 @@ def test_the_collector_output_parses_into_sorted_unique_entries() -> None:
     )
     assert inventory.interpreters == (Interpreter("/opt/venv/bin/python3", "3.11.2", "/opt/venv"),)
     assert inventory.sources == (
-        Source("/usr/share/jetforge/sources/opencv.json", "opencv", "https://x/o.tgz", "ab"),
+        Source("/usr/share/jetforge/sources/opencv.json", "opencv", "https://x/o.tgz", "ab" * 32),
     )
     assert inventory.problems == ()
     assert is_inventory(SAMPLE)

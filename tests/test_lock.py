@@ -12,8 +12,9 @@ import pytest
 
 from jetforge.build import BuildOptions, Executor
 from jetforge.context import read_context
-from jetforge.core.inventory import HEADER
-from jetforge.core.lockfile import lock_differences, plan_mismatch
+from jetforge.core.inventory import HEADER, Deb, Inventory
+from jetforge.core.lockdata import LockData, parse_lock_data
+from jetforge.core.lockfile import LockedStage, lock_differences, plan_mismatch
 from jetforge.core.plan import Plan, PlanOptions, plan_build
 from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover
@@ -105,6 +106,11 @@ def collector_runs(engine: FakeEngine) -> list[tuple[str, ...]]:
 
 def read_lock(tmp_path: Path) -> dict:  # type: ignore[type-arg]
     return json.loads((tmp_path / "logs" / "jetforge.lock.json").read_text())
+
+
+def locked_data(tmp_path: Path) -> LockData:
+    """The lockfile of the build logged under ``tmp_path``, read back."""
+    return parse_lock_data(read_lock(tmp_path))
 
 
 def test_a_build_writes_the_lockfile_with_the_platform_base_and_every_stage(
@@ -274,8 +280,8 @@ def build_without_engine(jetforge, *argv: str):  # type: ignore[no-untyped-def]
     ("target", "extra", "message"),
     [
         ("x.json", ["--multiple", "bundle", "core"], "build: --lock FILE takes one chain"),
-        ("missing/x.json", ["bundle"], "--lock: cannot write {tmp}/missing/x.json"),
-        (".", ["bundle"], "--lock: {tmp} is a directory"),
+        ("missing/x.json", ["bundle"], "--lock: {tmp}/missing/x.json: cannot write it (its"),
+        (".", ["bundle"], "--lock: {tmp}: is a directory (name a file)"),
     ],
 )
 def test_a_bad_lock_option_is_one_line_before_the_engine_is_asked(
@@ -294,7 +300,7 @@ def test_a_bad_lock_option_is_one_line_before_the_engine_is_asked(
 
 def test_a_locked_build_that_installs_the_same_passes(plan: Plan, tmp_path: Path) -> None:
     execute(plan, make_engine(), tmp_path / "first")
-    pinned = Pinned(tmp_path / "lock.json", read_lock(tmp_path / "first"))
+    pinned = Pinned(tmp_path / "lock.json", locked_data(tmp_path / "first"))
     summary = execute(plan, make_engine(), tmp_path / "again", locked=pinned)
     assert summary.ok
     assert not (tmp_path / "again" / "logs" / "lock-differences.txt").exists()
@@ -304,7 +310,7 @@ def test_a_locked_build_that_installs_another_version_fails_naming_it(
     plan: Plan, tmp_path: Path
 ) -> None:
     execute(plan, make_engine(), tmp_path / "first")
-    pinned = Pinned(tmp_path / "lock.json", read_lock(tmp_path / "first"))
+    pinned = Pinned(tmp_path / "lock.json", locked_data(tmp_path / "first"))
     drifted = OUTPUTS["*-accel"].replace("NumPy\t2.2.1", "NumPy\t2.3.0")
     engine = make_engine(**{"*-accel": drifted})
     with pytest.raises(FailureError) as failed:
@@ -319,12 +325,12 @@ def test_a_locked_build_that_installs_another_version_fails_naming_it(
 
 
 def test_lock_differences_name_missing_extra_and_changed_packages() -> None:
-    def stage(debs: dict[str, str]) -> dict[str, object]:
-        installed = [{"name": n, "version": v} for n, v in debs.items()]
-        return {"index": 1, "variant": "core", "installed": {"deb": installed, "python": []}}
+    def stage(debs: dict[str, str]) -> LockedStage:
+        added = Inventory(debs=tuple(Deb(n, v, "amd64") for n, v in debs.items()))
+        return LockedStage(1, "core", "k", "", "", added, Inventory())
 
-    locked = {"stages": [stage({"curl": "8.5.0", "git": "2.43"})]}
-    built = {"stages": [stage({"curl": "8.6.0", "jq": "1.7"})]}
+    locked = [stage({"curl": "8.5.0", "git": "2.43"})]
+    built = [stage({"curl": "8.6.0", "jq": "1.7"})]
     assert lock_differences(locked, built) == [
         "stage 1 (core): deb curl is 8.6.0, locked 8.5.0",
         "stage 1 (core): deb git 2.43 (locked) was not installed",
@@ -335,13 +341,15 @@ def test_lock_differences_name_missing_extra_and_changed_packages() -> None:
 
 def test_a_lock_for_another_chain_platform_or_base_is_refused(plan: Plan, tmp_path: Path) -> None:
     execute(plan, make_engine(), tmp_path)
-    locked = read_lock(tmp_path)
+    data = read_lock(tmp_path)
+    locked = parse_lock_data(data)
     assert plan_mismatch(locked, plan, BASE_ID) == ""
-    other_chain = {**locked, "chain": ["core", "accel"]}
+    other_chain = parse_lock_data({**data, "chain": ["core", "accel"]})
     assert plan_mismatch(other_chain, plan, BASE_ID).startswith("it pins the chain")
-    other_platform = {**locked, "platform": {"label": "cuda-12.6 ubuntu-22.04 aarch64"}}
-    assert "this build is for" in plan_mismatch(other_platform, plan, BASE_ID)
+    other_platform = {**data, "platform": {"label": "cuda-12.6 ubuntu-22.04 aarch64"}}
+    assert "this build is for" in plan_mismatch(parse_lock_data(other_platform), plan, BASE_ID)
     assert "base image ubuntu:24.04" in plan_mismatch(locked, plan, "sha256:" + "c" * 64)
+    assert plan_mismatch(locked, plan, None) == ""  # no engine: the base is not checked
 
 
 @pytest.mark.parametrize(

@@ -201,7 +201,7 @@ def test_an_index_serving_another_file_for_the_locked_version_fails_naming_it(
     assert states["python:3.11"] == "reused"
     assert states["jfpinned"] == "failed"
     dockerfile = logs / f"{next(logs.glob('*-jfpinned.build.log')).name.split('.')[0]}.Dockerfile"
-    assert f"jfpin==1.0 # sha256={sha256} environment=/opt/venv" in dockerfile.read_text()
+    assert f"\n    jfpin ==1.0 {sha256} /opt/venv \\\n" in dockerfile.read_text()
 
     # The index that serves the locked file again: the locked build passes.
     passed = build_jfpinned(tmp_path / "again", first, "--locked", str(lock_path))
@@ -294,3 +294,53 @@ def test_a_locked_build_pulls_the_base_by_the_digest_the_lock_has(
     assert (rebuilt["base"]["reference"], rebuilt["base"]["id"]) == (digest, lock["base"]["id"])
     assert [s["image_id"] for s in rebuilt["stages"]] == [s["image_id"] for s in lock["stages"]]
     subprocess.run(["docker", "rmi", digest], check=True, capture_output=True)  # the pull's name
+
+
+def test_a_stage_pinned_to_3000_debian_packages_builds_on_the_legacy_builder(
+    jetforge, image_name, tmp_path
+):
+    """A ROS-sized lock: thousands of pins are one physical line each, spread over as many
+    RUN instructions as `sh -c` takes, and apt reads them all (the last one holds dpkg)."""
+    lock_path = tmp_path / "jfwide.lock.json"
+
+    def lock_jfwide(logs: Path):  # type: ignore[no-untyped-def]
+        return jetforge(
+            "lock", "--package-dirs", str(FIXTURES / "engine" / "locked"), "--distro",
+            "debian:12", "--base", "debian:12", "--name", image_name, "--logs", str(logs),
+            "--file", str(lock_path), "jfwide",
+            env={"JETFORGE_BUILD_MODE": "legacy"},
+        )  # fmt: skip
+
+    first = lock_jfwide(tmp_path / "first")
+    assert first.code == 0, first.stderr[-4000:]
+    lock = json.loads(lock_path.read_text())
+    dpkg = next(d for d in lock["base"]["installed"]["deb"] if d["name"] == "dpkg")
+    stage = next(s for s in lock["stages"] if s["variant"] == "jfwide")
+    absent = [
+        {
+            "name": f"aa-absent-package-{n:04d}",
+            "version": f"1.0.{n}-1+deb12u1",
+            "architecture": "amd64",
+        }
+        for n in range(3000)
+    ]  # apt preferences for packages that are not installed are harmless
+    stage["installed"]["deb"] = [*absent, dpkg]
+    stage["key"] = "0" * 64  # not the lockfile's own stage: built again, with the pins
+    lock_path.write_text(json.dumps(lock))
+
+    logs = tmp_path / "pinned"
+    pinned = lock_jfwide(logs)
+    assert pinned.code == 0, pinned.stderr[-4000:]
+    assert json.loads((logs / "plan.json").read_text())["build_mode"] == "legacy"
+    states = [s["state"] for s in json.loads((logs / "summary.json").read_text())["stages"]]
+    assert states[-1] == "built"
+    dockerfile = next(logs.glob("*-jfwide.Dockerfile")).read_text()
+    assert max(len(line.encode()) for line in dockerfile.splitlines()) < 65_535
+    assert len(dockerfile.replace("\\\n", "")) > 128 * 1024  # more than one `sh -c` takes
+    assert dockerfile.count("\nRUN ") >= 3
+    image = pinned.stdout.strip()
+    preferences = in_image(image, "cat", "/etc/apt/preferences.d/jetforge-lock")
+    assert preferences.count("Package: ") == 3001
+    assert "Package: aa-absent-package-2999\nPin: version 1.0.2999-1+deb12u1\n" in preferences
+    policy = in_image(image, "cat", "/jfwide")  # apt-cache policy dpkg, after the pins
+    assert f"*** {dpkg['version']} 1001" in policy, policy

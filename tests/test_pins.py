@@ -7,6 +7,8 @@ real engine is tests/test_lock_engine.py."""
 from __future__ import annotations
 
 import json
+import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,9 @@ import pytest
 
 from jetforge.context import read_context
 from jetforge.core.dockerfile import RESET_STAGE_KEY, edit_dockerfile
-from jetforge.core.inventory import parse_inventory
-from jetforge.core.lockfile import lock_differences, moved
+from jetforge.core.inventory import Deb, Distribution, Inventory, parse_inventory
+from jetforge.core.lockdata import parse_lock_data
+from jetforge.core.lockfile import LockedStage, lock_differences, moved
 from jetforge.core.pins import APT_PREFERENCES, PYTHON_PINS, Pinning, Pins
 from jetforge.core.plan import Plan, PlanOptions, plan_build
 from jetforge.core.resolve import resolve
@@ -42,7 +45,10 @@ def locked_plan(locked: dict[str, Any], upgrade: tuple[str, ...] = ()) -> Plan:
     catalog = discover([GOLDEN_TREE], platform)
     resolution = resolve(catalog, ["bundle"], {})
     options = PlanOptions(
-        created="2026-01-02T03:04:05Z", base_id=BASE_ID, locked=locked, upgrade=upgrade
+        created="2026-01-02T03:04:05Z",
+        base_id=BASE_ID,
+        locked=parse_lock_data(locked),
+        upgrade=upgrade,
     )
     return plan_build(resolution, platform, options, read_context)
 
@@ -54,20 +60,15 @@ def lock(tmp_path: Path) -> dict[str, Any]:
     return read_lock(tmp_path / "first")
 
 
-def stage_data(variant: str, debs: dict[str, str], python: dict[str, str]) -> dict[str, Any]:
-    return {
-        "variant": variant,
-        "key": f"key-{variant}",
-        "image_id": f"sha256:{variant}",
-        "installed": {
-            "deb": [{"name": n, "version": v} for n, v in debs.items()],
-            "python": [
-                {"name": n, "version": v, "environment": "/opt/venv", "sha256": SHA}
-                for n, v in python.items()
-            ],
-        },
-        "removed": {"deb": [], "python": []},
-    }
+def stage_data(
+    variant: str, debs: dict[str, str], python: dict[str, str], sha256: str = SHA
+) -> LockedStage:
+    """A locked stage that installed ``debs`` and ``python`` (name → version)."""
+    added = Inventory(
+        debs=tuple(Deb(n, v, "amd64") for n, v in debs.items()),
+        distributions=tuple(Distribution(n, v, "/opt/venv", sha256) for n, v in python.items()),
+    )
+    return LockedStage(0, variant, f"key-{variant}", "", f"sha256:{variant}", added, Inventory())
 
 
 def step(pinning: Pinning, variant: str, key: str = "") -> tuple[Pins, str]:
@@ -77,13 +78,11 @@ def step(pinning: Pinning, variant: str, key: str = "") -> tuple[Pins, str]:
     return pins, pinning.locked_image({key or f"key-{variant}"})
 
 
-LOCK = {
-    "stages": [
-        stage_data("core", {"curl": "8.5.0"}, {}),
-        stage_data("frame:2.0", {"python3": "3.12.3-1"}, {"pip": "24.0"}),
-        stage_data("accel", {}, {"NumPy": "2.2.1"}),
-    ]
-}
+LOCK = (
+    stage_data("core", {"curl": "8.5.0"}, {}),
+    stage_data("frame:2.0", {"python3": "3.12.3-1"}, {"pip": "24.0"}),
+    stage_data("accel", {}, {"NumPy": "2.2.1"}),
+)
 
 
 def test_each_stage_is_pinned_to_its_own_and_its_parents_packages() -> None:
@@ -99,9 +98,8 @@ def test_each_stage_is_pinned_to_its_own_and_its_parents_packages() -> None:
 
 
 def test_a_removed_package_is_no_longer_pinned() -> None:
-    removing = stage_data("accel", {}, {})
-    removing["removed"] = {"deb": ["curl"], "python": []}
-    pinning = Pinning({"stages": [LOCK["stages"][0], removing]})
+    removing = replace(stage_data("accel", {}, {}), removed=Inventory(debs=(Deb("curl", "", ""),)))
+    pinning = Pinning([LOCK[0], removing])
     step(pinning, "core")
     assert step(pinning, "accel")[0].debs == ()
 
@@ -139,10 +137,38 @@ def test_the_pins_go_after_the_last_from_and_write_both_files() -> None:
     assert before == f"FROM a AS build\n{RESET_STAGE_KEY}RUN make\nFROM ${{BASE_IMAGE}} \\\n"
     assert after.startswith(f"{RESET_STAGE_KEY}# jetforge --locked:")
     assert after.endswith("RUN true\n")
-    assert f"'Pin: version 3.12.3-1' 'Pin-Priority: 1001' '' > {APT_PREFERENCES}" in after
-    assert f"'numpy==2.2.1 # sha256={SHA} environment=/opt/venv' > {PYTHON_PINS}" in after
+    assert after.count("RUN ") == 2
+    assert f"    python3 3.12.3-1 \\\n    > {APT_PREFERENCES} \\\n" in after
+    assert f"    numpy ==2.2.1 {SHA} /opt/venv \\\n    > {PYTHON_PINS}\n" in after
     assert Pins().instruction() == ""
     assert "jetforge --locked" not in edit_dockerfile(text, (), "")
+
+
+def written(instruction: str, root: Path) -> tuple[str, str]:
+    """The apt preferences and Python pins the ``RUN`` instructions of ``instruction``
+    write, each logical line run with ``sh -c`` as an engine runs it, under ``root``."""
+    for line in instruction.replace("\\\n", "").splitlines():
+        if line.startswith("RUN "):
+            subprocess.run(["sh", "-c", line[4:].replace("/etc/", f"{root}/etc/")], check=True)
+    files = (root / APT_PREFERENCES.lstrip("/"), root / PYTHON_PINS.lstrip("/"))
+    return files[0].read_text(), files[1].read_text()
+
+
+def test_the_pins_write_apt_preferences_and_pip_constraints(tmp_path: Path) -> None:
+    pins = Pins(
+        debs=(("curl", "8.5.0"), ("libc6", "2.39-0ubuntu8~1")),
+        python=(("NumPy", "2.2.1", SHA, "/opt/venv"), ("distro-info", "1.1build1", "", "/usr")),
+    )
+    preferences, python = written(pins.instruction(), tmp_path)
+    assert preferences == (
+        "Package: curl\nPin: version 8.5.0\nPin-Priority: 1001\n\n"
+        "Package: libc6\nPin: version 2.39-0ubuntu8~1\nPin-Priority: 1001\n\n"
+    )
+    assert python == (
+        f"NumPy==2.2.1 # sha256={SHA} environment=/opt/venv\n"
+        "distro-info===1.1build1 # sha256=- environment=/usr\n"
+    )
+    assert written(Pins(debs=(("curl", "8.5.0"),)).instruction(), tmp_path)[1] == ""
 
 
 def test_a_locked_plan_has_its_own_keys_and_the_same_lock_gives_the_same_keys(
@@ -165,7 +191,8 @@ def test_a_locked_build_reuses_the_lockfiles_images(tmp_path: Path) -> None:
     lock = read_lock(tmp_path / "first")
     plan = locked_plan(lock)
     built = len(engine.calls_of("build"))
-    summary = execute(plan, engine, tmp_path / "again", locked=Pinned(tmp_path / "x", lock))
+    pinned = Pinned(tmp_path / "x", parse_lock_data(lock))
+    summary = execute(plan, engine, tmp_path / "again", locked=pinned)
     assert [s.state for s in summary.stages] == ["reused"] * 4
     assert [s.image_id for s in summary.stages] == [s["image_id"] for s in lock["stages"]]
     assert len(engine.calls_of("build")) == built
@@ -177,15 +204,16 @@ def test_a_locked_build_without_the_images_builds_pinned_dockerfiles(
     lock: dict[str, Any], tmp_path: Path
 ) -> None:
     plan = locked_plan(lock)
-    summary = execute(plan, make_engine(), tmp_path, locked=Pinned(tmp_path / "x", lock))
+    pinned = Pinned(tmp_path / "x", parse_lock_data(lock))
+    summary = execute(plan, make_engine(), tmp_path, locked=pinned)
     assert summary.ok
     assert [s.state for s in summary.stages] == ["built"] * 4
     accel = plan.stages[2]
     assert accel.package == "accel"
     written = (tmp_path / "logs" / f"{accel.slug}.Dockerfile").read_text()
     assert written == edit_dockerfile(accel.dockerfile.read_text(), (), accel.pins)
-    assert "'Package: curl' 'Pin: version 8.5.0' 'Pin-Priority: 1001'" in written
-    assert "'NumPy==2.2.1 # sha256=- environment=/opt/venv'" in written
+    assert "\n    curl 8.5.0 \\\n" in written
+    assert "\n    NumPy ==2.2.1 - /opt/venv \\\n" in written
 
 
 def test_a_drifted_stage_fails_right_after_it_is_built(
@@ -193,8 +221,9 @@ def test_a_drifted_stage_fails_right_after_it_is_built(
 ) -> None:
     drifted = OUTPUTS["*-accel"].replace("NumPy\t2.2.1", "NumPy\t2.3.0")
     engine = make_engine(**{"*-accel": drifted})
+    pinned, plan = Pinned(tmp_path / "x", parse_lock_data(lock)), locked_plan(lock)
     with pytest.raises(FailureError) as failed:
-        execute(locked_plan(lock), engine, tmp_path, locked=Pinned(tmp_path / "x", lock))
+        execute(plan, engine, tmp_path, locked=pinned)
     assert str(failed.value).startswith(
         f"--locked {tmp_path / 'x'}: stage 3 (accel): python NumPy (/opt/venv) is 2.3.0, "
         "locked 2.2.1"
@@ -203,11 +232,8 @@ def test_a_drifted_stage_fails_right_after_it_is_built(
 
 
 def test_a_file_hash_difference_is_named() -> None:
-    def data(sha256: str) -> dict[str, Any]:
-        python = [
-            {"name": "numpy", "version": "2.2.1", "environment": "/opt/venv", "sha256": sha256}
-        ]
-        return {"stages": [{"index": 3, "variant": "accel", "installed": {"python": python}}]}
+    def data(sha256: str) -> list[LockedStage]:
+        return [replace(stage_data("accel", {}, {"numpy": "2.2.1"}, sha256), index=3)]
 
     assert lock_differences(data("a" * 64), data("b" * 64)) == [
         "stage 3 (accel): python numpy (/opt/venv) 2.2.1 was installed from another file "
@@ -229,11 +255,8 @@ def test_the_collectors_file_records_give_each_distribution_its_sha256_and_url()
 
 
 def test_a_refresh_fails_on_what_moved_unless_it_was_named() -> None:
-    locked = {"stages": [stage_data("core", {"curl": "8.5.0", "git": "2.43"}, {"numpy": "2.2.1"})]}
-    built = {"stages": [stage_data("core", {"curl": "8.6.0", "git": "2.43", "jq": "1.7"}, {})]}
-    built["stages"][0]["installed"]["python"] = [
-        {"name": "numpy", "version": "2.3.0", "environment": "/opt/venv"}
-    ]
+    locked = [stage_data("core", {"curl": "8.5.0", "git": "2.43"}, {"numpy": "2.2.1"})]
+    built = [stage_data("core", {"curl": "8.6.0", "git": "2.43", "jq": "1.7"}, {"numpy": "2.3.0"})]
     assert moved(locked, built, ()) == [
         "deb curl moved to 8.6.0 from the locked 8.5.0 "
         "(name it with --upgrade curl to let it move)",

@@ -21,6 +21,7 @@ from jetforge.core.plan import (
     Plan,
     PlanOptions,
     argv_for_test,
+    as_built,
     merge_build_args,
     parent_placeholder,
     plan_build,
@@ -55,7 +56,10 @@ def document(plan: Plan) -> dict[str, object]:
     """The plan as ``build --simulate --json`` prints it with no engine (no base image id)."""
     commands = {
         stage.index: build_command(
-            stage, plan.build_mode, "docker", parent_flags(parent_placeholder(plan, stage, None))
+            as_built(stage),
+            plan.build_mode,
+            "docker",
+            parent_flags(parent_placeholder(plan, stage, None)),
         ).argv
         for stage in plan.stages
     }

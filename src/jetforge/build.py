@@ -16,16 +16,24 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
 from jetforge._process import Completed, OutputSink
-from jetforge.cache.builds import add_run_mounts, parse_cache_event
-from jetforge.core.dockerfile import edit_dockerfile
+from jetforge.cache.builds import parse_cache_event
+from jetforge.context import built_dockerfile
 from jetforge.core.labels import STAGE_KEY
 from jetforge.core.names import base_name
-from jetforge.core.plan import Plan, Stage, StageTest, parent_placeholder, plan_json
+from jetforge.core.plan import (
+    Plan,
+    Stage,
+    StageTest,
+    as_built,
+    built_dockerfile_path,
+    parent_placeholder,
+    plan_json,
+)
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import Command, parent_flags, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
@@ -89,7 +97,6 @@ class Executor:
             str(plan.final_image),
             [StageResult(s.index, s.package, s.key, str(s.image)) for s in plan.stages],
         )
-        self._dockerfiles: dict[int, Path] = {}
         self._cache_events: list[str] = []
         self._known: dict[str, list[ImageInfo]] | None = None
         # the lock step's collector; a farm also lists each stage where it ran
@@ -99,8 +106,7 @@ class Executor:
     def command(self, stage: Stage, parent: str) -> Command:
         """The engine command that builds ``stage`` on the image ``parent`` (its id, or the
         plan's placeholder for it)."""
-        if stage.index in self._dockerfiles:
-            stage = replace(stage, dockerfile=self._dockerfiles[stage.index])
+        stage = as_built(stage, self.options.logs_dir)
         extra = (*parent_flags(parent), *self.options.build_extra)
         return self.engine.build_command(stage, extra)
 
@@ -108,13 +114,8 @@ class Executor:
         """Stage Dockerfiles with the plan's edits applied and ``run_mounts`` added to
         their RUN instructions."""
         for stage in self.plan.stages:
-            text = stage.dockerfile.read_text(encoding="utf-8")
-            edited = edit_dockerfile(text, stage.edits, stage.pins)
-            edited = add_run_mounts(edited, self.options.run_mounts)
-            if edited != text:
-                path = self.options.logs_dir / f"{stage.slug}.Dockerfile"
-                path.write_text(edited, encoding="utf-8")
-                self._dockerfiles[stage.index] = path
+            path = built_dockerfile_path(stage, self.options.logs_dir)
+            path.write_text(built_dockerfile(stage, self.options.run_mounts), encoding="utf-8")
 
     def execute(self) -> Summary:
         """Build and test every stage, then tag (and push) the final image.

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from jetforge.context import read_context
+from jetforge.context import built_dockerfile, read_context
 from jetforge.core.lockfile import plan_mismatch
 from jetforge.core.plan import Plan, PlanOptions, Stage, plan_build
 from jetforge.core.resolve import Resolution, expand_requests, resolve
@@ -119,6 +119,9 @@ class Simulation:
     program: str
     extra: tuple[str, ...] = ()
     base_id: str | None = None  # the keys' base: its id, or (None) its name
+    # per plan, the Dockerfile text its build writes and builds for a stage (by index)
+    # when it is not the package's own (the plan's edits, a lock's pins, RUN mounts)
+    dockerfiles: tuple[dict[int, str], ...] = ()
 
 
 def build_chains(
@@ -130,34 +133,23 @@ def build_chains(
     raises :class:`StageFailedError` unless ``skip_errors``. ``reporting`` gives the
     progress display of one chain."""
     from jetforge.build import Executor
+    from jetforge.lock import pinned_base
 
-    chains = resolve_chains(request, where)
-    farm = request.workers not in ((), ("local",))
-    _check_lock_file(request, where)
-    locked = _read_locked(request, where)  # before the engine is asked anything
-    if farm:
-        from jetforge.farm.run import check_farm
-
-        check_farm(request.workers, where)
-    planning = plan_options(request, where)
+    checked = check_request(request, where)
+    locked, planning = checked.locked, checked.planning
     engine = choose_engine(request.engine, where.env, where.settings.engine).connect(where.env)
     base = base_reference(request, where)
     if locked is not None:
-        base = _pinned_base(engine, base, locked)
-        planning = replace(planning, base_image=base, locked=locked.data, upgrade=locked.upgrade)
+        base = pinned_base(engine, base, locked)
+        planning = replace(planning, base_image=base)
     base_id = _ensure_base(where, engine, base)
     planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
-    plans = make_plans(where, chains, planning)
+    plans = checked.plans(where, planning)
     options = _build_options(request, where, engine, plans)
     if locked is not None:
-        problem = plan_mismatch(
-            locked.data, plans[0], base_id, chain=locked.strict, base="base" not in locked.upgrade
-        )
-        if problem:
-            raise UsageError(f"{locked.option} {locked.path}: {problem}")
         options = [replace(chosen, locked=locked) for chosen in options]
     where.data_dir.mkdir(parents=True, exist_ok=True)
-    if farm:
+    if checked.farm:
         from jetforge.farm.run import farm_chains
 
         ends = farm_chains(
@@ -238,29 +230,98 @@ def _build_options(
 
 
 def simulated_plans(request: BuildRequest, where: Workspace) -> Simulation:
-    """The plans of ``request`` without building: with an engine that answers, exactly
-    what a build would run (its build mode, the base image's id, the cache's flags);
-    without one, the plan from the base image's reference and the configured engine's
-    usual mode."""
-    chains = resolve_chains(request, where)
-    planning = plan_options(request, where)
-    locked = _read_locked(request, where)
-    if locked is not None:  # the pins are in the plan (its Dockerfiles, so its keys)
-        planning = replace(planning, locked=locked.data, upgrade=locked.upgrade)
+    """The plans of ``request`` without building, refused where a build refuses them
+    (:func:`check_request`, and a locked build's chain, platform and base): with an engine
+    that answers, exactly what a build would run (its build mode, the base image's id, the
+    cache's flags, the Dockerfiles it writes); without one, the plan from the base image's
+    reference and the configured engine's usual mode (the base image's id unchecked)."""
+    checked = check_request(request, where)
+    planning = checked.planning
     kind = choose_engine(request.engine, where.env, where.settings.engine)
     try:
         engine = kind.connect(where.env)
     except JetforgeError:
-        planning = replace(planning, build_mode=kind.default_build_mode)
-        return Simulation(make_plans(where, chains, planning), kind.name)
+        plans = checked.plans(where, replace(planning, build_mode=kind.default_build_mode))
+        return Simulation(plans, kind.name, dockerfiles=_dockerfiles(plans, ()))
     base = base_reference(request, where)
+    if checked.locked is not None:
+        from jetforge.lock import pinned_base
+
+        base = pinned_base(engine, base, checked.locked)
+        planning = replace(planning, base_image=base)
     info = engine.inspect(base)
     if info is None:
         where.note(f"base image {base} is not here: keys use its name (a build pulls it)")
-    planning = replace(planning, build_mode=engine.build_mode, base_id=info.id if info else None)
-    plans = make_plans(where, chains, planning)
-    extra = build_cache(where, engine).build_extra
-    return Simulation(plans, engine.program, extra, info.id if info else None)
+    base_id = info.id if info else None
+    plans = checked.plans(where, replace(planning, build_mode=engine.build_mode, base_id=base_id))
+    cache = build_cache(where, engine)
+    dockerfiles = _dockerfiles(plans, cache.run_mounts)
+    return Simulation(plans, engine.program, cache.build_extra, base_id, dockerfiles)
+
+
+def _dockerfiles(plans: list[Plan], run_mounts: tuple[str, ...]) -> tuple[dict[int, str], ...]:
+    """For each plan, the Dockerfiles its build writes (by stage index) where they differ
+    from the package's own by more than the stage key reset every build adds: the plan's
+    edits, a lock's pins, the package cache's mounts."""
+    return tuple(
+        {
+            s.index: built_dockerfile(s, run_mounts)
+            for s in plan.stages
+            if s.edits or s.pins or run_mounts
+        }
+        for plan in plans
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRequest:
+    """A request as a build checks it before the engine is asked anything: its chains,
+    the lockfile it takes, and its plan options (the lockfile's pins in them)."""
+
+    chains: list[Resolution]
+    locked: Pinned | None
+    planning: PlanOptions
+    farm: bool
+
+    def plans(self, where: Workspace, planning: PlanOptions) -> list[Plan]:
+        """The plans with ``planning`` (these options, completed); a locked build's are
+        refused unless they are its lockfile's chain, on its platform and base image (the
+        base when ``planning`` has its id)."""
+        plans = make_plans(where, self.chains, planning)
+        locked = self.locked
+        if locked is not None:
+            problem = plan_mismatch(
+                locked.lock,
+                plans[0],
+                planning.base_id,
+                chain=locked.strict,
+                base="base" not in locked.upgrade,
+            )
+            if problem:
+                raise UsageError(f"{locked.option} {locked.path}: {problem}")
+        return plans
+
+
+def check_request(request: BuildRequest, where: Workspace) -> CheckedRequest:
+    """What a build refuses before the engine is asked anything, for ``build`` and
+    ``build --simulate`` alike: the packages, ``--lock`` and ``--locked``, the lockfile and
+    ``--upgrade``, the ``--workers`` and their registry."""
+    from jetforge.lock import check_lock_options, read_pinned
+
+    chains = resolve_chains(request, where)
+    check_lock_options(request.lock_file, request.locked, request.multiple, where.cwd)
+    locked = None
+    if request.locked is not None:
+        locked = read_pinned(where.cwd / request.locked, request.upgrade, refresh=request.refresh)
+    farm = request.workers not in ((), ("local",))
+    if farm:
+        from jetforge.farm.run import check_farm
+
+        check_farm(request.workers, where)
+    planning = plan_options(request, where)
+    if locked is not None:
+        planning = replace(planning, locked=locked.lock, upgrade=locked.upgrade)
+    return CheckedRequest(chains, locked, planning, farm)
 
 
 def resolve_chains(request: BuildRequest, where: Workspace) -> list[Resolution]:
@@ -381,56 +442,6 @@ def _registry_lookup(where: Workspace) -> Callable[[Stage], str | None] | None:
         return None
 
     return find
-
-
-def _read_locked(request: BuildRequest, where: Workspace) -> Pinned | None:
-    """The lockfile ``--locked`` names, read."""
-    if request.locked is None:
-        return None
-    from jetforge.lock import Pinned, read_lock
-
-    path = where.cwd / request.locked
-    option = "jetforge lock" if request.refresh else "--locked"
-    pinned = Pinned(path, read_lock(path, option), request.upgrade, strict=not request.refresh)
-    pinned.check_upgrade()
-    return pinned
-
-
-def _pinned_base(engine: CliEngine, base: str, locked: Pinned) -> str:
-    """The base image a locked build starts from: ``base`` when the engine has it with
-    the lockfile's id (or the lockfile names none), else the lockfile's registry digest
-    (pulled by digest), else ``base`` (and the plan check names the difference)."""
-    wanted = locked.data.get("base") or {}
-    if not isinstance(wanted, dict) or not wanted.get("id") or "base" in locked.upgrade:
-        return base
-    info = engine.inspect(base)
-    if info is not None and info.id == wanted["id"]:
-        return base
-    digests = [d for d in wanted.get("digests") or [] if isinstance(d, str) and "@sha256:" in d]
-    return digests[0] if digests else base
-
-
-def _check_lock_file(request: BuildRequest, where: Workspace) -> None:
-    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` names a writable
-    file. Checked before anything is built."""
-    if request.locked is not None and request.multiple:
-        raise UsageError("build: --locked FILE takes one chain (a lockfile is one chain's)")
-    if request.lock_file is None:
-        return
-    if request.multiple:
-        raise UsageError(
-            "build: --lock FILE takes one chain; with --multiple each chain's lockfile is "
-            "in its logs directory"
-        )
-    path = where.cwd / request.lock_file
-    if path.is_dir():
-        raise UsageError(f"--lock: {path} is a directory (name a file)")
-    if (
-        not path.parent.is_dir()
-        or not os.access(path.parent, os.W_OK)
-        or (path.exists() and not os.access(path, os.W_OK))
-    ):
-        raise UsageError(f"--lock: cannot write {path} (its directory is missing or read-only)")
 
 
 def _ensure_base(where: Workspace, engine: CliEngine, base: str) -> str:

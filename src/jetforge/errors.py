@@ -134,3 +134,20 @@ class StageFailedError(FailureError):
 class TerminatedError(KeyboardInterrupt):
     """SIGTERM arrived: handled like Ctrl-C (the running step is stopped and its
     containers removed), then the command exits 143."""
+
+
+class LockfileError(UsageError):
+    """A lockfile entry that is not what jetforge writes: ``entry`` is its place in the
+    JSON (``stages[2].installed.python[5].name``), ``problem`` what is wrong and what would
+    be valid; ``path`` and ``option`` (``--locked``) name the file once it is known."""
+
+    def __init__(self, entry: str, problem: str, path: Path | str = "", option: str = "") -> None:
+        super().__init__(problem)
+        self.entry = entry
+        self.problem = problem
+        self.path = str(path)
+        self.option = option
+
+    def __str__(self) -> str:
+        where = "".join(f"{part}: " for part in (self.option, self.path) if part)
+        return f"{where}{self.entry}: {self.problem}"

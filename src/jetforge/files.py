@@ -5,7 +5,8 @@ there (lockfiles, SBOMs, bundle manifests, index and cache files) is read with
 :func:`read_regular`: only a regular file, never more than a bound, so a FIFO, a device or
 a huge file is one clear error instead of a hang or an exhausted memory. Every file
 jetforge writes as a whole goes through :func:`write_atomic`: a reader sees the old
-content or the new, never half of one.
+content or the new, never half of one. A path the user names for output (``--lock FILE``)
+is written with :func:`write_named`, which never puts a file where a device node was.
 """
 
 from __future__ import annotations
@@ -116,6 +117,89 @@ def held(path: Path, on_wait: Callable[[str], None], poll: float = 0.2) -> Itera
         yield
     finally:
         os.close(descriptor)
+
+
+class UnwritableFileError(UsageError):
+    """A path jetforge was asked to write ``what`` to (``--lock FILE``) cannot take it."""
+
+    def __init__(self, path: Path | str, what: str, problem: str) -> None:
+        super().__init__(problem)
+        self.path = Path(path)
+        self.what = what
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Refuse, before any work, a ``path`` that :func:`write_named` cannot write ``what``
+    to: a directory, a device other than ``/dev/null``, a socket, a file in a missing or
+    read-only directory."""
+    _destination(path, what)
+
+
+def write_named(path: Path, data: bytes, what: str) -> None:
+    """Write ``data`` to ``path``, a file the user named: a regular file (or none yet) is
+    replaced whole (:func:`write_atomic`, keeping its permission bits), through a symlink
+    its target, so the link stays; ``/dev/null`` and a FIFO that someone reads are written
+    through; anything else is an :class:`UnwritableFileError` and is left as it is (a
+    device node is never replaced by a file)."""
+    target, existing = _destination(path, what)
+    if existing is None or stat.S_ISREG(existing.st_mode):
+        kept = stat.S_IMODE(existing.st_mode) if existing is not None else 0o644
+        write_atomic(target, data, kept)
+        return
+    try:  # without O_NONBLOCK, opening a FIFO that nobody reads would wait forever
+        descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        nobody = error.errno == errno.ENXIO
+        raise UnwritableFileError(
+            path, what, "is a FIFO that nobody reads" if nobody else error.strerror or str(error)
+        ) from None
+    opened = os.fstat(descriptor)
+    if not (stat.S_ISFIFO(opened.st_mode) or _is_null(opened)):  # swapped since the check
+        os.close(descriptor)
+        raise UnwritableFileError(path, what, f"is {_kind(opened.st_mode)}{_VALID}")
+    os.set_blocking(descriptor, True)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+
+
+_VALID = " (name a regular file, a symlink to one, a FIFO or /dev/null)"
+
+
+def _destination(path: Path, what: str) -> tuple[Path, os.stat_result | None]:
+    """Where writing ``path`` goes (a symlink's target for a regular file or a new one,
+    else ``path``) and what is there now (None: nothing)."""
+    try:
+        existing: os.stat_result | None = path.stat()
+    except FileNotFoundError:
+        existing = None
+    except OSError as error:
+        raise UnwritableFileError(path, what, error.strerror or str(error)) from None
+    if existing is None or stat.S_ISREG(existing.st_mode):
+        target = Path(os.path.realpath(path))
+        if (
+            not target.parent.is_dir()
+            or not os.access(target.parent, os.W_OK | os.X_OK)
+            or (existing is not None and not os.access(target, os.W_OK))
+        ):
+            problem = "cannot write it (its directory is missing or read-only)"
+            raise UnwritableFileError(path, what, problem)
+        return target, existing
+    if stat.S_ISDIR(existing.st_mode):
+        raise UnwritableFileError(path, what, "is a directory (name a file)")
+    if not (stat.S_ISFIFO(existing.st_mode) or _is_null(existing)):
+        raise UnwritableFileError(path, what, f"is {_kind(existing.st_mode)}{_VALID}")
+    if not os.access(path, os.W_OK):
+        raise UnwritableFileError(path, what, "cannot write it (permission denied)")
+    return path, existing
+
+
+def _is_null(found: os.stat_result) -> bool:
+    """Whether ``found`` is the null device (``/dev/null`` or a node of the same device)."""
+    return stat.S_ISCHR(found.st_mode) and found.st_rdev == Path(os.devnull).stat().st_rdev
 
 
 def is_disk_full(error: OSError) -> bool:

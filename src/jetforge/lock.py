@@ -14,10 +14,9 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from jetforge.core.inventory import (
     Inventory,
@@ -27,11 +26,12 @@ from jetforge.core.inventory import (
     parse_inventory,
 )
 from jetforge.core.labels import CREATED
+from jetforge.core.lockdata import LockData, parse_lock_data
 from jetforge.core.lockfile import (
     LOCK_FILE,
     LOCK_FORMAT,
     Lock,
-    contents_json,
+    LockedStage,
     lock_differences,
     lock_for,
     lock_json,
@@ -43,7 +43,15 @@ from jetforge.core.plan import Plan, Stage
 from jetforge.core.sbom import spdx_document
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import run_options_for_inventory
-from jetforge.errors import FailureError, UsageError
+from jetforge.errors import FailureError, LockfileError, UsageError
+from jetforge.files import (
+    UnreadableFileError,
+    UnwritableFileError,
+    check_writable,
+    read_regular_text,
+    write_atomic,
+    write_named,
+)
 from jetforge.reporter import NullReporter, Reporter
 
 SBOM_FILE = "sbom.spdx.json"
@@ -121,7 +129,10 @@ class Locking:
         if lock.final_id:
             _write(sbom_path(self.data_dir, lock.final_id), sbom)
         if lock_file is not None:
-            _write(lock_file, text)
+            try:
+                write_named(lock_file, text.encode("utf-8"), "the lockfile")
+            except UnwritableFileError as error:
+                raise UsageError(f"--lock: {error}") from None
         self.reporter.message(f"lockfile {lock_file or written}")
         self.seconds += time.monotonic() - started
         return written
@@ -159,9 +170,7 @@ class Locking:
 def _write(path: Path, text: str) -> None:
     """Write ``text`` whole: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def read_sbom(engine: Engine, data_dir: Path, image: str) -> str:
@@ -190,7 +199,7 @@ class Pinned:
     must not, and new stages may add packages."""
 
     path: Path
-    data: Mapping[str, Any]
+    lock: LockData
     upgrade: tuple[str, ...] = ()
     strict: bool = True
 
@@ -201,7 +210,7 @@ class Pinned:
 
     def check_upgrade(self) -> None:
         """Every ``upgrade`` name must be one the lockfile pins (or ``base``)."""
-        known = pinned_names(self.data) | {"base"}
+        known = pinned_names(self.lock.stages) | {"base"}
         for name in self.upgrade:
             if not free_names([name]) & known:
                 raise UsageError(
@@ -212,11 +221,10 @@ class Pinned:
     def check(self, lock: Lock, logs_dir: Path) -> None:
         """Fail, naming the first package, when ``lock`` installed otherwise; every
         difference goes to ``lock-differences.txt`` in the logs."""
-        built = lock_json(lock)
         found = (
-            lock_differences(self.data, built)
+            lock_differences(self.lock.stages, lock.stages)
             if self.strict
-            else moved(self.data, built, self.upgrade)
+            else moved(self.lock.stages, lock.stages, self.upgrade)
         )
         self._fail(found, logs_dir)
 
@@ -225,13 +233,13 @@ class Pinned:
     ) -> None:
         """Fail, naming the first package, when the just built ``stage`` (whose image
         holds ``image``, its parent ``parent``) installed otherwise than the lock pins."""
-        pinned = next(
-            (s for s in self.data.get("stages") or [] if s.get("index") == stage.index), None
-        )
+        pinned = next((s for s in self.lock.stages if s.index == stage.index), None)
         if pinned is None or not self.strict:
             return
-        added, _ = installed(image, parent)
-        made = {"index": stage.index, "variant": stage.package, "installed": contents_json(added)}
+        added, removed = installed(image, parent)
+        made = LockedStage(
+            stage.index, stage.package, stage.key, str(stage.image), "", added, removed
+        )
         self._fail(stage_differences(pinned, made), logs_dir)
 
     def _fail(self, found: list[str], logs_dir: Path) -> None:
@@ -242,17 +250,70 @@ class Pinned:
         raise FailureError(f"{self.option} {self.path}: {found[0]}{more}")
 
 
-def read_lock(path: Path, option: str = "--locked") -> dict[str, Any]:
-    """The lockfile at ``path``; a one-line error (naming ``option``) when it is not one."""
+def read_lock(path: Path, option: str = "--locked") -> LockData:
+    """The lockfile at ``path``, checked (:func:`jetforge.core.lockdata.parse_lock_data`);
+    a one-line error naming ``option``, the file and the entry when it is not one."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UsageError(f"{option}: cannot read {path}: {error.strerror or error}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        text = read_regular_text(path, "jetforge lockfile")
+    except UnreadableFileError as error:
+        raise UsageError(f"{option}: cannot read {path}: {error.problem}") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise UsageError(
+            f"{option}: {path} is not a jetforge lockfile (it nests deeper than Python's "
+            "JSON reader goes)"
+        ) from None
+    except ValueError as error:  # JSONDecodeError, or an integer too long to convert
         raise UsageError(f"{option}: {path} is not a jetforge lockfile ({error})") from None
     if not isinstance(data, dict) or data.get("format") != LOCK_FORMAT:
         raise UsageError(
             f"{option}: {path} is not a jetforge lockfile of format {LOCK_FORMAT} "
             "(one is written beside the logs of every build: jetforge.lock.json)"
         )
-    return data
+    try:
+        return parse_lock_data(data)
+    except LockfileError as error:
+        raise LockfileError(error.entry, error.problem, path, option) from None
+
+
+def read_pinned(path: Path, upgrade: Sequence[str] = (), *, refresh: bool = False) -> Pinned:
+    """The lockfile at ``path`` as ``build --locked`` (or, ``refresh``, ``jetforge lock``)
+    takes it, ``upgrade`` checked against what it pins."""
+    option = "jetforge lock" if refresh else "--locked"
+    pinned = Pinned(path, read_lock(path, option), tuple(upgrade), strict=not refresh)
+    pinned.check_upgrade()
+    return pinned
+
+
+def pinned_base(engine: Engine, base: str, locked: Pinned) -> str:
+    """The base image a locked build starts from: ``base`` when the engine has it with
+    the lockfile's id (or the lockfile names none), else the lockfile's registry digest
+    (pulled by digest), else ``base`` (and the plan check names the difference)."""
+    wanted = locked.lock.base
+    if not wanted.id or "base" in locked.upgrade:
+        return base
+    info = engine.inspect(base)
+    if info is not None and info.id == wanted.id:
+        return base
+    return wanted.digests[0] if wanted.digests else base
+
+
+def check_lock_options(
+    lock_file: Path | None, locked: Path | None, multiple: bool, cwd: Path
+) -> None:
+    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` names what the
+    lockfile can be written to (:func:`jetforge.files.write_named`)."""
+    if locked is not None and multiple:
+        raise UsageError("build: --locked FILE takes one chain (a lockfile is one chain's)")
+    if lock_file is None:
+        return
+    if multiple:
+        raise UsageError(
+            "build: --lock FILE takes one chain; with --multiple each chain's lockfile is "
+            "in its logs directory"
+        )
+    try:
+        check_writable(cwd / lock_file, "the lockfile")
+    except UnwritableFileError as error:
+        raise UsageError(f"--lock: {error}") from None

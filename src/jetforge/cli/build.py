@@ -20,7 +20,7 @@ from jetforge.cli.session import (
     add_stage_options,
 )
 from jetforge.cli.talk import reporter_for
-from jetforge.core.plan import Plan, Stage, parent_placeholder, plan_json
+from jetforge.core.plan import Plan, Stage, as_built, parent_placeholder, plan_json
 from jetforge.engine.command import Command, build_command, parent_flags
 from jetforge.errors import UsageError
 
@@ -87,23 +87,30 @@ def simulate(session: Session, simulation: Simulation) -> int:
     def command(stage: Stage, plan: Plan) -> Command:
         parent = parent_placeholder(plan, stage, simulation.base_id)
         extra = (*parent_flags(parent), *simulation.extra)
-        return build_command(stage, plan.build_mode, simulation.program, extra)
+        return build_command(as_built(stage), plan.build_mode, simulation.program, extra)
 
     plans = simulation.plans
+    dockerfiles = simulation.dockerfiles or tuple({} for _ in plans)
     documents = [
-        plan_json(plan, {s.index: command(s, plan).argv for s in plan.stages}) for plan in plans
+        plan_json(plan, {s.index: command(s, plan).argv for s in plan.stages}, edited)
+        for plan, edited in zip(plans, dockerfiles, strict=True)
     ]
     if session.args.json:
         data = documents[0] if len(documents) == 1 else documents
         print(json.dumps(data, indent=2), file=session.stdout)
         return 0
-    for plan in plans:
-        print(f"# {plan.final_image}  ({plan.platform.label})", file=session.stdout)
+    out = session.stdout
+    for plan, edited in zip(plans, dockerfiles, strict=True):
+        print(f"# {plan.final_image}  ({plan.platform.label})", file=out)
         for stage in plan.stages:
-            print(f"# {stage.slug}  {stage.image}  key {stage.key[:12]}", file=session.stdout)
-            print(command(stage, plan).shell(), file=session.stdout)
+            print(f"# {stage.slug}  {stage.image}  key {stage.key[:12]}", file=out)
+            print(command(stage, plan).shell(), file=out)
+            if stage.index in edited:
+                print(f"#   Dockerfile as the build writes it ({stage.slug}.Dockerfile):", file=out)
+                for line in edited[stage.index].splitlines():
+                    print(f"#   | {line}", file=out)
             for test in stage.tests:
-                print(f"#   test: {test.entry}", file=session.stdout)
+                print(f"#   test: {test.entry}", file=out)
     return 0
 
 

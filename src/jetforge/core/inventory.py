@@ -13,6 +13,7 @@ installed. Everything here is pure.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TypeVar
@@ -252,6 +253,11 @@ def _parse_source(path: str, body: str) -> tuple[Source | None, str]:
     if missing or not ("sha256" in text or "commit" in text):
         wanted = ", ".join(missing + ([] if "sha256" in text or "commit" in text else ["sha256"]))
         return None, f'{where} lacks {wanted} (it needs "name", "url" and "sha256" or "commit")'
+    if not all(value.isprintable() for value in text.values()):
+        return None, f"{where} holds a control character (a newline?) in a value"
+    if "sha256" in text and not re.fullmatch("[0-9a-f]{64}", text["sha256"]):
+        shown = repr(text["sha256"][:70])
+        return None, f'{where} has "sha256" {shown}, not 64 lowercase hex digits'
     return Source(
         path, text["name"], text["url"], text.get("sha256", ""), text.get("commit", "")
     ), ""

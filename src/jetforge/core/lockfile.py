@@ -7,9 +7,9 @@ Pure: the inventories come in from :mod:`jetforge.lock`, which ran the collector
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jetforge import __version__
 from jetforge.core.inventory import Distribution, Inventory, installed
@@ -17,6 +17,7 @@ from jetforge.core.names import base_name
 from jetforge.core.pins import free_names
 
 if TYPE_CHECKING:
+    from jetforge.core.lockdata import LockData
     from jetforge.core.plan import Plan
 
 LOCK_FORMAT = 1
@@ -173,43 +174,46 @@ def _sources(inventory: Inventory) -> list[dict[str, str]]:
 
 
 def plan_mismatch(
-    locked: Mapping[str, Any], plan: Plan, base_id: str, *, chain: bool = True, base: bool = True
+    locked: LockData,
+    plan: Plan,
+    base_id: str | None,
+    *,
+    chain: bool = True,
+    base: bool = True,
 ) -> str:
     """Why ``plan`` on the base image ``base_id`` is not the chain ``locked`` pins (empty
     when it is): another chain (with ``chain``) or platform, or another base image (with
-    ``base``)."""
+    ``base``; not checked when ``base_id`` is None: no engine could say)."""
     planned = list(plan.chain)
-    if chain and locked.get("chain") != planned:
-        return f"it pins the chain {locked.get('chain')}, this build plans {planned}"
-    platform = plan.platform.to_json()
-    if locked.get("platform") != platform:
-        wanted = (locked.get("platform") or {}).get("label", "another platform")
+    if chain and list(locked.chain) != planned:
+        return f"it pins the chain {list(locked.chain)}, this build plans {planned}"
+    if dict(locked.platform) != plan.platform.to_json():
+        wanted = locked.platform_label or "another platform"
         return f"it pins the platform {wanted}, this build is for {plan.platform.label}"
-    pinned = locked.get("base") or {}
-    if base and pinned.get("id") and pinned.get("id") != base_id:
-        digests = pinned.get("digests") or []
-        how = f"--base {digests[0]}" if digests else "the base image it was built on"
+    pinned = locked.base
+    if base and base_id is not None and pinned.id and pinned.id != base_id:
+        how = f"--base {pinned.digests[0]}" if pinned.digests else "the base image it was built on"
         return (
-            f"it pins the base image {pinned.get('reference')} with id "
-            f"{str(pinned['id'])[:19]}, this engine's is {base_id[:19]} (build with {how})"
+            f"it pins the base image {pinned.reference} with id {pinned.id[:19]}, this "
+            f"engine's is {base_id[:19]} (build with {how})"
         )
     return ""
 
 
-def lock_differences(locked: Mapping[str, Any], built: Mapping[str, Any]) -> list[str]:
-    """What a build (``built``: its lock data) installed otherwise than ``locked`` pins,
-    one line per package, stage by stage; empty when it is the same."""
+def lock_differences(locked: Sequence[LockedStage], built: Sequence[LockedStage]) -> list[str]:
+    """What a build (its stages ``built``) installed otherwise than the ``locked`` stages
+    pin, one line per package, stage by stage; empty when it is the same."""
     found: list[str] = []
-    for pinned, made in zip(locked.get("stages") or [], built.get("stages") or [], strict=False):
+    for pinned, made in zip(locked, built, strict=False):
         found += stage_differences(pinned, made)
     return found
 
 
-def stage_differences(pinned: Mapping[str, Any], made: Mapping[str, Any]) -> list[str]:
-    """What one stage (``made``, as lock data) installed otherwise than ``pinned``."""
-    where = f"stage {made.get('index')} ({made.get('variant')})"
+def stage_differences(pinned: LockedStage, made: LockedStage) -> list[str]:
+    """What one stage (``made``) installed otherwise than ``pinned``."""
+    where = f"stage {made.index} ({made.variant})"
     found: list[str] = []
-    for kind, pins, have in _installed_pairs(pinned, made):
+    for (kind, pins), (_, have) in zip(_versions(pinned), _versions(made), strict=True):
         for name in sorted(pins.keys() | have.keys()):
             if name not in have:
                 found.append(f"{where}: {kind} {name} {pins[name][0]} (locked) was not installed")
@@ -225,29 +229,29 @@ def stage_differences(pinned: Mapping[str, Any], made: Mapping[str, Any]) -> lis
     return found
 
 
-def _installed_pairs(
-    pinned: Mapping[str, Any], made: Mapping[str, Any]
-) -> list[tuple[str, dict[str, tuple[str, str]], dict[str, tuple[str, str]]]]:
-    """(kind, locked, built) for Debian packages and Python distributions (by name, with
-    the environment): each entry's version and, for Python, its file's sha256 if known."""
-
-    def debs(stage: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
-        items = (stage.get("installed") or {}).get("deb", [])
-        return {d["name"]: (d["version"], "") for d in items}
-
-    def python(stage: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
-        items = (stage.get("installed") or {}).get("python", [])
-        return {
-            f"{d['name']} ({d['environment']})": (d["version"], d.get("sha256", "")) for d in items
-        }
-
-    return [("deb", debs(pinned), debs(made)), ("python", python(pinned), python(made))]
+def _versions(stage: LockedStage) -> list[tuple[str, dict[str, tuple[str, str]]]]:
+    """(kind, entries) for the Debian packages and the Python distributions (by name, with
+    the environment) ``stage`` installed: each entry's version and, for Python, its
+    file's sha256 if known."""
+    return [
+        ("deb", {deb.name: (deb.version, "") for deb in stage.added.debs}),
+        (
+            "python",
+            {
+                f"{found.name} ({found.environment})": (found.version, found.sha256)
+                for found in stage.added.distributions
+            },
+        ),
+    ]
 
 
-def moved(locked: Mapping[str, Any], built: Mapping[str, Any], free: Sequence[str]) -> list[str]:
-    """What a refreshed build (``built``) moved that ``locked`` pins and ``free`` does not
-    name: a Debian package or Python distribution at another version or from another
-    file, wherever in the chain it is. New and removed entries are not moves."""
+def moved(
+    locked: Sequence[LockedStage], built: Sequence[LockedStage], free: Sequence[str]
+) -> list[str]:
+    """What a refreshed build (its stages ``built``) moved that the ``locked`` stages pin
+    and ``free`` does not name: a Debian package or Python distribution at another version
+    or from another file, wherever in the chain it is. New and removed entries are not
+    moves."""
     names = free_names(free)
     pinned, made = _everything(locked), _everything(built)
     found = []
@@ -265,11 +269,11 @@ def moved(locked: Mapping[str, Any], built: Mapping[str, Any], free: Sequence[st
     return found
 
 
-def _everything(data: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
-    """Every Debian package and Python distribution the chain's stages installed, as the
-    last stage that installed it has it."""
+def _everything(stages: Sequence[LockedStage]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Every Debian package and Python distribution the stages installed, as the last
+    stage that installed it has it."""
     found: dict[tuple[str, str], tuple[str, str]] = {}
-    for stage in data.get("stages") or []:
-        for kind, pins, _ in _installed_pairs(stage, {}):
-            found.update({(kind, name): value for name, value in pins.items()})
+    for stage in stages:
+        for kind, entries in _versions(stage):
+            found.update({(kind, name): value for name, value in entries.items()})
     return found

@@ -2,29 +2,38 @@
 
 A stage is pinned to everything the locked chain had installed up to and including that
 stage: its own packages and its parents', so that a later ``apt-get install`` or ``pip
-install`` cannot move an earlier one. The pins reach the build as one ``RUN`` inserted
-after the stage's last ``FROM``; it writes
+install`` cannot move an earlier one. The pins reach the build as ``RUN`` instructions
+inserted after the stage's last ``FROM`` (one, or several for thousands of packages: see
+:data:`RUN_BYTES`); they write
 
 - ``/etc/apt/preferences.d/jetforge-lock``: every Debian package at its locked version
   (priority 1001, so apt takes it, even as a downgrade);
-- ``/etc/jetforge/lock/python.txt``: every Python distribution as ``name==version``, with
-  its file's sha256 and environment in a comment. ``jetforge-pip-install`` (the ``python``
-  package) passes the lines of its environment to pip as constraints and fails, naming the
-  distribution, when pip got a file with another sha256.
+- ``/etc/jetforge/lock/python.txt``: every Python distribution as ``name==version``
+  (``===`` for a legacy version), with its file's sha256 and environment in a comment.
+  ``jetforge-pip-install`` (the ``python`` package) passes the lines of its environment
+  to pip as constraints and fails, naming the distribution, when pip got a file with
+  another sha256.
 
-The instruction is part of the stage's Dockerfile, so a locked stage has its own stage key
-(the lock is in it). Everything here is pure.
+The instructions are part of the stage's Dockerfile, so a locked stage has its own stage
+key (the lock is in it). Everything here is pure; the values come from a lockfile read by
+:func:`jetforge.core.lockdata.parse_lock_data`, so none can break a line or start an
+option.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+from packaging.version import InvalidVersion, Version
 
 from jetforge.core.inventory import canonical_name
 from jetforge.core.names import base_name
+
+if TYPE_CHECKING:
+    from jetforge.core.lockfile import LockedStage
 
 APT_PREFERENCES = "/etc/apt/preferences.d/jetforge-lock"
 PYTHON_PINS = "/etc/jetforge/lock/python.txt"
@@ -39,40 +48,87 @@ class Pins:
     python: tuple[tuple[str, str, str, str], ...] = ()
 
     def instruction(self) -> str:
-        """The Dockerfile ``RUN`` that writes the pins; empty when there are none."""
+        """The Dockerfile ``RUN`` instructions that write the pins; empty when there are
+        none. One physical line per package, and as many ``RUN`` as the pins need (one up
+        to about 2,000 packages): see :data:`RUN_BYTES`."""
         if not self.debs and not self.python:
             return ""
-        steps = ["set -e", "mkdir -p /etc/apt/preferences.d /etc/jetforge/lock"]
-        preferences: list[str] = []
-        for name, version in self.debs:
-            preferences += [f"Package: {name}", f"Pin: version {version}", "Pin-Priority: 1001", ""]
+        debs = [f"{shlex.quote(name)} {shlex.quote(version)}" for name, version in self.debs]
         python = [
-            f"{name}=={version} # sha256={sha256 or '-'} environment={environment}"
+            " ".join(
+                shlex.quote(word)
+                for word in (name, python_specifier(version), sha256 or "-", environment)
+            )
             for name, version, sha256, environment in self.python
         ]
-        for path, lines in ((APT_PREFERENCES, preferences), (PYTHON_PINS, python)):
-            words = " ".join(map(shlex.quote, lines))
-            steps.append(f"printf '%s\\n' {words} > {path}" if lines else f": > {path}")
+        commands = [
+            ["mkdir -p /etc/apt/preferences.d /etc/jetforge/lock"],
+            *_writes(APT_PREFERENCES, DEB_FORMAT, debs),
+            *_writes(PYTHON_PINS, PYTHON_FORMAT, python),
+        ]
+        runs: list[list[list[str]]] = [[]]
+        size = 0
+        for command in commands:
+            length = sum(len(line.encode()) + len(_NEXT) for line in command)
+            if runs[-1] and size + length > RUN_BYTES:
+                runs.append([])
+                size = 0
+            runs[-1].append(command)
+            size += length
         return (
             "# jetforge --locked: what the lockfile pins for this stage and the ones before it\n"
-            "RUN " + "; \\\n    ".join(steps) + "\n"
+            + "".join(
+                "RUN " + " \\\n && ".join(_NEXT.join(command) for command in run) + "\n"
+                for run in runs
+            )
         )
 
 
+# A RUN instruction's shell command reaches ``sh -c`` as one argument, which Linux limits
+# to 128 KiB (MAX_ARG_STRLEN: "argument list too long" beyond, with BuildKit and the legacy
+# builder alike); the Dockerfile parser limits a physical line to 64 KiB. So each package
+# is a line of its own, and one RUN holds at most this many bytes of them.
+RUN_BYTES = 96 * 1024
+DEB_FORMAT = "Package: %s\\nPin: version %s\\nPin-Priority: 1001\\n\\n"
+PYTHON_FORMAT = "%s%s # sha256=%s environment=%s\\n"
+_NEXT = " \\\n    "
+
+
+def _writes(path: str, format: str, rows: Sequence[str]) -> list[list[str]]:
+    """The commands that write ``rows`` (each one package's ``printf`` arguments) to
+    ``path`` in the ``printf`` ``format``: the first creates the file, the others append;
+    each holds at most about :data:`RUN_BYTES`."""
+    if not rows:
+        return [[f": > {path}"]]
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for row in rows:
+        length = len(row.encode()) + len(_NEXT)
+        if chunks[-1] and size + length > RUN_BYTES - 1024:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(row)
+        size += length
+    return [
+        [f"printf '{format}'", *chunk, f"{'>>' if number else '>'} {path}"]
+        for number, chunk in enumerate(chunks)
+    ]
+
+
 class Pinning:
-    """The pins of a chain's stages, given in order, from the lock data ``locked``;
+    """The pins of a chain's stages, given in order, from a lockfile's ``stages``;
     ``upgrade`` names what is left free: Debian packages, Python distributions, or
     packages (every pin of their stages)."""
 
-    def __init__(self, locked: Mapping[str, Any], upgrade: Collection[str] = ()) -> None:
-        self._stages = {str(stage.get("variant")): stage for stage in locked.get("stages") or []}
-        self._chain = [str(stage.get("variant")) for stage in locked.get("stages") or []]
+    def __init__(self, stages: Sequence[LockedStage], upgrade: Collection[str] = ()) -> None:
+        self._stages = {stage.variant: stage for stage in stages}
+        self._chain = [stage.variant for stage in stages]
         self._free = free_names(upgrade)
         self._debs: dict[str, str] = {}
         self._python: dict[tuple[str, str], tuple[str, str, str]] = {}
         self._position = 0
         self._same = True  # every stage so far is the lock's, at its place, none set free
-        self._current: Mapping[str, Any] | None = None
+        self._current: LockedStage | None = None
 
     def after(self, variant: str) -> Pins:
         """The pins of the next stage, ``variant``."""
@@ -84,25 +140,22 @@ class Pinning:
             self._same = False
             return self._pins()
         free = base_name(variant) in self._free or variant in self._free
-        installed = stage.get("installed") or {}
-        removed = stage.get("removed") or {}
         changed = free
-        for name in removed.get("deb") or []:
-            self._debs.pop(str(name), None)
-        for found in removed.get("python") or []:
-            self._python.pop((canonical_name(found["name"]), found["environment"]), None)
-        for deb in installed.get("deb") or []:
-            if free or deb["name"] in self._free:
+        for deb in stage.removed.debs:
+            self._debs.pop(deb.name, None)
+        for found in stage.removed.distributions:
+            self._python.pop((canonical_name(found.name), found.environment), None)
+        for deb in stage.added.debs:
+            if free or deb.name in self._free:
                 changed = True
                 continue
-            self._debs[deb["name"]] = deb["version"]
-        for found in installed.get("python") or []:
-            name = canonical_name(found["name"])
+            self._debs[deb.name] = deb.version
+        for found in stage.added.distributions:
+            name = canonical_name(found.name)
             if free or name in self._free:
                 changed = True
                 continue
-            value = (found["name"], found["version"], found.get("sha256", ""))
-            self._python[(name, found["environment"])] = value
+            self._python[(name, found.environment)] = (found.name, found.version, found.sha256)
         self._same = self._same and at_place and not changed
         return self._pins()
 
@@ -112,8 +165,8 @@ class Pinning:
         one of ``keys`` (its key without and with the pins: the same inputs), nothing set
         free. Reusing that image is the locked build; empty otherwise."""
         stage = self._current
-        self._same = self._same and stage is not None and stage.get("key") in keys
-        return str(stage.get("image_id") or "") if self._same and stage is not None else ""
+        self._same = self._same and stage is not None and stage.key in keys
+        return stage.image_id if self._same and stage is not None else ""
 
     def _pins(self) -> Pins:
         return Pins(
@@ -125,6 +178,17 @@ class Pinning:
         )
 
 
+def python_specifier(version: str) -> str:
+    """How a Python distribution is pinned to ``version``: ``==VERSION`` for a PEP 440
+    version, ``===VERSION`` (arbitrary equality) for a legacy one such as Ubuntu's
+    ``distro-info 1.1build1``, which ``==`` cannot name."""
+    try:
+        Version(version)
+    except InvalidVersion:
+        return f"==={version}"
+    return f"=={version}"
+
+
 def free_names(upgrade: Iterable[str]) -> set[str]:
     """The names ``--upgrade`` sets free, as given and normalised (a Python distribution
     matches by its PEP 503 name)."""
@@ -132,17 +196,12 @@ def free_names(upgrade: Iterable[str]) -> set[str]:
     return given | {canonical_name(name) for name in given}
 
 
-def pinned_names(locked: Mapping[str, Any]) -> set[str]:
-    """Every name ``--upgrade`` may take for ``locked``: its packages, Debian packages
-    and Python distributions."""
+def pinned_names(stages: Sequence[LockedStage]) -> set[str]:
+    """Every name ``--upgrade`` may take for a lockfile's ``stages``: its packages, Debian
+    packages and Python distributions."""
     names: set[str] = set()
-    for stage in locked.get("stages") or []:
-        names |= {str(stage.get("variant")), base_name(str(stage.get("variant")))}
-        installed = stage.get("installed") or {}
-        names |= {deb["name"] for deb in _items(installed, "deb")}
-        names |= {canonical_name(found["name"]) for found in _items(installed, "python")}
+    for stage in stages:
+        names |= {stage.variant, base_name(stage.variant)}
+        names |= {deb.name for deb in stage.added.debs}
+        names |= {canonical_name(found.name) for found in stage.added.distributions}
     return names
-
-
-def _items(installed: Mapping[str, Any], kind: str) -> Iterable[Mapping[str, Any]]:
-    return installed.get(kind) or []

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jetforge.core.catalog import Variant
 from jetforge.core.dockerfile import Context, edit_dockerfile, has_github_api
@@ -27,6 +27,7 @@ from jetforge.core.tags import (
 from jetforge.errors import UsageError
 
 if TYPE_CHECKING:
+    from jetforge.core.lockdata import LockData
     from jetforge.core.resolve import Resolution
     from jetforge.platform import Platform
 
@@ -98,7 +99,7 @@ class PlanOptions:
     trust_context: Path | None = None
     no_github_api: bool = False
     outputs: tuple[Path, ...] = ()  # jetforge's own directories: never part of a context key
-    locked: Mapping[str, Any] | None = None  # the lockfile's data: every stage is pinned
+    locked: LockData | None = None  # a lockfile read back: every stage is pinned
     upgrade: tuple[str, ...] = ()  # names the pins leave free (jetforge lock --upgrade)
 
 
@@ -163,7 +164,8 @@ def plan_build(
     flags = tuple(shlex.split(options.build_flags))
     chain: list[str] = []
     stages: list[Stage] = []
-    pinning = Pinning(options.locked, options.upgrade) if options.locked is not None else None
+    locked = options.locked
+    pinning = Pinning(locked.stages, options.upgrade) if locked is not None else None
 
     def add(
         index: int, name: str, directory: Path, context: Context, variant: Variant | None
@@ -246,6 +248,19 @@ def _tests(variant: Variant) -> tuple[StageTest, ...]:
     )
 
 
+LOGS_PLACEHOLDER = Path("<logs>")  # a plan shown before the build names its logs so
+
+
+def built_dockerfile_path(stage: Stage, logs_dir: Path) -> Path:
+    """Where the build of ``stage`` writes the Dockerfile it builds (in its logs)."""
+    return logs_dir / f"{stage.slug}.Dockerfile"
+
+
+def as_built(stage: Stage, logs_dir: Path = LOGS_PLACEHOLDER) -> Stage:
+    """``stage`` building the Dockerfile its build writes to ``logs_dir``."""
+    return replace(stage, dockerfile=built_dockerfile_path(stage, logs_dir))
+
+
 def parent_placeholder(plan: Plan, stage: Stage, base_id: str | None) -> str:
     """The ``jetforge.parent`` label a plan shows for ``stage`` before the build: the base
     image's id for the first stage (when known), else ``<NN-name>`` for the image of the
@@ -256,8 +271,12 @@ def parent_placeholder(plan: Plan, stage: Stage, base_id: str | None) -> str:
     return f"<{plan.stages[position - 1].slug}>"
 
 
-def plan_json(plan: Plan, commands: Mapping[int, Sequence[str]]) -> dict[str, object]:
-    """The plan as JSON-ready data; ``commands`` maps a stage index to its engine argv."""
+def plan_json(
+    plan: Plan, commands: Mapping[int, Sequence[str]], dockerfiles: Mapping[int, str] | None = None
+) -> dict[str, object]:
+    """The plan as JSON-ready data; ``commands`` maps a stage index to its engine argv,
+    ``dockerfiles`` (``build --simulate``) to the Dockerfile text its build writes when
+    that is not the package's own (``dockerfile_text``: the edits, a lock's pins)."""
     return {
         "platform": plan.platform.to_json(),
         "chain": list(plan.chain),
@@ -279,6 +298,11 @@ def plan_json(plan: Plan, commands: Mapping[int, Sequence[str]]) -> dict[str, ob
                 "tests": [test.entry for test in stage.tests],
                 "edits": list(stage.edits),
                 "command": list(commands.get(stage.index, ())),
+                **(
+                    {"dockerfile_text": dockerfiles[stage.index]}
+                    if dockerfiles and stage.index in dockerfiles
+                    else {}
+                ),
             }
             for stage in plan.stages
         ],
