@@ -88,6 +88,24 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
+def writing_problem(directory: Path) -> OSError | None:
+    """Why nothing can be written in ``directory`` (created when missing): it cannot be
+    created, is read-only or not ours, or its device is full; None when a small file can
+    be written there. The probe is written, flushed and removed."""
+    probe = directory / f".jetforge-probe-{os.getpid()}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(descriptor, b"\n")
+        finally:
+            os.close(descriptor)
+            probe.unlink()
+    except OSError as error:
+        return error
+    return None
+
+
 def is_disk_full(error: OSError) -> bool:
     """Whether ``error`` says the device has no space (or quota) left."""
     return error.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -77,7 +77,8 @@ def register(commands: Any) -> None:
 def _store(session: Session, paths: CachePaths) -> Path:
     """``--dir``, else the store of the running (or last) server, else the default."""
     if getattr(session.args, "dir", None):
-        return Path(session.args.dir).resolve()
+        given: str = session.args.dir
+        return (session.cwd / given).resolve()
     state = read_state(paths)
     return state.store if state is not None else paths.default_store
 
@@ -92,13 +93,13 @@ def serve(session: Session) -> int:
             "the package cache needs pypiserver: pip install 'jetforge[cache]' "
             "(scripts/setup installs it)"
         )
-    paths = CachePaths.under(session.cache_dir)
+    paths = CachePaths.under(session.cache_dir)  # checked: the server keeps its state there
     state = read_state(paths)
     if state is not None and is_alive(state.pid):
         session.note(f"the package cache already runs at {state.url} (pid {state.pid})")
         print(state.url, file=session.stdout)
         return 0
-    store = Path(args.dir).resolve() if args.dir else paths.default_store
+    store = (session.cwd / args.dir).resolve() if args.dir else paths.default_store
     ensure_credentials(paths)
     argv = server_argv(sys.executable, paths, store, args.host, args.port)
     if not args.background:
@@ -116,7 +117,7 @@ def serve(session: Session) -> int:
 def status(session: Session) -> int:
     """Whether the server answers, where it is, and how many wheels and tarballs the store
     holds on how much disk."""
-    paths = CachePaths.under(session.cache_dir)
+    paths = CachePaths.under(session.cache_home)
     state = read_state(paths)
     running = state is not None and is_alive(state.pid) and fetch_health(state.url) is not None
     store = _store(session, paths)
@@ -153,7 +154,7 @@ def status(session: Session) -> int:
 
 def stop(session: Session) -> int:
     """Stop the background server; builds then leave the local cache out, with a warning."""
-    stopped = stop_server(CachePaths.under(session.cache_dir))
+    stopped = stop_server(CachePaths.under(session.cache_home))
     session.note(f"stopped the package cache (pid {stopped})" if stopped else "it was not running")
     return 0
 
@@ -161,7 +162,7 @@ def stop(session: Session) -> int:
 def export_command(session: Session) -> int:
     """Write the store's wheels and tarballs, with a manifest of their sha256, into FILE
     (gzip-compressed when FILE ends in .gz or .tgz)."""
-    store = _store(session, CachePaths.under(session.cache_dir))
+    store = _store(session, CachePaths.under(session.cache_home))
     bundle = Path(session.args.file)
     counted = export_bundle(store, bundle, session.args.platform)
     session.note(f"exported {counted.wheels} wheels and {counted.tarballs} tarballs from {store}")
@@ -172,7 +173,7 @@ def export_command(session: Session) -> int:
 def import_command(session: Session) -> int:
     """Check every file of the bundle FILE against its manifest, then add the files the
     store lacks; a running server serves them at once."""
-    store = _store(session, CachePaths.under(session.cache_dir))
+    store = _store(session, CachePaths.under(session.cache_home))
     result = import_bundle(Path(session.args.file), store)
     for path in result.conflicts:
         session.warn(f"kept the store's own {path}: the bundle's copy differs")
