@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jetforge.core.spec import ROOT_FORMATS, RootFormat, root_format
+from jetforge.core.tags import image_reference
 from jetforge.errors import UsageError
 
 if TYPE_CHECKING:
@@ -91,6 +92,8 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
         isinstance(v, str) for v in base_images.values()
     ):
         raise UsageError(f"{path}: 'base_images' must map distros to images, e.g. 'debian:12'")
+    for distro, image in base_images.items():
+        image_reference(image, f"{path}: base_images.{distro}")
     pypi_url = data.get("pypi_url")
     if pypi_url is not None and not isinstance(pypi_url, str):
         raise UsageError(f"{path}: 'pypi_url' must be a URL, or '' to leave PyPI out")

@@ -196,3 +196,165 @@ def test_a_temporary_cache_directory_is_removed(run, small, unwritable_cache, tm
     result = run(small, "build", "--simulate", "a", env=env)
     assert result.code == 0, result.stderr
     assert os.listdir(scratch) == []
+
+
+# --- values that look like options -------------------------------------------------------
+
+RECORDING_ENGINE = """#!/bin/sh
+# A stand-in docker that records every call (one line per call, words between '|') and
+# answers version, info and 'image inspect' (no such image) like a daemon that runs.
+printf '|%s' "$@" >> "$JETFORGE_CALLS"; echo >> "$JETFORGE_CALLS"
+case "$1" in
+  version) echo '{"Client":{"Version":"28.2.2"},"Server":{"Version":"28.2.2"}}' ;;
+  buildx) exit 1 ;;
+  info) echo '{"ServerVersion":"28.2.2","Runtimes":{"runc":{}},"DockerRootDir":"/d"}' ;;
+  *) echo "Error: no such object" >&2; exit 1 ;;
+esac
+"""
+
+
+@pytest.fixture
+def recording_engine(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The environment that makes jetforge use the recording stand-in, and its call log."""
+    program = tmp_path / "docker"
+    program.write_text(RECORDING_ENGINE)
+    program.chmod(0o755)
+    calls = tmp_path / "calls"
+    calls.touch()
+    env = {"JETFORGE_DOCKER": str(program), "JETFORGE_CALLS": str(calls), "JETFORGE_ENGINE": ""}
+    return env, calls
+
+
+def engine_words(calls: Path) -> list[list[str]]:
+    return [line.split("|")[1:] for line in calls.read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["build", "--base=--help", "a"], "--base: '--help' looks like an option"),
+        (["build", "--simulate", "--base=-v", "a"], "--base: '-v' looks like an option"),
+        (["build", "--base=", "a"], "--base: an empty value is not an image"),
+        (["build", "--base=debian:12@sha256:zz", "a"], "'sha256:zz' is not a valid digest"),
+        (["build", "--push=--help", "a"], "--push: '--help' looks like an option"),
+        (["build", "--push=a/b:c", "a"], "--push: 'a/b:c' is not a registry and namespace"),
+        (["build", "--name=--help", "a"], "--name: '--help' looks like an option"),
+        (["bake", "--base=--help", "a"], "--base: '--help' looks like an option"),
+        (["lock", "--base=--rm", "a"], "--base: '--rm' looks like an option"),
+    ],
+)
+def test_option_looking_image_values_of_build_never_reach_the_engine(
+    run, small, recording_engine, argv, fragment, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # where bake would write
+    env, calls = recording_engine
+    result = run(small, *argv, env=env)
+    one_line_error(result, 2, fragment)
+    assert not any(word.startswith("--help") for call in engine_words(calls) for word in call)
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["run", "--dry-run", "--", "--help"], "run: '--help' looks like an option"),
+        (["run", "--", "-v", "true"], "run: '-v' looks like an option"),
+        (["run", "--dry-run", "Bad:Image"], "run: 'Bad' is not a valid image name"),
+        (["sbom", "--", "--help"], "sbom: IMAGE: '--help' looks like an option"),
+        (["bootstrap", "--tag=--help", "--distro", "debian:12"], "bootstrap --tag: '--help'"),
+        (["bootstrap", "--mirror=--help", "--distro", "debian:12"], "is not a mirror URL"),
+    ],
+)
+def test_option_looking_images_of_other_commands_never_reach_the_engine(
+    jetforge, recording_engine, argv, fragment
+):
+    env, calls = recording_engine
+    result = jetforge(*argv, env={**env, "JETFORGE_SHIPPED_PACKAGES": ""})
+    one_line_error(result, 2, fragment)
+    assert not any(word in ("--help", "-v") for call in engine_words(calls) for word in call)
+
+
+def test_an_option_looking_registry_is_one_line(jetforge, recording_engine):
+    env, _ = recording_engine
+    env = {**env, "JETFORGE_REGISTRIES": "-x.io/team", "JETFORGE_SHIPPED_PACKAGES": ""}
+    result = jetforge("autotag", "--no-build", "a", env=env)
+    one_line_error(result, 2, "registry '-x.io/team' is not a registry and namespace")
+
+
+def test_an_option_looking_base_image_of_the_config_file_is_one_line(run, small, tmp_path):
+    config = tmp_path / "config" / "jetforge"
+    config.mkdir(parents=True)
+    (config / "jetforge.toml").write_text('[base_images]\n"ubuntu:24.04" = "--help"\n')
+    result = run(
+        small, "build", "--simulate", "a", env={"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    )
+    one_line_error(result, 2, "base_images.ubuntu:24.04: '--help' looks like an option")
+
+
+def test_every_name_the_engine_is_given_comes_after_double_dash():
+    from jetforge._process import Completed
+    from jetforge.engine.docker import DockerEngine
+    from jetforge.engine.podman import PodmanEngine
+    from jetforge.errors import FailureError
+
+    calls: list[tuple[str, ...]] = []
+
+    def runner(argv, **_):  # type: ignore[no-untyped-def]
+        calls.append(tuple(argv))
+        return Completed(tuple(argv), 1, "", "")
+
+    for engine in (
+        DockerEngine("docker", "buildkit", runner),
+        PodmanEngine("podman", "podman", runner),
+    ):
+        calls.clear()
+        name = "--privileged"  # e.g. from a lockfile or a registry answer
+        engine.inspect(name)
+        engine.pull(name, print)
+        engine.push(name, print)
+        with pytest.raises(FailureError):
+            engine.tag(name, "x")
+        engine.import_tarball("/t.tar", name)
+        engine.remove_container(name)
+        for call in calls:
+            assert "--" in call, call
+            assert call.index(name) > call.index("--"), call
+        run = engine.run_command(("--rm",), name, ("true",)).argv
+        assert run[run.index(name) - 1] == "--"
+
+
+def _names_after_double_dash_on(engine_name: str) -> None:
+    """Inspect, tag, untag, run, pull and remove on the real engine, with ``--`` before
+    every name: each works, and an option-looking name is refused as a name."""
+    import uuid
+
+    from jetforge.engine.table import ENGINES
+
+    engine = ENGINES[engine_name].connect(dict(os.environ))
+    assert engine.inspect("debian:12") is not None
+    assert engine.inspect("--help") is None
+    alias = f"localhost/jftest-dash-{uuid.uuid4().hex[:8]}:x"
+    engine.tag("debian:12", alias)
+    try:
+        assert engine.inspect(alias) is not None
+        output: list[str] = []
+        done = engine.run(("--rm", "--network", "none"), alias, ("true",), output.append)
+        assert done.returncode == 0, output
+        refused = engine.pull("--help", output.append)
+        assert refused.returncode != 0
+        assert not any("Usage" in line for line in output), output
+        engine.remove_container(f"jftest-none-{uuid.uuid4().hex[:8]}")
+    finally:
+        engine.untag(alias)
+    assert engine.inspect(alias) is None
+
+
+@pytest.mark.engine
+def test_names_after_double_dash_work_on_docker(docker_engine):
+    _names_after_double_dash_on("docker")
+
+
+@pytest.mark.podman
+def test_names_after_double_dash_work_on_podman(docker_engine):
+    if subprocess.run(["podman", "image", "exists", "debian:12"]).returncode != 0:
+        pytest.skip("podman has no debian:12 image (scripts/setup loads it)")
+    _names_after_double_dash_on("podman")
