@@ -16,6 +16,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from jetforge.errors import UsageError
 
@@ -36,10 +37,11 @@ class UnreadableFileError(UsageError):
         return f"{self.path}: {self.problem} (expected a {self.what})"
 
 
-def read_regular(path: Path | str, what: str, limit: int = 64 * MIB) -> bytes:
-    """The bytes of the regular file at ``path`` (a symlink to one is followed), at most
-    ``limit`` of them. A FIFO, a device, a directory, a file larger than ``limit`` or one
-    that cannot be opened raises :class:`UnreadableFileError` naming ``what`` it should be.
+def open_regular(path: Path | str, what: str) -> BinaryIO:
+    """The regular file at ``path`` (a symlink to one is followed), open for reading in
+    binary. A FIFO, a device, a directory or a file that cannot be opened raises
+    :class:`UnreadableFileError` naming ``what`` it should be; for a file too large to
+    read at once (a bundle), where :func:`read_regular` does not fit.
 
     The file is opened without blocking (a FIFO with no writer would block the open) and
     checked on the open descriptor, so it cannot be swapped between check and read."""
@@ -51,7 +53,15 @@ def read_regular(path: Path | str, what: str, limit: int = 64 * MIB) -> bytes:
     if not stat.S_ISREG(kind):
         os.close(descriptor)
         raise UnreadableFileError(path, what, f"is {_kind(kind)}, not a regular file")
-    with os.fdopen(descriptor, "rb") as handle:
+    return os.fdopen(descriptor, "rb")
+
+
+def read_regular(path: Path | str, what: str, limit: int = 64 * MIB) -> bytes:
+    """The bytes of the regular file at ``path`` (a symlink to one is followed), at most
+    ``limit`` of them. A FIFO, a device, a directory, a file larger than ``limit`` or one
+    that cannot be opened raises :class:`UnreadableFileError` naming ``what`` it should be
+    (see :func:`open_regular`)."""
+    with open_regular(path, what) as handle:
         try:
             data = handle.read(limit + 1)
         except OSError as error:

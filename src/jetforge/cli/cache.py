@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from jetforge._process import run_attached
-from jetforge.cache.bundle import count_paths, export_bundle, import_bundle, take_inventory
+from jetforge.cache.bundle import count_paths, export_bundle, format_size, take_inventory
+from jetforge.cache.bundle_import import import_bundle
 from jetforge.cache.server import (
     DEFAULT_PORT,
     CachePaths,
@@ -144,7 +145,7 @@ def status(session: Session) -> int:
         f"package cache: {line}",
         f"store: {store}",
         f"wheels: {inventory.wheels}, tarballs: {inventory.tarballs}, "
-        f"other packages: {inventory.other}, disk used: {_size(inventory.size)}",
+        f"other packages: {inventory.other}, disk used: {format_size(inventory.size)}",
         *(f"  {name}: {w} wheels, {t} tarballs" for name, w, t in inventory.platforms),
         f"log: {paths.log_file}",
     ]
@@ -183,12 +184,3 @@ def import_command(session: Session) -> int:
         f"({len(result.present)} already there)"
     )
     return 0
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
