@@ -14,7 +14,6 @@ import contextlib
 import errno
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -56,6 +55,20 @@ def open_regular(path: Path | str, what: str) -> BinaryIO:
     return os.fdopen(descriptor, "rb")
 
 
+def check_regular_or_absent(path: Path, what: str) -> None:
+    """Nothing when ``path`` is a regular file (a link to one followed) or is not there
+    (about to be created); else :class:`UnreadableFileError`. For a file jetforge
+    appends to or hands to a child process, which would block on a FIFO."""
+    try:
+        kind = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise UnreadableFileError(path, what, error.strerror or str(error)) from None
+    if not stat.S_ISREG(kind):
+        raise UnreadableFileError(path, what, f"is {_kind(kind)}, not a regular file")
+
+
 def read_regular(path: Path | str, what: str, limit: int = 64 * MIB) -> bytes:
     """The bytes of the regular file at ``path`` (a symlink to one is followed), at most
     ``limit`` of them. A FIFO, a device, a directory, a file larger than ``limit`` or one
@@ -85,6 +98,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` by a file holding ``data`` (with permission bits ``mode``) in one
     step: written to a temporary file beside it, flushed, then renamed over it. On any
     error the temporary file is removed and ``path`` is left as it was."""
+    import tempfile  # here, not at the top: start-up time of the commands that only read
+
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:

@@ -255,7 +255,7 @@ def test_a_special_file_where_a_bundle_is_expected_is_one_line(jetforge, tmp_pat
         kind = "is a character device"
     found = []
     worker = threading.Thread(
-        target=lambda: found.append(import_(jetforge, bundle, tmp_path / "t"))
+        target=lambda: found.append(import_(jetforge, bundle, tmp_path / "t")), daemon=True
     )
     worker.start()
     worker.join(20)

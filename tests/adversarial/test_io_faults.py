@@ -7,9 +7,11 @@ still works."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +39,7 @@ def process(cli_env):  # type: ignore[no-untyped-def]
         cwd: Path | None = None,
         stdout=subprocess.PIPE,
         env: dict[str, str] | None = None,
+        timeout: float = 120,
     ) -> CliResult:
         command = " ".join(["exec", sys.executable, "-m", "jetforge", *map(_quote, argv)])
         done = subprocess.run(
@@ -46,7 +49,7 @@ def process(cli_env):  # type: ignore[no-untyped-def]
             text=True,
             cwd=cwd,
             env={**cli_env, "JETFORGE_SHIPPED_PACKAGES": "", **(env or {})},
-            timeout=120,
+            timeout=timeout,
             check=False,
         )
         return CliResult(done.returncode, done.stdout or "", done.stderr)
@@ -358,3 +361,129 @@ def test_names_after_double_dash_work_on_podman(docker_engine):
     if subprocess.run(["podman", "image", "exists", "debian:12"]).returncode != 0:
         pytest.skip("podman has no debian:12 image (scripts/setup loads it)")
     _names_after_double_dash_on("podman")
+
+
+# --- special files where jetforge reads a regular one ------------------------------------
+
+# A process of its own: a FIFO must not block it, /dev/zero must not fill its memory.
+BOUNDED = "ulimit -v 4000000"
+
+
+def special(path: Path, kind: str) -> Path:
+    """Put a FIFO, or a link to /dev/zero, at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    return path
+
+
+KINDS = {"fifo": "is a FIFO", "zero": "is a character device"}
+IMAGE_ID = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_sbom_of_a_special_file_is_one_line(process, fake_engine, tmp_path, cli_env, kind):
+    inspect = tmp_path / "inspect.json"
+    inspect.write_text(json.dumps([{"Id": IMAGE_ID, "Config": {}, "RepoTags": ["img:1"]}]))
+    data = Path(cli_env["XDG_DATA_HOME"]) / "jetforge" / "data"
+    path = special(data / "sbom" / f"{IMAGE_ID.replace(':', '_')}.spdx.json", kind)
+    env = {**fake_engine({}), "JETFORGE_FAKE_IMAGE": str(inspect)}
+    result = process("sbom", "img:1", shell=BOUNDED, env=env, timeout=30)
+    one_line_error(result, 2, f"sbom: {path}: {KINDS[kind]}", "not a regular file")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_config_file_that_is_a_special_file_is_one_line(process, small, tmp_path, kind):
+    special(tmp_path / "jetforge.toml", kind)
+    result = process("list", "--package-dirs", str(small), shell=BOUNDED, cwd=tmp_path, timeout=30)
+    one_line_error(result, 2, "jetforge.toml", KINDS[kind], "expected a config file")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_server_state_that_is_a_special_file_reads_as_never_started(process, cli_env, kind):
+    cache = Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "package-cache"
+    special(cache / "server.json", kind)
+    result = process("cache", "status", shell=BOUNDED, timeout=30)
+    assert result.code == 0, result.stderr
+    assert "never started" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["credentials", "server.log"])
+def test_cache_files_that_are_fifos_stop_serve_with_one_line(process, cli_env, name):
+    cache = Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "package-cache"
+    path = special(cache / name, "fifo")
+    result = process("cache", "serve", "--background", "--port", "0", timeout=30)
+    one_line_error(result, 2, f"{path}: is a FIFO, not a regular file")
+
+
+def test_a_credentials_file_that_is_not_user_and_password_is_one_line(jetforge, cli_env):
+    cache = Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "package-cache"
+    cache.mkdir(parents=True)
+    (cache / "credentials").write_text("")
+    result = jetforge("cache", "serve", "--background", "--port", "0")
+    one_line_error(result, 2, "credentials: not one 'user:password' line")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_docs_check_against_a_special_file_is_one_line(process, tmp_path, kind):
+    page = special(tmp_path / "packages.md", kind)
+    result = process(
+        "docs", "packages", "--output", str(page), "--check", shell=BOUNDED, timeout=60
+    )
+    one_line_error(result, 2, str(page), KINDS[kind])
+
+
+def test_docs_output_onto_a_device_is_refused_and_the_device_kept(jetforge, tmp_path):
+    result = jetforge("docs", "packages", "--output", "/dev/full")
+    one_line_error(result, 2, "/dev/full: is a character device, not a regular file")
+    assert Path("/dev/full").is_char_device()
+
+
+def test_docker_config_files_that_are_special_or_odd_are_skipped(tmp_path):
+    from jetforge.credentials import CredentialStore
+
+    fifo = special(tmp_path / "fifo" / "config.json", "fifo")
+    odd = tmp_path / "odd" / "config.json"
+    odd.parent.mkdir()
+    odd.write_text(json.dumps({"credHelpers": ["x"], "auths": "y", "credsStore": "../../bin/sh"}))
+    asked: list[list[str]] = []
+
+    def runner(argv, **_):  # type: ignore[no-untyped-def]
+        asked.append(list(argv))
+        raise AssertionError("no helper should run")
+
+    found: list[object] = []
+    for config in (fifo, odd):
+        store = CredentialStore({"DOCKER_CONFIG": str(config.parent)}, runner)
+        worker = threading.Thread(
+            target=lambda s=store: found.append(s.lookup("r.example")), daemon=True
+        )
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive(), f"blocked on {config}"
+    assert found == [None, None]
+    assert asked == []
+
+
+def test_host_files_that_are_special_files_are_no_facts(tmp_path):
+    root = tmp_path / "root"
+    special(root / "etc" / "nv_tegra_release", "fifo")
+    special(root / "proc" / "device-tree" / "model", "zero")
+    script = (
+        "from pathlib import Path\n"
+        "from jetforge._process import Completed\n"
+        "from jetforge.platform import detect_platform\n"
+        "def runner(argv, **_): return Completed(tuple(argv), 127, '', '')\n"
+        f"print(detect_platform({{}}, runner=runner, root=Path({str(root)!r})).arch)\n"
+    )
+    done = subprocess.run(
+        ["bash", "-c", f'{BOUNDED}; exec {sys.executable} -c "$0"', script],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
