@@ -114,12 +114,12 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 
 def writing_problem(directory: Path) -> OSError | None:
-    """Why nothing can be written in ``directory`` (created when missing): it cannot be
-    created, is read-only or not ours, or its device is full; None when a small file can
-    be written there. The probe is written, flushed and removed."""
+    """Why nothing can be written in ``directory`` (created, private to its owner, when
+    missing): it cannot be created, is read-only or not ours, or its device is full; None
+    when a small file can be written there. The probe is written and removed."""
     probe = directory / f".jetforge-probe-{os.getpid()}"
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             os.write(descriptor, b"\n")

@@ -63,9 +63,9 @@ def served(args: argparse.Namespace) -> bool:
 
 
 def keeps_files(args: argparse.Namespace) -> bool:
-    """Whether the command keeps what it makes in the cache directory (builds, the
-    package cache's server and imports, bootstrap): it fails when it cannot write there,
-    where a command that only reads goes on with a temporary one."""
+    """Whether the command keeps what it makes in the cache directory (builds, locks,
+    bootstrap, autotag that may build, the package cache's server): it fails when it
+    cannot write there, where a command that only reads goes on with a temporary one."""
     if args.command in ("build", "lock", "bootstrap"):
         return not served(args)
     if args.command == "cache":
