@@ -163,6 +163,7 @@ def test_engines_own_their_program_secrets_and_default_mode():
         "/usr/bin/podman",
         "run",
         "--rm",
+        "--",
         "img",
         "true",
     )
@@ -206,8 +207,8 @@ def test_podman_reaches_a_loopback_registry_over_plain_http_as_docker_does():
     podman.push("nvcr.io/team/a:t", print)
     podman.pull("debian:12", print)
     assert runner.calls == [
-        ("podman", "push", "--tls-verify=false", "127.0.0.1:5000/farm/a:t"),
-        ("podman", "pull", "--tls-verify=false", "localhost:5000/farm/a:t"),
-        ("podman", "push", "nvcr.io/team/a:t"),
-        ("podman", "pull", "debian:12"),
+        ("podman", "push", "--tls-verify=false", "--", "127.0.0.1:5000/farm/a:t"),
+        ("podman", "pull", "--tls-verify=false", "--", "localhost:5000/farm/a:t"),
+        ("podman", "push", "--", "nvcr.io/team/a:t"),
+        ("podman", "pull", "--", "debian:12"),
     ]

@@ -120,7 +120,7 @@ def test_an_endpoint_reaches_the_engine_through_its_own_variable() -> None:
 def test_commands_shown_to_be_run_by_hand_carry_the_endpoint() -> None:
     engine = DockerEngine("docker", "buildkit", env={"DOCKER_HOST": "unix:///run/d2.sock"})
     shown = engine.run_command(("--rm",), "img", ("true",)).shell()
-    assert shown == "DOCKER_HOST=unix:///run/d2.sock docker run --rm img true"
+    assert shown == "DOCKER_HOST=unix:///run/d2.sock docker run --rm -- img true"
 
 
 def test_doctor_checks_every_worker_at_its_endpoint(

@@ -251,7 +251,7 @@ def test_golden_nvidia_runtime_with_every_device(jetforge, fake_engine, tmp_path
         "--device /dev/i2c-0 --device /dev/i2c-7 --device /dev/snd --device /dev/bus/usb "
         "--device /dev/ttyACM0 --device /dev/ttyUSB0 --device /dev/ttyUSB1 "
         "--volume /run/jtop.sock:/run/jtop.sock "
-        "img:1 python3 -c 'print(1)'"
+        "-- img:1 python3 -c 'print(1)'"
     )
     assert stderr == ""
 
@@ -260,7 +260,8 @@ def test_golden_cdi_only(jetforge, fake_engine, tmp_path):
     env = {**fake_engine(CDI_DOCKER), **NO_DISPLAY}
     line, stderr = dry_run(jetforge, env, "cdi", "img")
     assert line.split(" ", 1)[1] == (
-        f"run --rm --network host --device nvidia.com/gpu=all --volume {data_mount(tmp_path)} img"
+        f"run --rm --network host --device nvidia.com/gpu=all --volume {data_mount(tmp_path)} "
+        "-- img"
     )
     assert stderr == ""
 
@@ -271,7 +272,7 @@ def test_golden_cdi_on_podman(jetforge, fake_engine, tmp_path):
     line, _ = dry_run(jetforge, env, "cdi", "img")
     assert line == (
         f"{env['JETFORGE_PODMAN']} run --rm --network host --device nvidia.com/gpu=all "
-        f"--volume {data_mount(tmp_path)} img"
+        f"--volume {data_mount(tmp_path)} -- img"
     )
 
 
@@ -279,7 +280,7 @@ def test_golden_gpus_only(jetforge, fake_engine, tmp_path):
     env = {**fake_engine(PLAIN_DOCKER), **NO_DISPLAY}
     line, stderr = dry_run(jetforge, env, "gpus-hook", "img")
     assert line.split(" ", 1)[1] == (
-        f"run --rm --network host --gpus all --volume {data_mount(tmp_path)} img"
+        f"run --rm --network host --gpus all --volume {data_mount(tmp_path)} -- img"
     )
     assert stderr == ""
 
@@ -289,7 +290,7 @@ def test_golden_no_gpu_is_one_warning_line(jetforge, fake_engine, tmp_path):
     line, stderr = dry_run(jetforge, env, "bare", "img", "sh", "-c", "echo $HOME")
     assert line.split(" ", 1)[1] == (
         f"run --rm --network host --volume {data_mount(tmp_path)} "
-        "--volume /etc/localtime:/etc/localtime:ro img sh -c 'echo $HOME'"
+        "--volume /etc/localtime:/etc/localtime:ro -- img sh -c 'echo $HOME'"
     )
     assert stderr.splitlines() == [f"jetforge: warning: {NO_GPU_WARNING}"]
 
@@ -339,7 +340,7 @@ def test_user_options_are_passed_through_and_win(jetforge, fake_engine, tmp_path
     )
     words = line.split(" ")
     assert words[1:3] == ["run", "--rm"]
-    assert words[-14:] == [
+    assert words[-15:] == [
         "--network",
         "bridge",
         "-v",
@@ -352,6 +353,7 @@ def test_user_options_are_passed_through_and_win(jetforge, fake_engine, tmp_path
         "--name",
         "mine",
         "--privileged",
+        "--",
         "img",
         "true",
     ]

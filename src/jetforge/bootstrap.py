@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from jetforge._process import Runner, run
+from jetforge.core.tags import image_reference
 from jetforge.engine.base import Engine
 from jetforge.errors import FailureError, UsageError
 from jetforge.platform import Distro
@@ -23,6 +25,7 @@ SUITES = {
     ("ubuntu", "24.04"): "noble",
 }
 
+MIRROR_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s]+")
 DEFAULT_MIRRORS = {
     "debian": "http://deb.debian.org/debian",
     "ubuntu": "http://archive.ubuntu.com/ubuntu",
@@ -44,6 +47,7 @@ class BootstrapPlan:
             "mmdebstrap",
             "--variant=minbase",
             "--include=ca-certificates",
+            "--",
             self.suite,
             str(tarball),
             self.mirror,
@@ -51,13 +55,21 @@ class BootstrapPlan:
 
 
 def plan_bootstrap(distro: Distro, mirror: str | None, tag: str | None) -> BootstrapPlan:
-    """Decide suite, mirror and tag; an unknown distro release is a usage error."""
+    """Decide suite, mirror and tag; an unknown distro release, a mirror that is not a
+    URL and a tag that is not an image name are usage errors (neither ever reaches
+    mmdebstrap or the engine as an option)."""
     suite = SUITES.get((distro.name, distro.release))
     if suite is None:
         known = ", ".join(f"{name}:{release}" for name, release in SUITES)
         raise UsageError(f"bootstrap: no suite known for {distro} (known: {known})")
+    if mirror is not None and not MIRROR_URL.fullmatch(mirror):
+        raise UsageError(
+            f"bootstrap --mirror: '{mirror}' is not a mirror URL "
+            f"(e.g. {DEFAULT_MIRRORS[distro.name]})"
+        )
     chosen_mirror = mirror or DEFAULT_MIRRORS[distro.name]
-    return BootstrapPlan(distro, suite, chosen_mirror, tag or str(distro))
+    chosen_tag = str(image_reference(tag, "bootstrap --tag")) if tag is not None else str(distro)
+    return BootstrapPlan(distro, suite, chosen_mirror, chosen_tag)
 
 
 def bootstrap(plan: BootstrapPlan, engine: Engine, work_dir: Path, runner: Runner = run) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jetforge._process import Runner, run
+from jetforge.files import MIB, UnreadableFileError, read_regular_text
 
 DOCKER_HUB = "docker.io"
 HUB_API = "registry-1.docker.io"
@@ -37,6 +38,16 @@ def canonical_host(key: str) -> str:
     """The host a config key stands for (``https://index.docker.io/v1/`` → ``docker.io``)."""
     host = re.sub(r"^https?://", "", key.strip()).split("/", 1)[0].lower()
     return DOCKER_HUB if host in HUB_ALIASES else host
+
+
+AUTH_FILE_LIMIT = 16 * MIB
+_HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # docker-credential-NAME, on PATH
+
+
+def _mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``data[key]`` when it is a mapping (a hand-edited file may hold anything)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def auth_files(env: Mapping[str, str]) -> tuple[Path, ...]:
@@ -102,21 +113,21 @@ class CredentialStore:
 
     def _search(self, host: str) -> Credentials | None:
         for path in auth_files(self.env):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+            try:  # a FIFO, a device or a huge file is no credentials file: skipped
+                data = json.loads(read_regular_text(path, "credentials file", AUTH_FILE_LIMIT))
+            except (UnreadableFileError, ValueError):
                 continue
             if not isinstance(data, dict):
                 continue
             helpers = {
-                canonical_host(key): name for key, name in (data.get("credHelpers") or {}).items()
+                canonical_host(key): name for key, name in _mapping(data, "credHelpers").items()
             }
             helper = helpers.get(host) or data.get("credsStore")
-            if helper:
-                found = self._ask_helper(str(helper), host)
+            if isinstance(helper, str) and _HELPER_NAME.fullmatch(helper):
+                found = self._ask_helper(helper, host)
                 if found is not None:
                     return found
-            for key, entry in (data.get("auths") or {}).items():
+            for key, entry in _mapping(data, "auths").items():
                 if canonical_host(key) == host and isinstance(entry, dict):
                     found = credentials_from_entry(entry)
                     if found is not None:

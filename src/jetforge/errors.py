@@ -94,6 +94,18 @@ class FailureError(JetforgeError):
     """Something ran and failed (a build, a test, a push or a run): exit 1."""
 
 
+class OutputError(FailureError):
+    """The command's results could not be written to its standard output (closed, on a
+    full device, or failing otherwise); what the command did is kept."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"cannot write the results to standard output: {self.problem}"
+
+
 class RegistryError(FailureError):
     """A registry could not be reached or refused a request."""
 

@@ -16,10 +16,10 @@ import errno
 import fcntl
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from jetforge.errors import UsageError
 
@@ -40,10 +40,11 @@ class UnreadableFileError(UsageError):
         return f"{self.path}: {self.problem} (expected a {self.what})"
 
 
-def read_regular(path: Path | str, what: str, limit: int = 64 * MIB) -> bytes:
-    """The bytes of the regular file at ``path`` (a symlink to one is followed), at most
-    ``limit`` of them. A FIFO, a device, a directory, a file larger than ``limit`` or one
-    that cannot be opened raises :class:`UnreadableFileError` naming ``what`` it should be.
+def open_regular(path: Path | str, what: str) -> BinaryIO:
+    """The regular file at ``path`` (a symlink to one is followed), open for reading in
+    binary. A FIFO, a device, a directory or a file that cannot be opened raises
+    :class:`UnreadableFileError` naming ``what`` it should be; for a file too large to
+    read at once (a bundle), where :func:`read_regular` does not fit.
 
     The file is opened without blocking (a FIFO with no writer would block the open) and
     checked on the open descriptor, so it cannot be swapped between check and read."""
@@ -55,7 +56,29 @@ def read_regular(path: Path | str, what: str, limit: int = 64 * MIB) -> bytes:
     if not stat.S_ISREG(kind):
         os.close(descriptor)
         raise UnreadableFileError(path, what, f"is {_kind(kind)}, not a regular file")
-    with os.fdopen(descriptor, "rb") as handle:
+    return os.fdopen(descriptor, "rb")
+
+
+def check_regular_or_absent(path: Path, what: str) -> None:
+    """Nothing when ``path`` is a regular file (a link to one followed) or is not there
+    (about to be created); else :class:`UnreadableFileError`. For a file jetforge
+    appends to or hands to a child process, which would block on a FIFO."""
+    try:
+        kind = path.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise UnreadableFileError(path, what, error.strerror or str(error)) from None
+    if not stat.S_ISREG(kind):
+        raise UnreadableFileError(path, what, f"is {_kind(kind)}, not a regular file")
+
+
+def read_regular(path: Path | str, what: str, limit: int = 64 * MIB) -> bytes:
+    """The bytes of the regular file at ``path`` (a symlink to one is followed), at most
+    ``limit`` of them. A FIFO, a device, a directory, a file larger than ``limit`` or one
+    that cannot be opened raises :class:`UnreadableFileError` naming ``what`` it should be
+    (see :func:`open_regular`)."""
+    with open_regular(path, what) as handle:
         try:
             data = handle.read(limit + 1)
         except OSError as error:
@@ -79,6 +102,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` by a file holding ``data`` (with permission bits ``mode``) in one
     step: written to a temporary file beside it, flushed, then renamed over it. On any
     error the temporary file is removed and ``path`` is left as it was."""
+    import tempfile  # here, not at the top: start-up time of the commands that only read
+
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
@@ -200,6 +225,24 @@ def _destination(path: Path, what: str) -> tuple[Path, os.stat_result | None]:
 def _is_null(found: os.stat_result) -> bool:
     """Whether ``found`` is the null device (``/dev/null`` or a node of the same device)."""
     return stat.S_ISCHR(found.st_mode) and found.st_rdev == Path(os.devnull).stat().st_rdev
+
+
+def writing_problem(directory: Path) -> OSError | None:
+    """Why nothing can be written in ``directory`` (created, private to its owner, when
+    missing): it cannot be created, is read-only or not ours, or its device is full; None
+    when a small file can be written there. The probe is written and removed."""
+    probe = directory / f".jetforge-probe-{os.getpid()}"
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(descriptor, b"\n")
+        finally:
+            os.close(descriptor)
+            probe.unlink()
+    except OSError as error:
+        return error
+    return None
 
 
 def is_disk_full(error: OSError) -> bool:

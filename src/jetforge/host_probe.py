@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Literal
 
 from jetforge.engine.base import Engine, EngineInfo
+from jetforge.files import MIB, UnreadableFileError, read_regular
 
 # Where dockerd finds nvidia-container-runtime-hook for --gpus (its PATH as a service).
 _DAEMON_PATH = ("usr/local/sbin", "usr/local/bin", "usr/sbin", "usr/bin", "sbin", "bin")
 _GPUS_HOOK = "nvidia-container-runtime-hook"
 _CDI_SUFFIXES = (".json", ".yaml")
 _CDI_GPU_KIND = "nvidia.com/gpu"
+CDI_SPEC_LIMIT = 16 * MIB
 _DEVICE_PATTERNS = ("video*", "i2c-*", "snd", "bus/usb", "ttyACM*", "ttyUSB*")
 HOST_ROOT_VARIABLE = "JETFORGE_HOST_ROOT"  # another host root, for tests
 JTOP_SOCKET = "/run/jtop.sock"
@@ -93,11 +95,12 @@ def has_cdi_gpu(root: Path, spec_dirs: Sequence[str]) -> bool:
         for path in sorted(folder.iterdir()):
             if path.suffix not in _CDI_SUFFIXES or not path.is_file():
                 continue
-            try:
-                if _CDI_GPU_KIND in path.read_text(encoding="utf-8", errors="replace"):
-                    return True
-            except OSError:
+            try:  # a FIFO or a device among the specs is skipped, never waited on
+                data = read_regular(path, "CDI spec", CDI_SPEC_LIMIT)
+            except UnreadableFileError:
                 continue
+            if _CDI_GPU_KIND in data.decode("utf-8", errors="replace"):
+                return True
     return False
 
 

@@ -45,6 +45,7 @@ from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import run_options_for_inventory
 from jetforge.errors import FailureError, LockfileError, UsageError
 from jetforge.files import (
+    MIB,
     UnreadableFileError,
     UnwritableFileError,
     check_writable,
@@ -55,6 +56,7 @@ from jetforge.files import (
 from jetforge.reporter import NullReporter, Reporter
 
 SBOM_FILE = "sbom.spdx.json"
+SBOM_LIMIT = 256 * MIB  # an SPDX document of a large image is a few MiB
 DIFFERENCES_FILE = "lock-differences.txt"
 _CONTAINERS = itertools.count(1)  # collector container names, unique in this process
 
@@ -142,9 +144,9 @@ class Locking:
         (with a warning) when the image cannot run ``sh``."""
         kept = inventory_path(self.data_dir, image_id)
         try:
-            return parse_inventory(kept.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            pass
+            return parse_inventory(read_regular_text(kept, "kept image inventory", 16 * MIB))
+        except UnreadableFileError:
+            pass  # none kept, or not one jetforge wrote: list it again
         name = f"jetforge-inventory-{os.getpid()}-{next(_CONTAINERS)}"
         lines: list[str] = []
         self.containers += 1
@@ -179,15 +181,15 @@ def read_sbom(engine: Engine, data_dir: Path, image: str) -> str:
     if info is None:
         raise UsageError(f"sbom: no image '{image}' on this engine (name a local image)")
     path = sbom_path(data_dir, info.id)
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise UsageError(
             f"sbom: no SBOM for {image} (image {info.id[:19]}): jetforge keeps one for each "
             f"final image it builds; build it with 'jetforge build'"
-        ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"sbom: cannot read {path}: {getattr(error, 'strerror', error)}") from None
+        )
+    try:
+        return read_regular_text(path, "file with the image's SBOM", SBOM_LIMIT)
+    except UnreadableFileError as error:
+        raise UsageError(f"sbom: {error}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from packaging.version import Version
 
 from jetforge._process import Runner, run
 from jetforge.errors import PlatformError
+from jetforge.files import MIB, UnreadableFileError, read_regular
 from jetforge.platform_table import (
     ARCH_OF,
     SBSA,
@@ -334,9 +335,11 @@ def _derive(facts: Facts, wanted: _Overrides) -> Platform:
 
 
 def _read(path: Path) -> str:
+    """A small host file's text (``/etc/nv_tegra_release``, the device tree's model, CUDA's
+    version file), or "" when it is missing or is no regular file of at most 1 MiB."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        return read_regular(path, "host file", MIB).decode("utf-8", errors="replace")
+    except UnreadableFileError:
         return ""
 
 

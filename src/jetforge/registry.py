@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from jetforge.core.tags import ImageRef
+from jetforge.core.tags import ImageRef, reference_problem
 from jetforge.credentials import DOCKER_HUB, HUB_ALIASES, HUB_API, Credentials, CredentialStore
 from jetforge.errors import RegistryError, UsageError
 
@@ -82,8 +82,14 @@ def parse_registry_location(text: str) -> RegistryLocation:
     first, _, rest = value.partition("/")
     if "." in first or ":" in first or first == "localhost":
         host = DOCKER_HUB if first in HUB_ALIASES else first
-        return RegistryLocation(host, rest)
-    return RegistryLocation(DOCKER_HUB, value)
+        location = RegistryLocation(host, rest)
+    else:
+        location = RegistryLocation(DOCKER_HUB, value)
+    if value.startswith("-") or reference_problem(location.repository("x")):
+        raise UsageError(
+            f"registry '{text}' is not a registry and namespace (e.g. '127.0.0.1:5000/team')"
+        )
+    return location
 
 
 def registry_locations(

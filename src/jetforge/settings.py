@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jetforge.core.spec import ROOT_FORMATS, RootFormat, root_format
+from jetforge.core.tags import image_reference
 from jetforge.errors import UsageError
+from jetforge.files import MIB, read_regular
 
 if TYPE_CHECKING:
     from jetforge.farm.workers import Worker
 
 FILE_NAME = "jetforge.toml"
+CONFIG_LIMIT = MIB  # a config file is a few lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +61,17 @@ _KEYS = (
 
 
 def find_settings_file(cwd: Path, env: Mapping[str, str]) -> Path | None:
-    """The config file in effect, if any."""
+    """The config file in effect, if any: one that is there but not a regular file (a
+    FIFO, a device) is in effect too, and reading it says what it is."""
     local = cwd / FILE_NAME
-    if local.is_file():
+    if local.exists():
         return local
     config_home = env.get("XDG_CONFIG_HOME") or (
         str(Path(env["HOME"]) / ".config") if env.get("HOME") else ""
     )
     if config_home:
         user = Path(config_home) / "jetforge" / FILE_NAME
-        if user.is_file():
+        if user.exists():
             return user
     return None
 
@@ -91,6 +95,8 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
         isinstance(v, str) for v in base_images.values()
     ):
         raise UsageError(f"{path}: 'base_images' must map distros to images, e.g. 'debian:12'")
+    for distro, image in base_images.items():
+        image_reference(image, f"{path}: base_images.{distro}")
     pypi_url = data.get("pypi_url")
     if pypi_url is not None and not isinstance(pypi_url, str):
         raise UsageError(f"{path}: 'pypi_url' must be a URL, or '' to leave PyPI out")
@@ -125,11 +131,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
         import tomllib
     else:  # pragma: no cover - exercised on Python 3.10 only
         import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+    raw = read_regular(path, "config file (TOML)", CONFIG_LIMIT)
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise UsageError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
-    except (OSError, tomllib.TOMLDecodeError) as error:
+    except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{path}: {error}") from None
     for key in data:
         if key not in _KEYS:

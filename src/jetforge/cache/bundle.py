@@ -1,10 +1,12 @@
 """What the package cache's store holds, and bundles of it for machines without network.
 
 A bundle is a tar file (gzip-compressed when its name ends in ``.gz`` or ``.tgz``) holding
-``manifest.json`` and the store's files under their store paths
-(``wheels/PLATFORM/FILE.whl``, ``tarballs/PLATFORM/NAME.tar.gz``). The manifest lists every
-file with its size and sha256; ``import`` checks every file against it before anything
-enters the store, and never overwrites a file that is already there.
+the store's files under their store paths (``wheels/PLATFORM/FILE.whl``,
+``tarballs/PLATFORM/NAME.tar.gz``), every one a regular file member, and ``manifest.json``
+listing each with its size and sha256. The manifest is the last member: export reads each
+file once, hashes what it read and writes those very bytes, so a file rewritten meanwhile
+cannot make the bundle disagree with itself. Import is
+:mod:`jetforge.cache.bundle_import`.
 """
 
 from __future__ import annotations
@@ -16,20 +18,26 @@ import io
 import json
 import os
 import re
-import shutil
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from jetforge.errors import FailureError, UsageError
+from jetforge.errors import FailureError
+from jetforge.files import MIB, UnreadableFileError, open_regular
 
 FORMAT = "jetforge-cache-bundle"
-_STORE_PATH = re.compile(
+VERSION = 1
+MANIFEST = "manifest.json"
+STORE_PATH = re.compile(
     r"(wheels|tarballs)/[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}"
 )
 CHUNK = 1 << 20
+SPOOL_IN_MEMORY = 64 * MIB  # a larger store file is copied beside the bundle first
+ATTEMPTS = 3  # reads of a store file that keeps changing, before export gives up
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,15 @@ class Inventory:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One file of a bundle as its manifest lists it."""
+
+    path: str
+    size: int
+    sha256: str
+
+
 def iter_store_files(store: Path, platform: str = "*") -> Iterator[tuple[str, Path]]:
     """``(store path, file)`` of every wheel, package and tarball, sorted; platforms
     matching the shell pattern ``platform``."""
@@ -64,7 +81,7 @@ def iter_store_files(store: Path, platform: str = "*") -> Iterator[tuple[str, Pa
             relative = path.relative_to(store).as_posix()
             if (
                 path.is_file()
-                and _STORE_PATH.fullmatch(relative)
+                and STORE_PATH.fullmatch(relative)
                 and not path.name.endswith(".sha256")
                 and fnmatch.fnmatchcase(path.parent.name, platform)
             ):
@@ -77,7 +94,8 @@ def take_inventory(store: Path) -> Inventory:
     wheels = tarballs = other = size = 0
     for relative, path in iter_store_files(store):
         kind, platform, name = relative.split("/")
-        size += path.stat().st_size
+        with contextlib.suppress(OSError):  # removed meanwhile
+            size += path.stat().st_size
         row = counts.setdefault(platform, [0, 0])
         if kind == "wheels" and name.endswith(".whl"):
             wheels += 1
@@ -92,140 +110,100 @@ def take_inventory(store: Path) -> Inventory:
 
 
 def sha256_of(path: Path) -> str:
-    """The sha256 of a file."""
+    """The sha256 of a regular file (a link to one is followed)."""
     digest = hashlib.sha256()
-    with path.open("rb") as stream:
+    with open_regular(path, "store file") as stream:
         while block := stream.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
 
 
+# --- export ------------------------------------------------------------------------------
+
+
 def export_bundle(store: Path, bundle: Path, platform: str = "*") -> Inventory:
-    """Write the store's files (of the matching platforms) with a manifest into ``bundle``."""
+    """Write the store's files (of the matching platforms) with a manifest into ``bundle``:
+    each file's contents (a link is followed, so every member is a regular file), read
+    once and hashed as read. ``bundle`` appears only when complete."""
     files = list(iter_store_files(store, platform))
-    manifest = {
-        "format": FORMAT,
-        "version": 1,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "files": [
-            {"path": relative, "size": path.stat().st_size, "sha256": sha256_of(path)}
-            for relative, path in files
-        ],
-    }
-    data = (json.dumps(manifest, indent=2) + "\n").encode()
     partial = bundle.with_name(f".{bundle.name}.{os.getpid()}")
     compress = bundle.name.endswith((".gz", ".tgz"))
+    entries: list[Entry] = []
     try:
-        with tarfile.open(partial, "w:gz") if compress else tarfile.open(partial, "w") as tar:
-            info = tarfile.TarInfo("manifest.json")
-            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-            tar.addfile(info, io.BytesIO(data))
+        with tarfile.open(partial, "w:gz" if compress else "w") as tar:
             for relative, path in files:
-                tar.add(path, arcname=relative, recursive=False)
+                with _snapshot(path, relative, partial.parent) as (copy, entry):
+                    tar.addfile(_member(relative, entry.size), copy)
+                entries.append(entry)
+            data = _manifest_bytes(entries)
+            tar.addfile(_member(MANIFEST, len(data)), io.BytesIO(data))
         partial.replace(bundle)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            partial.unlink()
+        _remove(partial)
         raise FailureError(f"cannot write the bundle {bundle}: {error.strerror or error}") from None
-    return count_paths([relative for relative, _ in files])
+    except BaseException:
+        _remove(partial)
+        raise
+    return count_paths([entry.path for entry in entries])
 
 
-@dataclass
-class ImportResult:
-    """What an import added, skipped as already present, or kept in conflict."""
+@contextlib.contextmanager
+def _snapshot(path: Path, relative: str, spool_dir: Path) -> Iterator[tuple[IO[bytes], Entry]]:
+    """One consistent copy of a store file and its entry: read once (in memory, or in a
+    file beside the bundle when large), hashed as read, and read again when the file
+    changed while it was read."""
+    for _ in range(ATTEMPTS):
+        with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, "w+b", dir=str(spool_dir)) as copy:
+            digest = hashlib.sha256()
+            size = 0
+            with open_regular(path, "store file") as source:
+                before = os.fstat(source.fileno())
+                while block := _read(source, path):
+                    digest.update(block)
+                    copy.write(block)
+                    size += len(block)
+                after = os.fstat(source.fileno())
+            if _stamp(before) == _stamp(after):
+                copy.seek(0)
+                yield copy, Entry(relative, size, digest.hexdigest())
+                return
+    raise FailureError(
+        f"{path} changed each time it was read ({ATTEMPTS} times); export again when "
+        "nothing writes to the store"
+    )
 
-    added: list[str] = field(default_factory=list)
-    present: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
 
-
-def import_bundle(bundle: Path, store: Path) -> ImportResult:
-    """Check every file of ``bundle`` against its manifest, then add the new ones to
-    ``store``; a bundle with any bad, missing or unlisted file adds nothing."""
-    if not bundle.is_file():
-        raise UsageError(f"no such bundle: {bundle}")
-    staging = store / f".import-{os.getpid()}"
-    result = ImportResult()
+def _read(source: IO[bytes], path: Path) -> bytes:
     try:
-        try:
-            with tarfile.open(bundle) as tar:
-                manifest = _stage(tar, bundle, staging)
-        except tarfile.TarError as error:
-            raise UsageError(f"{bundle} is not a jetforge cache bundle: {error}") from None
-        for relative in sorted(manifest):
-            target = store / relative
-            if target.exists():
-                same = sha256_of(target) == manifest[relative]["sha256"]
-                (result.present if same else result.conflicts).append(relative)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            (staging / relative).replace(target)
-            result.added.append(relative)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return result
+        return source.read(CHUNK)
+    except OSError as error:
+        raise UnreadableFileError(path, "store file", error.strerror or str(error)) from None
 
 
-def _stage(tar: tarfile.TarFile, bundle: Path, staging: Path) -> dict[str, dict[str, object]]:
-    """Extract every file into ``staging``, checked against the manifest; the manifest."""
-    manifest = _read_manifest(tar, bundle)
-    staging.mkdir(parents=True, exist_ok=True)
-    seen: set[str] = set()
-    for member in tar:
-        if member.name == "manifest.json" or member.isdir():
-            continue
-        entry = manifest.get(member.name)
-        if entry is None or not member.isfile():
-            raise FailureError(f"{bundle}: '{member.name}' is not in its manifest")
-        _extract_checked(tar, member, entry, staging / member.name, bundle)
-        seen.add(member.name)
-    missing = sorted(set(manifest) - seen)
-    if missing:
-        raise FailureError(f"{bundle}: {len(missing)} file(s) missing, e.g. {missing[0]}")
-    return manifest
+def _stamp(found: os.stat_result) -> tuple[int, int, int]:
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
-def _read_manifest(tar: tarfile.TarFile, bundle: Path) -> dict[str, dict[str, object]]:
-    try:
-        member = tar.getmember("manifest.json")
-        stream = tar.extractfile(member)
-        data = json.loads(stream.read() if stream else b"")
-    except (KeyError, ValueError) as error:
-        raise UsageError(f"{bundle} has no valid manifest.json: {error}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise UsageError(f"{bundle} is not a jetforge cache bundle (format: {FORMAT})")
-    entries: dict[str, dict[str, object]] = {}
-    for entry in data.get("files", []):
-        path = str(entry.get("path", ""))
-        if not _STORE_PATH.fullmatch(path) or ".." in path.split("/"):
-            raise FailureError(f"{bundle}: manifest names a path outside the store: {path!r}")
-        entries[path] = entry
-    return entries
+def _member(name: str, size: int) -> tarfile.TarInfo:
+    """A regular file member owned by nobody in particular."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.type = size, int(time.time()), 0o644, tarfile.REGTYPE
+    return info
 
 
-def _extract_checked(
-    tar: tarfile.TarFile,
-    member: tarfile.TarInfo,
-    entry: dict[str, object],
-    target: Path,
-    bundle: Path,
-) -> None:
-    stream = tar.extractfile(member)
-    if stream is None:
-        raise FailureError(f"{bundle}: cannot read '{member.name}'")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
-    with stream, target.open("wb") as out:
-        while block := stream.read(CHUNK):
-            digest.update(block)
-            size += len(block)
-            out.write(block)
-    if digest.hexdigest() != entry.get("sha256") or size != entry.get("size"):
-        raise FailureError(
-            f"{bundle}: '{member.name}' does not match its manifest (sha256 or size); "
-            "nothing was imported"
-        )
+def _manifest_bytes(entries: list[Entry]) -> bytes:
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "files": [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in entries],
+    }
+    return (json.dumps(manifest, indent=2) + "\n").encode()
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def count_paths(relatives: list[str]) -> Inventory:
@@ -239,3 +217,13 @@ def count_paths(relatives: list[str]) -> Inventory:
         else:
             other += 1
     return Inventory(wheels, tarballs, other)
+
+
+def format_size(count: int) -> str:
+    """Bytes for people: ``512 B``, ``1.5 KiB``, ``3.2 GiB``."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"

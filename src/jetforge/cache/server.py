@@ -20,10 +20,18 @@ from pathlib import Path
 
 from jetforge._process import start_detached
 from jetforge.errors import FailureError, UsageError
+from jetforge.files import (
+    MIB,
+    UnreadableFileError,
+    check_regular_or_absent,
+    open_regular,
+    read_regular_text,
+)
 
 DEFAULT_PORT = 7780
 USER = "jetforge"
 PROBE_SECONDS = 3.0
+LOG_TAIL = 64 * 1024  # of the log, what is read for its last line
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +93,13 @@ class ServerState:
 def read_state(paths: CachePaths) -> ServerState | None:
     """The local server's last state, or None when it was never started."""
     try:
-        data = json.loads(paths.state_file.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_text(paths.state_file, "server state file", MIB))
         return ServerState(
             int(data["pid"]), str(data["host"]), int(data["port"]), str(data["url"]),
             Path(data["dir"]),
         )  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (UnreadableFileError, ValueError, KeyError, TypeError):
+        return None  # none, or not one the server wrote: as if it never ran
 
 
 def is_alive(pid: int, *, spawned: bool = False) -> bool:
@@ -127,7 +135,16 @@ def ensure_credentials(paths: CachePaths) -> tuple[str, str]:
     else:
         with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
             stream.write(f"{USER}:{secrets.token_hex(24)}\n")
-    user, _, password = paths.credentials_file.read_text(encoding="utf-8").strip().partition(":")
+    return read_credentials(paths.credentials_file)
+
+
+def read_credentials(path: Path) -> tuple[str, str]:
+    """The ``user:password`` of a credentials file; one that is not a regular file of
+    one such line is a one-line error naming it."""
+    text = read_regular_text(path, "credentials file (user:password)", 4096)
+    user, colon, password = text.strip().partition(":")
+    if not colon or not user or not password or "\n" in password:
+        raise UsageError(f"{path}: not one 'user:password' line; remove it and a new one is made")
     return user, password
 
 
@@ -177,6 +194,7 @@ def start_background(
 ) -> ServerState:
     """Start the server detached (output to the log) and wait until it answers."""
     paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    check_regular_or_absent(paths.log_file, "server log")  # a FIFO would block the server
     pid = start_detached(argv, log=paths.log_file, env=env)
     if pid < 0:
         raise UsageError(f"cannot start {argv[0]}")
@@ -195,7 +213,10 @@ def start_background(
 
 def _log_tail(log: Path) -> str:
     try:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
+        with open_regular(log, "server log") as stream:
+            stream.seek(max(0, os.fstat(stream.fileno()).st_size - LOG_TAIL))
+            text = stream.read(LOG_TAIL).decode("utf-8", errors="replace")
+    except (UnreadableFileError, OSError):
         return f"no log at {log}"
+    lines = [line for line in text.splitlines() if line.strip()]
     return (lines[-1] if lines else "no output") + f" (log: {log})"

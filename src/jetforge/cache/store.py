@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import hmac
 import importlib
@@ -39,6 +40,9 @@ from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from jetforge import __version__
+from jetforge.cache.server import read_credentials
+from jetforge.errors import UsageError
+from jetforge.files import UnreadableFileError, read_regular_text, write_atomic
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
 SERVICE = "jetforge-cache"
 PLATFORM_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 TARBALL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}\.tar\.gz")
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 CHUNK = 1 << 20
 
 
@@ -199,10 +204,14 @@ class CacheApp:
 
 def _checksum(path: Path) -> str:
     sidecar = path.with_name(path.name + ".sha256")
-    if sidecar.is_file() and sidecar.stat().st_mtime >= path.stat().st_mtime:
-        return sidecar.read_text().strip()
+    with contextlib.suppress(UnreadableFileError, OSError):
+        if sidecar.stat().st_mtime >= path.stat().st_mtime:
+            kept = read_regular_text(sidecar, "checksum file", 128).strip()
+            if SHA256_PATTERN.fullmatch(kept):
+                return kept
     value = sha256_file(path)
-    sidecar.write_text(value + "\n")
+    with contextlib.suppress(OSError):  # a cache of the checksum: computed again next time
+        write_atomic(sidecar, (value + "\n").encode())
     return value
 
 
@@ -286,7 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--credentials", required=True, type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    user, _, password = args.credentials.read_text(encoding="utf-8").strip().partition(":")
+    try:
+        user, password = read_credentials(args.credentials)
+    except UsageError as error:
+        print(f"jetforge cache: error: {error}", file=sys.stderr, flush=True)
+        return 2
     store: Path = args.dir.resolve()
     store.mkdir(parents=True, exist_ok=True)
     app = CacheApp(store, user, password, pypiserver_index)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from jetforge.chains import BuildRequest, ChainOutcome
 from jetforge.cli.session import Session, parse_build_args, split_list, warn_about_secrets
+from jetforge.core.tags import image_reference, repository_prefix
 
 # build's defaults of what request_from reads, for the commands that offer fewer options
 BUILD_DEFAULTS: dict[str, object] = {
@@ -27,21 +28,26 @@ BUILD_DEFAULTS: dict[str, object] = {
 
 
 def request_from(session: Session) -> BuildRequest:
-    """The build request the arguments give (bad ones fail here, before anything runs)."""
+    """The build request the arguments give (bad ones fail here, before anything runs:
+    ``--name``, ``--base`` and ``--push`` are image names, never words an engine reads as
+    options)."""
     args = session.args
+    if args.name is not None:  # a namespace ('ns/') or an image name, checked as one
+        check = repository_prefix if args.name.endswith("/") else image_reference
+        check(args.name, "--name")
     given = parse_build_args(args.build_args)
     warn_about_secrets(session, given)
     return BuildRequest(
         packages=tuple(args.packages),
         name=args.name,
-        base=args.base,
+        base=str(image_reference(args.base, "--base")) if args.base is not None else None,
         multiple=args.multiple,
         skip_errors=args.skip_errors,
         skip_tests=tuple(split_list([args.skip_tests])),
         test_only=tuple(split_list([args.test_only])),
         build_args=given,
         build_flags=args.build_flags,
-        push=args.push,
+        push=repository_prefix(args.push, "--push") if args.push is not None else None,
         no_github_api=args.no_github_api,
         logs=Path(args.logs) if args.logs else None,
         use_proxy=args.use_proxy,

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from jetforge._process import run_attached
-from jetforge.cache.bundle import count_paths, export_bundle, import_bundle, take_inventory
+from jetforge.cache.bundle import count_paths, export_bundle, format_size, take_inventory
+from jetforge.cache.bundle_import import import_bundle
 from jetforge.cache.server import (
     DEFAULT_PORT,
     CachePaths,
@@ -77,7 +78,8 @@ def register(commands: Any) -> None:
 def _store(session: Session, paths: CachePaths) -> Path:
     """``--dir``, else the store of the running (or last) server, else the default."""
     if getattr(session.args, "dir", None):
-        return Path(session.args.dir).resolve()
+        given: str = session.args.dir
+        return (session.cwd / given).resolve()
     state = read_state(paths)
     return state.store if state is not None else paths.default_store
 
@@ -92,13 +94,13 @@ def serve(session: Session) -> int:
             "the package cache needs pypiserver: pip install 'jetforge[cache]' "
             "(scripts/setup installs it)"
         )
-    paths = CachePaths.under(session.cache_dir)
+    paths = CachePaths.under(session.cache_dir)  # checked: the server keeps its state there
     state = read_state(paths)
     if state is not None and is_alive(state.pid):
         session.note(f"the package cache already runs at {state.url} (pid {state.pid})")
         print(state.url, file=session.stdout)
         return 0
-    store = Path(args.dir).resolve() if args.dir else paths.default_store
+    store = (session.cwd / args.dir).resolve() if args.dir else paths.default_store
     ensure_credentials(paths)
     argv = server_argv(sys.executable, paths, store, args.host, args.port)
     if not args.background:
@@ -116,7 +118,7 @@ def serve(session: Session) -> int:
 def status(session: Session) -> int:
     """Whether the server answers, where it is, and how many wheels and tarballs the store
     holds on how much disk."""
-    paths = CachePaths.under(session.cache_dir)
+    paths = CachePaths.under(session.cache_home)
     state = read_state(paths)
     running = state is not None and is_alive(state.pid) and fetch_health(state.url) is not None
     store = _store(session, paths)
@@ -143,7 +145,7 @@ def status(session: Session) -> int:
         f"package cache: {line}",
         f"store: {store}",
         f"wheels: {inventory.wheels}, tarballs: {inventory.tarballs}, "
-        f"other packages: {inventory.other}, disk used: {_size(inventory.size)}",
+        f"other packages: {inventory.other}, disk used: {format_size(inventory.size)}",
         *(f"  {name}: {w} wheels, {t} tarballs" for name, w, t in inventory.platforms),
         f"log: {paths.log_file}",
     ]
@@ -153,7 +155,7 @@ def status(session: Session) -> int:
 
 def stop(session: Session) -> int:
     """Stop the background server; builds then leave the local cache out, with a warning."""
-    stopped = stop_server(CachePaths.under(session.cache_dir))
+    stopped = stop_server(CachePaths.under(session.cache_home))
     session.note(f"stopped the package cache (pid {stopped})" if stopped else "it was not running")
     return 0
 
@@ -161,7 +163,7 @@ def stop(session: Session) -> int:
 def export_command(session: Session) -> int:
     """Write the store's wheels and tarballs, with a manifest of their sha256, into FILE
     (gzip-compressed when FILE ends in .gz or .tgz)."""
-    store = _store(session, CachePaths.under(session.cache_dir))
+    store = _store(session, CachePaths.under(session.cache_home))
     bundle = Path(session.args.file)
     counted = export_bundle(store, bundle, session.args.platform)
     session.note(f"exported {counted.wheels} wheels and {counted.tarballs} tarballs from {store}")
@@ -172,7 +174,7 @@ def export_command(session: Session) -> int:
 def import_command(session: Session) -> int:
     """Check every file of the bundle FILE against its manifest, then add the files the
     store lacks; a running server serves them at once."""
-    store = _store(session, CachePaths.under(session.cache_dir))
+    store = _store(session, CachePaths.under(session.cache_home))
     result = import_bundle(Path(session.args.file), store)
     for path in result.conflicts:
         session.warn(f"kept the store's own {path}: the bundle's copy differs")
@@ -182,12 +184,3 @@ def import_command(session: Session) -> int:
         f"({len(result.present)} already there)"
     )
     return 0
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"

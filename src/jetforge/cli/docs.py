@@ -22,7 +22,8 @@ from jetforge.cli.variants import read_doc
 from jetforge.core.catalog import Catalog, Variant
 from jetforge.core.spec import TIERS
 from jetforge.discovery.discover import discover
-from jetforge.errors import UsageError
+from jetforge.errors import FailureError, UsageError
+from jetforge.files import check_regular_or_absent, read_regular_text, write_atomic
 from jetforge.platform import detect_platform, target_names
 
 CI_COLUMN = "debian12"
@@ -183,8 +184,8 @@ def run(session: Session) -> int:
     if args.check:
         if not args.output:
             raise UsageError("docs --check needs --output FILE (the file to compare)")
-        path = Path(args.output)
-        current = path.read_text(encoding="utf-8") if path.is_file() else ""
+        path = session.cwd / args.output
+        current = read_regular_text(path, "generated page") if path.exists() else ""
         if current != text:
             print(
                 f"jetforge: {path} is out of date; regenerate it with: "
@@ -195,7 +196,14 @@ def run(session: Session) -> int:
         session.note(f"{path} is current")
         return 0
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        output = session.cwd / args.output
+        try:
+            check_regular_or_absent(output, "generated page")
+            write_atomic(output, text.encode())
+        except OSError as error:
+            raise FailureError(
+                f"--output: cannot write {output}: {error.strerror or error}"
+            ) from None
         session.note(f"wrote {args.output}")
     else:
         print(text, end="", file=session.stdout)

@@ -155,7 +155,7 @@ def _cache_checks(
 ) -> Iterator[Check]:
     """The package sources a build would use, probed the way a build probes them."""
     env = session.env
-    state = read_state(CachePaths.under(session.cache_dir))
+    state = read_state(CachePaths.under(session.cache_home))
     mirrors = mirrors_from(settings.cache_urls, env)
     if is_cache_off(env):
         yield Check("cache", OK, "JETFORGE_CACHE=off: builds use no package cache")

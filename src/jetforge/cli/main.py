@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -13,7 +12,14 @@ from typing import TYPE_CHECKING, TextIO
 
 from jetforge import __version__
 from jetforge.cli.commands import COMMANDS, load, summary
-from jetforge.errors import JetforgeError, StageFailedError, TerminatedError, UsageError
+from jetforge.cli.streams import diagnostics, reserve_standard_descriptors, results, silence
+from jetforge.errors import (
+    JetforgeError,
+    OutputError,
+    StageFailedError,
+    TerminatedError,
+    UsageError,
+)
 from jetforge.server_client import NOT_SERVED, READ_ONLY
 
 if TYPE_CHECKING:
@@ -56,6 +62,19 @@ def served(args: argparse.Namespace) -> bool:
     return args.command in READ_ONLY
 
 
+def keeps_files(args: argparse.Namespace) -> bool:
+    """Whether the command keeps what it makes in the cache directory (builds, locks,
+    bootstrap, autotag that may build, the package cache's server): it fails when it
+    cannot write there, where a command that only reads goes on with a temporary one."""
+    if args.command in ("build", "lock", "bootstrap"):
+        return not served(args)
+    if args.command == "cache":
+        return bool(args.cache_action == "serve")
+    if args.command == "autotag":
+        return not args.no_build
+    return False
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -65,37 +84,52 @@ def main(
     only: Callable[[argparse.Namespace], bool] | None = None,
 ) -> int:
     """Run jetforge with ``argv``; returns the exit code (SPEC section 5). With ``only``,
-    arguments it refuses run nothing and return :data:`jetforge.server.NOT_SERVED`."""
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
+    arguments it refuses run nothing and return :data:`jetforge.server.NOT_SERVED`.
+
+    Everything the command prints goes through :mod:`jetforge.cli.streams`: a standard
+    output that is closed, full or broken is one error line here, at the first write or
+    at the final flush."""
+    out = results(sys.stdout if stdout is None else stdout)
+    err = diagnostics(sys.stderr if stderr is None else stderr)
     given = list(sys.argv[1:] if argv is None else argv)
-    parser = make_parser(given)
-    # argparse writes --help, --version and usage errors to sys.stdout / sys.stderr.
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            args = parser.parse_args(given)
-        except SystemExit as exit_:
-            return int(exit_.code or 0)
-    if only is not None and not only(args):
-        return NOT_SERVED
-    from jetforge.cli.session import CommonOptions, Session
+    verbose = False
 
-    session = Session(args, out, err, given, options=CommonOptions.parsed(args))
-    if env is not None:
-        session.env = env
-    return _run(session, out, err)
+    def command() -> int:
+        nonlocal verbose
+        parser = make_parser(given)
+        # argparse writes --help, --version and usage errors to sys.stdout / sys.stderr.
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                args = parser.parse_args(given)
+            except SystemExit as exit_:
+                return int(exit_.code or 0)
+        if only is not None and not only(args):
+            return NOT_SERVED
+        verbose = args.verbose
+        from jetforge.cli.session import CommonOptions, Session
+
+        options = CommonOptions.parsed(args)
+        session = Session(args, out, err, given, options=options, keeps=keeps_files(args))
+        if env is not None:
+            session.env = env
+        handler: Callable[[Session], int] = args.handler
+        with session.resources:
+            return handler(session)
+
+    return _run(command, out, err, lambda: verbose)
 
 
-def _run(session: Session, out: TextIO, err: TextIO) -> int:
-    """Run the session's command; every error it raises becomes its line and exit code."""
-    handler: Callable[[Session], int] = session.args.handler
-    verbose = session.options.verbose
+def _run(command: Callable[[], int], out: TextIO, err: TextIO, verbose: Callable[[], bool]) -> int:
+    """Run the command and flush its results; every error it raises becomes its line and
+    exit code."""
     try:
         with _terminate_like_interrupt():
-            return handler(session)
+            code = command()
+            out.flush()
+            return code
     except BrokenPipeError:
         # The reader went away (`jetforge list | head`): nothing more to say, to anyone.
-        _silence(out)
+        silence(out)
         return 1
     except TerminatedError:
         print("jetforge: terminated; nothing that was built is lost", file=err)
@@ -104,23 +138,30 @@ def _run(session: Session, out: TextIO, err: TextIO) -> int:
         print("jetforge: interrupted; nothing that was built is lost", file=err)
         return 130
     except StageFailedError as failure:
-        if verbose:
+        from jetforge.cli.session import failure_lines  # imported already by the command
+
+        if verbose():
             _print_traceback(err)
-        session.render_failure(failure)
+        print("\n".join(failure_lines(failure)), file=err)
         return failure.exit_code
     except JetforgeError as error:
-        if verbose:
+        lost = isinstance(error, OutputError)  # a traceback would add nothing to it
+        if lost:
+            silence(out)
+        if verbose():
             _print_traceback(err)
         print(f"jetforge: error: {error}", file=err)
-        if not isinstance(error, UsageError) and not verbose:
+        if not isinstance(error, UsageError) and not verbose() and not lost:
             print("jetforge: re-run with -v for details", file=err)
         return error.exit_code
     except Exception as error:
-        if verbose:
+        if verbose():
             _print_traceback(err)
         print(f"jetforge: internal error: {type(error).__name__}: {error}", file=err)
         print("jetforge: re-run with -v for details", file=err)
         return 1
+    finally:
+        err.flush()
 
 
 @contextlib.contextmanager
@@ -141,27 +182,11 @@ def _terminate_like_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _silence(stream: TextIO) -> None:
-    """Point a closed pipe's descriptor at /dev/null, so the flush at exit stays quiet."""
-    try:
-        descriptor = stream.fileno()
-    except (OSError, ValueError):
-        return
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, descriptor)
-    os.close(null)
-
-
 def entry() -> None:
     """Run the command of ``sys.argv`` in this process and exit with its code (see
     :func:`jetforge.cli.entry.entry`, which asks the command server first)."""
-    code = main()
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence(sys.stdout)
-        code = code or 1
-    sys.exit(code)
+    reserve_standard_descriptors()
+    sys.exit(main())
 
 
 def _print_traceback(err: TextIO) -> None:

@@ -17,7 +17,7 @@ from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, split_list
 from jetforge.cli.talk import TerminalConversation, build_command_line, reporter_for
 from jetforge.core.spec import ROOT_FORMATS
-from jetforge.core.tags import parse_image_ref
+from jetforge.core.tags import image_reference, parse_image_ref
 from jetforge.engine.base import Engine
 from jetforge.engine.table import ENGINES, choose_engine
 from jetforge.errors import UsageError
@@ -90,6 +90,10 @@ def run(session: Session) -> int:
         return 0
     if not words.image:
         raise UsageError(f"run: name an IMAGE or PACKAGE (usage: {USAGE})")
+    if words.image.startswith("-"):  # after `--`: the engine would read it as an option
+        raise UsageError(
+            f"run: '{words.image}' looks like an option, not an IMAGE or PACKAGE (usage: {USAGE})"
+        )
     for name, value in words.own:
         if OWN_OPTIONS[name] and value is None:
             raise UsageError(f"run: {name} needs a value")
@@ -111,7 +115,7 @@ def run(session: Session) -> int:
     engine = kind.connect(session.env)
     root = Path(words.own_value("--host-root") or session.env.get(HOST_ROOT_VARIABLE) or "/")
     probe = probe_host(root, session.env, engine, engine.info())
-    image = choose_image(session, engine, words, dry_run=dry_run)
+    image = str(image_reference(choose_image(session, engine, words, dry_run=dry_run), "run"))
     request = RunRequest(
         image=image,
         command=words.command,

@@ -11,6 +11,7 @@ from typing import Any
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_engine_option
+from jetforge.core.tags import image_reference
 from jetforge.engine.table import choose_engine
 from jetforge.lock import read_sbom
 
@@ -31,6 +32,7 @@ def register(commands: Any) -> None:
 def run(session: Session) -> int:
     """Print the SBOM."""
     args = session.args
+    image = str(image_reference(args.image, "sbom: IMAGE"))
     engine = choose_engine(args.engine, session.env, session.settings.engine).connect(session.env)
-    session.stdout.write(read_sbom(engine, session.data_dir, args.image))
+    session.stdout.write(read_sbom(engine, session.data_dir, image))
     return 0

@@ -6,7 +6,10 @@ Built once per command from the parsed arguments, then passed explicitly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,7 +22,8 @@ from jetforge.core.spec import ROOT_FORMATS, root_format
 from jetforge.discovery.discover import discover
 from jetforge.discovery.index import VARIABLE
 from jetforge.discovery.walk import PackageRoot
-from jetforge.errors import StageFailedError, UsageError
+from jetforge.errors import FailureError, StageFailedError, UsageError
+from jetforge.files import is_disk_full, writing_problem
 from jetforge.platform import Platform, detect_platform
 from jetforge.probes import RememberingRunner
 from jetforge.settings import Settings, load_settings
@@ -136,6 +140,37 @@ def warn_about_secrets(session: Session, pairs: tuple[tuple[str, str], ...]) -> 
             )
 
 
+def failure_lines(failure: StageFailedError) -> list[str]:
+    """The lines that report a failed stage: the stage, its command, the end of its log,
+    the log path and how to resume."""
+    lines = [
+        f"jetforge: error: {failure.stage} failed in {failure.step}",
+        f"jetforge: command: {failure.command}",
+    ]
+    if failure.tail:
+        lines.append(f"jetforge: last {len(failure.tail)} lines of the log:")
+        lines += [f"  {line}" for line in failure.tail]
+    if failure.log_path:
+        lines.append(f"jetforge: log: {failure.log_path}")
+    if failure.resume:
+        lines.append(f"jetforge: resume with: {failure.resume}")
+    return lines
+
+
+def working_directory() -> Path:
+    """The working directory; one that was deleted (or cannot be read) is a usage error,
+    since relative paths and the config file are taken from it."""
+    try:
+        return Path.cwd()
+    except OSError as error:
+        gone = isinstance(error, FileNotFoundError)
+        problem = "it was deleted" if gone else error.strerror or str(error)
+        raise UsageError(
+            f"cannot use the working directory ({problem}); cd to an existing directory "
+            "and run the command again"
+        ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class CommonOptions:
     """The options every command shares (output, packages, platform), typed right after
@@ -176,8 +211,10 @@ class Session:
     stderr: TextIO
     argv: list[str] = field(default_factory=list)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    cwd: Path = field(default_factory=Path.cwd)
+    cwd: Path = field(default_factory=working_directory)
     options: CommonOptions = field(default_factory=CommonOptions)
+    keeps: bool = True  # the command keeps what it makes in the cache directory
+    resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @cached_property
     def settings(self) -> Settings:
@@ -250,13 +287,46 @@ class Session:
         """The discovery index's folder, or None with ``--no-index`` / ``JETFORGE_NO_INDEX``."""
         if self.options.no_index or self.env.get(VARIABLE, "") not in ("", "0"):
             return None
+        if self.cache_dir != self.cache_home:
+            return None  # a temporary cache directory: an index would be written for nothing
         return self.cache_dir / "index"
 
     @cached_property
-    def cache_dir(self) -> Path:
-        """Where jetforge keeps generated contexts and remembered test results."""
+    def cache_home(self) -> Path:
+        """``$XDG_CACHE_HOME/jetforge`` (``~/.cache/jetforge``): where jetforge keeps what it
+        remembers and the package cache's state; read what is there from here."""
         base = self.env.get("XDG_CACHE_HOME") or str(Path(self.env.get("HOME", "/root")) / ".cache")
         return Path(base) / "jetforge"
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        """Where this command writes generated contexts and what it remembers: the cache
+        home, checked once. When nothing can be written there (read-only, not ours, full),
+        a command that keeps things there fails with one line; any other command warns once
+        and writes into a temporary directory removed when it ends (and keeps no index)."""
+        home = self.cache_home
+        problem = writing_problem(home)
+        if problem is None:
+            return home
+        why = problem.strerror or str(problem)
+        if self.keeps:
+            remedy = "free some space or set" if is_disk_full(problem) else "set"
+            message = (
+                f"cannot write the cache directory {home} ({why}); "
+                f"{remedy} XDG_CACHE_HOME to a writable directory"
+            )
+            raise FailureError(message) if is_disk_full(problem) else UsageError(message)
+        try:
+            place = self.env.get("TMPDIR") or None
+            scratch = Path(tempfile.mkdtemp(prefix="jetforge-cache-", dir=place))
+        except OSError as error:
+            raise UsageError(
+                f"cannot write the cache directory {home} ({why}), nor a temporary one "
+                f"({error.strerror or error}); set XDG_CACHE_HOME to a writable directory"
+            ) from None
+        self.resources.callback(shutil.rmtree, scratch, ignore_errors=True)
+        self.warn(f"cannot write the cache directory {home} ({why}); nothing is kept for later")
+        return scratch
 
     @cached_property
     def data_dir(self) -> Path:
@@ -275,18 +345,7 @@ class Session:
 
     def render_failure(self, failure: StageFailedError) -> None:
         """The failing stage, its command, the end of its log, the log path, how to resume."""
-        lines = [
-            f"jetforge: error: {failure.stage} failed in {failure.step}",
-            f"jetforge: command: {failure.command}",
-        ]
-        if failure.tail:
-            lines.append(f"jetforge: last {len(failure.tail)} lines of the log:")
-            lines += [f"  {line}" for line in failure.tail]
-        if failure.log_path:
-            lines.append(f"jetforge: log: {failure.log_path}")
-        if failure.resume:
-            lines.append(f"jetforge: resume with: {failure.resume}")
-        print("\n".join(lines), file=self.stderr)
+        print("\n".join(failure_lines(failure)), file=self.stderr)
 
     def warn(self, message: str) -> None:
         """One warning line on stderr."""

@@ -4,6 +4,9 @@ package directory (for list, show and docs; not a command)."""
 from __future__ import annotations
 
 from jetforge.core.catalog import Variant
+from jetforge.files import MIB, UnreadableFileError, read_regular
+
+DOC_LIMIT = MIB  # a package's docs or notes file
 
 
 def variant_json(variant: Variant) -> dict[str, object]:
@@ -45,7 +48,8 @@ def read_doc(variant: Variant, text: str) -> str:
     try:
         inside = candidate.resolve().is_relative_to(variant.spec.path.resolve())
         if inside and candidate.is_file():
-            return candidate.read_text(encoding="utf-8-sig", errors="replace").strip()
-    except OSError:
+            data = read_regular(candidate, "documentation file", DOC_LIMIT)
+            return data.decode("utf-8-sig", errors="replace").strip()
+    except (OSError, UnreadableFileError):
         pass
     return text

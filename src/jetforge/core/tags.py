@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from jetforge.core.names import in_file_name
+from jetforge.errors import UsageError
 
 if TYPE_CHECKING:
     from jetforge.core.spec import PackageSpec
@@ -58,6 +59,7 @@ _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 _DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?"
 _REPOSITORY = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*")
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-fA-F0-9]{32,}")
 
 
 def reference_problem(ref: ImageRef) -> str:
@@ -70,6 +72,45 @@ def reference_problem(ref: ImageRef) -> str:
         )
     if ref.tag and not _TAG.fullmatch(ref.tag):
         return f"'{ref.tag}' is not a valid tag (letters, digits, '_', '.', '-'; at most 128)"
+    if ref.digest and not _DIGEST.fullmatch(ref.digest):
+        return f"'{ref.digest}' is not a valid digest (e.g. sha256:<64 hex digits>)"
+    return ""
+
+
+def image_reference(text: str, source: str) -> ImageRef:
+    """An image reference a user gave (``--base``, ``bootstrap --tag``, ``run IMAGE``,
+    ``sbom IMAGE``), parsed once and checked against the reference grammar the engines
+    share, so that what reaches an engine's command line is an image and never an option
+    (``--help``, ``-v``). Anything else is a :class:`UsageError` naming ``source``."""
+    reference = parse_image_ref(text)
+    problem = _word_problem(text, "an image (e.g. debian:12)") or reference_problem(reference)
+    if problem:
+        raise UsageError(f"{source}: {problem}")
+    return reference
+
+
+def repository_prefix(text: str, source: str) -> str:
+    """A registry and namespace a user gave for repositories (``--push REPO``:
+    ``127.0.0.1:5000/team``), without a trailing ``/``, checked as :func:`image_reference`
+    checks a repository."""
+    what = "a registry and namespace (e.g. 127.0.0.1:5000/team)"
+    prefix = text.strip().rstrip("/")
+    problem = _word_problem(text, what)
+    if not problem and (
+        reference_problem(ImageRef(f"{prefix}/x")) or parse_image_ref(f"{prefix}/x").tag
+    ):
+        problem = f"'{text}' is not {what}"
+    if problem:
+        raise UsageError(f"{source}: {problem}")
+    return prefix
+
+
+def _word_problem(text: str, what: str) -> str:
+    """What makes ``text`` no name at all: nothing, or a word that looks like an option."""
+    if not text.strip():
+        return f"an empty value is not {what}"
+    if text.strip().startswith("-"):
+        return f"'{text}' looks like an option, not {what}"
     return ""
 
 

@@ -82,8 +82,9 @@ class CliEngine:
         return Command(command.argv, (*self._endpoint(), *command.env))
 
     def run_command(self, options: Sequence[str], image: str, argv: Sequence[str]) -> Command:
-        """The command that runs ``argv`` in a new container of ``image``."""
-        return Command((self.program, "run", *options, image, *argv), self._endpoint())
+        """The command that runs ``argv`` in a new container of ``image`` (after ``--``:
+        whatever ``image`` is, the engine never reads it as an option)."""
+        return Command((self.program, "run", *options, "--", image, *argv), self._endpoint())
 
     def _endpoint(self) -> tuple[tuple[str, str], ...]:
         """The endpoint variables in effect, for command lines shown to be run by hand."""
@@ -95,6 +96,8 @@ class CliEngine:
         raise NotImplementedError
 
     def _call(self, *args: str) -> Completed:
+        """Run the program with ``args``. Every caller puts ``--`` before the names it
+        passes (images, containers, files), so that a name never reads as an option."""
         return self.runner([self.program, *args], env=self.env)
 
     def build(self, command: Command, on_output: OutputSink) -> Completed:
@@ -104,10 +107,16 @@ class CliEngine:
 
     def inspect(self, reference: str) -> ImageInfo | None:
         """Details of a local image, or None when it is absent."""
-        done = self._call("image", "inspect", reference)
+        done = self._call("image", "inspect", "--", reference)
         if done.returncode != 0:
             return None
-        return _image_info(json.loads(done.stdout)[0])
+        try:
+            found = json.loads(done.stdout or "[]")
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(found, list) or not found or not isinstance(found[0], dict):
+            return None
+        return _image_info(found[0])
 
     def list_images(self, filters: Sequence[str] = ()) -> list[ImageInfo]:
         """Details of every local image matching all engine ``filters`` (``label=K``,
@@ -121,7 +130,7 @@ class CliEngine:
             return []
         # One call for all; an image removed since the listing makes the engine exit
         # non-zero but still print the others.
-        done = self._call("image", "inspect", *ids)
+        done = self._call("image", "inspect", "--", *ids)
         try:
             found = json.loads(done.stdout or "[]")
         except json.JSONDecodeError:
@@ -130,7 +139,7 @@ class CliEngine:
 
     def tag(self, source: str, target: str) -> None:
         """Give ``source`` the name ``target``."""
-        done = self._call("tag", source, target)
+        done = self._call("tag", "--", source, target)
         if done.returncode != 0:
             raise FailureError(f"{self.name} tag {source} {target} failed: {done.stderr.strip()}")
 
@@ -139,7 +148,7 @@ class CliEngine:
         (``rmi`` of an image's last name would delete it)."""
         found = self.inspect(reference)
         if found is not None and len(found.tags) > 1:
-            self._call("rmi", reference)
+            self._call("rmi", "--", reference)
 
     def run(
         self, options: Sequence[str], image: str, argv: Sequence[str], on_output: OutputSink
@@ -150,19 +159,21 @@ class CliEngine:
 
     def remove_container(self, name: str) -> None:
         """Remove a container if it exists."""
-        self._call("rm", "--force", name)
+        self._call("rm", "--force", "--", name)
 
     def push(self, reference: str, on_output: OutputSink) -> Completed:
         """Push an image to its registry."""
-        return self.runner([self.program, "push", reference], env=self.env, on_output=on_output)
+        argv = [self.program, "push", "--", reference]
+        return self.runner(argv, env=self.env, on_output=on_output)
 
     def pull(self, reference: str, on_output: OutputSink) -> Completed:
         """Pull an image from its registry."""
-        return self.runner([self.program, "pull", reference], env=self.env, on_output=on_output)
+        argv = [self.program, "pull", "--", reference]
+        return self.runner(argv, env=self.env, on_output=on_output)
 
     def import_tarball(self, tarball: str, reference: str) -> Completed:
         """Create an image from a root filesystem tarball."""
-        return self._call("import", tarball, reference)
+        return self._call("import", "--", tarball, reference)
 
     def info(self) -> EngineInfo:
         """Version, runtimes, CDI support and data root (``docker info``/``podman info``)."""

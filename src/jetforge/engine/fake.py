@@ -105,7 +105,7 @@ class FakeEngine:
 
     def run_command(self, options: Sequence[str], image: str, argv: Sequence[str]) -> Command:
         """The argv of a container run."""
-        return Command((self.program, "run", *options, image, *argv))
+        return Command((self.program, "run", *options, "--", image, *argv))
 
     def calls_of(self, verb: str) -> list[tuple[str, ...]]:
         """The recorded calls of one kind (``build``, ``run``, ``tag``, ...)."""

@@ -76,12 +76,12 @@ class PodmanEngine(CliEngine):
 
     def push(self, reference: str, on_output: OutputSink) -> Completed:
         """Push an image to its registry (a loopback one over plain HTTP, as docker does)."""
-        argv = [self.program, "push", *_plain_http(reference), reference]
+        argv = [self.program, "push", *_plain_http(reference), "--", reference]
         return self.runner(argv, env=self.env, on_output=on_output)
 
     def pull(self, reference: str, on_output: OutputSink) -> Completed:
         """Pull an image from its registry (a loopback one over plain HTTP, as docker does)."""
-        argv = [self.program, "pull", *_plain_http(reference), reference]
+        argv = [self.program, "pull", *_plain_http(reference), "--", reference]
         return self.runner(argv, env=self.env, on_output=on_output)
 
     def _working_containers(self) -> set[str]:
@@ -92,7 +92,7 @@ class PodmanEngine(CliEngine):
     def _remove_working_containers(self, before: set[str]) -> None:
         left = sorted(self._working_containers() - before)
         if left:
-            self._call("rm", "--force", *left)
+            self._call("rm", "--force", "--", *left)
 
     def parse_info(self, text: str) -> EngineInfo:
         """``podman info --format json`` as a value."""
