@@ -45,6 +45,11 @@ class DefinitionError(UsageError):
         return type(self), (self.path, self.problem, self.line)  # kept by the index
 
 
+class AliasBombError(DefinitionError):
+    """A YAML file whose aliases expand it beyond any package file's need: an error even
+    where a file that is not valid YAML is only passed over (a jc directory's YAML files)."""
+
+
 class UnknownPackageError(UsageError):
     """A requested name matches no package."""
 

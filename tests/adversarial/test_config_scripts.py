@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
+
+from tests.adversarial.conftest import one_line_error
+from tests.conftest import CliResult
 
 HEADER = "#---\n# name: {}\n#---\nARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n"
 NO_ENGINE = {"JETFORGE_SHIPPED_PACKAGES": "", "JETFORGE_DOCKER": "/nonexistent/docker"}
@@ -32,3 +38,57 @@ def test_warnings_never_reach_stdout_when_stderr_is_closed(tree, cli_env):
     done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0
     assert done.stdout == "good\n"  # the warning about 'bad' went nowhere, not here
+
+
+def _alias_bomb(indent: str) -> str:
+    """Billion laughs: nine levels of nine aliases each, a few hundred bytes of YAML that
+    expand to 9**9 strings wherever the value is copied or printed."""
+    lines = [f'{indent}A: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for before, level in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{indent}{level.upper()}: &{level} [{', '.join([f'*{before}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def _limited_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a regression fails, not the host
+
+
+@pytest.mark.parametrize(
+    ("files", "argv", "where"),
+    [
+        (
+            {"bomb/package.yaml": "build_args:\n" + _alias_bomb("  ")},
+            (),
+            "bomb/package.yaml:7:",
+        ),
+        (
+            {"bomb/Dockerfile": "#---\n# build_args:\n" + _alias_bomb("#   ") + "#---\nFROM x\n"},
+            (),
+            "bomb/Dockerfile:8:",
+        ),
+        (
+            {"bomb/config.yaml": "build_args:\n" + _alias_bomb("  ")},
+            ("--package-format", "jc"),
+            "bomb/config.yaml:7:",
+        ),
+    ],
+    ids=["package.yaml", "header", "jc-config.yaml"],
+)
+def test_a_yaml_alias_bomb_is_one_line_quickly_in_bounded_memory(tree, cli_env, files, argv, where):
+    root = tree({"bomb/Dockerfile": HEADER.format("bomb"), **files})
+    env = {**cli_env, **NO_ENGINE}
+    command = jetforge_process(root, "build", "--simulate", "bomb", *argv)
+    started = time.monotonic()
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        preexec_fn=_limited_memory,
+    )
+    assert time.monotonic() - started < 15
+    result = CliResult(done.returncode, done.stdout, done.stderr)
+    one_line_error(result, 2, where, "YAML aliases expand this to over 1000000 values")
