@@ -33,14 +33,15 @@ def open_standard_streams() -> None:
 
 
 def entry() -> None:
-    """Console-script entry point (and ``python -m jetforge``)."""
-    open_standard_streams()
+    """Console-script entry point (and ``python -m jetforge``). With a standard stream
+    closed, the command server is not asked (it runs the command here)."""
     try:
         code = run_through_server(sys.argv[1:])
     except Exception:  # the server is a shortcut: never a reason to fail
         code = None
     if code is not None:
         sys.exit(code)
+    open_standard_streams()
     from jetforge.cli.main import entry as run_here
 
     run_here()
