@@ -154,6 +154,12 @@ def _loader() -> type[yaml.SafeLoader]:
 _PLAIN_KEYS = _SCALAR_TAGS | {_TAG + "str"}
 
 
+def preload() -> None:
+    """Import yaml and make the loader now: a process that forks a reader per package
+    directory (the script worker) does it once, not in every reader."""
+    _loader()
+
+
 def load_yaml(path: Path, text: str, first_line: int = 1) -> object:
     """``yaml.safe_load`` whose errors name the file and line; an alias bomb is an
     :class:`~jetforge.errors.AliasBombError`."""
