@@ -128,6 +128,39 @@ def runs(counter: Path) -> int:
     return len(counter.read_text().splitlines()) if counter.exists() else 0
 
 
+def test_a_file_or_directory_a_script_reads_outside_the_tree_is_an_input(
+    tree, run, tmp_path, settled
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "versions.txt").write_text("1.0\n")
+    (tmp_path / "beside.txt").write_text("a\n")
+    (data / "extras").mkdir()
+    counter = tmp_path / "runs"
+    body = (
+        f"open({str(counter)!r}, 'a').write('ran\\n')\n"
+        f"version = open({str(data / 'versions.txt')!r}).read().strip()\n"
+        "import os, pathlib\n"
+        "beside = pathlib.Path(package.path).parents[1] / 'beside.txt'\n"  # next to the tree
+        f"extras = sorted(os.listdir({str(data / 'extras')!r}))\n"
+        "notes = beside.read_text().strip() + ' ' + ','.join(extras)\n"
+        "return package.replace(name=f'widget:{version}', notes=notes)"
+    )
+    root = tree({"widget/Dockerfile": HEADER.format("widget"), "widget/config.py": script(body)})
+    show = ("show", "--json")
+    first = run(root, *show)
+    assert [(v["name"], v["notes"]) for v in json.loads(first.stdout)] == [("widget:1.0", "a ")]
+    assert runs(counter) == 1
+    run(root, *show)
+    assert runs(counter) == 1  # nothing changed: the index answers
+    (data / "versions.txt").write_text("2.0\n")
+    assert names(run(root, "list")) == ["widget:2.0"]
+    (tmp_path / "beside.txt").write_text("b\n")
+    (data / "extras" / "x").write_text("")
+    assert [v["notes"] for v in json.loads(run(root, *show).stdout)] == ["b x"]
+    assert runs(counter) == 3
+
+
 def test_a_variable_read_as_bytes_is_an_input(tree, run, tmp_path, settled):
     counter = tmp_path / "runs"
     body = (

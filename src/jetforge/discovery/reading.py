@@ -105,7 +105,7 @@ def read_tree(
         reads = {name: env.get(name) for name in host.env_names}
         whole_env = dict(env) if host.whole_env else None
     store.forget_missing({str(found.path) for found in directories})
-    store.keep_scripts(key, tuple(walk.sources), reads, whole_env, merge=scripts_hold)
+    store.keep_scripts(key, tuple(walk.sources), reads, whole_env, host.files, merge=scripts_hold)
     complete &= store.keep_walk(directories, walk)
     return [entry for entry in read if entry is not None], walk, complete
 

@@ -29,6 +29,7 @@ from jetforge._process import LineWorker, WorkerGoneError
 from jetforge.errors import DefinitionError
 
 if TYPE_CHECKING:
+    from jetforge.discovery.walk import FileStamp
     from jetforge.platform import Platform
 
 SCRIPT_TIMEOUT = 20.0
@@ -178,6 +179,7 @@ class ScriptHost:
         self._lane_of: dict[Path, _Lane] = {}
         self.env_names: set[str] = set()  # the variables scripts looked up
         self.whole_env = False  # a script looked at every variable
+        self.files: dict[str, FileStamp | None] = {}  # what scripts read, as they found it
 
     def __enter__(self) -> ScriptHost:
         return self
@@ -227,6 +229,8 @@ class ScriptHost:
         answer = lane.answer((kind, directory, files))
         self.env_names.update(answer.get("env", ()))
         self.whole_env |= bool(answer.get("whole_env"))
+        for path, stamp in answer.get("files", ()):
+            self.files.setdefault(path, None if stamp is None else tuple(stamp))
         if "lost" in answer:
             problem = (
                 f"config script did not finish within {self.timeout:g} s (set {TIMEOUT_VARIABLE})"
