@@ -118,9 +118,13 @@ def _children() -> list[int]:
         listed = Path(f"/proc/self/task/{os.getpid()}/children").read_text()
         return [int(number) for number in listed.split()]
     except OSError:  # a kernel without that file: look at every process's parent
-        found = []
+        found: list[int] = []
         me = os.getpid()
-        for entry in os.scandir("/proc"):
+        try:
+            entries = list(os.scandir("/proc"))
+        except OSError:  # no /proc: nothing to find (and no subreaper to have found it)
+            return found
+        for entry in entries:
             if entry.name.isdigit():
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     stat = Path(entry.path, "stat").read_text()
