@@ -161,6 +161,23 @@ def test_a_file_or_directory_a_script_reads_outside_the_tree_is_an_input(
     assert runs(counter) == 3
 
 
+def test_a_file_a_jc_script_reads_outside_the_tree_is_an_input(tree, run, tmp_path, settled):
+    data = tmp_path / "versions.txt"
+    data.write_text("12.6\n")
+    root = tree(
+        {
+            "cudalike/Dockerfile": "#---\n# name: cudalike\n# buildkit_device: ''\n#---\nFROM x\n",
+            "cudalike/config.py": (
+                f"version = open({str(data)!r}).read().strip()\n"
+                "package['name'] = 'cudalike:' + version\n"
+            ),
+        }
+    )
+    assert names(run(root, "list")) == ["cudalike:12.6"]
+    data.write_text("13.0\n")
+    assert names(run(root, "list")) == ["cudalike:13.0"]
+
+
 def test_a_variable_read_as_bytes_is_an_input(tree, run, tmp_path, settled):
     counter = tmp_path / "runs"
     body = (
