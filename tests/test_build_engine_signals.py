@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -93,6 +94,73 @@ def test_sigint_stops_the_build_and_leaves_no_containers(
         for s in json.loads((tmp_path / "logs" / "summary.json").read_text())["stages"]
     }
     assert states["fb"] == "built"
+
+
+def test_sighup_stops_the_build_like_sigterm(chain_tree, image_name, tmp_path, cli_env):
+    # The terminal closed or the ssh connection dropped: the docker build is stopped, its
+    # containers removed, exit 129 (128 + SIGHUP), as SIGTERM gives 143.
+    before = containers()
+    lines: list[str] = []
+    argv = command(chain_tree, image_name, tmp_path / "logs", "--build-args", "FC_DELAY=120")
+    with subprocess.Popen(
+        [*argv, "fc"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=cli_env
+    ) as process:
+        try:
+            wait_for(process, "[03-fc] building", lines)
+            time.sleep(3)  # let the engine start the step's container
+            started = time.monotonic()
+            process.send_signal(signal.SIGHUP)
+            assert process.wait(timeout=60) == 129
+            assert time.monotonic() - started < 30
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.stderr is not None
+        rest = process.stderr.read()
+    assert "jetforge: hung up; nothing that was built is lost" in rest
+    assert "Traceback" not in rest
+    deadline = time.monotonic() + 20
+    while _chain_containers(containers() - before, image_name) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    # (the daemon is shared: containers other tests start meanwhile are not this build's)
+    assert _chain_containers(containers() - before, image_name) == set()
+    assert not any("docker" in line and "build" in line for line in _our_children_left())
+    states = {
+        s["package"]: s["state"]
+        for s in json.loads((tmp_path / "logs" / "summary.json").read_text())["stages"]
+    }
+    assert states["fb"] == "built"
+
+
+def _chain_containers(found: set[str], image_name: str) -> set[str]:
+    """Those of the containers ``found`` that run an image of the chain ``image_name``."""
+    listed = subprocess.run(
+        ["docker", "images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}"],
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    ours = {line.split()[0] for line in listed if image_name in line}
+    chain = set()
+    for container in found:
+        image = subprocess.run(
+            ["docker", "inspect", "--format", "{{.Image}}", container],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        if image in ours:
+            chain.add(container)
+    return chain
+
+
+def _our_children_left() -> list[str]:
+    """The command lines of this test process's children still running."""
+    found = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    pids = found.read_text().split() if found.exists() else []
+    lines = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            lines.append(Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "))
+    return lines
 
 
 def test_two_different_chains_built_at_the_same_time_both_succeed(

@@ -162,7 +162,8 @@ def run_attached(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -
     For commands the user talks to directly (``jetforge run``): nothing is captured, and
     the child stays in our process group so a Ctrl-C reaches it first; we then give it
     time to stop (and the engine to remove a ``--rm`` container) before giving up on it.
-    A SIGTERM that reached only us is passed on to it. A missing program gives 127.
+    A SIGTERM or SIGHUP that reached only us is passed on to it. A missing program gives
+    127.
     """
     try:
         process = subprocess.Popen(list(argv), env=None if env is None else dict(env))
@@ -173,7 +174,7 @@ def run_attached(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -
             return process.wait()
         except BaseException as error:
             if isinstance(error, TerminatedError):
-                process.terminate()  # only we got SIGTERM: pass it on
+                process.send_signal(error.number)  # perhaps only we got it: pass it on
             try:
                 process.wait(timeout=10)
             except BaseException:  # it did not stop in time, or a second Ctrl-C
@@ -294,12 +295,40 @@ class LineWorker:
         ready, _, _ = select.select([process.stdout.fileno()], [], [], 0)
         return bool(ready)
 
-    def close(self) -> None:
-        """Stop the child (if one runs) and forget it."""
+    def close(self, grace: float = 0.0) -> None:
+        """Stop the child (if one runs) and every process of its process group (what it
+        started, unless that left the group), and forget it. With ``grace``, the child
+        first sees its requests end and gets that many seconds to end by itself (and end
+        what it started)."""
         process, self._process = self._process, None
         if process is None:
             return
         with process:
+            if grace > 0 and process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
+                _wait_unreaped(process.pid, grace)
+            # The child leads its own group (a session of its own); until it is reaped,
+            # its id (the group's) cannot be taken by another process.
+            if process.returncode is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(process.pid, signal.SIGKILL)
             if process.poll() is None:
                 process.kill()
             process.wait()
+
+
+def _wait_unreaped(pid: int, seconds: float) -> None:
+    """Wait at most ``seconds`` for child ``pid`` to end, without reaping it (where the
+    system cannot tell without reaping, not at all)."""
+    if not hasattr(os, "waitid"):
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if ended is not None:
+            return
+        time.sleep(0.01)

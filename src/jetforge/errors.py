@@ -6,6 +6,7 @@ Exceptions carry data; their message is built in ``__str__`` so callers can insp
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 
@@ -43,6 +44,11 @@ class DefinitionError(UsageError):
 
     def __reduce__(self) -> tuple[type[DefinitionError], tuple[Path, str, int | None]]:
         return type(self), (self.path, self.problem, self.line)  # kept by the index
+
+
+class AliasBombError(DefinitionError):
+    """A YAML file whose aliases expand it beyond any package file's need: an error even
+    where a file that is not valid YAML is only passed over (a jc directory's YAML files)."""
 
 
 class UnknownPackageError(UsageError):
@@ -144,8 +150,23 @@ class StageFailedError(FailureError):
 
 
 class TerminatedError(KeyboardInterrupt):
-    """SIGTERM arrived: handled like Ctrl-C (the running step is stopped and its
-    containers removed), then the command exits 143."""
+    """SIGTERM or SIGHUP (terminal closed, connection dropped) arrived: handled like
+    Ctrl-C (the running step is stopped, its containers removed, the processes jetforge
+    started ended), then the command exits 128 + the signal's number: 143 or 129."""
+
+    def __init__(self, number: int = signal.SIGTERM) -> None:
+        super().__init__(number)
+        self.number = number
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for a command ended by this signal."""
+        return 128 + self.number
+
+    @property
+    def reason(self) -> str:
+        """What happened, in the words of the line jetforge prints."""
+        return "hung up" if self.number == signal.SIGHUP else "terminated"
 
 
 class LockfileError(UsageError):

@@ -9,7 +9,8 @@ from jetforge.server_client import run_through_server
 
 
 def entry() -> None:
-    """Console-script entry point (and ``python -m jetforge``)."""
+    """Console-script entry point (and ``python -m jetforge``). With a standard stream
+    closed, the command server is not asked (it runs the command here)."""
     try:
         code = run_through_server(sys.argv[1:])
     except Exception:  # the server is a shortcut: never a reason to fail

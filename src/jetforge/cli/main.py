@@ -131,11 +131,11 @@ def _run(command: Callable[[], int], out: TextIO, err: TextIO, verbose: Callable
         # The reader went away (`jetforge list | head`): nothing more to say, to anyone.
         silence(out)
         return 1
-    except TerminatedError:
-        print("jetforge: terminated; nothing that was built is lost", file=err)
-        return 143
+    except TerminatedError as stopped:
+        _say_last(err, f"jetforge: {stopped.reason}; nothing that was built is lost")
+        return stopped.exit_code
     except KeyboardInterrupt:
-        print("jetforge: interrupted; nothing that was built is lost", file=err)
+        _say_last(err, "jetforge: interrupted; nothing that was built is lost")
         return 130
     except StageFailedError as failure:
         from jetforge.cli.session import failure_lines  # imported already by the command
@@ -164,22 +164,43 @@ def _run(command: Callable[[], int], out: TextIO, err: TextIO, verbose: Callable
         err.flush()
 
 
+# Signals that end a command as Ctrl-C does: SIGTERM, and SIGHUP (the terminal closed,
+# the ssh connection dropped), which would otherwise end jetforge without any cleanup.
+_TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
 def _terminate_like_interrupt() -> Iterator[None]:
-    """While a command runs, SIGTERM raises :class:`TerminatedError`, so the cleanup that
-    Ctrl-C gets (running build or test stopped, containers removed) happens for it too."""
+    """While a command runs, SIGTERM and SIGHUP raise :class:`TerminatedError`, so the
+    cleanup that Ctrl-C gets (running build or test stopped, containers removed, config
+    script workers ended) happens for them too. A signal ignored when jetforge started
+    (``nohup jetforge build …``) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def raise_terminated(_signal: int, _frame: object) -> None:
-        raise TerminatedError
+    def raise_terminated(number: int, _frame: object) -> None:
+        raise TerminatedError(number)
 
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    previous = {
+        number: signal.signal(number, raise_terminated)
+        for number in _TERMINATING
+        if signal.getsignal(number) != signal.SIG_IGN
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _say_last(err: TextIO, line: str) -> None:
+    """Print the last line of an interrupted command; a terminal that hung up takes
+    nothing (and must not fail the exit)."""
+    try:
+        print(line, file=err, flush=True)
+    except (OSError, ValueError):
+        silence(err)
 
 
 def entry() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import sys
 from typing import TextIO, cast
 
 from jetforge.errors import OutputError
@@ -122,8 +123,10 @@ def silence(stream: TextIO) -> None:
 def reserve_standard_descriptors() -> None:
     """Open /dev/null on any of descriptors 0, 1 and 2 that is closed, so that no file
     or socket jetforge opens later takes its number (and a child process writes its
-    output there). Python has already made the stream itself None, so a result written
-    to a closed standard output is still an error."""
+    output there). Python has already made the stream itself None: a result written to a
+    closed standard output is still an error, while a closed standard input or error gets
+    a stream of /dev/null, since ``print(file=sys.stderr)`` with ``sys.stderr`` None
+    writes to standard output (a warning among the results)."""
     for number in (0, 1, 2):
         try:
             os.fstat(number)
@@ -132,3 +135,8 @@ def reserve_standard_descriptors() -> None:
             if null != number:
                 os.dup2(null, number)
                 os.close(null)
+    for name, number, mode in (("stdin", 0, "r"), ("stderr", 2, "w")):
+        if getattr(sys, name) is None:
+            stream = open(number, mode, encoding="utf-8", closefd=False)  # noqa: SIM115
+            setattr(sys, name, stream)
+            setattr(sys, f"__{name}__", stream)

@@ -2,7 +2,10 @@
 refuses duplicate keys and names the file and line of every error.
 
 Headers and ``package.yaml`` files are plain data: mappings, lists, strings, numbers,
-booleans and nulls. A document of only those is built straight from its nodes, about
+booleans and nulls. An anchor may be reused, but a document whose aliases would expand it
+by more than :data:`MAX_EXPANSION` (a "billion laughs" bomb: a few hundred bytes that
+expand to gigabytes wherever the value is copied or printed) is an error before anything
+is built of it. A document of only those is built straight from its nodes, about
 twice as fast as yaml's general constructor (whose bookkeeping serves anchors, merge keys
 and recursive structures); any other document goes through that constructor, so every
 document means what ``yaml.safe_load`` makes of it.
@@ -14,12 +17,15 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jetforge.errors import DefinitionError
+from jetforge.errors import AliasBombError, DefinitionError
 
 if TYPE_CHECKING:
     import yaml
 
 _TAG = "tag:yaml.org,2002:"
+# What aliases may add to a document, in nodes plus characters of scalars: far beyond any
+# package file's reuse of its anchors, far below what hurts to copy or print.
+MAX_EXPANSION = 1_000_000
 _SCALAR_TAGS = frozenset(_TAG + name for name in ("null", "bool", "int", "float"))
 
 
@@ -35,6 +41,7 @@ class _Plain:
     yaml_constructors: dict[str, Any]
 
     def construct_document(self, node: yaml.Node) -> Any:
+        _check_expansion(node)
         try:
             return self._plain(node, {})
         except _NotPlain:
@@ -92,6 +99,48 @@ class _Plain:
         return super().construct_mapping(node, deep=deep)  # type: ignore[misc, no-any-return]
 
 
+class _ExpansionError(Exception):
+    """A document whose aliases expand it too far; ``line`` is where (0-based)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand it by more than :data:`MAX_EXPANSION`.
+
+    Each node's expanded size (itself, the characters of a scalar, the expanded sizes of
+    its children) is computed once, by node identity, so a bomb costs what its text costs.
+    A node inside itself (a recursive anchor) counts once there."""
+    sizes: dict[int, int] = {}
+    own = 0  # the sizes of the distinct nodes, each counted once
+    first_large = root  # the first node found expanding past the limit: the line to name
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes and not children_done:
+            continue
+        if node.id == "scalar":
+            sizes[id(node)] = 1 + len(node.value)
+            own += sizes[id(node)]
+            continue
+        children = (
+            [part for pair in node.value for part in pair] if node.id == "mapping" else node.value
+        )
+        if not children_done:
+            sizes[id(node)] = 1  # while its children are counted: inside itself, it is 1
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+        own += 1
+        if first_large is root and sizes[id(node)] > MAX_EXPANSION:
+            first_large = node
+    if sizes[id(root)] - own > MAX_EXPANSION:
+        raise _ExpansionError(first_large.start_mark.line)
+
+
 @functools.cache
 def _loader() -> type[yaml.SafeLoader]:
     """The loader class, made when a file is first parsed: with the discovery index most
@@ -105,12 +154,25 @@ def _loader() -> type[yaml.SafeLoader]:
 _PLAIN_KEYS = _SCALAR_TAGS | {_TAG + "str"}
 
 
+def preload() -> None:
+    """Import yaml and make the loader now: a process that forks a reader per package
+    directory (the script worker) does it once, not in every reader."""
+    _loader()
+
+
 def load_yaml(path: Path, text: str, first_line: int = 1) -> object:
-    """``yaml.safe_load`` whose errors name the file and line."""
+    """``yaml.safe_load`` whose errors name the file and line; an alias bomb is an
+    :class:`~jetforge.errors.AliasBombError`."""
     import yaml  # here, not at the top: start-up time
 
     try:
         return yaml.load(text, Loader=_loader())  # noqa: S506 - CSafeLoader or SafeLoader
+    except _ExpansionError as error:
+        problem = (
+            f"YAML aliases expand this to over {MAX_EXPANSION} values (an alias bomb?); "
+            "an anchor may be reused, not multiplied"
+        )
+        raise AliasBombError(path, problem, first_line + error.line) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = first_line + mark.line if mark is not None else None

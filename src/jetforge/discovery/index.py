@@ -6,11 +6,12 @@ and the warnings reading it left, with what they were computed from: the directo
 entries (names, sizes, modification and change times, inodes), the format it was read
 in, and the files its variants name elsewhere. Directories whose variants config scripts
 compute are one group: their entries hold while every one of them, every Python file of
-the search directories, the platform, the scripts' setup and every environment variable
-a script read are what they were; else every script runs again (a script may import any
-file of the tree, or see what another left in the environment). An index belongs to one
-list of search directories and one jetforge (the stamps of its own files), so a changed
-jetforge or data file never reads an old one.
+the search directories, the platform, the scripts' setup, every environment variable and
+every other file or directory a script read are what they were; else every script runs
+again (a script may import any file of the tree). A script's failure (an exception, an
+exit, a timeout) is an answer like any other, kept with what the script read. An index
+belongs to one list of search directories and one jetforge (the stamps of its own
+files), so a changed jetforge or data file never reads an old one.
 
 When every directory and file the last walk looked at is as it was, the walk is not
 done again; when, besides, the scripts would see what they saw and the platform and the
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
     Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
 
-FORMAT = 1
+FORMAT = 2
 VARIABLE = "JETFORGE_NO_INDEX"
 SETTLED_NS = 1_000_000_000  # how long a file must be unchanged before the index trusts it
 
@@ -82,14 +83,18 @@ class Scripts:
     key: tuple[object, ...] = ()
     env: dict[str, str | None] = field(default_factory=dict)
     whole_env: bool = False  # a script looked at every variable
+    files: dict[str, FileStamp | None] = field(default_factory=dict)  # files scripts read
 
     def holds(self, key: tuple[object, ...], env: Mapping[str, str]) -> bool:
         """Whether the scripts would see what they saw when the entries were made."""
         if key != self.key:
             return False
         if self.whole_env:
-            return dict(env) == self.env
-        return all(env.get(name) == value for name, value in self.env.items())
+            if dict(env) != self.env:
+                return False
+        elif any(env.get(name) != value for name, value in self.env.items()):
+            return False
+        return all(file_stamp(path) == stamp for path, stamp in self.files.items())
 
 
 def code_stamp() -> Stamps:
@@ -270,16 +275,21 @@ class Index:
         sources: Stamps,
         reads: Mapping[str, str | None],
         whole_env: Mapping[str, str] | None,
+        files: Mapping[str, FileStamp | None],
         *,
         merge: bool,
     ) -> None:
         """Record what the scripts of this run saw (with ``merge``, besides what the kept
-        script entries saw); unsettled Python files keep nothing."""
-        if not self._settled(sources):
+        script entries saw: a file keeps the stamp it had when first read); unsettled
+        Python files, or files scripts read, keep nothing."""
+        if not self._settled(sources) or not self._settled(tuple(files.items())):
             key = ("unsettled",)
         env = dict(self.scripts.env) if merge else {}
         env.update(reads)
-        scripts = Scripts(key, env, self.scripts.whole_env and merge)
+        kept = dict(self.scripts.files) if merge else {}
+        for path, stamp in files.items():
+            kept.setdefault(path, stamp)
+        scripts = Scripts(key, env, self.scripts.whole_env and merge, kept)
         if whole_env is not None:
             scripts = dataclasses.replace(scripts, env=dict(whole_env), whole_env=True)
         if scripts != self.scripts:

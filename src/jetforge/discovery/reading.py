@@ -105,7 +105,7 @@ def read_tree(
         reads = {name: env.get(name) for name in host.env_names}
         whole_env = dict(env) if host.whole_env else None
     store.forget_missing({str(found.path) for found in directories})
-    store.keep_scripts(key, tuple(walk.sources), reads, whole_env, merge=scripts_hold)
+    store.keep_scripts(key, tuple(walk.sources), reads, whole_env, host.files, merge=scripts_hold)
     complete &= store.keep_walk(directories, walk)
     return [entry for entry in read if entry is not None], walk, complete
 
@@ -114,17 +114,15 @@ def _has_script(_directory: Path, files: frozenset[str]) -> bool:
     return "config.py" in files
 
 
-def _read_jetforge(
-    host: ScriptHost, directory: Path, files: frozenset[str], texts: Mapping[Path, str]
-) -> tuple[list[PackageSpec], bool]:
-    """A jetforge-format directory's variants, and whether a config script derived them
-    (in a script worker)."""
-    if not _has_script(directory, files):
-        specs = list(parse_package_dir(directory, files, texts))
-        if not any(spec.config for spec in specs):
-            return specs, False
-    found: list[PackageSpec] = decode(host.ask("jetforge", directory, files)["specs"])
-    return found, True
+def _unscripted(
+    directory: Path, files: frozenset[str], texts: Mapping[Path, str]
+) -> list[PackageSpec] | None:
+    """A jetforge-format directory's variants when no config script derives them; None
+    when one does (they come from a script worker then)."""
+    if _has_script(directory, files):
+        return None
+    specs = list(parse_package_dir(directory, files, texts))
+    return None if any(spec.config for spec in specs) else specs
 
 
 def _has_dockerfile(spec: PackageSpec, found: PackageDir) -> PackageSpec:
@@ -172,7 +170,12 @@ def _read(
             scripted = needs_worker(found.path, found.files)
             specs, notes = jc_reader.read(found.path, found.files)
         else:
-            specs, scripted = _read_jetforge(host, found.path, found.files, texts)
+            unscripted = _unscripted(found.path, found.files, texts)
+            if unscripted is None:  # a script's error, too, holds only while its inputs do
+                scripted = True
+                specs = decode(host.ask("jetforge", found.path, found.files)["specs"])
+            else:
+                specs = unscripted
             specs, notes = [_has_dockerfile(spec, found) for spec in specs], []
         parsed = tuple((spec, *_parse_requirements(spec)) for spec in specs)
     except ScriptLostError as error:  # an overrun or a dead worker: not for keeping

@@ -1,37 +1,51 @@
 """The worker process that runs package config scripts
-(``python -m jetforge.discovery.script_worker``).
+(``python -m jetforge.discovery.script_worker PARENT``, started by jetforge, process
+PARENT).
 
-It answers one JSON line per JSON request line on the descriptor that was its stdout;
-the scripts' own output goes to /dev/null and stdin is /dev/null for them. The network is
-refused (lookups fail at once and the scripts' fallbacks apply) and ``time.sleep`` returns
-at once (retry loops end). After each request the working directory is the scratch one
-again. The first request carries the platform and, for jc trees, the compatibility
+It answers one JSON line per JSON request line on the descriptor that was its stdout. The
+first request carries the platform, the time limit and, for jc trees, the compatibility
 module's constants and the roots of ``packages.*`` imports; it gets no answer.
+
+The scripts run in a runner process forked from the serving one, which never runs package
+code itself (:class:`Server`): a runner answers directory after directory until a script
+changes what the next would find (``sys.modules`` cleared, ``os`` replaced, a compat
+constant rewritten, the environment changed), starts a process, exits or runs past the
+time limit; then it is replaced and everything it started is killed, and a script that
+failed after others in the same runner is run again alone. So each script is judged on
+its own. A runner reports what its scripts read as they read it (environment variables,
+files and directories: :mod:`jetforge.discovery.audit`), so a failure, a timeout
+included, is an answer with its inputs like any other.
+
+The worker has no network (:mod:`jetforge.discovery.sandbox`: a network namespace where the
+host allows one; in any case an audit hook refuses every connection and name lookup of
+Python code, and lookups fail at once so the scripts' fallbacks apply), ``time.sleep``
+returns at once (retry loops end), and the scripts' output goes to /dev/null.
 """
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import gc
+import importlib
 import importlib.machinery
 import json
 import os
-import socket
+import select
+import signal
 import sys
 import time
 import types
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from jetforge.core.yaml_text import preload
+from jetforge.discovery import audit, sandbox
 from jetforge.discovery.configure import read_configured, script_failure
-from jetforge.discovery.scripts import decode, encode
+from jetforge.discovery.scripts import TIMEOUT_VARIABLE, decode, encode
 from jetforge.errors import DefinitionError
-from jetforge.jc.reader import OFFLINE_NOTE
 from jetforge.jc.worker import COMPAT_DIR, PackagesFinder, ScriptRunner, compat, read
-
-
-def _refuse(*_args: object, **_options: object) -> Any:
-    compat().log_warning(OFFLINE_NOTE)
-    raise OSError("jetforge reads packages offline: config scripts get no network")
 
 
 class NoProxies:
@@ -61,60 +75,6 @@ class NoProxies:
         return spec
 
 
-def go_offline() -> None:
-    """Refuse every connection and name lookup; make sleeps return at once."""
-    socket.socket.connect = _refuse  # type: ignore[method-assign]
-    socket.socket.connect_ex = _refuse  # type: ignore[method-assign]
-    socket.create_connection = _refuse
-    socket.getaddrinfo = _refuse
-    time.sleep = lambda _seconds: None
-    sys.meta_path.insert(0, NoProxies())
-
-
-class WatchedEnviron(MutableMapping[str, str]):
-    """``os.environ`` as scripts see it, noting each variable they look up (or that they
-    looked at all of them): the discovery index keeps their results only while those
-    variables are what they were."""
-
-    def __init__(self, real: MutableMapping[str, str]) -> None:
-        self.real = real
-        self.names: set[str] = set()
-        self.whole = False
-
-    def __getitem__(self, name: str) -> str:
-        self.names.add(name)
-        return self.real[name]
-
-    def __contains__(self, name: object) -> bool:
-        self.names.add(str(name))
-        return name in self.real
-
-    def __setitem__(self, name: str, value: str) -> None:
-        self.real[name] = value
-
-    def __delitem__(self, name: str) -> None:
-        del self.real[name]
-
-    def __iter__(self) -> Iterator[str]:
-        self.whole = True
-        return iter(self.real)
-
-    def __len__(self) -> int:
-        self.whole = True
-        return len(self.real)
-
-    def copy(self) -> dict[str, str]:
-        """All variables, as ``os.environ.copy()`` gives them."""
-        self.whole = True
-        return dict(self.real)
-
-    def take(self) -> dict[str, object]:
-        """What was looked at since the last call, for an answer."""
-        seen: dict[str, object] = {"env": sorted(self.names), "whole_env": self.whole}
-        self.names, self.whole = set(), False
-        return seen
-
-
 def read_jetforge(request: dict[str, Any], platform: object) -> dict[str, object]:
     """Answer a jetforge-format directory: its variants after ``configure()``."""
     directory = Path(request["directory"])
@@ -127,39 +87,219 @@ def read_jetforge(request: dict[str, Any], platform: object) -> dict[str, object
     return {"specs": encode(specs)}
 
 
-def main() -> None:
-    """Serve requests until stdin closes."""
+class Runner:
+    """The serving worker's handle on a runner process: where requests go, where its
+    reports come from, how many it answered."""
+
+    def __init__(self, pid: int, requests: int, reports: int) -> None:
+        self.pid = pid
+        self.requests = requests
+        self.reports = reports
+        self.answered = 0
+
+
+class Server:
+    """The serving worker: reads requests and has a runner process answer them.
+
+    It never runs package code itself, so it stays as it was set up. A runner is forked
+    from it and answers one request after another, until a script leaves its process
+    other than it found it (:class:`~jetforge.discovery.audit.Baseline`), starts another
+    process, exits or runs past the time limit: then it is replaced, and everything it
+    started is killed. A script that fails in a runner that ran others before is run
+    again in a new one, and only that run counts: each script is judged on its own.
+    """
+
+    def __init__(self, requests: IO[str], answers: IO[str], *, first_of_namespace: bool) -> None:
+        self.requests = requests
+        self.answers = answers
+        self.first_of_namespace = first_of_namespace
+        self.platform: object = None
+        self.timeout = 20.0
+        self.run_script = ScriptRunner()
+        self.scratch = Path.cwd()
+        self.baseline: audit.Baseline | None = None
+        self.runner: Runner | None = None
+
+    def serve(self) -> None:
+        """Serve requests until jetforge closes their pipe."""
+        try:
+            for line in self.requests:
+                request = json.loads(line)
+                if "platform" in request:  # the first request: set up, answer nothing
+                    self.set_up(request)
+                    continue
+                self.answers.write(json.dumps(self.answer(request)) + "\n")
+        finally:
+            self.retire()
+
+    def set_up(self, request: dict[str, Any]) -> None:
+        """Take the platform, the time limit and the jc setup, and import what reading
+        imports (before any runner: each starts with it)."""
+        self.platform = decode(request["platform"])
+        self.timeout = float(request.get("timeout", self.timeout))
+        preload()
+        codecs.lookup("utf-8-sig")
+        importlib.import_module("urllib.request")  # (patched by NoProxies) scripts that
+        if "jc" in request:  # ask the network import it; so do jc's pypi_utils users
+            compat().configure(request["jc"])
+            importlib.import_module("jetson_containers.pypi_utils")
+        roots = [Path(root) for root in request.get("roots", [])]
+        sys.meta_path.insert(0, PackagesFinder(roots))
+        gc.freeze()  # a collection in a runner leaves these pages shared
+        self.baseline = audit.Baseline(self.scratch)
+
+    def answer(self, request: dict[str, Any]) -> dict[str, object]:
+        """One directory's answer, with what its scripts read; a failure, a timeout or an
+        ended process is an error of that directory, with what they had read until then."""
+        seen = audit.Seen()
+        while True:
+            if self.runner is None:
+                self.runner = self._start_runner()
+            fresh = self.runner.answered == 0
+            answer, ends = self._ask(self.runner, request, seen)
+            self.runner.answered += 1
+            if answer is None or ends:
+                self.retire()
+            if fresh or seen.timed_out or (answer is not None and "error" not in answer):
+                break
+            self.retire()  # a failure after other scripts: judged again, alone
+        if answer is None:
+            script = str(Path(request["directory"]) / "config.py")
+            if seen.timed_out:
+                problem = f"config script did not finish within {self.timeout:g} s"
+                answer = {"error": [script, None, f"{problem} (set {TIMEOUT_VARIABLE})"]}
+            else:
+                answer = {"error": [script, None, "config script ended the process that ran it"]}
+        return {**answer, **seen.inputs()}
+
+    def retire(self) -> None:
+        """End the runner (if one runs) and every process it or its scripts left."""
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            os.close(runner.requests)
+            os.close(runner.reports)
+            with contextlib.suppress(OSError):
+                os.kill(runner.pid, signal.SIGKILL)
+        sandbox.end_children(first_of_namespace=self.first_of_namespace)
+
+    def _start_runner(self) -> Runner:
+        requests, for_runner = os.pipe()
+        from_runner, reports = os.pipe()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the runner process (measured by its answers)
+            os.close(for_runner)
+            os.close(from_runner)
+            self._run(requests, reports, parent)
+        os.close(requests)
+        os.close(reports)
+        return Runner(pid, for_runner, from_runner)
+
+    def _run(self, requests: int, reports: int, parent: int) -> None:
+        """The runner: answer requests until one changes the process (never returns)."""
+        try:
+            sandbox.die_with_parent(parent)
+            for pipe in (self.requests, self.answers):  # jetforge's pipes: not the scripts'
+                os.close(pipe.fileno())
+            assert self.baseline is not None
+            for line in os.fdopen(requests, "r", encoding="utf-8"):
+                request = json.loads(line)
+                audit.RECORDER.start(reports, Path(request["directory"]))
+                if request["kind"] == "jc":
+                    answer = read(request, self.run_script)
+                else:
+                    answer = read_jetforge(request, self.platform)
+                ends = audit.RECORDER.changed_process or not self.baseline.holds()
+                audit.RECORDER.send(["answer", answer, ends])
+                if ends or audit.RECORDER.sink is None:
+                    break
+        finally:
+            os._exit(0)
+
+    def _ask(
+        self, runner: Runner, request: dict[str, Any], seen: audit.Seen
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """Send ``request`` to ``runner`` and read what it reports until its answer, and
+        whether the runner ends after it. None: it ended without one, or ran past the
+        time limit (``seen.timed_out``). When jetforge goes away meanwhile, end now."""
+        try:
+            os.write(runner.requests, json.dumps(request).encode() + b"\n")
+        except OSError:
+            return None, True
+        poller = select.poll()
+        poller.register(runner.reports, select.POLLIN)
+        poller.register(self.requests.fileno(), 0)  # only its hang-up is reported
+        deadline = time.monotonic() + self.timeout
+        buffer = b""
+        while True:
+            left = deadline - time.monotonic()
+            events = dict(poller.poll(max(0, int(left * 1000)) + 1)) if left > 0 else {}
+            if self.requests.fileno() in events:
+                self.retire()
+                os._exit(0)
+            if runner.reports not in events:
+                if time.monotonic() >= deadline:
+                    seen.timed_out = True
+                    return None, True
+                continue
+            chunk = os.read(runner.reports, 65536)
+            if not chunk:
+                return None, True
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                taken = seen.take(line)
+                if taken is not None:
+                    return taken
+
+
+def _streams() -> tuple[IO[str], IO[str]]:
+    """The request and answer pipes; descriptors 0, 1 and 2 (and Python's streams) become
+    /dev/null for the scripts."""
     requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
     answers = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
-    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-    quiet = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(quiet, 1)
-    os.dup2(quiet, 2)
+    null = os.open(os.devnull, os.O_RDWR)
+    for number in (0, 1, 2):
+        os.dup2(null, number)
+    os.close(null)
     sys.stdin = Path(os.devnull).open(encoding="utf-8")  # noqa: SIM115
     sys.stdout = sys.stderr = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115
+    return requests, answers
+
+
+def _first_of_namespace() -> None:
+    """In a new PID namespace: fork its first process, which serves; this one waits for
+    it and ends as it ends (the kernel kills it when this one is killed, and with it
+    every process of the namespace)."""
+    child = os.fork()
+    if child == 0:
+        sandbox.die_with_parent(0)  # the parent is outside the namespace: id 0 here
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    for number in (0, 1):  # the pipes are the first process's alone
+        os.dup2(null, number)
+    _, status = os.waitpid(child, 0)
+    code = os.waitstatus_to_exitcode(status)
+    os._exit(code if code >= 0 else 128 - code)
+
+
+def main() -> None:
+    """Isolate this process, then serve requests until stdin closes."""
+    parent = int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid()
+    sandbox.die_with_parent(parent)
+    isolation = sandbox.isolate()
+    if isolation.processes:
+        _first_of_namespace()
+    else:
+        sandbox.become_reaper()
+    requests, answers = _streams()
     sys.dont_write_bytecode = True
     sys.path.insert(0, str(COMPAT_DIR))
-    go_offline()
-    watched = WatchedEnviron(os.environ)
-    os.environ = watched  # type: ignore[assignment]  # noqa: B003 - reads go through it
-    scratch = Path.cwd()
-    run_script = ScriptRunner()
-    platform: object = None
-    for line in requests:
-        request = json.loads(line)
-        if "platform" in request:  # the first request: set up, answer nothing
-            platform = decode(request["platform"])
-            if "jc" in request:
-                compat().configure(request["jc"])
-            roots = [Path(root) for root in request.get("roots", [])]
-            sys.meta_path.insert(0, PackagesFinder(roots))
-            continue
-        if request["kind"] == "jc":
-            answer = read(request, run_script)
-        else:
-            answer = read_jetforge(request, platform)
-        os.chdir(scratch)
-        answers.write(json.dumps({**answer, **watched.take()}) + "\n")
+    time.sleep = lambda _seconds: None
+    sys.meta_path.insert(0, NoProxies())
+    audit.watch(exclude=(str(Path(__file__).parents[1]), str(Path.cwd())))
+    with contextlib.suppress(BrokenPipeError):
+        Server(requests, answers, first_of_namespace=isolation.processes).serve()
 
 
 if __name__ == "__main__":

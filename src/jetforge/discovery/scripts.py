@@ -2,11 +2,12 @@
 
 A config script is package code: it may loop, exit, print, change directory, kill its
 process or reach for the network. :class:`ScriptHost` sends each directory that runs one
-to a worker (:mod:`jetforge.discovery.script_worker`) and waits for its answer at most
-``JETFORGE_CONFIG_TIMEOUT`` seconds; whatever the script does becomes an error of its own
-package. Requests are sent ahead, so the workers run scripts while this process reads the
-other directories; a worker that a script killed, or that ran past the time limit, is
-replaced and gets the requests it had not answered.
+to a worker (:mod:`jetforge.discovery.script_worker`), which runs it apart from jetforge
+and from the other scripts for at most ``JETFORGE_CONFIG_TIMEOUT`` seconds; whatever the
+script does becomes an error of its own package, with what it read like any other
+answer. Requests are sent ahead, so the workers run scripts while this process reads the
+other directories; a worker that died, or did not answer within the time limit and a
+grace, is replaced and gets the requests it had not answered.
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ from jetforge._process import LineWorker, WorkerGoneError
 from jetforge.errors import DefinitionError
 
 if TYPE_CHECKING:
+    from jetforge.discovery.walk import FileStamp
     from jetforge.platform import Platform
 
 SCRIPT_TIMEOUT = 20.0
 TIMEOUT_VARIABLE = "JETFORGE_CONFIG_TIMEOUT"
+GRACE = 5.0  # what a worker gets beyond the time limit to answer for a script it ended
+CLOSE_GRACE = 2.0  # what a worker gets to end the scripts' processes when jetforge is done
 IN_FLIGHT = 16  # requests sent ahead to each worker
 # Worker processes that run config scripts at once: one per two cores (on two cores a
 # second worker only competes with this process and the first).
@@ -42,8 +46,8 @@ Item = tuple[str, Path, frozenset[str]]
 
 
 class ScriptLostError(DefinitionError):
-    """A config script overran its time or ended its worker: nothing about what it read
-    is known, so the discovery index keeps nothing of it."""
+    """A worker died, or did not answer in time, while on a config script: nothing about
+    what the script read is known, so the discovery index keeps nothing of it."""
 
 
 def encode(value: object) -> str:
@@ -69,7 +73,7 @@ class _Lane:
 
     def close(self) -> None:
         if self.worker is not None:
-            self.worker.close()
+            self.worker.close(grace=CLOSE_GRACE)
             self.worker = None
 
     def send_ahead(self) -> None:
@@ -153,7 +157,8 @@ class ScriptHost:
 
     Each directory goes to a worker by its place in the announced order (:meth:`expect`),
     so results do not depend on timing. ``setup`` is what every new worker gets first:
-    the platform and, for jc scripts, its constants and import roots.
+    the platform, the time limit and, for jc scripts, its constants and import roots.
+    ``lanes``: how many workers (default :data:`LANES`).
     """
 
     def __init__(
@@ -162,17 +167,19 @@ class ScriptHost:
         env: Mapping[str, str],
         setup: Mapping[str, object],
         *,
-        lanes: int = LANES,
+        lanes: int | None = None,
     ) -> None:
         self.platform = platform
         self.env = dict(env)
-        self.setup = {**setup, "platform": encode(platform)}
         self.timeout = _timeout(env)
+        self.setup = {**setup, "platform": encode(platform), "timeout": self.timeout}
         self._scratch: Path | None = None
-        self._lanes = [_Lane(self._start, self.timeout) for _ in range(max(1, lanes))]
+        lanes = max(1, lanes or LANES)
+        self._lanes = [_Lane(self._start, self.timeout + GRACE) for _ in range(lanes)]
         self._lane_of: dict[Path, _Lane] = {}
         self.env_names: set[str] = set()  # the variables scripts looked up
         self.whole_env = False  # a script looked at every variable
+        self.files: dict[str, FileStamp | None] = {}  # what scripts read, as they found it
 
     def __enter__(self) -> ScriptHost:
         return self
@@ -222,6 +229,8 @@ class ScriptHost:
         answer = lane.answer((kind, directory, files))
         self.env_names.update(answer.get("env", ()))
         self.whole_env |= bool(answer.get("whole_env"))
+        for path, stamp in answer.get("files", ()):
+            self.files.setdefault(path, None if stamp is None else tuple(stamp))
         if "lost" in answer:
             problem = (
                 f"config script did not finish within {self.timeout:g} s (set {TIMEOUT_VARIABLE})"
@@ -240,9 +249,8 @@ class ScriptHost:
         env = dict(self.env)
         here = str(Path(__file__).parents[2])
         env["PYTHONPATH"] = here + (f":{env['PYTHONPATH']}" if env.get("PYTHONPATH") else "")
-        worker = LineWorker(
-            [sys.executable, "-m", "jetforge.discovery.script_worker"], env=env, cwd=self._scratch
-        )
+        argv = [sys.executable, "-m", "jetforge.discovery.script_worker", str(os.getpid())]
+        worker = LineWorker(argv, env=env, cwd=self._scratch)
         worker.send(json.dumps(self.setup))  # answered by nothing: the worker just takes it
         return worker
 

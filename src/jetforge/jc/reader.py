@@ -18,7 +18,7 @@ from typing import Any
 
 from jetforge.core.spec import read_text
 from jetforge.core.yaml_text import key_lines, load_yaml
-from jetforge.errors import DefinitionError
+from jetforge.errors import AliasBombError, DefinitionError
 
 JC_KEYS = (
     "alias",
@@ -99,11 +99,14 @@ def read_config_file(path: Path) -> dict[str, Any] | None:
     """A JSON/YAML file that is a jc package config, or None when it is not one.
 
     Like jc, a file is a config when it is a non-empty mapping of package keys, or of names
-    to such mappings; anything else (compose files, app settings) is not a package file.
+    to such mappings; anything else (compose files, app settings, files that are not
+    valid) is not a package file. A YAML alias bomb is an error all the same.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
         data = json.loads(text) if path.suffix == ".json" else load_yaml(path, text)
+    except AliasBombError:
+        raise
     except (OSError, ValueError, DefinitionError):
         return None
     if not isinstance(data, dict) or not data:
