@@ -7,7 +7,7 @@ from typing import Any
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
-from jetforge.cli.variants import variant_json
+from jetforge.cli.variants import check_matched, variant_json
 from jetforge.errors import UsageError
 
 
@@ -44,6 +44,7 @@ def run(session: Session) -> int:
         ]
         if lines:
             print("\n".join(lines), file=session.stdout)
+    check_matched(catalog, args.patterns, include_unavailable=args.all)
     if args.strict and catalog.problems:
         raise UsageError(f"{len(catalog.problems)} package definition(s) have errors")
     return 0

@@ -26,6 +26,15 @@ def chosen_command(argv: Sequence[str]) -> str | None:
     return next((word for word in argv if not word.startswith("-")), None)
 
 
+def unknown_command(word: str) -> str:
+    """What to say of a command that does not exist: the likely one, and where the list is."""
+    import difflib  # here, not at the top: only a typo needs it
+
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"unknown command '{word}'{hint}; 'jetforge --help' lists the commands"
+
+
 def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser. Only the subcommand that ``argv`` runs registers its options
     (importing its module); the others are listed with their summary. Without ``argv``
@@ -69,6 +78,10 @@ def main(
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     given = list(sys.argv[1:] if argv is None else argv)
+    wanted = chosen_command(given)
+    if wanted is not None and wanted not in COMMANDS:
+        print(f"jetforge: error: {unknown_command(wanted)}", file=err)
+        return 2
     parser = make_parser(given)
     # argparse writes --help, --version and usage errors to sys.stdout / sys.stderr.
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
