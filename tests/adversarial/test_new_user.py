@@ -151,3 +151,95 @@ def test_autotag_of_a_misspelled_package_builds_nothing_and_asks_nothing(
     one_line_error(result, 2, "unknown package 'numpi' (did you mean numpy?)")
     assert "building" not in result.stderr
     assert result.stdout == ""
+
+
+# --- bootstrap ---------------------------------------------------------------------------
+
+# What mmdebstrap 1.3 prints on Debian 12 for `mmdebstrap noble …` without Ubuntu's keyring.
+NO_UBUNTU_KEY = """\
+I: running apt-get update...
+Get:1 http://archive.ubuntu.com/ubuntu noble InRelease [256 kB]
+Err:1 http://archive.ubuntu.com/ubuntu noble InRelease
+  The following signatures couldn't be verified because the public key is not available: \
+NO_PUBKEY 871920D1991BC93C
+W: GPG error: http://archive.ubuntu.com/ubuntu noble InRelease: The following signatures \
+couldn't be verified because the public key is not available: NO_PUBKEY 871920D1991BC93C
+E: The repository 'http://archive.ubuntu.com/ubuntu noble InRelease' is not signed.
+E: apt-get update --error-on=any -oAPT::Status-Fd=<$fd> -oDpkg::Use-Pty=false failed
+I: main() received signal PIPE: waiting for setup...
+I: removing tempdir /tmp/mmdebstrap.sm2mnMFhgN...
+E: mmdebstrap failed to run
+"""
+
+
+def mmdebstrap_says(text: str, code: int = 25):  # type: ignore[no-untyped-def]
+    from jetforge._process import Completed
+
+    def runner(argv, **_options):  # type: ignore[no-untyped-def]
+        return Completed(tuple(argv), code, "", text)
+
+    return runner
+
+
+def test_bootstrap_without_the_ubuntu_keyring_says_so_before_mmdebstrap(
+    jetforge, tmp_path, monkeypatch
+):
+    from jetforge import bootstrap
+
+    missing = str(tmp_path / "ubuntu-archive-keyring.gpg")
+    monkeypatch.setitem(bootstrap.KEYRINGS, "ubuntu", (missing, "ubuntu-keyring"))
+    # No engine either: the keyring is checked first, and mmdebstrap never starts.
+    result = jetforge(
+        "bootstrap", "--distro", "ubuntu:24.04", env={"JETFORGE_DOCKER": "/no/docker"}
+    )
+    one_line_error(
+        result, 2, "ubuntu:24.04 needs Ubuntu's archive keyring, which this host lacks",
+        f"({missing})", "apt-get install ubuntu-keyring", "--keyring FILE",
+    )  # fmt: skip
+
+
+def test_bootstrap_keyring_option_must_exist(jetforge, tmp_path):
+    result = jetforge("bootstrap", "--distro", "debian:12", "--keyring", str(tmp_path / "no.gpg"))
+    one_line_error(result, 2, f"--keyring {tmp_path / 'no.gpg'} does not exist")
+
+
+def test_bootstrap_passes_the_keyring_to_mmdebstrap(tmp_path):
+    from jetforge.bootstrap import plan_bootstrap
+    from jetforge.platform import parse_distro
+
+    plan = plan_bootstrap(parse_distro("ubuntu:24.04"), None, None, "/k/ubuntu.gpg")
+    assert plan.argv(Path("/t/rootfs.tar")) == (
+        "mmdebstrap", "--variant=minbase", "--include=ca-certificates",
+        "--keyring=/k/ubuntu.gpg", "noble", "/t/rootfs.tar", "http://archive.ubuntu.com/ubuntu",
+    )  # fmt: skip
+
+
+def test_mmdebstrap_missing_a_key_is_the_keyring_error_not_signal_pipe(tmp_path):
+    from jetforge.bootstrap import bootstrap, plan_bootstrap
+    from jetforge.engine.fake import FakeEngine
+    from jetforge.errors import UsageError
+    from jetforge.platform import parse_distro
+
+    plan = plan_bootstrap(parse_distro("ubuntu:24.04"), None, None)
+    with pytest.raises(UsageError) as raised:
+        bootstrap(plan, FakeEngine(), tmp_path, runner=mmdebstrap_says(NO_UBUNTU_KEY))
+    message = str(raised.value)
+    assert "apt cannot verify http://archive.ubuntu.com/ubuntu noble" in message
+    assert "key 871920D1991BC93C is missing" in message
+    assert "apt-get install ubuntu-keyring" in message
+    assert "signal PIPE" not in message
+
+
+def test_mmdebstrap_failing_otherwise_shows_apt_s_errors(tmp_path):
+    from jetforge.bootstrap import bootstrap, plan_bootstrap
+    from jetforge.engine.fake import FakeEngine
+    from jetforge.errors import FailureError
+    from jetforge.platform import parse_distro
+
+    output = (
+        "I: running apt-get update...\nE: Unable to locate package ca-certificates\n"
+        "I: main() received signal PIPE: waiting for setup...\nE: mmdebstrap failed to run\n"
+    )
+    plan = plan_bootstrap(parse_distro("debian:12"), None, None)
+    with pytest.raises(FailureError, match=r"^mmdebstrap failed: Unable to locate package ca-cer"):
+        bootstrap(plan, FakeEngine(), tmp_path, runner=mmdebstrap_says(output))
