@@ -139,6 +139,7 @@ def build_chains(
         check_farm(request.workers, where)
     planning = plan_options(request, where)
     engine = choose_engine(request.engine, where.env, where.settings.engine).connect(where.env)
+    where.note(builder_line(engine))
     base = base_reference(request, where)
     if locked is not None:
         base = _pinned_base(engine, base, locked)
@@ -180,6 +181,14 @@ def build_chains(
             yield ChainOutcome(plan, chosen.logs_dir, failure=failure)
             continue
         yield ChainOutcome(plan, chosen.logs_dir, summary)
+
+
+def builder_line(engine: Engine) -> str:
+    """What a build says once at its start: the builder its stages use, what that costs,
+    and the fix when it is not a good one."""
+    builder = engine.builder()
+    fix = f"; fix: {builder.remedy}" if builder.remedy and not builder.good else ""
+    return f"builder: {builder.detail}{fix}"
 
 
 def _build_options(

@@ -243,3 +243,79 @@ def test_mmdebstrap_failing_otherwise_shows_apt_s_errors(tmp_path):
     plan = plan_bootstrap(parse_distro("debian:12"), None, None)
     with pytest.raises(FailureError, match=r"^mmdebstrap failed: Unable to locate package ca-cer"):
         bootstrap(plan, FakeEngine(), tmp_path, runner=mmdebstrap_says(output))
+
+
+# --- the builder -------------------------------------------------------------------------
+
+OLD_DOCKER = """#!/bin/sh
+# A docker client older than 23 without buildx: its builds use the daemon's BuildKit.
+case "$1" in
+  version) echo '{"Version":"20.10.24"}' ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+@pytest.fixture
+def old_docker_first(tmp_path: Path) -> dict[str, str]:
+    """``PATH`` with a docker 20.10 stand-in first."""
+    import os
+
+    folder = tmp_path / "old-bin"
+    folder.mkdir()
+    (folder / "docker").write_text(OLD_DOCKER)
+    (folder / "docker").chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def test_doctor_names_a_docker_program_whose_builds_use_buildkit(
+    jetforge, fake_engine, old_docker_first, tmp_path
+):
+    env = {**fake_engine({}), **old_docker_first, "JETFORGE_REGISTRIES": ""}
+    result = jetforge("doctor", "--host-root", str(tmp_path), env=env)
+    (builder,) = [line for line in result.stdout.splitlines() if " builder " in line]
+    assert builder.startswith("warning  builder   legacy builder, no BuildKit")
+    assert "no build secrets, so builds use no package cache" in builder
+    old = tmp_path / "old-bin" / "docker"
+    assert f"fix: set JETFORGE_DOCKER={old} (docker 20.10.24: the daemon's BuildKit)" in builder
+
+
+def test_a_build_says_once_which_builder_it_uses_and_its_fix(
+    run, numeric, fake_engine, old_docker_first, tmp_path
+):
+    env = {**fake_engine({}), **old_docker_first}
+    result = run(numeric, "build", "numpy", "--base", "nothing:here", env=env)
+    builders = [line for line in result.stderr.splitlines() if line.startswith("jetforge: builder")]
+    old = tmp_path / "old-bin" / "docker"
+    assert builders == [
+        "jetforge: builder: legacy builder, no BuildKit: no build secrets, so builds use no "
+        "package cache, and no parallel steps (docker clients from 23 on need the buildx plugin "
+        f"for BuildKit); fix: set JETFORGE_DOCKER={old} (docker 20.10.24: the daemon's "
+        "BuildKit), or install the buildx plugin (package docker-buildx-plugin from Docker's "
+        "apt repository, or docker-buildx)"
+    ]
+    one_line_error(result, 2, "base image 'nothing:here' is neither present nor pullable")
+
+
+def test_a_forced_legacy_mode_gets_no_other_program_named(
+    run, numeric, fake_engine, old_docker_first
+):
+    env = {**fake_engine({}), **old_docker_first, "JETFORGE_BUILD_MODE": "legacy"}
+    result = run(numeric, "build", "numpy", "--base", "nothing:here", env=env)
+    (builder,) = [line for line in result.stderr.splitlines() if line.startswith("jetforge: bui")]
+    assert "JETFORGE_DOCKER" not in builder
+
+
+@pytest.mark.engine
+def test_a_real_build_names_its_builder_once(jetforge, chain_tree, image_name, tmp_path):
+    logs = tmp_path / "logs"
+    result = jetforge(
+        "build", "--package-dirs", str(chain_tree), "--distro", "debian:12", "--base",
+        "debian:12", "--name", image_name, "--logs", str(logs), "--skip-tests", "all", "fd",
+        env={"JETFORGE_BUILD_MODE": "legacy"},
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    builders = [line for line in result.stderr.splitlines() if line.startswith("jetforge: builder")]
+    assert len(builders) == 1, result.stderr
+    assert builders[0].startswith("jetforge: builder: legacy builder, no BuildKit")
+    assert result.stderr.index("jetforge: builder") < result.stderr.index("] built")
