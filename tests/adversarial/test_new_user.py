@@ -319,3 +319,38 @@ def test_a_real_build_names_its_builder_once(jetforge, chain_tree, image_name, t
     assert len(builders) == 1, result.stderr
     assert builders[0].startswith("jetforge: builder: legacy builder, no BuildKit")
     assert result.stderr.index("jetforge: builder") < result.stderr.index("] built")
+
+
+# --- help --------------------------------------------------------------------------------
+
+
+def iter_parsers(parser, path=()):  # type: ignore[no-untyped-def]
+    """Every (sub)command parser with its command words."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from iter_parsers(sub, (*path, name))
+
+
+def test_every_command_s_help_has_a_description():
+    from jetforge.cli.commands import COMMANDS
+    from jetforge.cli.main import make_parser
+
+    parsers = dict(iter_parsers(make_parser()))
+    assert {words[0] for words in parsers} == set(COMMANDS)
+    missing = [" ".join(words) for words, parser in parsers.items() if not parser.description]
+    assert missing == []
+
+
+@pytest.mark.parametrize("command", ["list", "build", "platform", "autotag"])
+def test_target_help_lists_the_presets(jetforge, command, monkeypatch):
+    from jetforge.platform import target_names
+
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps to it: one line per option
+    result = jetforge(command, "--help")
+    assert result.code == 0
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("  --target")]
+    assert line.endswith(f"platform preset: {', '.join(target_names())}")

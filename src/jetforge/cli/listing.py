@@ -16,6 +16,9 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "list",
         help=summary("list"),
+        description="Print the variants of the package tree available on this platform, one "
+        "per line, sorted (versions as versions); PATTERNs (shell wildcards) match names "
+        "and aliases. A PATTERN that matches nothing is an error with the closest names.",
     )
     parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="names or wildcards")
     parser.add_argument(

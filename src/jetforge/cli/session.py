@@ -20,7 +20,7 @@ from jetforge.discovery.discover import discover
 from jetforge.discovery.index import VARIABLE
 from jetforge.discovery.walk import PackageRoot
 from jetforge.errors import StageFailedError, UsageError
-from jetforge.platform import Platform, detect_platform
+from jetforge.platform import Platform, detect_platform, target_names
 from jetforge.probes import RememberingRunner
 from jetforge.settings import Settings, load_settings
 
@@ -93,8 +93,13 @@ def add_package_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"read every package directory again, not from the discovery index ({VARIABLE}=1)",
     )
-    group.add_argument("--target", metavar="NAME", help="plan for a named platform preset")
+    group.add_argument("--target", metavar="NAME", help=target_help("plan for"))
     group.add_argument("--distro", metavar="DISTRO", help="distro release, e.g. ubuntu:22.04")
+
+
+def target_help(verb: str) -> str:
+    """The help of ``--target``: what it does and the presets of the platform table."""
+    return f"{verb} a platform preset: {', '.join(target_names())}"
 
 
 def split_list(values: list[str]) -> list[str]:

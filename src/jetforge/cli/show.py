@@ -15,6 +15,9 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "show",
         help=summary("show"),
+        description="Print everything known about the variants that PATTERNs (shell "
+        "wildcards) match: every key of their definitions, their files and whether they "
+        "are available on this platform.",
     )
     parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="names or wildcards")
     parser.add_argument("--json", action="store_true", help="print JSON objects")
