@@ -96,7 +96,10 @@ def find_or_build(
     summary = outcomes[-1].summary if outcomes else None
     if summary is None:
         raise FailureError(f"build of {wanted.name} did not produce an image")
-    where.note(f"built {summary.final_image} (logs: {outcomes[-1].logs_dir})")
+    where.note(
+        f"{summary.outcome} {summary.final_image} "
+        f"({summary.stage_counts()}; logs: {outcomes[-1].logs_dir})"
+    )
     return Found(summary.final_image, BUILT, platform.label, "nothing compatible found; built")
 
 

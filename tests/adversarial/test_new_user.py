@@ -354,3 +354,52 @@ def test_target_help_lists_the_presets(jetforge, command, monkeypatch):
     assert result.code == 0
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("  --target")]
     assert line.endswith(f"platform preset: {', '.join(target_names())}")
+
+
+# --- what a build says at its end --------------------------------------------------------
+
+
+def test_stage_counts_say_what_was_built():
+    from jetforge.results import StageResult, Summary
+
+    def summary(*states: str) -> Summary:
+        stages = [StageResult(n, f"p{n}", "k", "i", state=s) for n, s in enumerate(states)]  # type: ignore[arg-type]
+        return Summary("final", stages)
+
+    reused = summary("reused", "reused")
+    assert (reused.outcome, reused.stage_counts()) == (
+        "reused",
+        "all 2 stages reused, nothing built",
+    )
+    some = summary("reused", "built", "built")
+    assert (some.outcome, some.stage_counts()) == ("built", "2 of 3 stages built, 1 reused")
+    assert summary("built").stage_counts() == "the stage built"
+    assert summary("reused").stage_counts() == "the stage reused, nothing built"
+
+
+@pytest.mark.engine
+def test_a_fully_reused_build_says_reused_and_a_locked_one_names_its_lockfile(
+    jetforge, chain_tree, image_name, tmp_path
+):
+    def build(logs: str, *extra: str):  # type: ignore[no-untyped-def]
+        return jetforge(
+            "build", "--package-dirs", str(chain_tree), "--distro", "debian:12", "--base",
+            "debian:12", "--name", image_name, "--logs", str(tmp_path / logs), *extra, "fb",
+        )  # fmt: skip
+
+    lock = tmp_path / "chain.lock.json"
+    first = build("one", "--lock", str(lock))
+    assert first.code == 0, first.stderr
+    final = first.stdout.strip()
+    assert f"jetforge: built {final} (" in first.stderr
+    again = build("two")
+    assert again.code == 0, again.stderr
+    assert again.stderr.splitlines()[-1] == (
+        f"jetforge: reused {final} (all 3 stages reused, nothing built; logs: {tmp_path / 'two'})"
+    )
+    locked = build("three", "--locked", str(lock))
+    assert locked.code == 0, locked.stderr
+    assert locked.stderr.splitlines()[-1] == (
+        f"jetforge: reused {final} with the pins of {lock} (all 3 stages reused, nothing "
+        f"built; logs: {tmp_path / 'three'})"
+    )

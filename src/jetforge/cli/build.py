@@ -119,4 +119,5 @@ def run(session: Session) -> int:
     request = request_from(session)
     if args.simulate:
         return simulate(session, simulated_plans(request, session))
-    return render_builds(session, build_chains(request, session, lambda: reporter_for(session)))
+    outcomes = build_chains(request, session, lambda: reporter_for(session))
+    return render_builds(session, outcomes, request.locked)
