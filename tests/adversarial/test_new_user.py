@@ -403,3 +403,43 @@ def test_a_fully_reused_build_says_reused_and_a_locked_one_names_its_lockfile(
         f"jetforge: reused {final} with the pins of {lock} (all 3 stages reused, nothing "
         f"built; logs: {tmp_path / 'three'})"
     )
+
+
+# --- Ctrl-C ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stop", "code", "how"), [("int", 130, "interrupted"), ("term", 143, "terminated")]
+)
+@pytest.mark.parametrize("command", ["build", "lock"])
+def test_an_interrupted_build_prints_how_to_resume(
+    run, numeric, monkeypatch, command, stop, code, how
+):
+    from jetforge.cli import build, lock
+    from jetforge.errors import TerminatedError
+
+    def stopped(*_args: object):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt if stop == "int" else TerminatedError
+        yield
+
+    monkeypatch.setattr(build if command == "build" else lock, "build_chains", stopped)
+    result = run(numeric, command, "numpy", "--name", "my numpy")
+    assert result.code == code
+    assert result.stderr.splitlines() == [
+        f"jetforge: {how}; nothing that was built is lost; resume with: jetforge {command} "
+        f"numpy --name 'my numpy' --package-dirs {numeric}"
+    ]
+
+
+def test_an_interrupted_simulation_has_nothing_to_resume(run, numeric, monkeypatch):
+    from jetforge.cli import build
+
+    def stopped(*_args: object):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build, "simulated_plans", stopped)
+    result = run(numeric, "build", "--simulate", "numpy")
+    assert (result.code, result.stderr) == (
+        130,
+        "jetforge: interrupted; nothing that was built is lost\n",
+    )

@@ -111,10 +111,10 @@ def _run(session: Session, out: TextIO, err: TextIO) -> int:
         _silence(out)
         return 1
     except TerminatedError:
-        print("jetforge: terminated; nothing that was built is lost", file=err)
+        print(_stopped("terminated", session), file=err)
         return 143
     except KeyboardInterrupt:
-        print("jetforge: interrupted; nothing that was built is lost", file=err)
+        print(_stopped("interrupted", session), file=err)
         return 130
     except StageFailedError as failure:
         if verbose:
@@ -134,6 +134,13 @@ def _run(session: Session, out: TextIO, err: TextIO) -> int:
         print(f"jetforge: internal error: {type(error).__name__}: {error}", file=err)
         print("jetforge: re-run with -v for details", file=err)
         return 1
+
+
+def _stopped(how: str, session: Session) -> str:
+    """The line of a command stopped by a signal: nothing built is lost, and (for a
+    build) the command that resumes it."""
+    resume = f"; resume with: {session.resume}" if session.resume else ""
+    return f"jetforge: {how}; nothing that was built is lost{resume}"
 
 
 @contextlib.contextmanager

@@ -183,6 +183,9 @@ class Session:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     cwd: Path = field(default_factory=Path.cwd)
     options: CommonOptions = field(default_factory=CommonOptions)
+    # The command that resumes what this command builds, once it has begun building: an
+    # interrupted build says it (``main`` renders the interruption).
+    resume: str = ""
 
     @cached_property
     def settings(self) -> Settings:
