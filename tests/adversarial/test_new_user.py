@@ -443,3 +443,42 @@ def test_an_interrupted_simulation_has_nothing_to_resume(run, numeric, monkeypat
         130,
         "jetforge: interrupted; nothing that was built is lost\n",
     )
+
+
+# --- docs packages --check as the README shows it ----------------------------------------
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_docs_check_in_a_checkout_compares_its_docs_packages_md(jetforge, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = jetforge("docs", "packages", "--check")
+    assert (result.code, result.stderr) == (0, "jetforge: docs/packages.md is current\n")
+
+
+def test_docs_check_outside_a_checkout_is_one_line(jetforge, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    result = jetforge("docs", "packages", "--check")
+    one_line_error(result, 2, f"docs --check: no docs/packages.md in {tmp_path}", "--output FILE")
+
+
+def test_docs_check_of_a_stale_page_says_how_to_regenerate_it(jetforge, monkeypatch, tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "packages.md").write_text("# Packages\n")
+    monkeypatch.chdir(tmp_path)
+    result = jetforge("docs", "packages", "--check")
+    assert result.code == 1
+    assert result.stderr == (
+        "jetforge: docs/packages.md is out of date; regenerate it with: "
+        "jetforge docs packages --output docs/packages.md\n"
+    )
+
+
+def test_readme_command_table_and_cli_reference_name_every_command():
+    from jetforge.cli.commands import COMMANDS
+
+    readme = (ROOT / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    assert {row[3:].split()[0].rstrip("`") for row in rows} >= set(COMMANDS)
+    reference = (ROOT / "docs" / "cli.md").read_text()
+    assert [name for name in COMMANDS if f"\n## {name}\n" not in reference] == []
