@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, docker
 from tests.fixtures.engine.cache.mirror import Mirror, make_wheel
 
 pytestmark = pytest.mark.engine
@@ -36,11 +36,7 @@ def build(jetforge, name: str, logs: Path, *extra: str):  # type: ignore[no-unty
 
 
 def in_image(image: str, *argv: str) -> str:
-    done = subprocess.run(
-        ["docker", "run", "--rm", "--entrypoint", "", image, *argv],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
-    return done.stdout.strip()
+    return docker("run", "--rm", "--entrypoint", "", image, *argv, timeout=120).strip()
 
 
 def collector_containers() -> list[str]:

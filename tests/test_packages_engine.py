@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import docker
+
 pytestmark = pytest.mark.engine
 
 FIXTURES = Path(__file__).parent / "fixtures" / "engine"
@@ -70,10 +72,7 @@ def test_the_e2e_tier_builds_as_one_chain_and_every_test_passes(jetforge, image_
     assert {test["state"] for test in done["final_tests"]} <= {"passed", "cached"}
     assert {package for package, _ in tested} == set(chain)
     final = result.stdout.strip()
-    pins = subprocess.run(
-        ["docker", "run", "--rm", final, "cat", "/opt/venv/constraints.txt"],
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
+    pins = docker("run", "--rm", final, "cat", "/opt/venv/constraints.txt").splitlines()
     for package in ("numpy", "onnx", "onnxruntime", "opencv-python-headless", "jupyterlab"):
         assert any(line.lower().startswith(f"{package}==") for line in pins), package
     check = subprocess.run(

@@ -482,3 +482,31 @@ def test_readme_command_table_and_cli_reference_name_every_command():
     assert {row[3:].split()[0].rstrip("`") for row in rows} >= set(COMMANDS)
     reference = (ROOT / "docs" / "cli.md").read_text()
     assert [name for name in COMMANDS if f"\n## {name}\n" not in reference] == []
+
+
+# --- the engine tests' own helpers -------------------------------------------------------
+
+
+def test_docker_helper_failure_shows_docker_s_stderr(tmp_path):
+    from tests.conftest import docker
+
+    program = tmp_path / "docker"
+    program.write_text(
+        "#!/bin/sh\necho 'Unable to find image nothing:here locally' >&2\nexit 125\n"
+    )
+    program.chmod(0o755)
+    with pytest.raises(AssertionError) as raised:
+        docker("run", "--rm", "nothing:here", "true", program=str(program))
+    assert str(raised.value) == (
+        f"{program} run --rm nothing:here true exited 125: "
+        "Unable to find image nothing:here locally"
+    )
+
+
+@pytest.mark.engine
+def test_docker_helper_failure_shows_the_container_s_stderr(docker_engine):
+    from tests.conftest import docker
+
+    assert docker("run", "--rm", "debian:12", "cat", "/etc/debian_version").startswith("12.")
+    with pytest.raises(AssertionError, match=r"exited 3: the stage broke$"):
+        docker("run", "--rm", "debian:12", "sh", "-c", "echo the stage broke >&2; exit 3")
