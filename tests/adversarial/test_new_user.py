@@ -5,6 +5,7 @@ that tells the user what to do."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -259,8 +260,6 @@ esac
 @pytest.fixture
 def old_docker_first(tmp_path: Path) -> dict[str, str]:
     """``PATH`` with a docker 20.10 stand-in first."""
-    import os
-
     folder = tmp_path / "old-bin"
     folder.mkdir()
     (folder / "docker").write_text(OLD_DOCKER)
