@@ -85,7 +85,7 @@ def test_the_e2e_tier_builds_as_one_chain_and_every_test_passes(jetforge, image_
     # same Debian packages and Python distributions, version for version, file for file.
     lock = json.loads((logs / "jetforge.lock.json").read_text())
     images = [stage["image_id"] for stage in lock["stages"]]
-    subprocess.run(["docker", "rmi", "--force", *reversed(images)], check=True, capture_output=True)
+    docker("rmi", "--force", *reversed(images))
     again = tmp_path / "again"
     result = build(jetforge, image_name, again, "--locked", str(logs / "jetforge.lock.json"), *E2E)
     assert result.code == 0, result.stderr[-4000:]
