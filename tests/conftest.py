@@ -55,6 +55,26 @@ def jetforge(cli_env: dict[str, str]):  # type: ignore[no-untyped-def]
     return call
 
 
+def docker(
+    *argv: str,
+    program: str = "docker",
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> str:
+    """``docker ARGV``'s stdout. A failure is an AssertionError that shows the command, its
+    exit code and docker's stderr (``check=True`` would raise a CalledProcessError, whose
+    message shows none of docker's words)."""
+    import shlex
+
+    done = subprocess.run(
+        [program, *argv], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        said = done.stderr.strip() or done.stdout.strip() or "(no output)"
+        raise AssertionError(f"{shlex.join([program, *argv])} exited {done.returncode}: {said}")
+    return done.stdout
+
+
 def _engine_problem() -> str:
     try:
         done = subprocess.run(

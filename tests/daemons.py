@@ -31,6 +31,7 @@ class Daemon:
         return f"unix://{self.directory}/sock"
 
     def docker(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """``docker ARGV`` on this daemon, whatever its exit code (stdout and stderr kept)."""
         env = {**os.environ, "DOCKER_HOST": self.endpoint}
         return subprocess.run(
             ["docker", *argv], env=env, capture_output=True, text=True, timeout=120, check=False
@@ -78,9 +79,18 @@ def start_daemon(*, load_base: bool = True) -> Daemon:
     if not load_base:
         return daemon
     env = {**os.environ, "DOCKER_HOST": daemon.endpoint}
-    with subprocess.Popen(["docker", "save", "debian:12"], stdout=subprocess.PIPE) as saved:
-        subprocess.run(
-            ["docker", "load", "-q"], stdin=saved.stdout, env=env, capture_output=True, check=True
+    with subprocess.Popen(
+        ["docker", "save", "debian:12"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as saved:
+        loaded = subprocess.run(
+            ["docker", "load", "-q"], stdin=saved.stdout, env=env, capture_output=True, check=False
+        )
+        said = saved.stderr.read() if saved.stderr else b""
+    if loaded.returncode != 0 or saved.returncode != 0:
+        daemon.kill()
+        raise AssertionError(
+            "docker save debian:12 | docker load into the second dockerd failed: "
+            f"{(said + loaded.stderr).decode(errors='replace').strip()}"
         )
     return daemon
 

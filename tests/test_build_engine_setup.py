@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import docker
+
 pytestmark = pytest.mark.engine
 
 
@@ -120,13 +122,7 @@ def test_bootstrap_creates_a_base_image_from_the_debian_mirror(jetforge, docker_
     result = jetforge("bootstrap", "--distro", "debian:12", "--tag", tag)
     assert result.code == 0, result.stderr
     assert result.stdout.strip() == tag
-    done = subprocess.run(
-        ["docker", "run", "--rm", tag, "cat", "/etc/debian_version"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout.startswith("12.")
+    assert docker("run", "--rm", tag, "cat", "/etc/debian_version").startswith("12.")
     subprocess.run(["docker", "rmi", tag], capture_output=True)
 
 

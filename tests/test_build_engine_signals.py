@@ -83,7 +83,7 @@ def test_sigint_stops_the_build_and_leaves_no_containers(
                 process.kill()
         assert process.stderr is not None
         rest = process.stderr.read()
-    assert "interrupted" in rest
+    assert "jetforge: interrupted; nothing that was built is lost; resume with: jetforge " in rest
     assert "Traceback" not in rest
     deadline = time.monotonic() + 20
     while containers() - before and time.monotonic() < deadline:

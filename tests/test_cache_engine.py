@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from jetforge.cache.server import CachePaths
-from tests.conftest import FIXTURES, _free_port
+from tests.conftest import FIXTURES, _free_port, docker
 from tests.fixtures.engine.cache.mirror import Mirror, make_sdist
 
 pytestmark = pytest.mark.engine
@@ -82,10 +82,6 @@ def store_wheels(paths: CachePaths) -> list[Path]:
     return sorted((paths.default_store / "wheels").glob(f"*/{WHEEL_GLOB}"))
 
 
-def docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
-
-
 def test_compiled_wheel_is_cached_then_installed_without_compiling(
     jetforge, buildkit, tree, mirror, cache, image_name, tmp_path
 ):
@@ -130,12 +126,11 @@ def test_compiled_wheel_is_cached_then_installed_without_compiling(
         assert "PIP_INDEX_URL" not in text
         assert "index-url" not in text.lower()
     jetforge("cache", "stop")
-    inside = subprocess.run(
-        ["docker", "run", "--rm", final, "sh", "-c",
-         "cat /etc/xdg/pip/pip.conf /run/secrets/jetforge-cache 2>/dev/null; pip config list; "
-         "python3 -c 'import jfdemo; print(jfdemo.answer())'"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    inside = docker(
+        "run", "--rm", final, "sh", "-c",
+        "cat /etc/xdg/pip/pip.conf /run/secrets/jetforge-cache 2>/dev/null; pip config list; "
+        "python3 -c 'import jfdemo; print(jfdemo.answer())'",
+    )  # fmt: skip
     assert inside.splitlines()[-1] == "42"
     assert "index" not in inside
     assert "127.0.0.1" not in inside

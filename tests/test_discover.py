@@ -269,7 +269,7 @@ def test_patterns_match_names_base_names_and_aliases(jp6):
     assert matched("ros:*") == ["ros:humble", "ros:jazzy"]
     assert matched("ros") == ["ros:humble", "ros:jazzy"]
     assert matched("*viewer") == ["rviz"]
-    assert matched("ros*") == ["ros-tools", "ros:humble", "ros:jazzy", "rviz"]
+    assert matched("ros*") == ["ros:humble", "ros:jazzy", "ros-tools", "rviz"]
     assert matched("nothing*") == []
 
 

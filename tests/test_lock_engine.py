@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, docker
 from tests.fixtures.engine.cache.mirror import Mirror, make_wheel
 
 pytestmark = pytest.mark.engine
@@ -36,19 +36,12 @@ def build(jetforge, name: str, logs: Path, *extra: str):  # type: ignore[no-unty
 
 
 def in_image(image: str, *argv: str) -> str:
-    done = subprocess.run(
-        ["docker", "run", "--rm", "--entrypoint", "", image, *argv],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
-    return done.stdout.strip()
+    return docker("run", "--rm", "--entrypoint", "", image, *argv, timeout=120).strip()
 
 
 def collector_containers() -> list[str]:
-    done = subprocess.run(
-        ["docker", "ps", "--all", "--quiet", "--filter", "label=jetforge.container=inventory"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return done.stdout.split()
+    label = "label=jetforge.container=inventory"
+    return docker("ps", "--all", "--quiet", "--filter", label).split()
 
 
 def test_the_numpy_chain_gets_a_lockfile_and_an_sbom(jetforge, image_name, tmp_path):
@@ -61,10 +54,7 @@ def test_the_numpy_chain_gets_a_lockfile_and_an_sbom(jetforge, image_name, tmp_p
     lock = json.loads(text)
     assert lock["format"] == 1
     assert lock["final_image"] == final
-    base_id = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{.Id}}", "debian:12"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    base_id = docker("image", "inspect", "--format", "{{.Id}}", "debian:12").strip()
     assert lock["base"]["id"] == base_id
     assert lock["base"]["os"] == {"id": "debian", "version": "12"}
     base_debs = {d["name"]: d["version"] for d in lock["base"]["installed"]["deb"]}
@@ -269,7 +259,7 @@ def test_a_locked_build_pulls_the_base_by_the_digest_the_lock_has(
 ):
     base = f"{registry.address}/{image_name}-base:12"
     subprocess.run(["docker", "tag", "debian:12", base], check=True)
-    subprocess.run(["docker", "push", base], check=True, capture_output=True)
+    docker("push", base)
     lock_path = tmp_path / "jfbare.lock.json"
 
     def build_jfbare(logs: Path, *extra: str):  # type: ignore[no-untyped-def]
@@ -285,7 +275,7 @@ def test_a_locked_build_pulls_the_base_by_the_digest_the_lock_has(
     digest = next(d for d in lock["base"]["digests"] if d.startswith(f"{registry.address}/"))
     # The base's name and digest are gone here (the image stays: debian:12 is the same):
     # the locked build pulls the lock's digest.
-    subprocess.run(["docker", "rmi", base], check=True, capture_output=True)
+    docker("rmi", base)
     subprocess.run(["docker", "rmi", digest], check=False, capture_output=True)
     again = build_jfbare(tmp_path / "again", "--locked", str(lock_path))
     assert again.code == 0, again.stderr[-4000:]
@@ -293,7 +283,7 @@ def test_a_locked_build_pulls_the_base_by_the_digest_the_lock_has(
     rebuilt = json.loads((tmp_path / "again" / "jetforge.lock.json").read_text())
     assert (rebuilt["base"]["reference"], rebuilt["base"]["id"]) == (digest, lock["base"]["id"])
     assert [s["image_id"] for s in rebuilt["stages"]] == [s["image_id"] for s in lock["stages"]]
-    subprocess.run(["docker", "rmi", digest], check=True, capture_output=True)  # the pull's name
+    docker("rmi", digest)  # the pull's name
 
 
 def test_a_stage_pinned_to_3000_debian_packages_builds_on_the_legacy_builder(

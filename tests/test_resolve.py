@@ -197,7 +197,7 @@ def test_unavailable_alternatives_are_rejected_with_the_platform_reason():
     [
         (["ros:*"], ["ros"]),  # every variant of a base name: the base name
         (["ros:j*"], ["ros:jazzy"]),  # some variants: each of them
-        (["ros*"], ["ros-tools", "ros", "rviz"]),  # rviz by its alias ros-viewer
+        (["ros*"], ["ros", "ros-tools", "rviz"]),  # rviz by its alias ros-viewer
         (["rviz", "ros-*"], ["rviz", "ros-tools"]),
         (["ros:*", "ros"], ["ros"]),
     ],

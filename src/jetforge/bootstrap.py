@@ -5,15 +5,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from jetforge._process import Runner, run
 from jetforge.core.tags import image_reference
 from jetforge.engine.base import Engine
-from jetforge.errors import FailureError, UsageError
+from jetforge.errors import FailureError, JetforgeError, UsageError
 from jetforge.platform import Distro
 
 SUITES = {
@@ -31,6 +33,13 @@ DEFAULT_MIRRORS = {
     "ubuntu": "http://archive.ubuntu.com/ubuntu",
 }
 
+# The keyring mmdebstrap verifies each distro's archive with (it takes it from this path
+# on the host), and the package that installs it there.
+KEYRINGS = {
+    "debian": ("/usr/share/keyrings/debian-archive-keyring.gpg", "debian-archive-keyring"),
+    "ubuntu": ("/usr/share/keyrings/ubuntu-archive-keyring.gpg", "ubuntu-keyring"),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class BootstrapPlan:
@@ -40,21 +49,34 @@ class BootstrapPlan:
     suite: str
     mirror: str
     tag: str
+    keyring: str = ""  # --keyring: a keyring file or directory instead of the host's
 
     def argv(self, tarball: Path) -> tuple[str, ...]:
         """The mmdebstrap command writing the root filesystem to ``tarball``."""
+        keyring = (f"--keyring={self.keyring}",) if self.keyring else ()
         return (
             "mmdebstrap",
             "--variant=minbase",
             "--include=ca-certificates",
+            *keyring,
             "--",
             self.suite,
             str(tarball),
             self.mirror,
         )
 
+    def keyring_remedy(self) -> str:
+        """How to give mmdebstrap the key of this distro's archive."""
+        _, package = KEYRINGS[self.distro.name]
+        return (
+            f"install {self.distro.name.capitalize()}'s archive keyring: apt-get install "
+            f"{package}; or pass --keyring FILE holding the archive's key"
+        )
 
-def plan_bootstrap(distro: Distro, mirror: str | None, tag: str | None) -> BootstrapPlan:
+
+def plan_bootstrap(
+    distro: Distro, mirror: str | None, tag: str | None, keyring: str | None = None
+) -> BootstrapPlan:
     """Decide suite, mirror and tag; an unknown distro release, a mirror that is not a
     URL and a tag that is not an image name are usage errors (neither ever reaches
     mmdebstrap or the engine as an option)."""
@@ -69,7 +91,42 @@ def plan_bootstrap(distro: Distro, mirror: str | None, tag: str | None) -> Boots
         )
     chosen_mirror = mirror or DEFAULT_MIRRORS[distro.name]
     chosen_tag = str(image_reference(tag, "bootstrap --tag")) if tag is not None else str(distro)
-    return BootstrapPlan(distro, suite, chosen_mirror, chosen_tag)
+    return BootstrapPlan(distro, suite, chosen_mirror, chosen_tag, keyring or "")
+
+
+def check_keyring(plan: BootstrapPlan, exists: Callable[[str], bool] = os.path.exists) -> None:
+    """Before mmdebstrap runs: the keyring it will verify the archive with is there (the
+    ``--keyring`` given, else the distro's keyring on the host)."""
+    if plan.keyring:
+        if not exists(plan.keyring):
+            raise UsageError(f"bootstrap: --keyring {plan.keyring} does not exist")
+        return
+    path, _ = KEYRINGS[plan.distro.name]
+    if not exists(path):
+        raise UsageError(
+            f"bootstrap: {plan.distro} needs {plan.distro.name.capitalize()}'s archive "
+            f"keyring, which this host lacks ({path}); {plan.keyring_remedy()}"
+        )
+
+
+def explain_failure(plan: BootstrapPlan, output: str) -> JetforgeError:
+    """What a failed mmdebstrap run means: a key apt does not have (a usage error with
+    its fix), else apt's own error lines, not mmdebstrap's last words (``received signal
+    PIPE``)."""
+    missing = re.search(r"NO_PUBKEY ([0-9A-Fa-f]+)", output)
+    if missing or "is not signed" in output:
+        key = f" (key {missing[1]} is missing)" if missing else ""
+        return UsageError(
+            f"bootstrap: apt cannot verify {plan.mirror} {plan.suite}{key}; "
+            + plan.keyring_remedy()
+        )
+    lines = output.strip().splitlines()
+    errors = [
+        line[3:].strip()
+        for line in lines
+        if line.startswith("E: ") and "mmdebstrap failed" not in line
+    ]
+    return FailureError(f"mmdebstrap failed: {' | '.join(errors[:3] or lines[-3:])}")
 
 
 def bootstrap(plan: BootstrapPlan, engine: Engine, work_dir: Path, runner: Runner = run) -> str:
@@ -81,8 +138,7 @@ def bootstrap(plan: BootstrapPlan, engine: Engine, work_dir: Path, runner: Runne
         if done.returncode == 127:
             raise UsageError("bootstrap needs mmdebstrap: apt-get install -y mmdebstrap")
         if done.returncode != 0:
-            last = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            raise FailureError(f"mmdebstrap failed: {' | '.join(last)}")
+            raise explain_failure(plan, f"{done.stdout}\n{done.stderr}")
         imported = engine.import_tarball(str(tarball), plan.tag)
         if imported.returncode != 0:
             raise FailureError(f"{engine.name} import failed: {imported.stderr.strip()}")

@@ -138,6 +138,7 @@ def build_chains(
     checked = check_request(request, where)
     locked, planning = checked.locked, checked.planning
     engine = choose_engine(request.engine, where.env, where.settings.engine).connect(where.env)
+    where.note(builder_line(engine))
     base = base_reference(request, where)
     if locked is not None:
         base = pinned_base(engine, base, locked)
@@ -197,6 +198,14 @@ def _building(where: Workspace, engine: Engine, plans: list[Plan]) -> Iterator[N
 
 def _waiting(where: Workspace, final: str, holder: str) -> None:
     where.note(f"waiting for another jetforge build of {final} (process {holder})")
+
+
+def builder_line(engine: Engine) -> str:
+    """What a build says once at its start: the builder its stages use, what that costs,
+    and the fix when it is not a good one."""
+    builder = engine.builder()
+    fix = f"; fix: {builder.remedy}" if builder.remedy and not builder.good else ""
+    return f"builder: {builder.detail}{fix}"
 
 
 def _build_options(

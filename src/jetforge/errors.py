@@ -67,6 +67,28 @@ class UnknownPackageError(UsageError):
         return f"unknown package '{self.name}'{hint}; 'jetforge list' shows what exists"
 
 
+class NoMatchError(UsageError):
+    """Patterns of ``list`` that match no package: each with the closest names, or with
+    how many variants it matches that are unavailable on this platform."""
+
+    def __init__(self, misses: tuple[tuple[str, tuple[str, ...], int], ...]) -> None:
+        super().__init__(", ".join(pattern for pattern, _, _ in misses))
+        self.misses = misses
+
+    def __str__(self) -> str:
+        parts = []
+        for pattern, suggestions, unavailable in self.misses:
+            if unavailable:
+                parts.append(
+                    f"no package available on this platform matches '{pattern}' "
+                    f"({unavailable} unavailable here: 'jetforge list --all' shows why)"
+                )
+            else:
+                hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
+                parts.append(f"no package matches '{pattern}'{hint}")
+        return "; ".join(parts)
+
+
 class ResolutionError(UsageError):
     """The requested packages cannot form one chain; ``reasons`` are prose lines."""
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from jetforge.autotag import BUILT, LOCAL, REGISTRY, Choice, Wanted, find_in_registries, find_local
 from jetforge.chains import BuildRequest, Workspace, build_chains
+from jetforge.core.resolve import resolve
 from jetforge.credentials import CredentialStore
 from jetforge.engine.table import choose_engine
 from jetforge.errors import FailureError, RegistryError, UsageError
@@ -85,6 +86,8 @@ def find_or_build(
         return found
     if not request.build:
         raise FailureError(f"no compatible image for {wanted.name} on {platform.label}")
+    # An unknown or unresolvable name fails now, before the question and the build.
+    resolve(where.catalog, [wanted.name], where.env)
     if not conversation.confirm(f"build {wanted.name} for {platform.label}?"):
         raise FailureError(f"no compatible image for {wanted.name}; not built")
     where.note(f"building: {request.resume}" if request.resume else f"building {wanted.name}")
@@ -93,7 +96,10 @@ def find_or_build(
     summary = outcomes[-1].summary if outcomes else None
     if summary is None:
         raise FailureError(f"build of {wanted.name} did not produce an image")
-    where.note(f"built {summary.final_image} (logs: {outcomes[-1].logs_dir})")
+    where.note(
+        f"{summary.outcome} {summary.final_image} "
+        f"({summary.stage_counts()}; logs: {outcomes[-1].logs_dir})"
+    )
     return Found(summary.final_image, BUILT, platform.label, "nothing compatible found; built")
 
 

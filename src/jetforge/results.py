@@ -64,6 +64,21 @@ class Summary:
         """Packages whose stage was built (not reused) in this run."""
         return [stage.package for stage in self.stages if stage.state == "built"]
 
+    @property
+    def outcome(self) -> str:
+        """``reused`` when no stage was built in this run, else ``built``."""
+        return "built" if self.built else "reused"
+
+    def stage_counts(self) -> str:
+        """``all 4 stages reused, nothing built``, ``2 of 4 stages built, 2 reused``."""
+        built, total = len(self.built), len(self.stages)
+        every = "the stage" if total == 1 else f"all {total} stages"
+        if not built:
+            return f"{every} reused, nothing built"
+        if built == total:
+            return f"{every} built"
+        return f"{built} of {total} stages built, {total - built} reused"
+
 
 def tested_marker(results_dir: Path, image_id: str) -> Path:
     """The file that says an image passed its tests (its stage's, or its whole chain's)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jetforge.bootstrap import bootstrap, plan_bootstrap
+from jetforge.bootstrap import bootstrap, check_keyring, plan_bootstrap
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_engine_option
 from jetforge.engine.table import choose_engine
@@ -24,6 +24,12 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--mirror", metavar="URL", help="package mirror to bootstrap from")
     parser.add_argument("--tag", metavar="IMAGE", help="image name (default: the distro)")
+    parser.add_argument(
+        "--keyring",
+        metavar="FILE",
+        help="keyring (file or directory) that verifies the mirror, instead of the host's "
+        "(default: /usr/share/keyrings/<distro>-archive-keyring.gpg)",
+    )
     add_engine_option(parser)
     parser.set_defaults(handler=run)
 
@@ -32,7 +38,9 @@ def run(session: Session) -> int:
     """Bootstrap the image and print its name."""
     args = session.args
     distro = parse_distro(args.distro) if args.distro else session.platform.distro
-    plan = plan_bootstrap(distro, args.mirror, args.tag)
+    keyring = str(session.cwd / args.keyring) if args.keyring else None
+    plan = plan_bootstrap(distro, args.mirror, args.tag, keyring)
+    check_keyring(plan)
     engine = choose_engine(args.engine, session.env, session.settings.engine).connect(session.env)
     session.note(f"bootstrapping {plan.tag} from {plan.mirror} ({plan.suite})")
     image_id = bootstrap(plan, engine, session.cache_dir / "bootstrap")

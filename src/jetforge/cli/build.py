@@ -128,4 +128,6 @@ def run(session: Session) -> int:
     request = request_from(session)
     if args.simulate:
         return simulate(session, simulated_plans(request, session))
-    return render_builds(session, build_chains(request, session, lambda: reporter_for(session)))
+    session.resume = request.resume
+    outcomes = build_chains(request, session, lambda: reporter_for(session))
+    return render_builds(session, outcomes, request.locked)

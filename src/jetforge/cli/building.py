@@ -61,17 +61,25 @@ def request_from(session: Session) -> BuildRequest:
     )
 
 
-def render_builds(session: Session, outcomes: Iterator[ChainOutcome]) -> int:
-    """Print each built image as its chain ends, the failures of ``--skip-errors`` and,
-    for several chains, a table; 1 when a chain failed."""
+def render_builds(
+    session: Session, outcomes: Iterator[ChainOutcome], locked: Path | None = None
+) -> int:
+    """Print each built image as its chain ends (whether anything was built, and with
+    the pins of which lockfile), the failures of ``--skip-errors`` and, for several
+    chains, a table; 1 when a chain failed."""
     done = []
+    pins = f" with the pins of {locked}" if locked is not None else ""
     for outcome in outcomes:
         done.append(outcome)
+        summary = outcome.summary
         if outcome.failure is not None:
             session.render_failure(outcome.failure)
-        elif outcome.summary is not None:
-            session.note(f"built {outcome.summary.final_image} (logs: {outcome.logs_dir})")
-            print(outcome.summary.final_image, file=session.stdout)
+        elif summary is not None:
+            session.note(
+                f"{summary.outcome} {summary.final_image}{pins} "
+                f"({summary.stage_counts()}; logs: {outcome.logs_dir})"
+            )
+            print(summary.final_image, file=session.stdout)
     if len(done) > 1:
         width = max(len(str(outcome.plan.final_image)) for outcome in done)
         for outcome in done:

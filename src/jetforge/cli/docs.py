@@ -27,6 +27,7 @@ from jetforge.files import check_regular_or_absent, read_regular_text, write_ato
 from jetforge.platform import detect_platform, target_names
 
 CI_COLUMN = "debian12"
+DEFAULT_PAGE = "docs/packages.md"  # what --check compares without --output
 
 
 def register(commands: Any) -> None:
@@ -42,7 +43,8 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="with --output: exit 1 when FILE differs from what would be generated",
+        help=f"exit 1 when FILE (default: {DEFAULT_PAGE} of the working directory) differs "
+        "from what would be generated",
     )
     parser.set_defaults(handler=run)
 
@@ -182,18 +184,22 @@ def run(session: Session) -> int:
         raise UsageError(f"the package tree has errors: {'; '.join(sorted(problems))}")
     text = render_packages(columns, root)
     if args.check:
-        if not args.output:
-            raise UsageError("docs --check needs --output FILE (the file to compare)")
-        path = session.cwd / args.output
+        shown = args.output or DEFAULT_PAGE
+        path = session.cwd / shown
+        if not args.output and not path.is_file():
+            raise UsageError(
+                f"docs --check: no {DEFAULT_PAGE} in {session.cwd} (run it in a jetforge "
+                "checkout, or name the page with --output FILE)"
+            )
         current = read_regular_text(path, "generated page") if path.exists() else ""
         if current != text:
             print(
-                f"jetforge: {path} is out of date; regenerate it with: "
-                f"jetforge docs packages --output {path}",
+                f"jetforge: {shown} is out of date; regenerate it with: "
+                f"jetforge docs packages --output {shown}",
                 file=session.stderr,
             )
             return 1
-        session.note(f"{path} is current")
+        session.note(f"{shown} is current")
         return 0
     if args.output:
         output = session.cwd / args.output

@@ -14,6 +14,8 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "explain",
         help=summary("explain"),
+        description="Resolve PACKAGEs into one chain and say, for each variant, why it was "
+        "chosen and why each alternative was rejected.",
     )
     parser.add_argument("packages", nargs="+", metavar="PACKAGE", help="packages to resolve")
     add_package_options(parser)

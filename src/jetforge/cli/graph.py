@@ -15,6 +15,8 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "graph",
         help=summary("graph"),
+        description="Resolve PACKAGEs into one chain and print it in build order with each "
+        "variant's dependencies, as text, Graphviz dot, Mermaid or JSON.",
     )
     parser.add_argument("packages", nargs="+", metavar="PACKAGE", help="packages to resolve")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format")

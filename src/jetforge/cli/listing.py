@@ -7,7 +7,7 @@ from typing import Any
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
-from jetforge.cli.variants import variant_json
+from jetforge.cli.variants import check_matched, variant_json
 from jetforge.errors import UsageError
 
 
@@ -16,6 +16,9 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "list",
         help=summary("list"),
+        description="Print the variants of the package tree available on this platform, one "
+        "per line, sorted (versions as versions); PATTERNs (shell wildcards) match names "
+        "and aliases. A PATTERN that matches nothing is an error with the closest names.",
     )
     parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="names or wildcards")
     parser.add_argument(
@@ -44,6 +47,7 @@ def run(session: Session) -> int:
         ]
         if lines:
             print("\n".join(lines), file=session.stdout)
+    check_matched(catalog, args.patterns, include_unavailable=args.all)
     if args.strict and catalog.problems:
         raise UsageError(f"{len(catalog.problems)} package definition(s) have errors")
     return 0

@@ -73,4 +73,5 @@ def run(session: Session) -> int:
     )
     if request.upgrade and not exists:
         session.note(f"{session.cwd / path} does not exist yet: --upgrade has nothing to move")
+    session.resume = request.resume
     return render_builds(session, build_chains(request, session, lambda: reporter_for(session)))

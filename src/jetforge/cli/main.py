@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from jetforge import __version__
@@ -30,6 +31,15 @@ def chosen_command(argv: Sequence[str]) -> str | None:
     """The subcommand ``argv`` runs: its first word that is not an option (jetforge's own
     options take no value)."""
     return next((word for word in argv if not word.startswith("-")), None)
+
+
+def unknown_command(word: str) -> str:
+    """What to say of a command that does not exist: the likely one, and where the list is."""
+    import difflib  # here, not at the top: only a typo needs it
+
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"unknown command '{word}'{hint}; 'jetforge --help' lists the commands"
 
 
 def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -92,10 +102,13 @@ def main(
     out = results(sys.stdout if stdout is None else stdout)
     err = diagnostics(sys.stderr if stderr is None else stderr)
     given = list(sys.argv[1:] if argv is None else argv)
-    verbose = False
+    wanted = chosen_command(given)
+    if wanted is not None and wanted not in COMMANDS:
+        print(f"jetforge: error: {unknown_command(wanted)}", file=err)
+        return 2
+    running = _Running()
 
     def command() -> int:
-        nonlocal verbose
         parser = make_parser(given)
         # argparse writes --help, --version and usage errors to sys.stdout / sys.stderr.
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -105,21 +118,38 @@ def main(
                 return int(exit_.code or 0)
         if only is not None and not only(args):
             return NOT_SERVED
-        verbose = args.verbose
         from jetforge.cli.session import CommonOptions, Session
 
         options = CommonOptions.parsed(args)
         session = Session(args, out, err, given, options=options, keeps=keeps_files(args))
+        running.verbose, running.session = args.verbose, session
         if env is not None:
             session.env = env
         handler: Callable[[Session], int] = args.handler
         with session.resources:
             return handler(session)
 
-    return _run(command, out, err, lambda: verbose)
+    return _run(command, out, err, running)
 
 
-def _run(command: Callable[[], int], out: TextIO, err: TextIO, verbose: Callable[[], bool]) -> int:
+@dataclass
+class _Running:
+    """What rendering an error needs of the command that raised it."""
+
+    verbose: bool = False
+    session: Session | None = None
+
+
+def _stopped(how: str, running: _Running) -> str:
+    """The line of a command stopped by a signal: nothing built is lost, and (for a
+    build) the command that resumes it."""
+    resume = running.session.resume if running.session is not None else ""
+    return f"jetforge: {how}; nothing that was built is lost" + (
+        f"; resume with: {resume}" if resume else ""
+    )
+
+
+def _run(command: Callable[[], int], out: TextIO, err: TextIO, running: _Running) -> int:
     """Run the command and flush its results; every error it raises becomes its line and
     exit code."""
     try:
@@ -132,15 +162,15 @@ def _run(command: Callable[[], int], out: TextIO, err: TextIO, verbose: Callable
         silence(out)
         return 1
     except TerminatedError as stopped:
-        _say_last(err, f"jetforge: {stopped.reason}; nothing that was built is lost")
+        _say_last(err, _stopped(stopped.reason, running))
         return stopped.exit_code
     except KeyboardInterrupt:
-        _say_last(err, "jetforge: interrupted; nothing that was built is lost")
+        _say_last(err, _stopped("interrupted", running))
         return 130
     except StageFailedError as failure:
         from jetforge.cli.session import failure_lines  # imported already by the command
 
-        if verbose():
+        if running.verbose:
             _print_traceback(err)
         print("\n".join(failure_lines(failure)), file=err)
         return failure.exit_code
@@ -148,14 +178,14 @@ def _run(command: Callable[[], int], out: TextIO, err: TextIO, verbose: Callable
         lost = isinstance(error, OutputError)  # a traceback would add nothing to it
         if lost:
             silence(out)
-        if verbose():
+        if running.verbose:
             _print_traceback(err)
         print(f"jetforge: error: {error}", file=err)
-        if not isinstance(error, UsageError) and not verbose() and not lost:
+        if not isinstance(error, UsageError) and not running.verbose and not lost:
             print("jetforge: re-run with -v for details", file=err)
         return error.exit_code
     except Exception as error:
-        if verbose():
+        if running.verbose:
             _print_traceback(err)
         print(f"jetforge: internal error: {type(error).__name__}: {error}", file=err)
         print("jetforge: re-run with -v for details", file=err)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session
+from jetforge.cli.session import Session, target_help
 
 
 def register(commands: Any) -> None:
@@ -14,9 +14,12 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "platform",
         help=summary("platform"),
+        description="Print the platform jetforge plans for: architecture, L4T/JetPack, CUDA, "
+        "Python, distro and GPU architectures, detected on this machine (or a --target "
+        "preset), marking the fields that environment variables override.",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
-    parser.add_argument("--target", metavar="NAME", help="show a named platform preset")
+    parser.add_argument("--target", metavar="NAME", help=target_help("show"))
     parser.add_argument("--distro", metavar="DISTRO", help="distro release, e.g. ubuntu:22.04")
     parser.set_defaults(handler=run)
 

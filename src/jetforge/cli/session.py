@@ -24,7 +24,7 @@ from jetforge.discovery.index import VARIABLE
 from jetforge.discovery.walk import PackageRoot
 from jetforge.errors import FailureError, StageFailedError, UsageError
 from jetforge.files import is_disk_full, writing_problem
-from jetforge.platform import Platform, detect_platform
+from jetforge.platform import Platform, detect_platform, target_names
 from jetforge.probes import RememberingRunner
 from jetforge.settings import Settings, load_settings
 
@@ -97,8 +97,13 @@ def add_package_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"read every package directory again, not from the discovery index ({VARIABLE}=1)",
     )
-    group.add_argument("--target", metavar="NAME", help="plan for a named platform preset")
+    group.add_argument("--target", metavar="NAME", help=target_help("plan for"))
     group.add_argument("--distro", metavar="DISTRO", help="distro release, e.g. ubuntu:22.04")
+
+
+def target_help(verb: str) -> str:
+    """The help of ``--target``: what it does and the presets of the platform table."""
+    return f"{verb} a platform preset: {', '.join(target_names())}"
 
 
 def split_list(values: list[str]) -> list[str]:
@@ -215,6 +220,9 @@ class Session:
     options: CommonOptions = field(default_factory=CommonOptions)
     keeps: bool = True  # the command keeps what it makes in the cache directory
     resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    # The command that resumes what this command builds, once it has begun building: an
+    # interrupted build says it (``main`` renders the interruption).
+    resume: str = ""
 
     @cached_property
     def settings(self) -> Settings:

@@ -7,8 +7,7 @@ from typing import Any
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
-from jetforge.cli.variants import variant_json
-from jetforge.errors import UnknownPackageError
+from jetforge.cli.variants import check_unknown, variant_json
 
 
 def register(commands: Any) -> None:
@@ -16,6 +15,9 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "show",
         help=summary("show"),
+        description="Print everything known about the variants that PATTERNs (shell "
+        "wildcards) match: every key of their definitions, their files and whether they "
+        "are available on this platform.",
     )
     parser.add_argument("patterns", nargs="*", metavar="PATTERN", help="names or wildcards")
     parser.add_argument("--json", action="store_true", help="print JSON objects")
@@ -29,9 +31,8 @@ def run(session: Session) -> int:
     catalog = session.catalog
     session.report_problems(each=False)
     patterns = args.patterns or ["*"]
+    check_unknown(catalog, patterns)
     variants = catalog.match(patterns, include_unavailable=True)
-    if not variants:
-        raise UnknownPackageError(" ".join(patterns))
     if args.json:
         print(json.dumps([variant_json(v) for v in variants], indent=2), file=session.stdout)
         return 0

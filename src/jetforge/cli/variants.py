@@ -3,10 +3,39 @@ package directory (for list, show and docs; not a command)."""
 
 from __future__ import annotations
 
-from jetforge.core.catalog import Variant
+from collections.abc import Sequence
+
+from jetforge.core.catalog import Catalog, Variant
+from jetforge.errors import NoMatchError, UnknownPackageError
 from jetforge.files import MIB, UnreadableFileError, read_regular
 
 DOC_LIMIT = MIB  # a package's docs or notes file
+
+WILDCARDS = "*?["
+
+
+def suggestions(catalog: Catalog, pattern: str) -> tuple[str, ...]:
+    """The names a pattern without wildcards was likely meant to be (none for one with)."""
+    return () if any(char in pattern for char in WILDCARDS) else catalog.suggest(pattern)
+
+
+def check_unknown(catalog: Catalog, patterns: Sequence[str]) -> None:
+    """``show``: the first pattern that matches no variant is an unknown package."""
+    for pattern in patterns:
+        if not catalog.match([pattern], include_unavailable=True):
+            raise UnknownPackageError(pattern, suggestions(catalog, pattern))
+
+
+def check_matched(catalog: Catalog, patterns: Sequence[str], *, include_unavailable: bool) -> None:
+    """``list``: the patterns that match no variant listed, in one error."""
+    misses = []
+    for pattern in patterns:
+        if catalog.match([pattern], include_unavailable=include_unavailable):
+            continue
+        unavailable = len(catalog.match([pattern], include_unavailable=True))
+        misses.append((pattern, () if unavailable else suggestions(catalog, pattern), unavailable))
+    if misses:
+        raise NoMatchError(tuple(misses))
 
 
 def variant_json(variant: Variant) -> dict[str, object]:

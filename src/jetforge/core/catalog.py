@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from jetforge.core.names import base_name
+from jetforge.core.names import base_name, name_order
 from jetforge.errors import DefinitionError
 
 if TYPE_CHECKING:
@@ -75,14 +75,26 @@ class Catalog:
         return tuple(sorted(self._by_lookup))
 
     def match(self, patterns: Sequence[str], *, include_unavailable: bool = False) -> list[Variant]:
-        """Variants whose name or an alias matches any shell-style pattern, in name order."""
+        """Variants whose name or an alias matches any shell-style pattern, in name order
+        (versions as versions: ``cudnn:9.3`` before ``cudnn:9.12``)."""
         found = [
             variant
             for variant in self.variants
             if (include_unavailable or variant.is_available)
             and any(is_match(variant, pattern) for pattern in patterns)
         ]
-        return sorted(found, key=lambda variant: variant.name)
+        return sorted(found, key=lambda variant: name_order(variant.name))
+
+    def suggest(self, name: str, count: int = 3) -> tuple[str, ...]:
+        """The names closest to ``name`` (what a typo likely meant): the closest base
+        names first, the variants of each in version order."""
+        import difflib  # here, not at the top: only a typo needs it
+
+        close = difflib.get_close_matches(name, self.names(), n=count)
+        bases = list(dict.fromkeys(base_name(found) for found in close))
+        return tuple(
+            sorted(close, key=lambda found: (bases.index(base_name(found)), name_order(found)))
+        )
 
 
 def is_match(variant: Variant, pattern: str) -> bool:

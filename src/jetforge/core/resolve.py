@@ -11,7 +11,6 @@ dependencies in declared order, dependencies before dependants.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import resolvelib
 from resolvelib.structs import RequirementInformation
 
 from jetforge.core.catalog import Catalog, Variant, is_satisfied
+from jetforge.core.names import in_version_order, name_order
 from jetforge.core.preference import env_pins, order_by_preference, version_env, version_env_name
 from jetforge.core.requirement import (
     Requirement,
@@ -74,11 +74,11 @@ def bind(catalog: Catalog, text: str, origin: str) -> Need:
     found = catalog.lookup(requirement.name)
     if not found:
         if origin == COMMAND_LINE:
-            close = difflib.get_close_matches(requirement.name, catalog.names(), n=3)
+            close = catalog.suggest(requirement.name)
             broken = next(
                 (str(p) for p in catalog.problems if requirement.name in p.path.parts[-2:]), ""
             )
-            raise UnknownPackageError(requirement.name, tuple(close), broken)
+            raise UnknownPackageError(requirement.name, close, broken)
         raise ResolutionError(f"{origin} depends on '{text}', which no package provides")
     others = [variant for variant in found if variant.name != origin] or list(found)
     identities = sorted(_identities(others, requirement))
@@ -200,7 +200,7 @@ def _check_version_env(catalog: Catalog, needs: Iterable[Need], env: Mapping[str
         if any(variant.spec.format == "jc" for variant in variants):
             continue
         if wanted and not any(is_version_match(wanted, v.spec.tag) for v in variants):
-            tags = ", ".join(v.name for v in variants) or "none"
+            tags = ", ".join(in_version_order(v.name for v in variants)) or "none"
             raise ResolutionError(
                 f"{version_env_name(need.identifier)}={wanted} names no available variant "
                 f"of {need.identifier} (available: {tags})"
@@ -249,7 +249,10 @@ def _explain(
     catalog: Catalog, chosen: Variant, env: Mapping[str, str], needs: Sequence[Need]
 ) -> Selection:
     base = chosen.identity
-    alternatives = [v for v in catalog.lookup(base) if v.identity == base and v != chosen]
+    alternatives = sorted(
+        (v for v in catalog.lookup(base) if v.identity == base and v != chosen),
+        key=lambda variant: name_order(variant.name),
+    )
     rejected = []
     for variant in alternatives:
         if not variant.is_available:
@@ -291,7 +294,10 @@ def _conflict(
     reasons = []
     for identifier, needs in by_identifier.items():
         unique = list(dict.fromkeys(needs))
-        variants = [v for v in catalog.lookup(identifier) if v.identity == identifier]
+        variants = sorted(
+            (v for v in catalog.lookup(identifier) if v.identity == identifier),
+            key=lambda variant: name_order(variant.name),
+        )
         available = [v.name for v in variants if v.is_available]
         asked = " and ".join(need.describe() for need in unique)
         if not available:

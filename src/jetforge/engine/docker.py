@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import ClassVar
 
 from jetforge._process import Runner, run
@@ -27,8 +29,9 @@ class DockerEngine(CliEngine):
         "buildkit": Builder(True, "BuildKit in the daemon (DOCKER_BUILDKIT=1)"),
         "legacy": Builder(
             False,
-            "legacy builder, no BuildKit (no build secrets, no parallel steps); docker "
-            "clients from 23 on need the buildx plugin for BuildKit",
+            "legacy builder, no BuildKit: no build secrets, so builds use no package cache, "
+            "and no parallel steps (docker clients from 23 on need the buildx plugin for "
+            "BuildKit)",
             "install the buildx plugin (package docker-buildx-plugin from Docker's apt "
             "repository, or docker-buildx)",
         ),
@@ -74,6 +77,58 @@ class DockerEngine(CliEngine):
     def parse_info(self, text: str) -> EngineInfo:
         """``docker info --format '{{json .}}'`` as a value."""
         return parse_docker_info(text)
+
+    def builder(self) -> Builder:
+        """The builder this engine's builds use. For the legacy builder, a docker program
+        on ``PATH`` whose builds would use BuildKit (a client older than 23, which drives
+        the daemon's own) is the first fix (``JETFORGE_DOCKER``)."""
+        chosen = super().builder()
+        if self.build_mode != "legacy" or self.env is None or self.env.get(BUILD_MODE_VARIABLE):
+            return chosen
+        for program, client, mode in iter_buildkit_clients(self.program, self.env, self.runner):
+            how = "BuildKit through buildx" if mode == "buildx" else "the daemon's BuildKit"
+            remedy = f"set JETFORGE_DOCKER={program} (docker {client}: {how}), or {chosen.remedy}"
+            return replace(chosen, remedy=remedy)
+        return chosen
+
+
+def iter_buildkit_clients(
+    program: str, env: Mapping[str, str], runner: Runner = run
+) -> Iterator[tuple[str, str, str]]:
+    """The other docker programs on ``PATH`` whose builds would use BuildKit, in ``PATH``
+    order: each as (path, client version, build mode)."""
+    seen = {os.path.realpath(found) for found in _programs_on_path(program, env)[:1]}
+    if os.sep in program:
+        seen.add(os.path.realpath(program))
+    for candidate in _programs_on_path("docker", env):
+        real = os.path.realpath(candidate)
+        if real in seen:
+            continue
+        seen.add(real)
+        done = runner([candidate, "version", "--format", "{{json .Client}}"], env=env, timeout=10)
+        try:
+            client = str((json.loads(done.stdout or "{}") or {}).get("Version", ""))
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if not client:
+            continue
+        has_buildx = runner([candidate, "buildx", "version"], env=env, timeout=10).returncode == 0
+        mode = docker_build_mode(client, has_buildx)
+        if mode != "legacy":
+            yield candidate, client, mode
+
+
+def _programs_on_path(name: str, env: Mapping[str, str]) -> list[str]:
+    """Every executable file called ``name`` in the directories of ``PATH``, in order (a
+    name with a ``/`` is only itself)."""
+    if os.sep in name:
+        return [name]
+    found = []
+    for directory in env.get("PATH", "").split(os.pathsep):
+        path = Path(directory or ".") / name
+        if path.is_file() and os.access(path, os.X_OK):
+            found.append(str(path))
+    return found
 
 
 def docker_build_mode(client_version: str, has_buildx: bool, override: str = "") -> str:
