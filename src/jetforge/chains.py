@@ -275,7 +275,7 @@ def plan_options(request: BuildRequest, where: Workspace) -> PlanOptions:
 
 def make_plans(where: Workspace, chains: list[Resolution], planning: PlanOptions) -> list[Plan]:
     """The plan of each chain; context files are hashed once until they change."""
-    digests = Digests(where.cache_dir / "digests")
+    digests = Digests(where.cache_dir / "digests.json")
     read = functools.partial(read_context, digest=digests.digest)
     plans = [plan_build(chain, where.platform, planning, read) for chain in chains]
     digests.save()

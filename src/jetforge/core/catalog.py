@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from jetforge.core.spec import PackageSpec
 
 
-@dataclass(frozen=True)  # no slots: the discovery index unpickles thousands
+@dataclass(frozen=True)  # no slots: the discovery index fills thousands (discovery/records.py)
 class Variant:
     """A spec with its requirements parsed and its availability on the platform decided."""
 
