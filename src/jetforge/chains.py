@@ -55,6 +55,8 @@ class Workspace(Protocol):
     def cache_dir(self) -> Path: ...
     @property
     def data_dir(self) -> Path: ...
+    @property
+    def state_dir(self) -> Path: ...
 
     env: Mapping[str, str]
     cwd: Path
@@ -197,6 +199,7 @@ def _build_options(
             logs_dir=logs / plan.final_image.name if len(plans) > 1 else logs,
             data_dir=where.data_dir,
             results_dir=where.cache_dir / "test-results",
+            state_dir=where.state_dir,
             rebuild=request.rebuild,
             skip_tests=request.skip_tests,
             test_only=request.test_only,

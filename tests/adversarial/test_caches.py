@@ -28,8 +28,11 @@ from pathlib import Path
 
 import pytest
 
+from jetforge.lock import read_sbom
 from jetforge.platform_table import DATA_FILE
 from jetforge.stash import file_stamp
+from tests.adversarial.conftest import one_line_error
+from tests.test_lock import deb, execute, golden_plan, make_engine, output
 
 OTHER_UID = 65534  # nobody
 HEADER = "#---\n# name: {name}\n#---\nARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n"
@@ -252,3 +255,168 @@ def test_under_sudo_the_invoking_users_cache_is_neither_read_nor_written(setup):
     after = {path: path.read_bytes() for path in cache.rglob("*") if path.is_file()}
     assert after == before  # nothing written there: the user's cache stays the user's
     assert {path.stat().st_uid for path in cache.rglob("*")} == {OTHER_UID}
+
+
+# Finding 2: the data directory is the containers'; jetforge's records are elsewhere
+
+
+def write_config(cli_env: dict[str, str], text: str) -> Path:
+    """The user's config file (``XDG_CONFIG_HOME/jetforge/jetforge.toml``) holding ``text``."""
+    path = Path(cli_env["XDG_CONFIG_HOME"]) / "jetforge" / "jetforge.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        *[(d, d) for d in ("/", "/etc", "/usr", "/var", "/root", "/home", "/proc", "/sys")],
+        ("/dev", "/dev"),
+        ("/boot", "/boot"),
+        ("/etc/", "/etc"),
+        ("/usr/lib/..", "/usr"),
+        ("link-to-etc", "/etc"),
+    ],
+)
+def test_a_system_directory_as_data_dir_is_one_line(jetforge, fake_engine, cli_env, value, named):
+    config = write_config(cli_env, f'data_dir = "{value}"\n')
+    (config.parent / "link-to-etc").symlink_to("/etc")
+    result = jetforge("run", "--dry-run", "img", env=fake_engine({}))
+    one_line_error(result, 2, f"{config}: 'data_dir' is the system directory {named}")
+    assert "valid: a directory of its own" in result.stderr
+
+
+@pytest.mark.parametrize("inside", ["cache", "state"])
+def test_a_data_dir_that_holds_jetforges_own_directories_is_refused(
+    jetforge, fake_engine, cli_env, tmp_path, inside
+):
+    home = tmp_path / "home"
+    env = {
+        **fake_engine({}),
+        "XDG_CACHE_HOME": str(home / ".cache") if inside == "cache" else cli_env["XDG_CACHE_HOME"],
+        "XDG_STATE_HOME": str(home / ".local/state") if inside == "state" else str(tmp_path / "s"),
+    }
+    config = write_config(cli_env, f'data_dir = "{home}"\n')
+    result = jetforge("run", "--dry-run", "img", env=env)
+    one_line_error(result, 2, f"{config}: 'data_dir' ({home}) holds jetforge's {inside}")
+    write_config(cli_env, f'data_dir = "{home / "data"}"\n')
+    assert jetforge("run", "--dry-run", "img", env=env).code == 0
+
+
+def test_an_sbom_a_container_left_in_the_data_dir_is_not_shown(
+    jetforge, fake_engine, cli_env, tmp_path
+):
+    image_id = "sha256:" + "c" * 64
+    image = tmp_path / "image.json"
+    image.write_text(json.dumps([{"Id": image_id, "RepoTags": ["demo:1"], "Config": {}}]))
+    forged = (
+        Path(cli_env["XDG_DATA_HOME"])
+        / "jetforge"
+        / "data"
+        / "sbom"
+        / f"{image_id.replace(':', '_')}.spdx.json"
+    )
+    forged.parent.mkdir(parents=True)
+    forged.write_text('{"spdxVersion": "SPDX-2.3", "name": "forged"}\n')
+    env = {**fake_engine({}), "JETFORGE_FAKE_IMAGE": str(image)}
+    result = jetforge("sbom", "demo:1", env=env)
+    one_line_error(result, 2, "sbom: no SBOM for demo:1")
+    assert "forged" not in result.stdout
+    kept = Path(cli_env["XDG_STATE_HOME"]) / "jetforge" / "sbom" / forged.name
+    kept.parent.mkdir(parents=True, mode=0o700)
+    kept.write_text('{"spdxVersion": "SPDX-2.3", "name": "shared"}\n')
+    kept.chmod(0o666)  # a record someone else may have written
+    one_line_error(jetforge("sbom", "demo:1", env=env), 2, f"sbom: {kept} is not a record")
+
+
+def test_records_a_container_writes_into_the_data_dir_change_no_lockfile(tmp_path):
+    plan, engine = golden_plan(), make_engine()
+    first = execute(plan, engine, tmp_path)
+    lock = (tmp_path / "logs" / "jetforge.lock.json").read_text()
+    sbom = (tmp_path / "logs" / "sbom.spdx.json").read_text()
+    # What a test or run container may do to /data: forge a record of every image, under
+    # the names jetforge once kept them by.
+    data = tmp_path / "data"
+    forged = output(deb("dpkg", "1.22.6"), deb("backdoor", "6.6.6"))
+    for stage in first.stages:
+        name = stage.image_id.replace(":", "_")
+        (data / "inventory").mkdir(parents=True, exist_ok=True)
+        (data / "inventory" / f"{name}.txt").write_text(forged)
+        (data / "sbom").mkdir(exist_ok=True)
+        (data / "sbom" / f"{name}.spdx.json").write_text('{"forged": true}\n')
+    for record in (tmp_path / "state").rglob("*"):
+        if record.is_file():  # the state directory was never the containers'
+            assert "backdoor" not in record.read_text()
+    again = execute(plan, engine, tmp_path)
+    assert again.lock_containers == 0  # the records jetforge kept answered
+    assert (tmp_path / "logs" / "jetforge.lock.json").read_text() == lock
+    assert "backdoor" not in lock
+    assert read_sbom(engine, tmp_path / "state", first.stages[-1].image_id) == sbom
+
+
+FORGE = """#!/bin/sh
+# What a hostile test (or any container with /data) can do: plant a record of every image
+# it learnt of, under the names jetforge kept its records by in the data directory.
+set -e
+mkdir -p /data/inventory /data/sbom
+forged='jetforge-inventory\\t1\\nos\\tdebian\\t12\\n'
+forged="$forged"'deb\\tinstall ok installed\\tbackdoor\\t6.6.6\\tamd64\\n'
+for id in $(cat /data/ids); do
+    printf "$forged" > "/data/inventory/$id.txt"
+    echo '{"forged": true}' > "/data/sbom/$id.spdx.json"
+done
+touch /data/forged
+"""
+
+
+@pytest.mark.engine
+def test_a_test_container_cannot_forge_the_next_lockfile_or_sbom(
+    jetforge, image_name, cli_env, tmp_path
+):
+    tree = tmp_path / "packages"
+    (tree / "victim").mkdir(parents=True)
+    (tree / "victim" / "Dockerfile").write_text(
+        "#---\n# name: victim\n# test: test -f /victim\n#---\n"
+        f"ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\nRUN echo {image_name} > /victim\n"
+    )
+    (tree / "forger").mkdir()
+    (tree / "forger" / "Dockerfile").write_text(
+        "#---\n# name: forger\n# test: forge.sh\n#---\n"
+        f"ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\nRUN echo {image_name} > /forger\n"
+    )
+    (tree / "forger" / "forge.sh").write_text(FORGE)
+    (tree / "forger" / "forge.sh").chmod(0o755)
+
+    def build(name: str, logs: Path, package: str):  # type: ignore[no-untyped-def]
+        result = jetforge(
+            "build", "--package-dirs", str(tree), "--distro", "debian:12", "--base", "debian:12",
+            "--name", name, "--logs", str(logs), package,
+        )  # fmt: skip
+        assert result.code == 0, result.stderr[-3000:]
+        return result
+
+    first = tmp_path / "first"
+    build(image_name, first, "victim")
+    lock = json.loads((first / "jetforge.lock.json").read_text())
+    final = lock["final_image"]
+    sbom = jetforge("sbom", final)
+    assert sbom.code == 0, sbom.stderr
+    assert sbom.stdout == (first / "sbom.spdx.json").read_text()
+
+    data = Path(cli_env["XDG_DATA_HOME"]) / "jetforge" / "data"
+    ids = [lock["base"]["id"], *(stage["image_id"] for stage in lock["stages"])]
+    (data / "ids").write_text("\n".join(i.replace(":", "_") for i in ids) + "\n")
+    build(f"{image_name}-forger", tmp_path / "forging", "forger")
+    assert (data / "forged").exists()  # the test ran, and wrote into /data
+    assert (data / "inventory" / f"{ids[-1].replace(':', '_')}.txt").is_file()
+
+    again = tmp_path / "again"
+    build(image_name, again, "victim")
+    summary = json.loads((again / "summary.json").read_text())
+    assert {stage["state"] for stage in summary["stages"]} == {"reused"}
+    assert summary["lock_containers"] == 0  # jetforge's own records answered
+    assert (again / "jetforge.lock.json").read_text() == (first / "jetforge.lock.json").read_text()
+    assert "backdoor" not in (again / "jetforge.lock.json").read_text()
+    shown = jetforge("sbom", final)
+    assert (shown.code, shown.stdout) == (0, sbom.stdout)

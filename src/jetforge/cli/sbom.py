@@ -1,6 +1,6 @@
 """``jetforge sbom IMAGE``: print the SPDX document jetforge made when it built IMAGE.
 
-The SBOM is found through the image's id (docs/builds.md, "SBOM"): it is kept in the data
+The SBOM is found through the image's id (docs/builds.md, "SBOM"): it is kept in the state
 directory when the final image is tagged, and labels cannot be added to an image without
 changing its id.
 """
@@ -32,5 +32,5 @@ def run(session: Session) -> int:
     """Print the SBOM."""
     args = session.args
     engine = choose_engine(args.engine, session.env, session.settings.engine).connect(session.env)
-    session.stdout.write(read_sbom(engine, session.data_dir, args.image))
+    session.stdout.write(read_sbom(engine, session.state_dir, args.image))
     return 0
