@@ -126,13 +126,9 @@ def package_dir_record(found: PackageDir) -> list[Any]:
 
 
 def stamps_from_record(record: Sequence[Sequence[Any]]) -> Stamps:
-    """The stamps of :func:`stamps_record`."""
-    return tuple((str(name), None if stamp is None else _stamp(stamp)) for name, stamp in record)
-
-
-def _stamp(record: Sequence[Any]) -> FileStamp:
-    size, modified, changed, inode = record
-    return (int(size), int(modified), int(changed), int(inode))
+    """The stamps of :func:`stamps_record`. (A stamp that is not four numbers is kept as it
+    is: it equals no file's stamp, so what it stands for is read again.)"""
+    return tuple((str(name), None if stamp is None else tuple(stamp)) for name, stamp in record)
 
 
 class Decoder:
