@@ -44,6 +44,7 @@ _PATHS = frozenset({"path", "source"})
 _PAIRS = "build_args"
 _TUPLES = tuple(name for name, default in _DEFAULTS.items() if default == ())
 _new = object.__new__
+_fill = object.__setattr__  # _fill(instance, "__dict__", fields): every field at once
 
 
 def spec_record(spec: PackageSpec) -> dict[str, Any]:
@@ -180,16 +181,15 @@ class Decoder:
         if _PAIRS in record:
             values[_PAIRS] = tuple((str(key), str(text)) for key, text in values[_PAIRS])
         spec: PackageSpec = _new(PackageSpec)
-        spec.__dict__.update(values)
+        _fill(spec, "__dict__", values)
         return spec
 
     def requirement(self, record: Sequence[Any]) -> Requirement:
         """The requirement of :func:`requirement_record`."""
         name, tag, specifier, text = record
         requirement: Requirement = _new(Requirement)
-        requirement.__dict__.update(
-            name=name, tag=tag, specifier=self.specifier(specifier), text=text
-        )
+        fields = {"name": name, "tag": tag, "specifier": self.specifier(specifier), "text": text}
+        _fill(requirement, "__dict__", fields)
         return requirement
 
     def predicate(self, record: Sequence[Any]) -> Predicate:
@@ -210,13 +210,14 @@ class Decoder:
         """The variant of :func:`variant_record`."""
         spec, depends, requires, unavailable, layered = record
         variant: Variant = _new(Variant)
-        variant.__dict__.update(
-            spec=self.spec(spec),
-            depends=tuple(self.requirement(item) for item in depends),
-            requires=tuple(self.predicate(item) for item in requires),
-            unavailable=unavailable,
-            layered=layered,
-        )
+        fields = {
+            "spec": self.spec(spec),
+            "depends": tuple(self.requirement(item) for item in depends),
+            "requires": tuple(self.predicate(item) for item in requires),
+            "unavailable": unavailable,
+            "layered": layered,
+        }
+        _fill(variant, "__dict__", fields)
         return variant
 
     def problem(self, record: Sequence[Any]) -> DefinitionError:
