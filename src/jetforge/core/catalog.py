@@ -69,7 +69,7 @@ class Catalog:
 
     def lookup(self, name: str) -> tuple[Variant, ...]:
         """Variants answering to ``name``: a variant name, a base name or an alias."""
-        return self._lookups().get(name, ())
+        return (self._by_lookup or self._lookups()).get(name, ())
 
     def get(self, name: str) -> Variant | None:
         """The variant called exactly ``name``."""
