@@ -38,6 +38,7 @@ import jetforge
 from jetforge.discovery.records import (
     Decoder,
     catalog_record,
+    decoding,
     package_dir_record,
     parsed_record,
     stamps_from_record,
@@ -177,7 +178,8 @@ class LastWalk:
     def directories(self) -> tuple[PackageDir, ...]:
         """The package directories the walk found, in order."""
         decoder = Decoder()
-        return tuple(decoder.package_dir(record) for record in load(self.found))
+        with decoding():
+            return tuple(decoder.package_dir(record) for record in load(self.found))
 
     def holds(self) -> bool:
         """Whether every directory and file the walk looked at is as it was."""
@@ -257,7 +259,8 @@ class Index:
         try:
             if head is not None and head["identity"] == self.identity:
                 scripts = Scripts.from_record(head["scripts"])
-                self.last_walk = LastWalk.from_record(head["walk"], parts[FOUND])
+                with decoding():
+                    self.last_walk = LastWalk.from_record(head["walk"], parts[FOUND])
                 question = head["catalog"]
                 if question is not None and parts[CATALOG] != _NONE:
                     self._answer = (str(question), parts[CATALOG])
@@ -273,10 +276,11 @@ class Index:
             if self._parts:
                 try:
                     decoder = Decoder()
-                    self._entries = {
-                        str(path): entry_from_record(record, decoder)
-                        for path, record in load(self._parts[ENTRIES]).items()
-                    }
+                    with decoding():
+                        self._entries = {
+                            str(path): entry_from_record(record, decoder)
+                            for path, record in load(self._parts[ENTRIES]).items()
+                        }
                 except Exception:  # a damaged index is an empty one
                     self._entries = {}
         return self._entries
@@ -424,7 +428,8 @@ class Index:
 def _head(parts: Sequence[bytes]) -> dict[str, Any] | None:
     """The first part of an index file's ``parts``; None when the file is damaged."""
     try:
-        head = load(parts[HEAD]) if len(parts) == ENTRIES + 1 else None
+        with decoding():
+            head = load(parts[HEAD]) if len(parts) == ENTRIES + 1 else None
     except ValueError:
         return None
     return head if isinstance(head, dict) else None
@@ -433,7 +438,8 @@ def _head(parts: Sequence[bytes]) -> dict[str, Any] | None:
 def _decode_catalog(part: bytes) -> Catalog | None:
     """The catalog of an index's catalog part; None when it does not decode."""
     try:
-        return Decoder().catalog(load(part))
+        with decoding():
+            return Decoder().catalog(load(part))
     except Exception:  # a damaged index is an empty one
         return None
 

@@ -17,8 +17,10 @@ takes about half the time of a warm ``list``'s decoding. Their classes have no
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +132,20 @@ def stamps_from_record(record: Sequence[Sequence[Any]]) -> Stamps:
     """The stamps of :func:`stamps_record`. (A stamp that is not four numbers is kept as it
     is: it equals no file's stamp, so what it stands for is read again.)"""
     return tuple((str(name), None if stamp is None else tuple(stamp)) for name, stamp in record)
+
+
+@contextlib.contextmanager
+def decoding() -> Iterator[None]:
+    """Pause the cycle collector while records are decoded: they make tens of thousands of
+    objects without a cycle among them, and each collection on the way would walk every
+    object the command holds (about a third of a warm run's decoding time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Decoder:
