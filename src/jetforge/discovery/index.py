@@ -68,10 +68,10 @@ VARIABLE = "JETFORGE_NO_INDEX"
 
 Stamps = tuple[tuple[str, FileStamp | None], ...]
 
-# What a command server (jetforge.server) read ahead of its commands: index file ->
-# (its stamp, its parts, its first part decoded, its catalog). An index file is replaced,
-# never rewritten in place, so a file with the same stamp holds the same.
-_AHEAD: dict[str, tuple[FileStamp, list[bytes], dict[str, Any], Catalog | None]] = {}
+# What a command server (jetforge.server) read ahead of its commands: index file -> its
+# stamp and what it holds (:class:`_Read`). An index file is replaced, never rewritten in
+# place, so a file with the same stamp holds the same.
+_AHEAD: dict[str, tuple[FileStamp, _Read]] = {}
 AHEAD_FILES = 4  # index files (lists of search directories) a server keeps read ahead
 # The index files this process read from the disk or wrote (for the server to read ahead).
 READ_OR_WRITTEN: list[str] = []
@@ -247,26 +247,18 @@ class Index:
     def _load(self) -> None:
         assert self.path is not None
         ahead = _AHEAD.get(str(self.path))
-        head: dict[str, Any] | None
         if ahead is not None and ahead[0] == file_stamp(self.path):
-            parts, head, catalog = ahead[1], ahead[2], ahead[3]
+            read: _Read | None = ahead[1]
         else:
-            found = read_stash_parts(self.path)
-            if found is None:
+            parts = read_stash_parts(self.path)
+            if parts is None:
                 return
             READ_OR_WRITTEN.append(str(self.path))
-            parts, head, catalog = found, _head(found), None
-        try:
-            if head is not None and head["identity"] == self.identity:
-                scripts = Scripts.from_record(head["scripts"])
-                with decoding():
-                    self.last_walk = LastWalk.from_record(head["walk"], parts[FOUND])
-                question = head["catalog"]
-                if question is not None and parts[CATALOG] != _NONE:
-                    self._answer = (str(question), parts[CATALOG])
-                self._parts, self.scripts, self._catalog = parts, scripts, catalog
-        except Exception:  # a damaged index is an empty one
-            self._parts, self.scripts, self.last_walk, self._answer = [], Scripts(), None, None
+            read = _Read.of(parts, self.identity)
+        if read is None or read.identity != self.identity:
+            return  # a damaged index, or another jetforge's: an empty one
+        self._parts, self.scripts, self.last_walk = read.parts, read.scripts(), read.walk
+        self._answer, self._catalog = read.answer, read.catalog
 
     @property
     def entries(self) -> dict[str, Entry]:
@@ -425,14 +417,43 @@ class Index:
         return all(is_settled(stamp, self.started) for _, stamp in stamps)
 
 
-def _head(parts: Sequence[bytes]) -> dict[str, Any] | None:
-    """The first part of an index file's ``parts``; None when the file is damaged."""
-    try:
-        with decoding():
-            head = load(parts[HEAD]) if len(parts) == ENTRIES + 1 else None
-    except ValueError:
-        return None
-    return head if isinstance(head, dict) else None
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """An index file as read: its parts, and its first part decoded (what the walk found
+    only for the index it belongs to: ``identity``); the catalog only when read ahead."""
+
+    parts: list[bytes]
+    identity: str
+    head: Mapping[str, Any]
+    walk: LastWalk | None
+    answer: tuple[str, bytes] | None  # the last catalog's question and part
+    catalog: Catalog | None = None
+
+    @classmethod
+    def of(cls, parts: list[bytes], identity: str | None = None) -> _Read | None:
+        """The file of ``parts`` (its walk decoded when it belongs to ``identity``, any
+        when None); None when it is damaged."""
+        try:
+            with decoding():
+                head = load(parts[HEAD]) if len(parts) == ENTRIES + 1 else None
+                if not isinstance(head, dict):
+                    return None
+                found = str(head["identity"])
+                Scripts.from_record(head["scripts"])  # checked here, made per command
+                walk = None
+                if identity in (None, found):
+                    walk = LastWalk.from_record(head["walk"], parts[FOUND])
+                question = head["catalog"]
+                answer = None
+                if question is not None and parts[CATALOG] != _NONE:
+                    answer = (str(question), parts[CATALOG])
+        except Exception:  # a damaged index is an empty one
+            return None
+        return cls(parts, found, head, walk, answer)
+
+    def scripts(self) -> Scripts:
+        """The scripts' inputs (a value of its own: an index changes its scripts)."""
+        return Scripts.from_record(self.head["scripts"])
 
 
 def _decode_catalog(part: bytes) -> Catalog | None:
@@ -455,9 +476,9 @@ def read_ahead(path: str) -> None:
         return
     _AHEAD.pop(path, None)
     parts = read_stash_parts(Path(path))
-    head = None if parts is None else _head(parts)
-    if parts is not None and head is not None:  # else damaged, vanished or not this user's
-        catalog = _decode_catalog(parts[CATALOG]) if parts[CATALOG] != _NONE else None
-        _AHEAD[path] = (stamp, parts, head, catalog)
+    read = None if parts is None else _Read.of(parts)
+    if read is not None:  # else damaged, vanished or not this user's: the commands read it
+        catalog = None if read.answer is None else _decode_catalog(read.answer[1])
+        _AHEAD[path] = (stamp, dataclasses.replace(read, catalog=catalog))
     while len(_AHEAD) > AHEAD_FILES:  # the least recently read go first
         del _AHEAD[next(iter(_AHEAD))]
