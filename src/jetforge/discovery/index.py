@@ -148,7 +148,7 @@ class Scripts:
         env = record["env"]
         if not isinstance(env, dict):
             raise TypeError("env")
-        return cls(str(record["key"]), env, bool(record["whole_env"]))
+        return cls(str(record["key"]), dict(env), bool(record["whole_env"]))
 
 
 def code_stamp() -> Stamps:
@@ -419,12 +419,12 @@ class Index:
 
 @dataclass(frozen=True, slots=True)
 class _Read:
-    """An index file as read: its parts, and its first part decoded (what the walk found
+    """An index file as read: its parts and what its first part holds (the walk decoded
     only for the index it belongs to: ``identity``); the catalog only when read ahead."""
 
     parts: list[bytes]
     identity: str
-    head: Mapping[str, Any]
+    scripts_record: Mapping[str, Any]
     walk: LastWalk | None
     answer: tuple[str, bytes] | None  # the last catalog's question and part
     catalog: Catalog | None = None
@@ -439,7 +439,8 @@ class _Read:
                 if not isinstance(head, dict):
                     return None
                 found = str(head["identity"])
-                Scripts.from_record(head["scripts"])  # checked here, made per command
+                scripts = head["scripts"]
+                Scripts.from_record(scripts)  # checked here, made per command
                 walk = None
                 if identity in (None, found):
                     walk = LastWalk.from_record(head["walk"], parts[FOUND])
@@ -449,11 +450,11 @@ class _Read:
                     answer = (str(question), parts[CATALOG])
         except Exception:  # a damaged index is an empty one
             return None
-        return cls(parts, found, head, walk, answer)
+        return cls(parts, found, scripts, walk, answer)
 
     def scripts(self) -> Scripts:
         """The scripts' inputs (a value of its own: an index changes its scripts)."""
-        return Scripts.from_record(self.head["scripts"])
+        return Scripts.from_record(self.scripts_record)
 
 
 def _decode_catalog(part: bytes) -> Catalog | None:
