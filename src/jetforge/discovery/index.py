@@ -480,6 +480,8 @@ def read_ahead(path: str) -> None:
     read = None if parts is None else _Read.of(parts)
     if read is not None:  # else damaged, vanished or not this user's: the commands read it
         catalog = None if read.answer is None else _decode_catalog(read.answer[1])
+        if catalog is not None:
+            catalog.names()  # its name lookup is made here once, not in every command
         _AHEAD[path] = (stamp, dataclasses.replace(read, catalog=catalog))
     while len(_AHEAD) > AHEAD_FILES:  # the least recently read go first
         del _AHEAD[next(iter(_AHEAD))]
