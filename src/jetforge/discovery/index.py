@@ -37,10 +37,13 @@ from typing import TYPE_CHECKING, Any
 import jetforge
 from jetforge.discovery.records import (
     Decoder,
+    Entry,
+    Stamps,
     catalog_record,
     decoding,
+    entry_from_record,
+    entry_record,
     package_dir_record,
-    parsed_record,
     stamps_from_record,
     stamps_record,
 )
@@ -58,15 +61,9 @@ from jetforge.stash import (
 
 if TYPE_CHECKING:
     from jetforge.core.catalog import Catalog
-    from jetforge.core.requirement import Predicate, Requirement
-    from jetforge.core.spec import PackageSpec
-
-    Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
 
 FORMAT = 2  # 2: a stash file of plain data (1 was a pickle)
 VARIABLE = "JETFORGE_NO_INDEX"
-
-Stamps = tuple[tuple[str, FileStamp | None], ...]
 
 # What a command server (jetforge.server) read ahead of its commands: index file -> its
 # stamp and what it holds (:class:`_Read`). An index file is replaced, never rewritten in
@@ -75,49 +72,6 @@ _AHEAD: dict[str, tuple[FileStamp, _Read]] = {}
 AHEAD_FILES = 4  # index files (lists of search directories) a server keeps read ahead
 # The index files this process read from the disk or wrote (for the server to read ahead).
 READ_OR_WRITTEN: list[str] = []
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What reading one package directory gave."""
-
-    stamp: tuple[tuple[str, FileStamp | None], ...]
-    format: str  # the search directory's: jc, jetforge or auto
-    is_jc: bool
-    elsewhere: Stamps  # files the variants name outside the directory's own entries
-    parsed: tuple[Parsed, ...] = ()
-    problem: tuple[str, str, int | None] | None = None
-    warnings: tuple[str, ...] = ()
-    scripted: bool = False
-
-
-def entry_record(entry: Entry) -> dict[str, Any]:
-    """``entry`` as plain data."""
-    return {
-        "stamp": stamps_record(entry.stamp),
-        "format": entry.format,
-        "is_jc": entry.is_jc,
-        "elsewhere": stamps_record(entry.elsewhere),
-        "parsed": [parsed_record(parsed) for parsed in entry.parsed],
-        "problem": None if entry.problem is None else list(entry.problem),
-        "warnings": list(entry.warnings),
-        "scripted": entry.scripted,
-    }
-
-
-def entry_from_record(record: Mapping[str, Any], decoder: Decoder) -> Entry:
-    """The entry of :func:`entry_record`."""
-    problem = record["problem"]
-    return Entry(
-        stamps_from_record(record["stamp"]),
-        str(record["format"]),
-        bool(record["is_jc"]),
-        stamps_from_record(record["elsewhere"]),
-        tuple(decoder.parsed(parsed) for parsed in record["parsed"]),
-        None if problem is None else (str(problem[0]), str(problem[1]), problem[2]),
-        tuple(record["warnings"]),
-        bool(record["scripted"]),
-    )
 
 
 @dataclass

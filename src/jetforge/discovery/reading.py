@@ -18,7 +18,8 @@ from jetforge.core.requirement import (
     parse_requirement,
 )
 from jetforge.core.spec import PackageSpec, parse_package_dir
-from jetforge.discovery.index import Entry, Index, LastWalk, Stamps
+from jetforge.discovery.index import Index, LastWalk
+from jetforge.discovery.records import Entry, Stamps
 from jetforge.discovery.scripts import ScriptHost, ScriptLostError, decode
 from jetforge.discovery.walk import PackageDir, PackageRoot, Walk, iter_directories, restamp
 from jetforge.errors import DefinitionError

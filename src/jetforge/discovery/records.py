@@ -1,12 +1,13 @@
 """The discovery index's values as plain data, and back.
 
-The index (:mod:`jetforge.discovery.index`) keeps specs, requirements, predicates,
-variants, catalogs and package directories in a stash file (:mod:`jetforge.stash`),
-which holds only plain data. The ``*_record`` functions turn each value into lists,
-objects, strings, numbers, booleans and null; a :class:`Decoder` turns records back
-into the values, making each path, specifier and version once (a warm ``list`` of a
-large tree decodes thousands of them). A record that does not decode raises (the index
-then counts as empty); nothing in a record is ever run.
+The index (:mod:`jetforge.discovery.index`) keeps its directory entries (:class:`Entry`:
+specs, requirements, predicates), catalogs (variants) and package directories in a stash
+file (:mod:`jetforge.stash`), which holds only plain data. The ``*_record`` functions
+turn each value into lists, objects, strings, numbers, booleans and null; a
+:class:`Decoder` turns records back into the values, making each path, specifier and
+version once (a warm ``list`` of a large tree decodes thousands of them). A record that
+does not decode raises (the index then counts as empty); nothing in a record is ever
+run.
 
 The specs, requirements and variants are made as :mod:`pickle` and :mod:`copy` make
 dataclass instances, by filling the instance's fields without calling ``__init__``: a
@@ -20,9 +21,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -32,12 +34,10 @@ from jetforge.core.requirement import Predicate, Requirement
 from jetforge.core.spec import PackageSpec
 from jetforge.discovery.walk import PackageDir
 from jetforge.errors import DefinitionError
+from jetforge.stash import FileStamp
 
-if TYPE_CHECKING:
-    from jetforge.stash import FileStamp
-
-    Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
-    Stamps = tuple[tuple[str, FileStamp | None], ...]
+Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
+Stamps = tuple[tuple[str, FileStamp | None], ...]
 
 _SPEC_FIELDS = dataclasses.fields(PackageSpec)
 # A spec's record leaves out the fields that have their default (most of them).
@@ -255,3 +255,46 @@ class Decoder:
         return PackageDir(
             self.path(path), frozenset(files), kind, stamps_from_record(stamp), self.path(root)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What reading one package directory gave."""
+
+    stamp: tuple[tuple[str, FileStamp | None], ...]
+    format: str  # the search directory's: jc, jetforge or auto
+    is_jc: bool
+    elsewhere: Stamps  # files the variants name outside the directory's own entries
+    parsed: tuple[Parsed, ...] = ()
+    problem: tuple[str, str, int | None] | None = None
+    warnings: tuple[str, ...] = ()
+    scripted: bool = False
+
+
+def entry_record(entry: Entry) -> dict[str, Any]:
+    """``entry`` as plain data."""
+    return {
+        "stamp": stamps_record(entry.stamp),
+        "format": entry.format,
+        "is_jc": entry.is_jc,
+        "elsewhere": stamps_record(entry.elsewhere),
+        "parsed": [parsed_record(parsed) for parsed in entry.parsed],
+        "problem": None if entry.problem is None else list(entry.problem),
+        "warnings": list(entry.warnings),
+        "scripted": entry.scripted,
+    }
+
+
+def entry_from_record(record: Mapping[str, Any], decoder: Decoder) -> Entry:
+    """The entry of :func:`entry_record`."""
+    problem = record["problem"]
+    return Entry(
+        stamps_from_record(record["stamp"]),
+        str(record["format"]),
+        bool(record["is_jc"]),
+        stamps_from_record(record["elsewhere"]),
+        tuple(decoder.parsed(parsed) for parsed in record["parsed"]),
+        None if problem is None else (str(problem[0]), str(problem[1]), problem[2]),
+        tuple(record["warnings"]),
+        bool(record["scripted"]),
+    )
