@@ -30,13 +30,14 @@ class CliResult:
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    """An environment with private cache, data and config directories."""
+    """An environment with private cache, data, state and config directories."""
     env = dict(os.environ)
     for variable in ("CUDA_VERSION", "L4T_VERSION", "PYTHON_VERSION", "JETFORGE_ENGINE"):
         env.pop(variable, None)
     env.update(
         XDG_CACHE_HOME=str(tmp_path / "cache"),
         XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
         XDG_CONFIG_HOME=str(tmp_path / "config"),
     )
     return env

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import jetforge.digests
+import jetforge.stash
 from jetforge.context import file_digest
 from jetforge.digests import Digests
 
@@ -19,7 +20,7 @@ HEADER = "#---\n# name: {name}\n#---\nARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n"
 @pytest.fixture
 def settled(monkeypatch):  # type: ignore[no-untyped-def]
     """Trust files the moment they are written (the real rule waits a second)."""
-    monkeypatch.setattr(jetforge.digests, "SETTLED_NS", 0)
+    monkeypatch.setattr(jetforge.stash, "SETTLED_NS", 0)
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def hashed(monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def test_a_kept_digest_answers_until_the_file_changes(tmp_path, settled, hashed):
-    file, memo = tmp_path / "a.txt", tmp_path / "cache" / "digests"
+    file, memo = tmp_path / "a.txt", tmp_path / "cache" / "digests.json"
     file.write_text("one\n")
     first = Digests(memo)
     digest = first.digest(file)
@@ -51,7 +52,7 @@ def test_a_kept_digest_answers_until_the_file_changes(tmp_path, settled, hashed)
 
 
 def test_a_file_changed_just_before_it_was_hashed_is_not_kept(tmp_path, hashed):
-    file, memo = tmp_path / "a.txt", tmp_path / "cache" / "digests"
+    file, memo = tmp_path / "a.txt", tmp_path / "cache" / "digests.json"
     file.write_text("one\n")
     first = Digests(memo)
     first.digest(file)
@@ -62,9 +63,9 @@ def test_a_file_changed_just_before_it_was_hashed_is_not_kept(tmp_path, hashed):
 
 
 def test_a_damaged_file_counts_as_empty(tmp_path, settled, hashed):
-    file, memo = tmp_path / "a.txt", tmp_path / "digests"
+    file, memo = tmp_path / "a.txt", tmp_path / "digests.json"
     file.write_text("one\n")
-    memo.write_bytes(b"\x00not marshal")
+    memo.write_bytes(b"\x00not JSON")
     assert Digests(memo).digest(file) == file_digest(file)
 
 
@@ -84,7 +85,7 @@ def test_plans_are_the_same_with_kept_digests_and_see_every_edit(
         return [stage["key"] for stage in json.loads(result.stdout)["stages"]]
 
     first = keys()
-    assert (Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "digests").is_file()
+    assert (Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "digests.json").is_file()
     assert keys() == first  # from the kept digests
     (root / "app" / "data.txt").write_text("two\n")
     assert keys() != first

@@ -48,6 +48,7 @@ def execute(plan: Plan, engine: FakeEngine, tmp_path: Path, **options: object) -
         logs_dir=tmp_path / "logs",
         data_dir=tmp_path / "data",
         results_dir=tmp_path / "results",
+        state_dir=tmp_path / "state",
         **options,  # type: ignore[arg-type]
     )
     return Executor(plan, engine, chosen).execute()

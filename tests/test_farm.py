@@ -186,6 +186,7 @@ def farm_of(
             logs_dir=tmp_path / "logs" / plan.final_image.name,
             data_dir=tmp_path / "data",
             results_dir=tmp_path / "results",
+            state_dir=tmp_path / "state",
             push=push,
             rebuild=rebuild,
             lock=lock,

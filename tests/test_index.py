@@ -14,6 +14,7 @@ import pytest
 import jetforge.discovery.index
 import jetforge.discovery.index as jetforge_index
 import jetforge.discovery.reading
+import jetforge.stash
 
 HEADER = (
     "#---\n# name: {name}\n# depends: [{depends}]\n#---\nARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n"
@@ -33,7 +34,7 @@ def configure(package, platform):
 @pytest.fixture
 def settled(monkeypatch):  # type: ignore[no-untyped-def]
     """Trust files the moment they are written (the real rule waits a second)."""
-    monkeypatch.setattr(jetforge.discovery.index, "SETTLED_NS", 0)
+    monkeypatch.setattr(jetforge.stash, "SETTLED_NS", 0)
 
 
 @pytest.fixture
@@ -187,7 +188,7 @@ def test_a_damaged_index_counts_as_empty(jetforge, tree, cli_env, settled):
     listed(jetforge, root)
     (index,) = (Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "index").iterdir()
     assert index.stat().st_mode & 0o077 == 0
-    index.write_bytes(b"\x80\x05not a pickle")
+    index.write_bytes(b"\x80\x05not an index")
     assert listed(jetforge, root) == ["app", "base", "widget:1.0"]
     assert runs(counter) == 2
 
@@ -250,25 +251,25 @@ def test_an_index_read_ahead_answers_until_its_file_is_replaced(
 ):
     root, _ = tree
     assert listed(jetforge, root) == ["app", "base", "widget:1.0"]
-    (index_file,) = (Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "index").glob("*.pickle")
+    (index_file,) = (Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "index").glob("*.json")
     monkeypatch.setattr(jetforge_index, "_AHEAD", {})
     jetforge_index.read_ahead(str(index_file))
-    unpickled: list[bytes] = []
-    original = jetforge_index.pickle.loads
+    decoded: list[bytes] = []
+    original = jetforge_index.load
 
-    def loads(data: bytes):  # type: ignore[no-untyped-def]
-        unpickled.append(data)
-        return original(data)
+    def load(part: bytes):  # type: ignore[no-untyped-def]
+        decoded.append(part)
+        return original(part)
 
-    monkeypatch.setattr(jetforge_index.pickle, "loads", loads)
+    monkeypatch.setattr(jetforge_index, "load", load)
     assert listed(jetforge, root) == ["app", "base", "widget:1.0"]
-    assert unpickled == []  # the file and its catalog came from memory
+    assert decoded == []  # the file and its catalog came from memory
     (root / "extra").mkdir()
     (root / "extra" / "Dockerfile").write_text(HEADER.format(name="extra", depends=""))
     assert listed(jetforge, root) == ["app", "base", "extra", "widget:1.0"]
-    assert unpickled  # the index was replaced: read from the disk
-    unpickled.clear()
+    assert decoded  # the index was replaced: read from the disk
+    decoded.clear()
     (root / "extra" / "Dockerfile").unlink()
     (root / "extra").rmdir()
     assert listed(jetforge, root) == ["app", "base", "widget:1.0"]
-    assert unpickled
+    assert decoded

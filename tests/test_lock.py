@@ -94,6 +94,7 @@ def execute(plan: Plan, engine: FakeEngine, tmp_path: Path, **options: object) -
         logs_dir=tmp_path / "logs",
         data_dir=tmp_path / "data",
         results_dir=tmp_path / "results",
+        state_dir=tmp_path / "state",
         lock=True,
         **options,  # type: ignore[arg-type]
     )
@@ -180,9 +181,9 @@ def test_a_build_writes_the_lockfile_with_the_platform_base_and_every_stage(
     assert len(collector_runs(engine)) == 5
     assert summary.lock_containers == 5
     assert engine.containers == set()
-    assert inventory_path(tmp_path / "data", final.id).exists()
+    assert inventory_path(tmp_path / "state", final.id).exists()
     assert (tmp_path / "logs" / "sbom.spdx.json").read_text() == sbom_path(
-        tmp_path / "data", final.id
+        tmp_path / "state", final.id
     ).read_text()
     written = json.loads((tmp_path / "logs" / "summary.json").read_text())
     assert written["lock"] == summary.lock
@@ -219,7 +220,7 @@ def test_an_image_that_cannot_be_listed_is_marked_and_the_next_stage_compared_fu
     # accel is compared with core, the nearest image that was listed
     assert [i["path"] for i in stages[2]["installed"]["interpreters"]] == ["/opt/venv/bin/python3"]
     frame = summary.stages[1].image_id
-    assert not inventory_path(tmp_path / "data", frame).exists()  # asked again next time
+    assert not inventory_path(tmp_path / "state", frame).exists()  # asked again next time
 
 
 def test_a_broken_source_record_fails_the_build_before_the_final_tag(
@@ -244,7 +245,10 @@ def test_a_broken_source_record_fails_the_build_before_the_final_tag(
 def test_ctrl_c_in_a_collector_removes_its_container(plan: Plan, tmp_path: Path) -> None:
     engine = make_engine()
     chosen = BuildOptions(
-        logs_dir=tmp_path / "logs", data_dir=tmp_path / "data", results_dir=tmp_path / "results"
+        logs_dir=tmp_path / "logs",
+        data_dir=tmp_path / "data",
+        results_dir=tmp_path / "results",
+        state_dir=tmp_path / "state",
     )
     Executor(plan, engine, chosen).execute()  # built and tested, nothing listed yet
     engine.interrupt_tests = {"sha256:*"}  # the collector runs in images named by id
@@ -259,7 +263,10 @@ def test_ctrl_c_in_a_collector_removes_its_container(plan: Plan, tmp_path: Path)
 def test_no_lock_step_without_the_option(plan: Plan, tmp_path: Path) -> None:
     engine = make_engine()
     chosen = BuildOptions(
-        logs_dir=tmp_path / "logs", data_dir=tmp_path / "data", results_dir=tmp_path / "results"
+        logs_dir=tmp_path / "logs",
+        data_dir=tmp_path / "data",
+        results_dir=tmp_path / "results",
+        state_dir=tmp_path / "state",
     )
     summary = Executor(plan, engine, chosen).execute()
     assert summary.ok

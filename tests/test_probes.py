@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jetforge import probes
+from jetforge import stash
 from jetforge._process import Completed, run
 from jetforge.probes import RememberingRunner
 
@@ -34,7 +34,7 @@ class Counting:
 def tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, str]]:
     """A bin folder with a fake ``nvcc`` (modified an hour ago, and taken as settled
     however recent its change time), and a PATH of only it."""
-    monkeypatch.setattr(probes, "SETTLED_NS", 0)
+    monkeypatch.setattr(stash, "SETTLED_NS", 0)
     folder = tmp_path / "bin"
     folder.mkdir()
     write_nvcc(folder, "12.4")
@@ -108,7 +108,7 @@ def test_another_program_on_path_asks_again(
 def test_a_program_changed_just_now_is_not_remembered(
     tools: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(probes, "SETTLED_NS", 1_000_000_000)
+    monkeypatch.setattr(stash, "SETTLED_NS", 1_000_000_000)
     folder, env = tools
     memo, driver = tmp_path / "memo.json", tmp_path / "driver"
     write_nvcc(folder, "12.6", when=time.time())

@@ -15,6 +15,7 @@ from jetforge.core.lockfile import lock_for
 from jetforge.core.plan import Plan
 from jetforge.core.sbom import spdx_document
 from jetforge.lock import read_sbom, sbom_path
+from jetforge.stash import write_private
 from tests.test_lock import BASE_ID, BASE_OUTPUT, FINAL, OUTPUTS, golden_plan, make_engine
 
 SPDX_ID = re.compile(r"SPDXRef-[A-Za-z0-9.-]+")
@@ -131,9 +132,8 @@ def test_sbom_prints_the_document_kept_for_the_image(
     jetforge, fake_engine, cli_env, tmp_path: Path
 ) -> None:
     image_id = "sha256:" + "c" * 64
-    kept = sbom_path(Path(cli_env["XDG_DATA_HOME"]) / "jetforge" / "data", image_id)
-    kept.parent.mkdir(parents=True)
-    kept.write_text('{"spdxVersion": "SPDX-2.3"}\n')
+    kept = sbom_path(Path(cli_env["XDG_STATE_HOME"]) / "jetforge", image_id)
+    write_private(kept, b'{"spdxVersion": "SPDX-2.3"}\n')
     env = {**fake_engine({}), "JETFORGE_FAKE_IMAGE": str(fake_image(tmp_path, image_id))}
     result = jetforge("sbom", "demo:1", env=env)
     assert result.code == 0, result.stderr
@@ -166,9 +166,10 @@ def test_a_build_keeps_the_sbom_that_sbom_finds(plan: Plan, tmp_path: Path) -> N
         logs_dir=tmp_path / "logs",
         data_dir=tmp_path / "data",
         results_dir=tmp_path / "results",
+        state_dir=tmp_path / "state",
         lock=True,
     )
     summary = Executor(plan, engine, options).execute()
-    document = json.loads(read_sbom(engine, tmp_path / "data", FINAL))
+    document = json.loads(read_sbom(engine, tmp_path / "state", FINAL))
     assert document["packages"][0]["versionInfo"] == summary.stages[-1].image_id
     assert document["creationInfo"]["created"] == "2026-01-02T03:04:05Z"  # the image's label

@@ -57,8 +57,9 @@ class BuildOptions:
     """How to execute a plan (the plan itself decides what is built)."""
 
     logs_dir: Path
-    data_dir: Path
+    data_dir: Path  # mounted at /data in test containers: the user's, never jetforge's records
     results_dir: Path
+    state_dir: Path  # jetforge's own records (the lock step's inventories and SBOMs)
     rebuild: bool = False
     skip_tests: tuple[str, ...] = ()
     test_only: tuple[str, ...] = ()
@@ -100,7 +101,7 @@ class Executor:
         self._cache_events: list[str] = []
         self._known: dict[str, list[ImageInfo]] | None = None
         # the lock step's collector; a farm also lists each stage where it ran
-        self.locking = Locking(plan, engine, options.data_dir, self.reporter)
+        self.locking = Locking(plan, engine, options.state_dir, self.reporter)
         self.base_id = ""  # the base image's id, for an engine that does not hold it (a farm)
 
     def command(self, stage: Stage, parent: str) -> Command:

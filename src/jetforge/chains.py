@@ -57,6 +57,8 @@ class Workspace(Protocol):
     def cache_dir(self) -> Path: ...
     @property
     def data_dir(self) -> Path: ...
+    @property
+    def state_dir(self) -> Path: ...
 
     env: Mapping[str, str]
     cwd: Path
@@ -223,6 +225,7 @@ def _build_options(
             logs_dir=logs / plan.final_image.name if len(plans) > 1 else logs,
             data_dir=where.data_dir,
             results_dir=where.cache_dir / "test-results",
+            state_dir=where.state_dir,
             rebuild=request.rebuild,
             skip_tests=request.skip_tests,
             test_only=request.test_only,
@@ -370,7 +373,7 @@ def plan_options(request: BuildRequest, where: Workspace) -> PlanOptions:
 
 def make_plans(where: Workspace, chains: list[Resolution], planning: PlanOptions) -> list[Plan]:
     """The plan of each chain; context files are hashed once until they change."""
-    digests = Digests(where.cache_dir / "digests")
+    digests = Digests(where.cache_dir / "digests.json")
     read = functools.partial(read_context, digest=digests.digest)
     plans = [plan_build(chain, where.platform, planning, read) for chain in chains]
     digests.save()

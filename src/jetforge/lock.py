@@ -5,11 +5,19 @@ The executor calls :meth:`Locking.collect` after the final tests and before the 
 (a source record that breaks the convention fails the build as a test would), and
 :meth:`Locking.write` after the tag. An image is listed by one collector container
 (:mod:`jetforge.core.inventory`), removed when it ends or is interrupted; its output is kept
-under the data directory by image id, so a build that reuses every stage runs none.
+under the state directory by image id, so a build that reuses every stage runs none.
+
+The state directory (``$XDG_STATE_HOME/jetforge``) holds jetforge's own records, the
+inventories and the final images' SBOMs. It is never mounted into a container (the data
+directory, at ``/data`` in every test and run container, is the user's: a container that
+could write these records could forge the next lockfile and SBOM), and its files are read
+only when they are this user's own and no one else may write them
+(:func:`jetforge.stash.read_private`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -54,6 +62,7 @@ from jetforge.files import (
     write_named,
 )
 from jetforge.reporter import NullReporter, Reporter
+from jetforge.stash import read_private, write_private
 
 SBOM_FILE = "sbom.spdx.json"
 SBOM_LIMIT = 256 * MIB  # an SPDX document of a large image is a few MiB
@@ -61,25 +70,25 @@ DIFFERENCES_FILE = "lock-differences.txt"
 _CONTAINERS = itertools.count(1)  # collector container names, unique in this process
 
 
-def inventory_path(data_dir: Path, image_id: str) -> Path:
+def inventory_path(state_dir: Path, image_id: str) -> Path:
     """Where the collector's output for one image is kept."""
-    return data_dir / "inventory" / f"{image_id.replace(':', '_')}.txt"
+    return state_dir / "inventory" / f"{image_id.replace(':', '_')}.txt"
 
 
-def sbom_path(data_dir: Path, image_id: str) -> Path:
+def sbom_path(state_dir: Path, image_id: str) -> Path:
     """Where the SBOM of the final image ``image_id`` is kept (``jetforge sbom`` reads it)."""
-    return data_dir / "sbom" / f"{image_id.replace(':', '_')}.spdx.json"
+    return state_dir / "sbom" / f"{image_id.replace(':', '_')}.spdx.json"
 
 
 class Locking:
-    """The lock step of one plan on one engine."""
+    """The lock step of one plan on one engine; its records go to ``state_dir``."""
 
     def __init__(
-        self, plan: Plan, engine: Engine, data_dir: Path, reporter: Reporter | None = None
+        self, plan: Plan, engine: Engine, state_dir: Path, reporter: Reporter | None = None
     ) -> None:
         self.plan = plan
         self.engine = engine
-        self.data_dir = data_dir
+        self.state_dir = state_dir
         self.reporter = reporter or NullReporter()
         self.containers = 0  # collector containers run (none when every image was known)
         self.seconds = 0.0
@@ -129,7 +138,14 @@ class Locking:
         _write(written, text)
         _write(logs_dir / SBOM_FILE, sbom)
         if lock.final_id:
-            _write(sbom_path(self.data_dir, lock.final_id), sbom)
+            kept = sbom_path(self.state_dir, lock.final_id)
+            try:
+                write_private(kept, sbom.encode("utf-8"))
+            except OSError as error:
+                self.reporter.message(
+                    f"warning: cannot keep the SBOM as {kept} ({error}); 'jetforge sbom' will "
+                    f"not find it (it is in {logs_dir / SBOM_FILE})"
+                )
         if lock_file is not None:
             try:
                 write_named(lock_file, text.encode("utf-8"), "the lockfile")
@@ -142,11 +158,13 @@ class Locking:
     def inventory(self, image_id: str, what: str) -> Inventory | None:
         """What the image holds: remembered, or listed by a collector container; None
         (with a warning) when the image cannot run ``sh``."""
-        kept = inventory_path(self.data_dir, image_id)
-        try:
-            return parse_inventory(read_regular_text(kept, "kept image inventory", 16 * MIB))
-        except UnreadableFileError:
-            pass  # none kept, or not one jetforge wrote: list it again
+        kept = inventory_path(self.state_dir, image_id)
+        known = read_private(kept)
+        if known is not None:
+            try:
+                return parse_inventory(known.decode("utf-8"))
+            except UnicodeDecodeError:
+                pass  # damaged: the image is listed again
         name = f"jetforge-inventory-{os.getpid()}-{next(_CONTAINERS)}"
         lines: list[str] = []
         self.containers += 1
@@ -165,7 +183,8 @@ class Locking:
                 "the lockfile leaves it out"
             )
             return None
-        _write(kept, text)
+        with contextlib.suppress(OSError):  # not kept: listed again next time
+            write_private(kept, text.encode("utf-8"))
         return parse_inventory(text)
 
 
@@ -175,21 +194,28 @@ def _write(path: Path, text: str) -> None:
     write_atomic(path, text.encode("utf-8"))
 
 
-def read_sbom(engine: Engine, data_dir: Path, image: str) -> str:
+def read_sbom(engine: Engine, state_dir: Path, image: str) -> str:
     """The SBOM kept for the local image ``image`` (found by its id)."""
     info = engine.inspect(image)
     if info is None:
         raise UsageError(f"sbom: no image '{image}' on this engine (name a local image)")
-    path = sbom_path(data_dir, info.id)
-    if not os.path.lexists(path):
+    path = sbom_path(state_dir, info.id)
+    data = read_private(path)
+    if data is None and os.path.lexists(path):
+        raise UsageError(
+            f"sbom: {path} is not a record of this user's own (another user's, writable by "
+            "others, or not a regular file); remove it and build the image again with "
+            "'jetforge build'"
+        )
+    if data is None:
         raise UsageError(
             f"sbom: no SBOM for {image} (image {info.id[:19]}): jetforge keeps one for each "
             f"final image it builds; build it with 'jetforge build'"
         )
     try:
-        return read_regular_text(path, "file with the image's SBOM", SBOM_LIMIT)
-    except UnreadableFileError as error:
-        raise UsageError(f"sbom: {error}") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"sbom: {path} is not UTF-8 text (byte {error.start})") from None
 
 
 @dataclass(frozen=True, slots=True)

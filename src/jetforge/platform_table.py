@@ -3,11 +3,9 @@ distro Pythons and ``--target`` presets, read lazily into values. No detection h
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
-import pickle
 import re
-import sys
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from typing import Any
 from packaging.version import Version
 
 from jetforge.errors import PlatformError
+from jetforge.stash import read_stash, write_stash
 
 TEGRA, SBSA, X86 = "tegra-aarch64", "aarch64-sbsa", "x86_64"
 ARCH_OF = {TEGRA: "aarch64", SBSA: "aarch64", X86: "x86_64"}
@@ -113,44 +112,41 @@ DATA_FILE = Path(__file__).parent / "data" / "platforms.yaml"
 
 @cache
 def load_tables() -> Tables:
-    """The table, parsed from the data file; a copy of the parsed values kept in the
-    user's cache (keyed by the file's content) spares later runs importing YAML."""
+    """The table, parsed from the data file. What YAML gave is kept as a stash file
+    (:mod:`jetforge.stash`) in the user's cache, keyed by the file's content, so that later
+    runs spare importing YAML; the values are made from it each run."""
     data = DATA_FILE.read_bytes()
     kept = _kept_copy(data)
-    if kept is not None:
-        with contextlib.suppress(Exception):  # a damaged copy is parsed again
-            tables: Tables = pickle.loads(kept.read_bytes())  # noqa: S301 - our private copy
-            return tables
-    tables = _parse(data.decode("utf-8"))
-    if kept is not None:
-        _keep(kept, tables)
-    return tables
+    raw = read_stash(kept)
+    if isinstance(raw, dict):
+        try:
+            return _tables(raw)
+        except (KeyError, TypeError, ValueError, AttributeError, PlatformError):
+            pass  # a damaged copy: parse the file again
+    raw = _load_yaml(data.decode("utf-8"))
+    # Kept only when JSON holds exactly what YAML gave (it does for this file's types).
+    if json.loads(json.dumps(raw)) == raw:
+        write_stash(kept, raw)
+    return _tables(raw)
 
 
 def _kept_copy(data: bytes) -> Path | None:
     if os.environ.get("JETFORGE_NO_INDEX", "") not in ("", "0"):
         return None
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    key = f"{zlib.crc32(data):08x}-{len(data)}-{sys.version_info[0]}{sys.version_info[1]}"
-    return Path(base) / "jetforge" / f"platforms-{key}.pickle"
+    return Path(base) / "jetforge" / f"platforms-{zlib.crc32(data):08x}-{len(data)}.json"
 
 
-def _keep(path: Path, tables: Tables) -> None:
-    import tempfile  # here, not at the top: start-up time
-
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "wb") as out:
-            pickle.dump(tables, out, protocol=pickle.HIGHEST_PROTOCOL)
-        Path(temporary).replace(path)
-
-
-def _parse(text: str) -> Tables:
+def _load_yaml(text: str) -> dict[str, Any]:
     import yaml  # here, not at the top: start-up time
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     raw: dict[str, Any] = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    return raw
+
+
+def _tables(raw: Mapping[str, Any]) -> Tables:
+    """The tables of the data file's plain data."""
     targets = {
         name: Facts("aarch64", TEGRA, l4t=Version(row["l4t"]), target=name)
         if "l4t" in row

@@ -4,12 +4,13 @@ Off Jetson, a host without ``/usr/local/cuda/version.json`` learns its CUDA vers
 ``nvcc --version`` or ``nvidia-smi``, which take tens to hundreds of milliseconds each,
 and every command asks. :class:`RememberingRunner` starts a probe only when its program
 is on ``PATH``, and runs it again only when that program (the file ``PATH`` finds, links
-followed) or the loaded NVIDIA driver changed since its answer was kept.
+followed) or the loaded NVIDIA driver changed since its answer was kept. The answers
+are a stash file (:mod:`jetforge.stash`); a program that had not settled when it ran is
+not remembered (it may change again unseen).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -18,15 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from jetforge._process import Completed, OutputSink, Runner, run
-from jetforge.discovery.walk import file_stamp
+from jetforge.stash import file_stamp, is_settled, read_stash, write_stash
 
 DRIVER_FILE = Path("/proc/driver/nvidia/version")  # the kernel module's version
-SETTLED_NS = 1_000_000_000  # a program changed more recently may change again unseen
 
 
 class RememberingRunner:
     """A :class:`~jetforge._process.Runner` for probes whose answers are kept in
-    ``memo`` (a JSON file; None: none kept, but a missing program is still not started)."""
+    ``memo`` (a stash file; None: none kept, but a missing program is still not started)."""
 
     def __init__(
         self, memo: Path | None, runner: Runner = run, driver_file: Path = DRIVER_FILE
@@ -55,13 +55,19 @@ class RememberingRunner:
                 argv, env=env, cwd=cwd, input_text=input_text, timeout=timeout, on_output=on_output
             )
         key = "\0".join(argv)
+        started = time.time_ns()
         stamp = file_stamp(program)
         inputs: list[object] = [program, None if stamp is None else list(stamp), self._driver()]
         kept = self._memo().get(key)
-        if isinstance(kept, dict) and kept.get("inputs") == inputs:
-            return Completed(tuple(argv), int(kept["returncode"]), str(kept["stdout"]), "")
+        if (
+            isinstance(kept, dict)
+            and kept.get("inputs") == inputs
+            and isinstance(kept.get("returncode"), int)
+            and isinstance(kept.get("stdout"), str)
+        ):
+            return Completed(tuple(argv), kept["returncode"], kept["stdout"], "")
         done = self.runner(argv, env=env, timeout=timeout)
-        settled = stamp is not None and max(stamp[1], stamp[2]) < time.time_ns() - SETTLED_NS
+        settled = stamp is not None and is_settled(stamp, started)
         if settled and done.returncode != 124:  # a timeout says nothing about the next run
             self._remember(key, inputs, done)
         return done
@@ -74,25 +80,14 @@ class RememberingRunner:
 
     def _memo(self) -> dict[str, Any]:
         if self._kept is None:
-            self._kept = {}
-            if self.memo is not None:
-                try:
-                    found = json.loads(self.memo.read_text(encoding="utf-8"))
-                    self._kept = found if isinstance(found, dict) else {}
-                except (OSError, ValueError):
-                    pass  # nothing kept yet, or a damaged file: probe
+            found = read_stash(self.memo)  # None: nothing kept yet, or damaged: probe
+            self._kept = found if isinstance(found, dict) else {}
         return self._kept
 
     def _remember(self, key: str, inputs: list[object], done: Completed) -> None:
-        """Keep the answer (atomically; a failure keeps none)."""
+        """Keep the answer (a failure keeps none)."""
         if self.memo is None:
             return
         answer = {"inputs": inputs, "returncode": done.returncode, "stdout": done.stdout}
-        kept = self._kept = {**self._memo(), key: answer}
-        temporary = self.memo.with_name(f"{self.memo.name}.{os.getpid()}.tmp")
-        try:
-            self.memo.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            temporary.write_text(json.dumps(kept), encoding="utf-8")
-            temporary.replace(self.memo)
-        except OSError:
-            temporary.unlink(missing_ok=True)
+        self._kept = {**self._memo(), key: answer}
+        write_stash(self.memo, self._kept)

@@ -8,6 +8,7 @@ override it. Relative paths in it are relative to the file.
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -120,9 +121,40 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
         cache_urls=tuple(_strings(data, "cache_urls", path)),
         pypi_url=pypi_url,
         logs_dir=optional_path("logs_dir"),
-        data_dir=optional_path("data_dir"),
+        data_dir=_data_dir(optional_path("data_dir"), path),
         workers=workers,
     )
+
+
+# Directories of the system a data directory must not be: every test and run container
+# may write into the data directory (it is mounted read-write at /data).
+SYSTEM_DIRS = frozenset(
+    {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/proc", "/root"}
+    | {"/run", "/sbin", "/sys", "/usr", "/var"}
+)
+
+
+def system_dir(directory: Path) -> str | None:
+    """The system directory ``directory`` is (as written, or where its links lead), else
+    None."""
+    for form in (os.path.normpath(directory), os.path.realpath(directory)):
+        if form in SYSTEM_DIRS:
+            return form
+    return None
+
+
+def _data_dir(directory: Path | None, path: Path) -> Path | None:
+    """``data_dir``, refused when it is a system directory."""
+    if directory is None:
+        return None
+    found = system_dir(directory)
+    if found is not None:
+        raise UsageError(
+            f"{path}: 'data_dir' is the system directory {found}, which every test and run "
+            "container could write (valid: a directory of its own, such as "
+            "'/srv/jetforge-data' or one under your home)"
+        )
+    return directory
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -11,22 +11,21 @@ it: the image trusts what it trusted before and the extras, not the extras alone
 stage's key covers that bundle, so it is the same on every machine with the same extras.
 
 Finding the extras reads every root certificate of the distro; :func:`trust_context`
-remembers its answer with the stamps of every file and directory it read, and reads again
-only when one of them changed.
+remembers its answer (a stash file, :mod:`jetforge.stash`) with the stamps of every file
+and directory it read, and reads again only when one of them changed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from jetforge.discovery.walk import file_stamp
 from jetforge.errors import UsageError
+from jetforge.stash import file_stamp, is_settled, read_stash, write_stash
 
 # ssl and certifi are imported where a bundle is read: a run whose answer is remembered
 # needs neither (start-up time).
@@ -45,7 +44,6 @@ ENV SSL_CERT_FILE={BUNDLE_PATH} \\
     NODE_EXTRA_CA_CERTS={BUNDLE_PATH}
 """
 _BEGIN, _END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
-SETTLED_NS = 1_000_000_000  # a file changed more recently may change again unseen
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,17 +166,20 @@ def trust_context(
         return None
     memo = cache_dir / "trust" / "answer.json"
     question = [[str(bundle.path), bundle.source] for bundle in bundles]
+    started = time.time_ns()
+    kept = read_stash(memo)
     try:
-        kept = json.loads(memo.read_text(encoding="utf-8"))
-        if kept["question"] == question and all(
-            _stamp_list(path) == stamp for path, stamp in kept["inputs"]
+        if (
+            isinstance(kept, dict)
+            and kept["question"] == question
+            and all(_stamp_list(path) == stamp for path, stamp in kept["inputs"])
         ):
             answer = kept["answer"]
             if answer is None:
                 return None
             if all((Path(answer) / name).is_file() for name in ("Dockerfile", "ca-bundle.crt")):
                 return Path(answer)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         pass  # nothing remembered, or something else: read the bundles
     import certifi
 
@@ -189,30 +190,12 @@ def trust_context(
     stamps = [(path, _stamp_list(path)) for path in inputs]
     extras = extra_certificates(bundles, distro_roots)
     context = prepare_trust_context(extras, cache_dir) if extras else None
-    _remember(memo, question, stamps, context)
+    if all(is_settled(stamp, started) for _, stamp in stamps):
+        answer = str(context) if context else None
+        write_stash(memo, {"question": question, "inputs": stamps, "answer": answer})
     return context
 
 
 def _stamp_list(path: str) -> list[int] | None:
     stamp = file_stamp(path)
     return None if stamp is None else list(stamp)
-
-
-def _remember(
-    memo: Path,
-    question: list[list[str]],
-    stamps: list[tuple[str, list[int] | None]],
-    context: Path | None,
-) -> None:
-    """Keep the answer when every input has settled (atomically; a failure keeps none)."""
-    limit = time.time_ns() - SETTLED_NS
-    if any(stamp is not None and max(stamp[1:3]) >= limit for _, stamp in stamps):
-        return
-    data = {"question": question, "inputs": stamps, "answer": str(context) if context else None}
-    temporary = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-    try:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(data), encoding="utf-8")
-        temporary.replace(memo)
-    except OSError:
-        temporary.unlink(missing_ok=True)

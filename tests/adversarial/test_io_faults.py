@@ -387,11 +387,11 @@ IMAGE_ID = "sha256:" + "ab" * 32
 def test_sbom_of_a_special_file_is_one_line(process, fake_engine, tmp_path, cli_env, kind):
     inspect = tmp_path / "inspect.json"
     inspect.write_text(json.dumps([{"Id": IMAGE_ID, "Config": {}, "RepoTags": ["img:1"]}]))
-    data = Path(cli_env["XDG_DATA_HOME"]) / "jetforge" / "data"
-    path = special(data / "sbom" / f"{IMAGE_ID.replace(':', '_')}.spdx.json", kind)
+    state = Path(cli_env["XDG_STATE_HOME"]) / "jetforge"
+    path = special(state / "sbom" / f"{IMAGE_ID.replace(':', '_')}.spdx.json", kind)
     env = {**fake_engine({}), "JETFORGE_FAKE_IMAGE": str(inspect)}
     result = process("sbom", "img:1", shell=BOUNDED, env=env, timeout=30)
-    one_line_error(result, 2, f"sbom: {path}: {KINDS[kind]}", "not a regular file")
+    one_line_error(result, 2, f"sbom: {path} is not a record of this user's own", "regular file")
 
 
 @pytest.mark.parametrize("kind", ["fifo", "zero"])

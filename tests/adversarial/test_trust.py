@@ -103,7 +103,7 @@ def test_the_trust_answer_is_remembered_until_a_bundle_changes(tmp_path, monkeyp
     (roots / "mozilla").mkdir(parents=True)
     bundle = tmp_path / "host.crt"
     bundle.write_text(TEST_CA.read_text())
-    monkeypatch.setattr("jetforge.trust.SETTLED_NS", 0)  # the files count as settled
+    monkeypatch.setattr("jetforge.stash.SETTLED_NS", 0)  # the files count as settled
     env = {"SSL_CERT_FILE": str(bundle)}
     first = trust_context(None, env, tmp_path / "cache", roots)
     assert first is not None

@@ -1,6 +1,6 @@
 """``jetforge sbom IMAGE``: print the SPDX document jetforge made when it built IMAGE.
 
-The SBOM is found through the image's id (docs/builds.md, "SBOM"): it is kept in the data
+The SBOM is found through the image's id (docs/builds.md, "SBOM"): it is kept in the state
 directory when the final image is tagged, and labels cannot be added to an image without
 changing its id.
 """
@@ -34,5 +34,5 @@ def run(session: Session) -> int:
     args = session.args
     image = str(image_reference(args.image, "sbom: IMAGE"))
     engine = choose_engine(args.engine, session.env, session.settings.engine).connect(session.env)
-    session.stdout.write(read_sbom(engine, session.data_dir, image))
+    session.stdout.write(read_sbom(engine, session.state_dir, image))
     return 0

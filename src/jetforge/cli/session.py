@@ -338,13 +338,33 @@ class Session:
 
     @cached_property
     def data_dir(self) -> Path:
-        """The data directory mounted at ``/data`` in tests and ``run``."""
+        """The data directory mounted at ``/data`` in tests and ``run``: the user's data,
+        which every such container may write. It must not be a system directory, nor hold
+        jetforge's own directories (the cache, the state)."""
         if self.settings.data_dir is not None:
-            return self.settings.data_dir
-        base = self.env.get("XDG_DATA_HOME") or str(
-            Path(self.env.get("HOME", "/root")) / ".local" / "share"
+            found, source = self.settings.data_dir, f"{self.settings.path}: 'data_dir'"
+        else:
+            base = self.env.get("XDG_DATA_HOME") or str(
+                Path(self.env.get("HOME", "/root")) / ".local" / "share"
+            )
+            found, source = Path(base) / "jetforge" / "data", "XDG_DATA_HOME: the data directory"
+        for what, own in (("cache", self.cache_dir), ("state", self.state_dir)):
+            if _holds(found, own):
+                raise UsageError(
+                    f"{source} ({found}) holds jetforge's {what} directory {own}, which every "
+                    "test and run container could then change (valid: a directory of its own "
+                    "outside it, such as '/srv/jetforge-data')"
+                )
+        return found
+
+    @cached_property
+    def state_dir(self) -> Path:
+        """Where jetforge keeps its own records (what each image holds, the SBOMs): never
+        mounted into a container."""
+        base = self.env.get("XDG_STATE_HOME") or str(
+            Path(self.env.get("HOME", "/root")) / ".local" / "state"
         )
-        return Path(base) / "jetforge" / "data"
+        return Path(base) / "jetforge"
 
     def note(self, message: str) -> None:
         """One informational line on stderr (silenced by -q)."""
@@ -372,3 +392,11 @@ class Session:
                 f"{len(problems)} package definition(s) have errors; "
                 "'jetforge list --strict' shows them"
             )
+
+
+def _holds(directory: Path, inner: Path) -> bool:
+    """Whether ``inner`` is ``directory`` or lies inside it, as written or where links
+    lead."""
+    outer = {os.path.normpath(directory), os.path.realpath(directory)}
+    inside = {os.path.normpath(inner), os.path.realpath(inner)}
+    return any(Path(one).is_relative_to(other) for one in inside for other in outer)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from jetforge.core.spec import PackageSpec
 
 
-@dataclass(frozen=True)  # no slots: the discovery index unpickles thousands
+@dataclass(frozen=True)  # no slots: the discovery index fills thousands (discovery/records.py)
 class Variant:
     """A spec with its requirements parsed and its availability on the platform decided."""
 
@@ -51,20 +51,25 @@ class Catalog:
     variants: tuple[Variant, ...]
     problems: tuple[DefinitionError, ...] = ()
     warnings: tuple[str, ...] = ()
-    _by_lookup: dict[str, tuple[Variant, ...]] = field(default_factory=dict, repr=False)
+    # Made on the first lookup (a warm ``list`` of a large tree needs none), from the fields.
+    _by_lookup: dict[str, tuple[Variant, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
-    def __post_init__(self) -> None:
-        lookup: dict[str, list[Variant]] = {}
-        for variant in self.variants:
-            names = {variant.name, variant.spec.base_name, *variant.spec.alias}
-            names |= {base_name(alias) for alias in variant.spec.alias}
-            for name in sorted(names):
-                lookup.setdefault(name, []).append(variant)
-        self._by_lookup.update({name: tuple(found) for name, found in lookup.items()})
+    def _lookups(self) -> dict[str, tuple[Variant, ...]]:
+        if self.variants and not self._by_lookup:
+            lookup: dict[str, list[Variant]] = {}
+            for variant in self.variants:
+                names = {variant.name, variant.spec.base_name, *variant.spec.alias}
+                names |= {base_name(alias) for alias in variant.spec.alias}
+                for name in sorted(names):
+                    lookup.setdefault(name, []).append(variant)
+            self._by_lookup.update({name: tuple(found) for name, found in lookup.items()})
+        return self._by_lookup
 
     def lookup(self, name: str) -> tuple[Variant, ...]:
         """Variants answering to ``name``: a variant name, a base name or an alias."""
-        return self._by_lookup.get(name, ())
+        return (self._by_lookup or self._lookups()).get(name, ())
 
     def get(self, name: str) -> Variant | None:
         """The variant called exactly ``name``."""
@@ -72,7 +77,7 @@ class Catalog:
 
     def names(self) -> tuple[str, ...]:
         """Every name the catalog answers to, sorted."""
-        return tuple(sorted(self._by_lookup))
+        return tuple(sorted(self._lookups()))
 
     def match(self, patterns: Sequence[str], *, include_unavailable: bool = False) -> list[Variant]:
         """Variants whose name or an alias matches any shell-style pattern, in name order

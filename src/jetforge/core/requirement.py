@@ -21,7 +21,7 @@ class RequirementSyntaxError(ValueError):
     """A requirement or predicate that does not parse; the message says what is valid."""
 
 
-@dataclass(frozen=True)  # no slots: the discovery index unpickles thousands
+@dataclass(frozen=True)  # no slots: the discovery index fills thousands (discovery/records.py)
 class Requirement:
     """A dependency entry: a name (variant, base name or alias), an optional tag or
     version specifier. ``text`` is the entry as written."""
@@ -76,7 +76,7 @@ _PREDICATE = re.compile(
 )
 
 
-@dataclass(frozen=True)  # no slots: the discovery index unpickles thousands
+@dataclass(frozen=True, slots=True)
 class Predicate:
     """A platform predicate: ``kind`` says which platform field ``specifier`` tests.
 

@@ -42,7 +42,7 @@ def root_format(text: str) -> RootFormat:
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]*(?::[A-Za-z0-9_][A-Za-z0-9_.\-]*)?$")
 
 
-@dataclass(frozen=True)  # no slots: the discovery index unpickles thousands
+@dataclass(frozen=True)  # no slots: the discovery index fills thousands (discovery/records.py)
 class PackageSpec:
     """One variant as its files define it (before platform checks).
 

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from jetforge.discovery.scripts import TIMEOUT_VARIABLE
-from jetforge.discovery.walk import FileStamp, file_stamp
 from jetforge.jc.reader import OFFLINE_NOTE
+from jetforge.stash import FileStamp, file_stamp
 
 _NETWORK_EVENTS = frozenset(
     {

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from jetforge.core.catalog import Catalog, Variant, is_satisfied
 from jetforge.core.names import base_name
-from jetforge.discovery.index import Entry, Index
+from jetforge.discovery.index import Index
+from jetforge.discovery.records import Entry
 from jetforge.discovery.walk import PackageRoot, Walk
 from jetforge.errors import DefinitionError
 from jetforge.jc.scan import jc_setup

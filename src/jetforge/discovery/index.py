@@ -17,77 +17,78 @@ When every directory and file the last walk looked at is as it was, the walk is 
 done again; when, besides, the scripts would see what they saw and the platform and the
 skipped patterns are the same, the last catalog is the answer.
 
-A file changed within a second before a scan is not trusted to the index (a second
-change within the file system's time resolution could leave its stamp as it was). The
-index is one pickle file per list of search directories, in a private directory,
-replaced atomically; one that cannot be read counts as empty.
+The index is one stash file (:mod:`jetforge.stash`: plain data, private, replaced
+atomically, files that have not settled left out) per list of search directories; the
+values are turned into plain data and back by :mod:`jetforge.discovery.records`. One that
+cannot be read, or is not this user's own, counts as empty.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
-import pickle
 import sys
 import time
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jetforge
-from jetforge.discovery.walk import FileStamp, PackageDir, Walk, file_stamp
+from jetforge.discovery.records import (
+    Decoder,
+    Entry,
+    Stamps,
+    catalog_record,
+    decoding,
+    entry_from_record,
+    entry_record,
+    package_dir_record,
+    stamps_from_record,
+    stamps_record,
+)
+from jetforge.discovery.walk import PackageDir, Walk
+from jetforge.stash import (
+    FileStamp,
+    dump,
+    file_stamp,
+    is_settled,
+    key_text,
+    load,
+    read_stash_parts,
+    write_stash_parts,
+)
 
 if TYPE_CHECKING:
     from jetforge.core.catalog import Catalog
-    from jetforge.core.requirement import Predicate, Requirement
-    from jetforge.core.spec import PackageSpec
 
-    Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
-
-FORMAT = 2
+FORMAT = 3  # 2: a stash file of plain data (1 was a pickle); 3: the files scripts read
 VARIABLE = "JETFORGE_NO_INDEX"
-SETTLED_NS = 1_000_000_000  # how long a file must be unchanged before the index trusts it
 
-Stamps = tuple[tuple[str, FileStamp | None], ...]
-
-# What a command server (jetforge.server) read ahead of its commands: index file ->
-# (its stamp, what it holds, its catalog). An index file is replaced, never rewritten in
+# What a command server (jetforge.server) read ahead of its commands: index file -> its
+# stamp and what it holds (:class:`_Read`). An index file is replaced, never rewritten in
 # place, so a file with the same stamp holds the same.
-_AHEAD: dict[str, tuple[FileStamp, dict[str, Any], Catalog | None]] = {}
+_AHEAD: dict[str, tuple[FileStamp, _Read]] = {}
 AHEAD_FILES = 4  # index files (lists of search directories) a server keeps read ahead
 # The index files this process read from the disk or wrote (for the server to read ahead).
 READ_OR_WRITTEN: list[str] = []
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What reading one package directory gave."""
-
-    stamp: tuple[tuple[str, FileStamp | None], ...]
-    format: str  # the search directory's: jc, jetforge or auto
-    is_jc: bool
-    elsewhere: Stamps  # files the variants name outside the directory's own entries
-    parsed: tuple[Parsed, ...] = ()
-    problem: tuple[str, str, int | None] | None = None
-    warnings: tuple[str, ...] = ()
-    scripted: bool = False
-
-
 @dataclass
 class Scripts:
-    """The inputs of the config-script group besides its directories."""
+    """The inputs of the config-script group besides its directories: ``key`` is the
+    text (:func:`jetforge.stash.key_text`) of the Python files' stamps, the platform and
+    the scripts' setup."""
 
-    key: tuple[object, ...] = ()
+    key: str = ""
     env: dict[str, str | None] = field(default_factory=dict)
     whole_env: bool = False  # a script looked at every variable
     files: dict[str, FileStamp | None] = field(default_factory=dict)  # files scripts read
 
     def holds(self, key: tuple[object, ...], env: Mapping[str, str]) -> bool:
         """Whether the scripts would see what they saw when the entries were made."""
-        if key != self.key:
+        if key_text(key) != self.key:
             return False
         if self.whole_env:
             if dict(env) != self.env:
@@ -95,6 +96,20 @@ class Scripts:
         elif any(env.get(name) != value for name, value in self.env.items()):
             return False
         return all(file_stamp(path) == stamp for path, stamp in self.files.items())
+
+    def record(self) -> dict[str, Any]:
+        """The inputs as plain data."""
+        files = stamps_record(tuple(self.files.items()))
+        return {"key": self.key, "env": self.env, "whole_env": self.whole_env, "files": files}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Scripts:
+        """The inputs of :meth:`record`."""
+        env = record["env"]
+        if not isinstance(env, dict):
+            raise TypeError("env")
+        files = dict(stamps_from_record(record["files"]))
+        return cls(str(record["key"]), dict(env), bool(record["whole_env"]), files)
 
 
 def code_stamp() -> Stamps:
@@ -111,65 +126,82 @@ def code_stamp() -> Stamps:
     return tuple(found)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LastWalk:
     """What the last complete walk found, and the stamps that tell whether it still holds."""
 
-    found: bytes  # the package directories, pickled: only a run that reads needs them
-    warnings: tuple[str, ...]
+    found: bytes  # the package directories' records (a stash part): only a run that reads
+    warnings: tuple[str, ...]  # needs them
     sources: Stamps
     seen: Stamps
 
     @property
     def directories(self) -> tuple[PackageDir, ...]:
         """The package directories the walk found, in order."""
-        found: tuple[PackageDir, ...] = pickle.loads(self.found)  # noqa: S301 - ours
-        return found
+        decoder = Decoder()
+        with decoding():
+            return tuple(decoder.package_dir(record) for record in load(self.found))
 
     def holds(self) -> bool:
         """Whether every directory and file the walk looked at is as it was."""
         return all(file_stamp(path) == stamp for path, stamp in self.seen)
 
+    def record(self) -> dict[str, Any]:
+        """The walk as plain data, but what it found (a part of its own)."""
+        return {
+            "warnings": list(self.warnings),
+            "sources": stamps_record(self.sources),
+            "seen": stamps_record(self.seen),
+        }
 
-class _Pickler(pickle.Pickler):
-    """Keeps paths as one string each: unpickled, a path parses once, not part by part
-    (thousands of them are most of the time a warm run takes)."""
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any] | None, found: bytes) -> LastWalk | None:
+        """The walk of :meth:`record` and ``found`` (None: none)."""
+        if record is None:
+            return None
+        return cls(
+            found,
+            tuple(record["warnings"]),
+            stamps_from_record(record["sources"]),
+            stamps_from_record(record["seen"]),
+        )
 
-    def reducer_override(self, obj: object) -> Any:
-        if type(obj) is PosixPath:
-            return PosixPath, (str(obj),)
-        return NotImplemented
 
-
-def _dumps(value: object) -> bytes:
-    out = io.BytesIO()
-    _Pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
-    return out.getvalue()
+# The parts of an index file (jetforge.stash): what a warm run reads first, then the
+# sections that only some runs decode.
+HEAD, FOUND, CATALOG, ENTRIES = range(4)
+_NONE = b"null"
 
 
 class Index:
     """The entries of one list of search directories; :meth:`open` reads it, :meth:`save`
-    writes what changed. An index opened with no path holds nothing and saves nothing."""
+    writes what changed. An index opened with no path holds nothing and saves nothing.
 
-    def __init__(self, path: Path | None, identity: tuple[object, ...]) -> None:
+    The file's first part holds ``identity`` (the index format, Python's version, the
+    search directories and the stamps of jetforge's own files), ``scripts``, ``walk`` and
+    the question (``catalog``) the last catalog answers; the next parts, decoded only when
+    needed, what the walk found, that catalog and the directory entries."""
+
+    def __init__(self, path: Path | None, identity: str) -> None:
         self.path = path
         self.identity = identity
         self.scripts = Scripts()
         self.last_walk: LastWalk | None = None
         self.started = time.time_ns()
         self._entries: dict[str, Entry] | None = None
-        self._kept: dict[str, Any] = {}
-        self._catalog: Catalog | None = None  # the kept catalog, read ahead
+        self._parts: list[bytes] = []  # the file's, when its identity is this index's
+        self._answer: tuple[str, bytes] | None = None  # the last catalog's question and part
+        self._catalog: Catalog | None = None  # that catalog, read ahead
         self._changed = False
 
     @classmethod
     def open(cls, directory: Path | None, roots: Sequence[tuple[str, str]]) -> Index:
         """The index of ``roots`` (paths and formats) under ``directory`` (None: none)."""
-        identity = (FORMAT, sys.version_info[:2], tuple(roots), code_stamp())
+        identity = key_text([FORMAT, sys.version_info[:2], roots, code_stamp()])
         if directory is None:
             return cls(None, identity)
         name = f"{zlib.crc32(repr(tuple(roots)).encode()):08x}"  # the identity tells apart
-        index = cls(directory / f"{name}.pickle", identity)
+        index = cls(directory / f"{name}.json", identity)
         index._load()
         return index
 
@@ -177,30 +209,31 @@ class Index:
         assert self.path is not None
         ahead = _AHEAD.get(str(self.path))
         if ahead is not None and ahead[0] == file_stamp(self.path):
-            kept, self._catalog = ahead[1], ahead[2]
-            if kept["identity"] == self.identity:
-                self._kept, self.scripts, self.last_walk = kept, kept["scripts"], kept["walk"]
-            return
-        try:
-            kept = pickle.loads(self.path.read_bytes())  # noqa: S301 - our own private file
+            read: _Read | None = ahead[1]
+        else:
+            parts = read_stash_parts(self.path)
+            if parts is None:
+                return
             READ_OR_WRITTEN.append(str(self.path))
-            if kept["identity"] == self.identity:
-                self._kept = kept
-                self.scripts = kept["scripts"]
-                self.last_walk = kept["walk"]
-        except FileNotFoundError:
-            return
-        except Exception:  # a damaged or foreign index is an empty one
-            self._kept, self.scripts, self.last_walk = {}, Scripts(), None
+            read = _Read.of(parts, self.identity)
+        if read is None or read.identity != self.identity:
+            return  # a damaged index, or another jetforge's: an empty one
+        self._parts, self.scripts, self.last_walk = read.parts, read.scripts(), read.walk
+        self._answer, self._catalog = read.answer, read.catalog
 
     @property
     def entries(self) -> dict[str, Entry]:
-        """The directory entries (read from the file when first needed)."""
+        """The directory entries (decoded when first needed)."""
         if self._entries is None:
             self._entries = {}
-            if "entries" in self._kept:
+            if self._parts:
                 try:
-                    self._entries = pickle.loads(self._kept["entries"])  # noqa: S301 - ours
+                    decoder = Decoder()
+                    with decoding():
+                        self._entries = {
+                            str(path): entry_from_record(record, decoder)
+                            for path, record in load(self._parts[ENTRIES]).items()
+                        }
                 except Exception:  # a damaged index is an empty one
                     self._entries = {}
         return self._entries
@@ -208,20 +241,15 @@ class Index:
     @property
     def is_empty(self) -> bool:
         """Whether nothing was found (a first run: every directory will be read)."""
-        return "entries" not in self._kept
+        return not self._parts
 
     def catalog(self, key: tuple[object, ...]) -> Catalog | None:
         """The last catalog when it was made for ``key``."""
-        kept = self._kept.get("catalog")
-        if kept is None or kept[0] != key:
+        if self._answer is None or self._answer[0] != key_text(key):
             return None
         if self._catalog is not None:
             return self._catalog
-        try:
-            catalog: Catalog = pickle.loads(kept[1])  # noqa: S301 - our own private file
-        except Exception:  # a damaged index is an empty one
-            return None
-        return catalog
+        return _decode_catalog(self._answer[1])
 
     def lookup(self, found: PackageDir, scripts_hold: bool) -> Entry | None:
         """The entry of ``found`` while it holds, else None."""
@@ -282,14 +310,14 @@ class Index:
         """Record what the scripts of this run saw (with ``merge``, besides what the kept
         script entries saw: a file keeps the stamp it had when first read); unsettled
         Python files, or files scripts read, keep nothing."""
-        if not self._settled(sources) or not self._settled(tuple(files.items())):
-            key = ("unsettled",)
+        settled = self._settled(sources) and self._settled(tuple(files.items()))
+        text = key_text(key) if settled else "unsettled"
         env = dict(self.scripts.env) if merge else {}
         env.update(reads)
         kept = dict(self.scripts.files) if merge else {}
         for path, stamp in files.items():
             kept.setdefault(path, stamp)
-        scripts = Scripts(key, env, self.scripts.whole_env and merge, kept)
+        scripts = Scripts(text, env, self.scripts.whole_env and merge, kept)
         if whole_env is not None:
             scripts = dataclasses.replace(scripts, env=dict(whole_env), whole_env=True)
         if scripts != self.scripts:
@@ -306,7 +334,10 @@ class Index:
         if self.path is None or not self._settled(tuple(walk.seen)):
             return False
         last = LastWalk(
-            _dumps(tuple(directories)), tuple(walk.warnings), tuple(walk.sources), tuple(walk.seen)
+            dump([package_dir_record(found) for found in directories]),
+            tuple(walk.warnings),
+            tuple(walk.sources),
+            tuple(walk.seen),
         )
         if last != self.last_walk:
             self.last_walk = last
@@ -320,42 +351,86 @@ class Index:
         if self.path is None:
             return
         if catalog is None:
-            if self._kept.pop("catalog", None) is not None:
+            if self._answer is not None:
+                self._answer = None
                 self._changed = True
             return
-        self._kept["catalog"] = (key, _dumps(catalog))
+        self._answer = (key_text(key), dump(catalog_record(catalog)))
         self._changed = True
 
     def save(self) -> None:
         """Write the index when it changed (atomically; a failure keeps the old one)."""
         if self.path is None or not self._changed:
             return
-        data = {
+        walk = self.last_walk
+        head = {
             "identity": self.identity,
-            "scripts": self.scripts,
-            "walk": self.last_walk,
-            "catalog": self._kept.get("catalog"),
-            "entries": _dumps(self.entries),
+            "scripts": self.scripts.record(),
+            "walk": None if walk is None else walk.record(),
+            "catalog": None if self._answer is None else self._answer[0],
         }
-        import tempfile  # here, not at the top: start-up time
-
-        try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    _Pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(data)
-                Path(temporary).replace(self.path)
-                READ_OR_WRITTEN.append(str(self.path))
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
-        except OSError:
-            return  # the next run reads the tree again: slower, never wrong
+        entries = {path: entry_record(entry) for path, entry in self.entries.items()}
+        parts = [
+            dump(head),
+            _NONE if walk is None else walk.found,
+            _NONE if self._answer is None else self._answer[1],
+            dump(entries),
+        ]
+        if write_stash_parts(self.path, parts):
+            READ_OR_WRITTEN.append(str(self.path))
+        # else: the next run reads the tree again: slower, never wrong
 
     def _settled(self, stamps: Stamps) -> bool:
-        limit = self.started - SETTLED_NS
-        return all(stamp is None or stamp[2] < limit for _, stamp in stamps)
+        return all(is_settled(stamp, self.started) for _, stamp in stamps)
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """An index file as read: its parts and what its first part holds (the walk decoded
+    only for the index it belongs to: ``identity``); the catalog only when read ahead."""
+
+    parts: list[bytes]
+    identity: str
+    scripts_record: Mapping[str, Any]
+    walk: LastWalk | None
+    answer: tuple[str, bytes] | None  # the last catalog's question and part
+    catalog: Catalog | None = None
+
+    @classmethod
+    def of(cls, parts: list[bytes], identity: str | None = None) -> _Read | None:
+        """The file of ``parts`` (its walk decoded when it belongs to ``identity``, any
+        when None); None when it is damaged."""
+        try:
+            with decoding():
+                head = load(parts[HEAD]) if len(parts) == ENTRIES + 1 else None
+                if not isinstance(head, dict):
+                    return None
+                found = str(head["identity"])
+                scripts = head["scripts"]
+                Scripts.from_record(scripts)  # checked here, made per command
+                walk = None
+                if identity in (None, found):
+                    walk = LastWalk.from_record(head["walk"], parts[FOUND])
+                question = head["catalog"]
+                answer = None
+                if question is not None and parts[CATALOG] != _NONE:
+                    answer = (str(question), parts[CATALOG])
+        except Exception:  # a damaged index is an empty one
+            return None
+        return cls(parts, found, scripts, walk, answer)
+
+    def scripts(self) -> Scripts:
+        """The scripts' inputs (a value of its own: an index changes its scripts)."""
+        return Scripts.from_record(self.scripts_record)
+
+
+def _decode_catalog(part: bytes) -> Catalog | None:
+    """The catalog of an index's catalog part; None when it does not decode."""
+    try:
+        with decoding():
+            return Decoder().catalog(load(part))
+    except Exception:  # a damaged index is an empty one
+        return None
 
 
 def read_ahead(path: str) -> None:
@@ -368,11 +443,12 @@ def read_ahead(path: str) -> None:
     if path in _AHEAD and _AHEAD[path][0] == stamp:
         return
     _AHEAD.pop(path, None)
-    try:
-        kept = pickle.loads(Path(path).read_bytes())  # noqa: S301 - our own private file
-        catalog = kept.get("catalog")
-        _AHEAD[path] = (stamp, kept, None if catalog is None else pickle.loads(catalog[1]))  # noqa: S301
-    except Exception:  # noqa: S110 - a damaged or vanished index: the commands read it
-        pass
+    parts = read_stash_parts(Path(path))
+    read = None if parts is None else _Read.of(parts)
+    if read is not None:  # else damaged, vanished or not this user's: the commands read it
+        catalog = None if read.answer is None else _decode_catalog(read.answer[1])
+        if catalog is not None:
+            catalog.names()  # its name lookup is made here once, not in every command
+        _AHEAD[path] = (stamp, dataclasses.replace(read, catalog=catalog))
     while len(_AHEAD) > AHEAD_FILES:  # the least recently read go first
         del _AHEAD[next(iter(_AHEAD))]

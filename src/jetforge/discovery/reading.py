@@ -18,19 +18,14 @@ from jetforge.core.requirement import (
     parse_requirement,
 )
 from jetforge.core.spec import PackageSpec, parse_package_dir
-from jetforge.discovery.index import Entry, Index, LastWalk, Stamps
+from jetforge.discovery.index import Index, LastWalk
+from jetforge.discovery.records import Entry, Stamps
 from jetforge.discovery.scripts import ScriptHost, ScriptLostError, decode
-from jetforge.discovery.walk import (
-    PackageDir,
-    PackageRoot,
-    Walk,
-    file_stamp,
-    iter_directories,
-    restamp,
-)
+from jetforge.discovery.walk import PackageDir, PackageRoot, Walk, iter_directories, restamp
 from jetforge.errors import DefinitionError
 from jetforge.jc.scan import JcReader, is_jc_directory, needs_worker
 from jetforge.platform_table import load_tables
+from jetforge.stash import file_stamp
 
 if TYPE_CHECKING:
     from jetforge.platform import Platform

@@ -29,8 +29,8 @@ from jetforge._process import LineWorker, WorkerGoneError
 from jetforge.errors import DefinitionError
 
 if TYPE_CHECKING:
-    from jetforge.discovery.walk import FileStamp
     from jetforge.platform import Platform
+    from jetforge.stash import FileStamp
 
 SCRIPT_TIMEOUT = 20.0
 TIMEOUT_VARIABLE = "JETFORGE_CONFIG_TIMEOUT"

@@ -15,6 +15,7 @@ from pathlib import Path
 from jetforge.core.spec import RootFormat
 from jetforge.jc.reader import CONFIG_SUFFIXES
 from jetforge.jc.scan import is_jc_checkout
+from jetforge.stash import FileStamp, file_stamp, stat_stamp
 
 PACKAGE_FILES = frozenset({"Dockerfile", "package.yaml", "config.py"})
 
@@ -43,29 +44,13 @@ def is_jc_file(name: str) -> bool:
     )
 
 
-# What a file was when it was read: size, modification and change times, inode. A file
-# changed since has another (its change time moves on whatever the edit).
-FileStamp = tuple[int, int, int, int]
 # A package directory's entries: each name with its file's stamp (None for a directory).
 DirStamp = tuple[tuple[str, FileStamp | None], ...]
 # The stamp of every file of a walk that keeps none (nothing will compare it): no stat.
 UNSTAMPED: FileStamp = (-1, -1, -1, -1)
 
 
-def file_stamp(path: str | os.PathLike[str]) -> FileStamp | None:
-    """``path``'s stamp, following links; None when it does not exist."""
-    try:
-        return stat_stamp(os.stat(path))  # noqa: PTH116 - once per file of a tree: no Path objects
-    except OSError:
-        return None
-
-
-def stat_stamp(found: os.stat_result) -> FileStamp:
-    """The stamp of a file whose ``stat`` (or ``lstat``) is ``found``."""
-    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
-
-
-@dataclass(frozen=True)  # no slots: the discovery index unpickles thousands
+@dataclass(frozen=True, slots=True)
 class PackageDir:
     """A package directory found by the walk: its package file names, the format of its
     search directory (``auto`` is decided per directory later) and its stamp."""
