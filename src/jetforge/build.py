@@ -43,6 +43,8 @@ from jetforge.results import (
     StageResult,
     Summary,
     TestResult,
+    is_marked,
+    mark,
     result_name,
     tested_marker,
 )
@@ -345,7 +347,7 @@ class Executor:
     def _test(self, stage: Stage, test: StageTest, image_id: str, image: str) -> TestResult:
         marker = self.options.results_dir / result_name(image_id, test)
         result = TestResult(test.package, test.entry, image, "passed")
-        if image_id and marker.exists():
+        if image_id and is_marked(marker):
             result.state = "cached"
             return result
         name = f"jetforge-test-{os.getpid()}-{next(_CONTAINERS)}"
@@ -374,8 +376,7 @@ class Executor:
                 stage.package, f"test {test.entry}", command, log_path, tail, self.options.resume
             )
         if image_id:
-            self.options.results_dir.mkdir(parents=True, exist_ok=True)
-            marker.write_text(json.dumps(asdict(result)), encoding="utf-8")
+            mark(marker, json.dumps(asdict(result)))
         self.reporter.stage(stage.slug, "passed", seconds, test.entry)
         return result
 
@@ -439,9 +440,7 @@ class Executor:
     def _mark_tested(self, image_id: str) -> None:
         """Remember that ``image_id`` passed its tests (autotag offers only such images)."""
         if image_id:
-            marker = tested_marker(self.options.results_dir, image_id)
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
+            mark(tested_marker(self.options.results_dir, image_id))
 
     def _finish(self) -> None:
         last = self.plan.stages[-1]

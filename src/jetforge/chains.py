@@ -224,7 +224,7 @@ def _build_options(
         BuildOptions(
             logs_dir=logs / plan.final_image.name if len(plans) > 1 else logs,
             data_dir=where.data_dir,
-            results_dir=where.cache_dir / "test-results",
+            results_dir=where.state_dir / "test-results",
             state_dir=where.state_dir,
             rebuild=request.rebuild,
             skip_tests=request.skip_tests,

@@ -18,7 +18,7 @@ from jetforge.credentials import CredentialStore
 from jetforge.engine.table import choose_engine
 from jetforge.errors import FailureError, RegistryError, UsageError
 from jetforge.registry import RegistryClient, registry_locations
-from jetforge.results import tested_marker
+from jetforge.results import is_marked, tested_marker
 
 if TYPE_CHECKING:
     from jetforge.engine.base import Engine
@@ -72,9 +72,9 @@ def find_or_build(
         raise UsageError("autotag: NAME is empty")
     platform = where.platform
     engine = choose_engine(request.engine, where.env, where.settings.engine).connect(where.env)
-    results = where.cache_dir / "test-results"
+    results = where.state_dir / "test-results"
     local = find_local(
-        engine, wanted, platform, lambda info: tested_marker(results, info.id).exists()
+        engine, wanted, platform, lambda info: is_marked(tested_marker(results, info.id))
     )
     conversation.explain(local)
     if local.chosen is not None:

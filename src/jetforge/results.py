@@ -1,5 +1,7 @@
 """What a build produced: per-test and per-stage results, one plan's summary (written as
-``summary.json``), and the files that remember passed tests by image id."""
+``summary.json``), and the files that remember passed tests by image id (kept in the
+state directory and trusted only when they are the user's own: a marker someone else
+could write would skip a test)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from jetforge.stash import read_private, write_private
 
 if TYPE_CHECKING:
     from jetforge.core.plan import StageTest
@@ -78,6 +82,16 @@ class Summary:
         if built == total:
             return f"{every} built"
         return f"{built} of {total} stages built, {total - built} reused"
+
+
+def is_marked(marker: Path) -> bool:
+    """Whether ``marker`` says a test passed: it is there, and the user's own."""
+    return read_private(marker, limit=64 * 1024) is not None
+
+
+def mark(marker: Path, text: str = "") -> None:
+    """Write ``marker`` (private, atomically)."""
+    write_private(marker, text.encode("utf-8"))
 
 
 def tested_marker(results_dir: Path, image_id: str) -> Path:

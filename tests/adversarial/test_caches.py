@@ -420,3 +420,24 @@ def test_a_test_container_cannot_forge_the_next_lockfile_or_sbom(
     assert "backdoor" not in (again / "jetforge.lock.json").read_text()
     shown = jetforge("sbom", final)
     assert (shown.code, shown.stdout) == (0, sbom.stdout)
+
+
+def test_a_test_marker_someone_else_could_write_does_not_skip_the_test(tmp_path):
+    """A passed test is remembered by a file in the state directory; one that another user
+    could have written (here: writable by the group) is not believed, and the test runs."""
+    from jetforge.engine.fake import FakeEngine
+    from tests.test_executor import GOLDEN_TREE, execute, plan_for
+
+    plan = plan_for(GOLDEN_TREE)
+    engine = FakeEngine()
+    execute(plan, engine, tmp_path)
+    runs = len(engine.calls_of("run"))
+    again = execute(plan, engine, tmp_path)
+    assert {t.state for s in again.stages for t in s.tests} == {"cached"}
+    assert len(engine.calls_of("run")) == runs
+    for marker in (tmp_path / "results").iterdir():
+        if marker.is_file():
+            marker.chmod(0o664)
+    third = execute(plan, engine, tmp_path)
+    assert {t.state for s in third.stages for t in s.tests} == {"passed"}
+    assert len(engine.calls_of("run")) > runs
