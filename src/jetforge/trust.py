@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jetforge.errors import UsageError
-from jetforge.stash import file_stamp, is_settled, read_stash, write_stash
+from jetforge.stash import (
+    file_stamp,
+    is_settled,
+    read_private,
+    read_stash,
+    write_private,
+    write_stash,
+)
 
 # ssl and certifi are imported where a bundle is read: a run whose answer is remembered
 # needs neither (start-up time).
@@ -148,10 +155,19 @@ def prepare_trust_context(extras: list[str], cache_dir: Path) -> Path:
     data = Path(certifi.where()).read_text(encoding="utf-8").rstrip("\n") + "\n"
     data += "".join(f"{block}\n" for block in extras)
     directory = cache_dir / "trust" / hashlib.sha256(data.encode()).hexdigest()[:16]
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "Dockerfile").write_text(TRUST_DOCKERFILE, encoding="utf-8")
-    (directory / "ca-bundle.crt").write_text(data, encoding="utf-8")
+    write_private(directory / "Dockerfile", TRUST_DOCKERFILE.encode("utf-8"))
+    write_private(directory / "ca-bundle.crt", data.encode("utf-8"))
     return directory
+
+
+def _is_own_context(directory: Path) -> bool:
+    """Whether ``directory`` is a trust context this user wrote: private files, with
+    jetforge's Dockerfile (it is built into every chain; a bundle someone else wrote would
+    make every build trust their authority)."""
+    dockerfile = read_private(directory / "Dockerfile")
+    return dockerfile == TRUST_DOCKERFILE.encode("utf-8") and (
+        read_private(directory / "ca-bundle.crt") is not None
+    )
 
 
 def trust_context(
@@ -177,7 +193,7 @@ def trust_context(
             answer = kept["answer"]
             if answer is None:
                 return None
-            if all((Path(answer) / name).is_file() for name in ("Dockerfile", "ca-bundle.crt")):
+            if _is_own_context(Path(answer)):
                 return Path(answer)
     except (ValueError, KeyError, TypeError):
         pass  # nothing remembered, or something else: read the bundles

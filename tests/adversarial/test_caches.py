@@ -441,3 +441,23 @@ def test_a_test_marker_someone_else_could_write_does_not_skip_the_test(tmp_path)
     third = execute(plan, engine, tmp_path)
     assert {t.state for s in third.stages for t in s.tests} == {"passed"}
     assert len(engine.calls_of("run")) > runs
+
+
+def test_a_trust_context_someone_else_could_write_is_written_again(setup, tmp_path):
+    """The remembered trust answer is private, but the build context it points to is
+    built into every chain: a bundle or Dockerfile there that others may write is not
+    used; jetforge writes its own again."""
+    root, env, cache = setup
+    bundle = tmp_path / "host.crt"
+    shutil.copy(Path(__file__).parents[1] / "fixtures" / "certs" / "test-ca.crt", bundle)
+    env = {**env, "SSL_CERT_FILE": str(bundle)}
+    settle()
+    argv = ("build", "--simulate", "--json", "--package-dirs", str(root), "app")
+    honest = stages(jetforge_run(env, *argv))
+    context = Path(honest[0][2])
+    (context / "Dockerfile").write_text("FROM scratch\nRUN echo attacker\n")
+    (context / "Dockerfile").chmod(0o666)
+    again = stages(jetforge_run(env, *argv))
+    assert again == honest
+    assert "attacker" not in (context / "Dockerfile").read_text()
+    assert (context / "Dockerfile").stat().st_mode & 0o022 == 0
