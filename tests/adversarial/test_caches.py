@@ -447,7 +447,7 @@ def test_a_trust_context_someone_else_could_write_is_written_again(setup, tmp_pa
     """The remembered trust answer is private, but the build context it points to is
     built into every chain: a bundle or Dockerfile there that others may write is not
     used; jetforge writes its own again."""
-    root, env, cache = setup
+    root, env, _ = setup
     bundle = tmp_path / "host.crt"
     shutil.copy(Path(__file__).parents[1] / "fixtures" / "certs" / "test-ca.crt", bundle)
     env = {**env, "SSL_CERT_FILE": str(bundle)}
