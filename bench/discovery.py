@@ -10,11 +10,10 @@ Trees:
   ``build --simulate pytorch`` against jc's own commands (through bench/jc_offline.py:
   both offline, CUDA_VERSION=12.8).
 
-Warm runs use the discovery index filled by an earlier run and the command server that
-run started (jetforge.server); "own process" / "alone" runs use the index without the
-server (JETFORGE_NO_SERVER=1); cold runs pass ``--no-index`` and run on their own too.
-Each figure is the median (and min-max) of whole processes after one unmeasured run
-(and the second the index waits for files to settle);
+Every figure is of whole processes, each on its own (no resident process). Warm runs use
+the discovery index filled by an earlier run; cold runs pass ``--no-index``. Each figure
+is the median (and min-max) of whole processes after one unmeasured run (and the second
+the index waits for files to settle);
 bytecode caches are allowed on both sides (PYTHONDONTWRITEBYTECODE is dropped), no engine
 is reachable (JETFORGE_DOCKER points nowhere), the cache folders are fresh.
 
@@ -36,7 +35,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -45,12 +43,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from jetforge.server_client import server_path, stop_server
-
 COUNT = 1000
 DEPTH = 15
 SETTLE = 1.1  # the index trusts files a second after they were written
-ALONE = {"JETFORGE_NO_SERVER": "1"}  # the command runs in its own process
 
 
 def write_tree(root: Path) -> str:
@@ -126,23 +121,12 @@ def write_header_tree(root: Path) -> None:
 
 
 class Timer:
-    """Runs whole processes in one environment and keeps their figures. A command the
-    command server ran counts with the peak memory of the process that ran it (from the
-    server's log), not only the client's."""
+    """Runs whole processes in one environment and keeps their figures."""
 
-    def __init__(self, runs: int, env: dict[str, str], server_log: Path) -> None:
+    def __init__(self, runs: int, env: dict[str, str]) -> None:
         self.runs = runs
         self.env = env
-        self.server_log = server_log
         self.baseline = 0.0
-
-    def _served_peak(self, offset: int) -> tuple[float, int]:
-        """The largest peak the server logged past ``offset``, and the log's new end."""
-        if not self.server_log.exists():
-            return 0.0, offset
-        data = self.server_log.read_bytes()
-        peaks = [float(m) for m in re.findall(rb"peak ([0-9.]+) MB", data[offset:])]
-        return max(peaks, default=0.0), len(data)
 
     def measure(self, argv: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
         """Median, min and max wall seconds and the largest peak RSS (MB), after one
@@ -150,7 +134,6 @@ class Timer:
         wrote to settle."""
         environment = {**self.env, **(env or {})}
         times, peaks = [], []
-        _, offset = self._served_peak(0)
         for number in range(self.runs + 1):
             started = time.perf_counter()
             process = subprocess.Popen(
@@ -160,10 +143,9 @@ class Timer:
             elapsed = time.perf_counter() - started
             if os.waitstatus_to_exitcode(status) != 0:
                 raise SystemExit(f"failed: {' '.join(argv)}")
-            served, offset = self._served_peak(offset)
             if number:
                 times.append(elapsed)
-                peaks.append(max(usage.ru_maxrss / 1024, served))
+                peaks.append(usage.ru_maxrss / 1024)
             else:  # what the first run wrote (a config script's file, say) settles
                 time.sleep(SETTLE)
         return {
@@ -172,15 +154,6 @@ class Timer:
             "max": max(times),
             "peak": max(peaks),
         }
-
-
-def wait_for_server(socket: Path) -> None:
-    """Wait (up to 20 s) for the command server's socket."""
-    for _ in range(400):
-        if socket.exists():
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"no command server came up at {socket}")
 
 
 def row(label: str, figures: dict[str, float], baseline: float, target: str = "") -> None:
@@ -209,27 +182,17 @@ def main() -> None:
         leaf = write_tree(synthetic)
         write_header_tree(headers)
         env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-        servers = work / "server"
-        servers.mkdir(mode=0o700, exist_ok=True)
         env.update(
             XDG_CACHE_HOME=str(work / "cache"),
+            XDG_STATE_HOME=str(work / "state"),
             JETFORGE_SHIPPED_PACKAGES="",
             JETFORGE_DOCKER="/nonexistent/docker",
-            JETFORGE_SERVER_DIR=str(servers),
-            JETFORGE_NO_SERVER="",
         )
-        found = server_path(env)
-        if found is None:
-            raise SystemExit(f"no command server can serve from {servers}")
-        server = found[0]
-        timer = Timer(runs, env, Path(server + ".log"))
+        timer = Timer(runs, env)
         time.sleep(SETTLE)
-        try:
-            missed = measure_synthetic(timer, synthetic, headers, leaf)
-            if args.jc and not args.short:
-                missed |= compare_with_jc(timer, args.jc.resolve(), headers, work)
-        finally:
-            stop_server(server)
+        missed = measure_synthetic(timer, synthetic, headers, leaf)
+        if args.jc and not args.short:
+            missed |= compare_with_jc(timer, args.jc.resolve(), headers, work)
         if missed and not args.short:
             raise SystemExit(1)
 
@@ -245,7 +208,6 @@ def measure_synthetic(timer: Timer, synthetic: Path, headers: Path, leaf: str) -
         [*jetforge, "graph", *dirs, leaf], capture_output=True, text=True, env=timer.env, check=True
     ).stdout.count("\n")
     print(f"synthetic tree: {COUNT} packages, {listed} variants; chain of {leaf}: {chain} stages")
-    wait_for_server(timer.server_log.with_suffix(".sock"))  # the runs above started it
     print(f"median of {timer.runs} runs each (after one unmeasured run)\n")
     print(f"{'command':<41}{'wall s':>8}{'min-max':>14}{'x base':>7}{'peak MB':>8}  target")
     base = timer.measure([sys.executable, "-c", "pass"])
@@ -253,22 +215,15 @@ def measure_synthetic(timer: Timer, synthetic: Path, headers: Path, leaf: str) -
     row("python -c pass (baseline)", base, timer.baseline)
     simulate = [*jetforge, "build", "--simulate", *dirs, leaf]
     cases = [
-        ("jetforge --help", [*jetforge, "--help"], 0.08, ALONE),
-        (
-            "list, cold (--no-index, own process)",
-            [*jetforge, "list", "--no-index", *dirs],
-            0.3,
-            ALONE,
-        ),
-        ("list, warm", [*jetforge, "list", *dirs], 0.12, {}),
-        ("list, warm, own process", [*jetforge, "list", *dirs], None, ALONE),
-        (f"build --simulate {leaf}, warm", simulate, 0.15, {}),
-        (f"build --simulate {leaf}, warm, own process", simulate, None, ALONE),
-        (f"build --simulate {leaf}, cold", [*simulate, "--no-index"], None, ALONE),
+        ("jetforge --help", [*jetforge, "--help"], 0.08),
+        ("list, cold (--no-index)", [*jetforge, "list", "--no-index", *dirs], 0.3),
+        ("list, warm", [*jetforge, "list", *dirs], 0.12),
+        (f"build --simulate {leaf}, warm", simulate, 0.15),
+        (f"build --simulate {leaf}, cold", [*simulate, "--no-index"], None),
     ]
     missed = False
-    for label, argv, target, env in cases:
-        figures = timer.measure(argv, env)
+    for label, argv, target in cases:
+        figures = timer.measure(argv)
         note = ""
         if target is not None:
             ok = figures["median"] <= target and figures["peak"] <= 40
@@ -324,28 +279,27 @@ def compare_with_jc(timer: Timer, checkout: Path, headers: Path, work: Path) -> 
         ),
     ]
     print(f"\njetson-containers ({checkout}), same trees, median of {timer.runs} runs")
-    print("warm: the command server; alone: a process of its own, with the index; cold: neither")
+    print("warm: with the discovery index; cold: without (--no-index)")
     print(
-        f"{'command':<36}{'jc s':>8}{'warm s':>9}{'jc/warm':>9}{'alone s':>9}{'jc/alone':>9}"
+        f"{'command':<36}{'jc s':>8}{'warm s':>9}{'jc/warm':>9}"
         f"{'cold s':>9}{'cold/jc':>9}{'peak MB':>9}  target"
     )
     missed = False
     for label, jc_argv, warm_argv, cold_argv in pairs:
         jc = timer.measure(jc_argv, env)["median"]
         warm = timer.measure(warm_argv, env)
-        alone = timer.measure(warm_argv, {**env, **ALONE})["median"]
         ratio = jc / warm["median"]
         ok = ratio >= 10
         cold_text, cold_ratio_text = "", ""
         if cold_argv is not None:
-            cold = timer.measure(cold_argv, {**env, **ALONE})["median"]
+            cold = timer.measure(cold_argv, env)["median"]
             cold_text, cold_ratio_text = f"{cold:.3f}", f"{cold / jc:.2f}"
             ok &= cold <= 1.5 * jc
         missed |= not ok
         target = "warm >= 10x jc" + (", cold <= 1.5x jc" if cold_argv else "")
         print(
-            f"{label:<36}{jc:>8.3f}{warm['median']:>9.3f}{ratio:>9.1f}{alone:>9.3f}"
-            f"{jc / alone:>9.1f}{cold_text:>9}{cold_ratio_text:>9}{warm['peak']:>9.1f}"
+            f"{label:<36}{jc:>8.3f}{warm['median']:>9.3f}{ratio:>9.1f}"
+            f"{cold_text:>9}{cold_ratio_text:>9}{warm['peak']:>9.1f}"
             f"  {verdict(ok, target)}"
         )
     return missed

@@ -46,7 +46,7 @@ def build(
         "--package-dirs", str(root / "tree"), "--distro", "debian:12", "--base", "debian:12",
         "--name", "jfbench-farm/", "--logs", str(logs), "--skip-tests", "intermediate", *lasts,
     ]  # fmt: skip
-    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"), "JETFORGE_NO_SERVER": "1"}
+    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config")}
     env["JETFORGE_SHIPPED_PACKAGES"] = ""
     started = time.monotonic()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)

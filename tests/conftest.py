@@ -14,9 +14,6 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
-# Every jetforge process a test starts runs on its own: no test leaves a command server
-# behind (tests/test_server.py starts its own, in private directories).
-os.environ["JETFORGE_NO_SERVER"] = "1"
 
 
 @dataclass

@@ -195,7 +195,7 @@ def test_ctrl_c_on_the_farm_leaves_no_container_on_any_daemon(
     local = ["docker"]
     remotes = [["docker", "-H", daemon.endpoint] for daemon in two_daemons]
     before = containers(local)
-    env = {**cli_env, "JETFORGE_NO_SERVER": "1"}
+    env = dict(cli_env)
     logs = tmp_path / "l"
     argv = [
         sys.executable, "-m", "jetforge",

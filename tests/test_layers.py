@@ -63,7 +63,7 @@ def test_only_the_entry_points_outside_cli_import_it():
         if path.parent.name != "cli"
         and any(name.startswith("jetforge.cli") for name in imported_modules(path))
     }
-    assert importers == {"__main__.py", "server.py"}  # they run the CLI
+    assert importers == {"__main__.py"}  # it runs the CLI
 
 
 def test_engine_names_are_spelled_only_in_the_engine_package():

@@ -1,6 +1,5 @@
 """Start-up: read-only commands import neither the engine, the registry client, the
-package cache nor the progress display; the command server's client imports no more
-than it needs to hand a command over."""
+package cache nor the progress display."""
 
 from __future__ import annotations
 
@@ -44,24 +43,3 @@ def test_a_read_only_command_imports_nothing_heavy(argv, cli_env):
     code, modules = modules_after(given, cli_env)
     assert code == 0
     assert sorted(name for name in modules if name.startswith(HEAVY)) == []
-
-
-def test_the_server_client_imports_only_itself(cli_env):
-    probe = (
-        "import sys; import jetforge.cli.entry; "
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith('jetforge'))))"
-    )
-    light = "import sys; import jetforge.cli.entry; print('typing' in sys.modules)"
-    unloaded = subprocess.run(
-        [sys.executable, "-c", light], capture_output=True, text=True, env=cli_env, check=True
-    )
-    assert unloaded.stdout.strip() == "False"
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=cli_env, check=True
-    )
-    assert done.stdout.split() == [
-        "jetforge",
-        "jetforge.cli",
-        "jetforge.cli.entry",
-        "jetforge.server_client",
-    ]

@@ -1,5 +1,5 @@
 """Allow ``python -m jetforge``."""
 
-from jetforge.cli.entry import entry
+from jetforge.cli.main import entry
 
 entry()

@@ -72,7 +72,6 @@ def setup(tmp_path: Path, cli_env: dict[str, str]):  # type: ignore[no-untyped-d
         **cli_env,
         "JETFORGE_SHIPPED_PACKAGES": "",
         "JETFORGE_DOCKER": "/nonexistent/docker",
-        "JETFORGE_NO_SERVER": "1",
     }
     for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CUDA_VERSION"):
         env.pop(variable, None)

@@ -21,7 +21,6 @@ from jetforge.errors import (
     TerminatedError,
     UsageError,
 )
-from jetforge.server_client import NOT_SERVED, READ_ONLY
 
 if TYPE_CHECKING:
     from jetforge.cli.session import Session
@@ -65,19 +64,14 @@ def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def served(args: argparse.Namespace) -> bool:
-    """Whether the command server may run these arguments: a command that only reads."""
-    if args.command == "build":
-        return bool(args.simulate or args.list_packages or args.show_packages)
-    return args.command in READ_ONLY
-
-
 def keeps_files(args: argparse.Namespace) -> bool:
     """Whether the command keeps what it makes in the cache directory (builds, locks,
     bootstrap, autotag that may build, the package cache's server): it fails when it
     cannot write there, where a command that only reads goes on with a temporary one."""
-    if args.command in ("build", "lock", "bootstrap"):
-        return not served(args)
+    if args.command == "build":
+        return not (args.simulate or args.list_packages or args.show_packages)
+    if args.command in ("lock", "bootstrap"):
+        return True
     if args.command == "cache":
         return bool(args.cache_action == "serve")
     if args.command == "autotag":
@@ -91,10 +85,8 @@ def main(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
     env: dict[str, str] | None = None,
-    only: Callable[[argparse.Namespace], bool] | None = None,
 ) -> int:
-    """Run jetforge with ``argv``; returns the exit code (SPEC section 5). With ``only``,
-    arguments it refuses run nothing and return :data:`jetforge.server.NOT_SERVED`.
+    """Run jetforge with ``argv``; returns the exit code (SPEC section 5).
 
     Everything the command prints goes through :mod:`jetforge.cli.streams`: a standard
     output that is closed, full or broken is one error line here, at the first write or
@@ -116,8 +108,6 @@ def main(
                 args = parser.parse_args(given)
             except SystemExit as exit_:
                 return int(exit_.code or 0)
-        if only is not None and not only(args):
-            return NOT_SERVED
         from jetforge.cli.session import CommonOptions, Session
 
         options = CommonOptions.parsed(args)
@@ -234,8 +224,8 @@ def _say_last(err: TextIO, line: str) -> None:
 
 
 def entry() -> None:
-    """Run the command of ``sys.argv`` in this process and exit with its code (see
-    :func:`jetforge.cli.entry.entry`, which asks the command server first)."""
+    """The ``jetforge`` program (and ``python -m jetforge``): run the command of
+    ``sys.argv`` and exit with its code."""
     reserve_standard_descriptors()
     sys.exit(main())
 

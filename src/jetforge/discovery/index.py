@@ -66,14 +66,6 @@ if TYPE_CHECKING:
 FORMAT = 3  # 2: a stash file of plain data (1 was a pickle); 3: the files scripts read
 VARIABLE = "JETFORGE_NO_INDEX"
 
-# What a command server (jetforge.server) read ahead of its commands: index file -> its
-# stamp and what it holds (:class:`_Read`). An index file is replaced, never rewritten in
-# place, so a file with the same stamp holds the same.
-_AHEAD: dict[str, tuple[FileStamp, _Read]] = {}
-AHEAD_FILES = 4  # index files (lists of search directories) a server keeps read ahead
-# The index files this process read from the disk or wrote (for the server to read ahead).
-READ_OR_WRITTEN: list[str] = []
-
 
 @dataclass
 class Scripts:
@@ -191,7 +183,6 @@ class Index:
         self._entries: dict[str, Entry] | None = None
         self._parts: list[bytes] = []  # the file's, when its identity is this index's
         self._answer: tuple[str, bytes] | None = None  # the last catalog's question and part
-        self._catalog: Catalog | None = None  # that catalog, read ahead
         self._changed = False
 
     @classmethod
@@ -207,19 +198,14 @@ class Index:
 
     def _load(self) -> None:
         assert self.path is not None
-        ahead = _AHEAD.get(str(self.path))
-        if ahead is not None and ahead[0] == file_stamp(self.path):
-            read: _Read | None = ahead[1]
-        else:
-            parts = read_stash_parts(self.path)
-            if parts is None:
-                return
-            READ_OR_WRITTEN.append(str(self.path))
-            read = _Read.of(parts, self.identity)
+        parts = read_stash_parts(self.path)
+        if parts is None:
+            return
+        read = _Read.of(parts, self.identity)
         if read is None or read.identity != self.identity:
             return  # a damaged index, or another jetforge's: an empty one
         self._parts, self.scripts, self.last_walk = read.parts, read.scripts(), read.walk
-        self._answer, self._catalog = read.answer, read.catalog
+        self._answer = read.answer
 
     @property
     def entries(self) -> dict[str, Entry]:
@@ -247,8 +233,6 @@ class Index:
         """The last catalog when it was made for ``key``."""
         if self._answer is None or self._answer[0] != key_text(key):
             return None
-        if self._catalog is not None:
-            return self._catalog
         return _decode_catalog(self._answer[1])
 
     def lookup(self, found: PackageDir, scripts_hold: bool) -> Entry | None:
@@ -347,7 +331,6 @@ class Index:
     def keep_catalog(self, key: tuple[object, ...], catalog: Catalog | None) -> None:
         """Keep ``catalog`` as the answer for ``key`` (None: keep none). Only a run that
         read from the index (or read everything) makes one, so it is always the newest."""
-        self._catalog = None
         if self.path is None:
             return
         if catalog is None:
@@ -376,9 +359,7 @@ class Index:
             _NONE if self._answer is None else self._answer[1],
             dump(entries),
         ]
-        if write_stash_parts(self.path, parts):
-            READ_OR_WRITTEN.append(str(self.path))
-        # else: the next run reads the tree again: slower, never wrong
+        write_stash_parts(self.path, parts)  # when it cannot: the next run reads the tree again
 
     def _settled(self, stamps: Stamps) -> bool:
         return all(is_settled(stamp, self.started) for _, stamp in stamps)
@@ -387,19 +368,18 @@ class Index:
 @dataclass(frozen=True, slots=True)
 class _Read:
     """An index file as read: its parts and what its first part holds (the walk decoded
-    only for the index it belongs to: ``identity``); the catalog only when read ahead."""
+    only for the index it belongs to: ``identity``)."""
 
     parts: list[bytes]
     identity: str
     scripts_record: Mapping[str, Any]
     walk: LastWalk | None
     answer: tuple[str, bytes] | None  # the last catalog's question and part
-    catalog: Catalog | None = None
 
     @classmethod
-    def of(cls, parts: list[bytes], identity: str | None = None) -> _Read | None:
-        """The file of ``parts`` (its walk decoded when it belongs to ``identity``, any
-        when None); None when it is damaged."""
+    def of(cls, parts: list[bytes], identity: str) -> _Read | None:
+        """The file of ``parts`` (its walk decoded when it belongs to ``identity``); None
+        when it is damaged."""
         try:
             with decoding():
                 head = load(parts[HEAD]) if len(parts) == ENTRIES + 1 else None
@@ -409,7 +389,7 @@ class _Read:
                 scripts = head["scripts"]
                 Scripts.from_record(scripts)  # checked here, made per command
                 walk = None
-                if identity in (None, found):
+                if identity == found:
                     walk = LastWalk.from_record(head["walk"], parts[FOUND])
                 question = head["catalog"]
                 answer = None
@@ -431,24 +411,3 @@ def _decode_catalog(part: bytes) -> Catalog | None:
             return Decoder().catalog(load(part))
     except Exception:  # a damaged index is an empty one
         return None
-
-
-def read_ahead(path: str) -> None:
-    """Read the index file ``path`` and its catalog into this process's memory, for the
-    commands it will fork (a command server does so between commands)."""
-    stamp = file_stamp(path)  # first: what is read is at least as new as the stamp says
-    if stamp is None:
-        _AHEAD.pop(path, None)
-        return
-    if path in _AHEAD and _AHEAD[path][0] == stamp:
-        return
-    _AHEAD.pop(path, None)
-    parts = read_stash_parts(Path(path))
-    read = None if parts is None else _Read.of(parts)
-    if read is not None:  # else damaged, vanished or not this user's: the commands read it
-        catalog = None if read.answer is None else _decode_catalog(read.answer[1])
-        if catalog is not None:
-            catalog.names()  # its name lookup is made here once, not in every command
-        _AHEAD[path] = (stamp, dataclasses.replace(read, catalog=catalog))
-    while len(_AHEAD) > AHEAD_FILES:  # the least recently read go first
-        del _AHEAD[next(iter(_AHEAD))]
