@@ -35,8 +35,8 @@ TARGETS = ("x86_64-cu128", "jp6", "jp5", "jp7", "sbsa-cu130", "x86_64-cu126")
 
 def jc_environment(target: str) -> dict[str, str]:
     """The environment that makes jc compute the platform jetforge's preset stands for."""
-    from jetforge.platform import detect_platform
-    from jetforge.platform_table import SBSA, TEGRA
+    from jetforge.core.platform_table import SBSA, TEGRA
+    from jetforge.host.platform import detect_platform
 
     platform = detect_platform({}, target=target)
     env = {
@@ -87,7 +87,7 @@ def run_jetforge(checkout: Path, target: str, env: dict[str, str]) -> dict[str, 
     from jetforge.discovery.discover import discover
     from jetforge.discovery.walk import PackageRoot
     from jetforge.errors import JetforgeError
-    from jetforge.platform import detect_platform
+    from jetforge.host.platform import detect_platform
 
     platform = detect_platform({}, target=target)
     started = time.perf_counter()

@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 import pytest
 from packaging.version import Version
 
-from jetforge.autotag import (
+from jetforge.core.tags import parse_image_ref
+from jetforge.host.platform import detect_platform
+from jetforge.ops.autotag import (
     LOCAL,
     Candidate,
     ImagePlatform,
@@ -21,8 +23,6 @@ from jetforge.autotag import (
     parse_time,
     preferred_tag,
 )
-from jetforge.core.tags import parse_image_ref
-from jetforge.platform import detect_platform
 
 TEGRA, SBSA, X86 = "tegra-aarch64", "aarch64-sbsa", "x86_64"
 

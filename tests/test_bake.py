@@ -25,16 +25,16 @@ from pathlib import Path
 import pytest
 
 from jetforge import __version__
-from jetforge.bake import BAKE_FILE, bake_attributes, bake_file, target_name
-from jetforge.context import read_context
 from jetforge.core.dockerfile import RESET_STAGE_KEY
 from jetforge.core.plan import PlanOptions, plan_build
 from jetforge.core.resolve import resolve
 from jetforge.core.tags import parse_image_ref, reference_problem
 from jetforge.discovery.discover import discover
 from jetforge.errors import UsageError
-from jetforge.platform import detect_platform
-from jetforge.registry import parse_registry_location
+from jetforge.host.context import read_context
+from jetforge.host.platform import detect_platform
+from jetforge.host.registry import parse_registry_location
+from jetforge.ops.bake import BAKE_FILE, bake_attributes, bake_file, target_name
 from tests.conftest import FIXTURES
 
 TREES = FIXTURES / "trees"

@@ -30,7 +30,7 @@ from jetforge.cache.builds import (
     render_helper_config,
     render_pip_config,
 )
-from jetforge.cache.server import CachePaths, ServerState
+from jetforge.cache.control import CachePaths, ServerState
 from jetforge.cache.sources import (
     Source,
     mirrors_from,
@@ -39,7 +39,7 @@ from jetforge.cache.sources import (
     pypi_from,
     redact,
 )
-from jetforge.settings import load_settings
+from jetforge.host.settings import load_settings
 from tests.conftest import _free_port
 
 MOUNTS = ("--mount=type=secret,id=a", "--mount=type=secret,id=b")

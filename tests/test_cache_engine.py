@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.cache.server import CachePaths
+from jetforge.cache.control import CachePaths
 from tests.conftest import FIXTURES, _free_port, docker
 from tests.fixtures.engine.cache.mirror import Mirror, make_sdist
 

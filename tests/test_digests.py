@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import jetforge.digests
-import jetforge.stash
-from jetforge.context import file_digest
-from jetforge.digests import Digests
+import jetforge.host.digests
+import jetforge.host.stash
+from jetforge.host.context import file_digest
+from jetforge.host.digests import Digests
 
 HEADER = "#---\n# name: {name}\n#---\nARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n"
 
@@ -20,7 +20,7 @@ HEADER = "#---\n# name: {name}\n#---\nARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n"
 @pytest.fixture
 def settled(monkeypatch):  # type: ignore[no-untyped-def]
     """Trust files the moment they are written (the real rule waits a second)."""
-    monkeypatch.setattr(jetforge.stash, "SETTLED_NS", 0)
+    monkeypatch.setattr(jetforge.host.stash, "SETTLED_NS", 0)
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def hashed(monkeypatch):  # type: ignore[no-untyped-def]
         seen.append(file.name)
         return file_digest(file, info)
 
-    monkeypatch.setattr(jetforge.digests, "file_digest", count)
+    monkeypatch.setattr(jetforge.host.digests, "file_digest", count)
     return seen
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from jetforge.discovery.discover import discover
 from jetforge.discovery.walk import iter_package_dirs
-from jetforge.platform import detect_platform
+from jetforge.host.platform import detect_platform
 
 TREES = Path(__file__).parent / "fixtures" / "trees"
 

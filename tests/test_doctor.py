@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.doctor import (
+from jetforge.engine.base import EngineInfo
+from jetforge.engine.table import ENGINES
+from jetforge.errors import PlatformError
+from jetforge.host.platform import detect_platform
+from jetforge.host.probe import HostProbe
+from jetforge.host.registry import parse_registry_location
+from jetforge.ops.doctor import (
     GIB,
     PROBLEM,
     WARNING,
@@ -23,12 +29,6 @@ from jetforge.doctor import (
     exit_code,
     registry_url,
 )
-from jetforge.engine.base import EngineInfo
-from jetforge.engine.table import ENGINES
-from jetforge.errors import PlatformError
-from jetforge.host_probe import HostProbe
-from jetforge.platform import detect_platform
-from jetforge.registry import parse_registry_location
 
 ROOTS = Path(__file__).parent / "fixtures" / "hostroots"
 NVIDIA_DOCKER = {

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from jetforge._process import Completed
 from jetforge.core.plan import Stage
 from jetforge.core.tags import ImageRef
 from jetforge.engine.command import Command, build_command, run_options_for_test
 from jetforge.engine.docker import docker_build_mode
 from jetforge.engine.table import ENGINES, choose_engine, connect_engine
 from jetforge.errors import EngineUnavailableError, UsageError
+from jetforge.host.process import Completed
 
 
 class RecordingRunner:

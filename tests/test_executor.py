@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.build import BuildOptions, Executor
-from jetforge.context import read_context
 from jetforge.core.labels import STAGE_KEY
 from jetforge.core.plan import Plan, PlanOptions, plan_build
 from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover
 from jetforge.engine.fake import FakeEngine
 from jetforge.errors import FailureError, StageFailedError
-from jetforge.platform import detect_platform
-from jetforge.results import Summary
-from jetforge.results import tested_marker as marker_of
+from jetforge.host.context import read_context
+from jetforge.host.platform import detect_platform
+from jetforge.ops.executor import BuildOptions, Executor
+from jetforge.ops.results import Summary
+from jetforge.ops.results import tested_marker as marker_of
 
 GOLDEN_TREE = Path(__file__).parent / "fixtures" / "trees" / "golden"
 FINAL = "bundle:demo-x86_64-cu128-24.04-full"

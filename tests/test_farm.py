@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.build import BuildOptions
 from jetforge.cli.progress import LiveReporter
-from jetforge.context import read_context
 from jetforge.core.inventory import HEADER
 from jetforge.core.labels import STAGE_KEY
 from jetforge.core.lockfile import LOCK_FILE
@@ -23,13 +21,15 @@ from jetforge.engine.docker import DockerEngine
 from jetforge.engine.fake import FakeEngine
 from jetforge.engine.podman import PodmanEngine
 from jetforge.errors import UsageError
-from jetforge.farm.graph import Site
-from jetforge.farm.progress import Locked
-from jetforge.farm.schedule import Farm
-from jetforge.farm.workers import Worker, choose_workers, parse_workers
-from jetforge.platform import detect_platform
+from jetforge.host.context import read_context
+from jetforge.host.platform import detect_platform
+from jetforge.host.settings import load_settings
+from jetforge.host.workers import Worker, choose_workers, parse_workers
+from jetforge.ops.executor import BuildOptions
+from jetforge.ops.farm.graph import Site
+from jetforge.ops.farm.progress import Locked
+from jetforge.ops.farm.schedule import Farm
 from jetforge.reporter import NullReporter
-from jetforge.settings import load_settings
 from tests.chains import write_chains
 
 GOLDEN_TREE = Path(__file__).parent / "fixtures" / "trees" / "golden"

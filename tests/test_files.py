@@ -1,4 +1,4 @@
-"""Safe reads and atomic writes (jetforge.files)."""
+"""Safe reads and atomic writes (jetforge.host.files)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.files import (
+from jetforge.host.files import (
     UnreadableFileError,
     held,
     read_regular,

@@ -10,7 +10,7 @@ import pytest
 from jetforge.core.graph import FORMATS, render_graph
 from jetforge.core.resolve import Resolution, resolve
 from jetforge.discovery.discover import discover
-from jetforge.platform import detect_platform
+from jetforge.host.platform import detect_platform
 
 INDEX = Path(__file__).parent / "fixtures" / "resolve" / "index"
 

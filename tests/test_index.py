@@ -13,8 +13,8 @@ import pytest
 
 import jetforge.discovery.index
 import jetforge.discovery.reading
-import jetforge.stash
-from jetforge import stash as jetforge_stash
+import jetforge.host.stash
+from jetforge.host import stash as jetforge_stash
 
 HEADER = (
     "#---\n# name: {name}\n# depends: [{depends}]\n#---\nARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n"
@@ -34,7 +34,7 @@ def configure(package, platform):
 @pytest.fixture
 def settled(monkeypatch):  # type: ignore[no-untyped-def]
     """Trust files the moment they are written (the real rule waits a second)."""
-    monkeypatch.setattr(jetforge.stash, "SETTLED_NS", 0)
+    monkeypatch.setattr(jetforge.host.stash, "SETTLED_NS", 0)
 
 
 @pytest.fixture

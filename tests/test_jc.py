@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from jetforge.core.requirement import RequirementSyntaxError, parse_jc_predicate
-from jetforge.jc.compat import jetson_containers as compat
+from jetforge.discovery.jc.compat import jetson_containers as compat
 
 JC = Path(__file__).parent / "fixtures" / "jc"
 LIB = JC / "lib" / "packages"
@@ -434,11 +434,11 @@ def test_bad_jc_predicate_names_what_is_valid():
 
 
 def test_two_workers_read_the_same_as_one():
+    from jetforge.discovery.jc.scan import JcReader, jc_setup, needs_worker
     from jetforge.discovery.scripts import ScriptHost
     from jetforge.discovery.walk import iter_package_dirs
     from jetforge.errors import DefinitionError
-    from jetforge.jc.scan import JcReader, jc_setup, needs_worker
-    from jetforge.platform import detect_platform
+    from jetforge.host.platform import detect_platform
 
     platform = detect_platform({}, target="x86_64-cu128")
     directories = [*iter_package_dirs(LIB, jc=True), *iter_package_dirs(HOSTILE, jc=True)]

@@ -1,4 +1,4 @@
-"""The lock step on an in-memory engine (jetforge.lock, core/lockfile.py): the lockfile's
+"""The lock step on an in-memory engine (jetforge.ops.lockstep, core/lockfile.py): the lockfile's
 content, what each stage installed, the sources convention, no container on a rebuild that
 reuses every stage, Ctrl-C clean-up, and `build --lock` checks. The real engine is
 tests/test_lock_engine.py."""
@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.build import BuildOptions, Executor
-from jetforge.context import read_context
 from jetforge.core.inventory import HEADER, Deb, Inventory
 from jetforge.core.lockdata import LockData, parse_lock_data
 from jetforge.core.lockfile import LockedStage, lock_differences, plan_mismatch
@@ -20,9 +18,11 @@ from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover
 from jetforge.engine.fake import FakeEngine, FakeImage
 from jetforge.errors import FailureError
-from jetforge.lock import Pinned, inventory_path, sbom_path
-from jetforge.platform import detect_platform
-from jetforge.results import Summary
+from jetforge.host.context import read_context
+from jetforge.host.platform import detect_platform
+from jetforge.ops.executor import BuildOptions, Executor
+from jetforge.ops.lockstep import Pinned, inventory_path, sbom_path
+from jetforge.ops.results import Summary
 
 GOLDEN_TREE = Path(__file__).parent / "fixtures" / "trees" / "golden"
 FINAL = "bundle:demo-x86_64-cu128-24.04-full"

@@ -18,12 +18,14 @@ import pytest
 
 from jetforge.cli.docs import platform_columns, render_packages
 from jetforge.cli.session import shipped_packages
-from jetforge.context import META_DOCKERFILE
 from jetforge.core.catalog import Catalog
+from jetforge.core.platform import Platform
 from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover
 from jetforge.errors import ResolutionError
-from jetforge.platform import Platform, detect_platform, target_names
+from jetforge.host.context import META_DOCKERFILE
+from jetforge.host.platform import detect_platform
+from jetforge.host.platform_data import target_names
 
 ROOT = Path(__file__).parent.parent
 PACKAGES = shipped_packages()

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from jetforge.context import read_context
 from jetforge.core.dockerfile import RESET_STAGE_KEY, edit_dockerfile
 from jetforge.core.inventory import Deb, Distribution, Inventory, parse_inventory
 from jetforge.core.lockdata import parse_lock_data
@@ -24,8 +23,9 @@ from jetforge.core.plan import Plan, PlanOptions, plan_build
 from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover
 from jetforge.errors import FailureError
-from jetforge.lock import Pinned
-from jetforge.platform import detect_platform
+from jetforge.host.context import read_context
+from jetforge.host.platform import detect_platform
+from jetforge.ops.lockstep import Pinned
 from tests.test_lock import (
     BASE_ID,
     GOLDEN_TREE,

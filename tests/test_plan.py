@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from jetforge import __version__
-from jetforge.context import META_DOCKERFILE, read_context
 from jetforge.core.plan import (
     TRUST_STAGE,
     Plan,
@@ -30,7 +29,8 @@ from jetforge.core.plan import (
 from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover
 from jetforge.engine.command import build_command, parent_flags
-from jetforge.platform import detect_platform
+from jetforge.host.context import META_DOCKERFILE, read_context
+from jetforge.host.platform import detect_platform
 
 TREES = Path(__file__).parent / "fixtures" / "trees"
 GOLDEN_TREE = TREES / "golden"

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from jetforge._process import Completed
-from jetforge.errors import PlatformError
-from jetforge.platform import (
+from jetforge.core.platform import (
     Distro,
     Platform,
-    detect_platform,
     parse_cuda_version,
     parse_distro,
     parse_tegra_release,
-    target_names,
 )
+from jetforge.errors import PlatformError
+from jetforge.host.platform import detect_platform
+from jetforge.host.platform_data import target_names
+from jetforge.host.process import Completed
 
 HOSTS = Path(__file__).parent / "fixtures" / "hosts"
 

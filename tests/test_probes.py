@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from jetforge import stash
-from jetforge._process import Completed, run
-from jetforge.probes import RememberingRunner
+from jetforge.host import stash
+from jetforge.host.probes import RememberingRunner
+from jetforge.host.process import Completed, run
 
 OLD = time.time() - 3600
 

@@ -23,17 +23,17 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from jetforge._process import Completed
 from jetforge.core.tags import ImageRef, parse_image_ref
-from jetforge.credentials import (
+from jetforge.errors import RegistryError
+from jetforge.host.credentials import (
     DOCKER_HUB,
     Credentials,
     CredentialStore,
     credentials_from_entry,
     parse_helper_output,
 )
-from jetforge.errors import RegistryError
-from jetforge.registry import (
+from jetforge.host.process import Completed
+from jetforge.host.registry import (
     RegistryClient,
     RegistryLocation,
     parse_challenge,

@@ -11,7 +11,7 @@ from jetforge.core.requirement import (
     parse_predicate,
     parse_requirement,
 )
-from jetforge.platform import detect_platform
+from jetforge.host.platform import detect_platform
 
 TARGETS = ("jp5", "jp6", "jp7", "x86_64-cu128", "sbsa-cu130")
 

@@ -17,7 +17,7 @@ from jetforge.core.resolve import (
     resolve,
 )
 from jetforge.discovery.discover import discover
-from jetforge.platform import detect_platform
+from jetforge.host.platform import detect_platform
 
 FIXTURES = Path(__file__).parent / "fixtures"
 INDEX = FIXTURES / "resolve" / "index"

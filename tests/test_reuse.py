@@ -1,4 +1,4 @@
-"""Which images a build reuses (jetforge.reuse): only a completed build of a stage's key on
+"""Which images a build reuses (jetforge.ops.reuse): only a completed build of a stage's key on
 the image chosen for its parent, and the stages reused form one chain of parents."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.context import read_context
 from jetforge.core.labels import PARENT, STAGE_KEY
 from jetforge.core.plan import Plan, PlanOptions, plan_build
 from jetforge.core.resolve import resolve
@@ -15,8 +14,9 @@ from jetforge.discovery.discover import discover
 from jetforge.engine.base import ImageInfo
 from jetforge.engine.fake import FakeEngine
 from jetforge.errors import StageFailedError
-from jetforge.platform import detect_platform
-from jetforge.reuse import is_built_on, reusable_chain
+from jetforge.host.context import read_context
+from jetforge.host.platform import detect_platform
+from jetforge.ops.reuse import is_built_on, reusable_chain
 from tests.test_executor import GOLDEN_TREE, execute, plan_for
 
 

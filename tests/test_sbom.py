@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.build import BuildOptions, Executor
 from jetforge.core.inventory import parse_inventory
 from jetforge.core.lockfile import lock_for
 from jetforge.core.plan import Plan
 from jetforge.core.sbom import spdx_document
-from jetforge.lock import read_sbom, sbom_path
-from jetforge.stash import write_private
+from jetforge.host.stash import write_private
+from jetforge.ops.executor import BuildOptions, Executor
+from jetforge.ops.lockstep import read_sbom, sbom_path
 from tests.test_lock import BASE_ID, BASE_OUTPUT, FINAL, OUTPUTS, golden_plan, make_engine
 
 SPDX_ID = re.compile(r"SPDXRef-[A-Za-z0-9.-]+")

@@ -10,7 +10,13 @@ import pytest
 
 from tests.conftest import FIXTURES
 
-HEAVY = ("jetforge.engine", "jetforge.registry", "jetforge.cache", "jetforge.cli.progress", "rich")
+HEAVY = (
+    "jetforge.engine",
+    "jetforge.host.registry",
+    "jetforge.cache",
+    "jetforge.cli.progress",
+    "rich",
+)
 RUN_IN_PROCESS = """
 import io, sys
 from jetforge.cli.main import main

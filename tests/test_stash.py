@@ -1,4 +1,4 @@
-"""The stash (jetforge.stash): plain data in private files, one settled rule, and the
+"""The stash (jetforge.host.stash): plain data in private files, one settled rule, and the
 discovery index's values as plain data and back (jetforge.discovery.records)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-import jetforge.stash as stash_module
+import jetforge.host.stash as stash_module
 from jetforge.core.catalog import Catalog, Variant
 from jetforge.core.requirement import Predicate, Requirement, parse_jc_predicate
 from jetforge.core.spec import PackageSpec
@@ -25,7 +25,7 @@ from jetforge.discovery.records import (
 )
 from jetforge.discovery.walk import PackageDir
 from jetforge.errors import DefinitionError
-from jetforge.stash import (
+from jetforge.host.stash import (
     SETTLED_NS,
     dump,
     is_settled,

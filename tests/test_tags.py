@@ -8,7 +8,7 @@ import pytest
 
 from jetforge.core.spec import PackageSpec
 from jetforge.core.tags import ImageRef, final_image, parse_image_ref, stage_image
-from jetforge.platform import detect_platform
+from jetforge.host.platform import detect_platform
 
 
 def spec(name: str, **keys: str) -> PackageSpec:

@@ -6,7 +6,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from jetforge.cache.server import read_state
+from jetforge.cache.control import read_state
 from tests.test_cache import pypiserver_installed, server  # noqa: F401 - fixtures
 
 

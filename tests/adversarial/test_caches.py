@@ -3,7 +3,7 @@
 Finding 1: cached files were unpickled whatever their owner, so another user's crafted
 discovery index or platform-table copy ran code in the next ``sudo -E jetforge list``.
 Now the five private caches (discovery index, digests, probes, trust answer, platform
-table) are stash files (jetforge.stash): plain JSON, read only when this user owns them
+table) are stash files (jetforge.host.stash): plain JSON, read only when this user owns them
 and no one else may write them or their directory. Each case plants what an attacker
 would and runs jetforge as its own process, as a user (or root) would.
 
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.lock import read_sbom
-from jetforge.platform_table import DATA_FILE
-from jetforge.stash import file_stamp
+from jetforge.host.platform_data import DATA_FILE
+from jetforge.host.stash import file_stamp
+from jetforge.ops.lockstep import read_sbom
 from tests.adversarial.conftest import one_line_error
 from tests.test_lock import deb, execute, golden_plan, make_engine, output
 

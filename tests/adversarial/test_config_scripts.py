@@ -20,7 +20,7 @@ from subprocess import PIPE
 import pytest
 
 import jetforge.discovery.scripts
-import jetforge.stash
+import jetforge.host.stash
 from tests.adversarial.conftest import one_line_error
 from tests.conftest import CliResult
 
@@ -116,7 +116,7 @@ def script(body: str) -> str:
 @pytest.fixture
 def settled(monkeypatch):  # type: ignore[no-untyped-def]
     """The index trusts files the moment they are written (the real rule waits a second)."""
-    monkeypatch.setattr(jetforge.stash, "SETTLED_NS", 0)
+    monkeypatch.setattr(jetforge.host.stash, "SETTLED_NS", 0)
 
 
 def names(result) -> list[str]:  # type: ignore[no-untyped-def]

@@ -294,10 +294,10 @@ def test_an_option_looking_base_image_of_the_config_file_is_one_line(run, small,
 
 
 def test_every_name_the_engine_is_given_comes_after_double_dash():
-    from jetforge._process import Completed
     from jetforge.engine.docker import DockerEngine
     from jetforge.engine.podman import PodmanEngine
     from jetforge.errors import FailureError
+    from jetforge.host.process import Completed
 
     calls: list[tuple[str, ...]] = []
 
@@ -442,7 +442,7 @@ def test_docs_output_onto_a_device_is_refused_and_the_device_kept(jetforge, tmp_
 
 
 def test_docker_config_files_that_are_special_or_odd_are_skipped(tmp_path):
-    from jetforge.credentials import CredentialStore
+    from jetforge.host.credentials import CredentialStore
 
     fifo = special(tmp_path / "fifo" / "config.json", "fifo")
     odd = tmp_path / "odd" / "config.json"
@@ -473,8 +473,8 @@ def test_host_files_that_are_special_files_are_no_facts(tmp_path):
     special(root / "proc" / "device-tree" / "model", "zero")
     script = (
         "from pathlib import Path\n"
-        "from jetforge._process import Completed\n"
-        "from jetforge.platform import detect_platform\n"
+        "from jetforge.host.process import Completed\n"
+        "from jetforge.host.platform import detect_platform\n"
         "def runner(argv, **_): return Completed(tuple(argv), 127, '', '')\n"
         f"print(detect_platform({{}}, runner=runner, root=Path({str(root)!r})).arch)\n"
     )

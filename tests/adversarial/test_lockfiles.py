@@ -18,7 +18,7 @@ from jetforge.core.dockerfile import edit_dockerfile
 from jetforge.core.lockdata import parse_lock_data
 from jetforge.core.pins import Pinning, Pins
 from jetforge.errors import FailureError, UsageError
-from jetforge.lock import Pinned
+from jetforge.ops.lockstep import Pinned
 from tests.adversarial.conftest import one_line_error
 from tests.test_lock import GOLDEN_TREE, OUTPUTS, execute, golden_plan, make_engine, read_lock
 from tests.test_pins import locked_plan, written

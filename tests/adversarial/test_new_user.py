@@ -174,7 +174,7 @@ E: mmdebstrap failed to run
 
 
 def mmdebstrap_says(text: str, code: int = 25):  # type: ignore[no-untyped-def]
-    from jetforge._process import Completed
+    from jetforge.host.process import Completed
 
     def runner(argv, **_options):  # type: ignore[no-untyped-def]
         return Completed(tuple(argv), code, "", text)
@@ -185,7 +185,7 @@ def mmdebstrap_says(text: str, code: int = 25):  # type: ignore[no-untyped-def]
 def test_bootstrap_without_the_ubuntu_keyring_says_so_before_mmdebstrap(
     jetforge, tmp_path, monkeypatch
 ):
-    from jetforge import bootstrap
+    from jetforge.ops import bootstrap
 
     missing = str(tmp_path / "ubuntu-archive-keyring.gpg")
     monkeypatch.setitem(bootstrap.KEYRINGS, "ubuntu", (missing, "ubuntu-keyring"))
@@ -205,8 +205,8 @@ def test_bootstrap_keyring_option_must_exist(jetforge, tmp_path):
 
 
 def test_bootstrap_passes_the_keyring_to_mmdebstrap(tmp_path):
-    from jetforge.bootstrap import plan_bootstrap
-    from jetforge.platform import parse_distro
+    from jetforge.core.platform import parse_distro
+    from jetforge.ops.bootstrap import plan_bootstrap
 
     plan = plan_bootstrap(parse_distro("ubuntu:24.04"), None, None, "/k/ubuntu.gpg")
     assert plan.argv(Path("/t/rootfs.tar")) == (
@@ -216,10 +216,10 @@ def test_bootstrap_passes_the_keyring_to_mmdebstrap(tmp_path):
 
 
 def test_mmdebstrap_missing_a_key_is_the_keyring_error_not_signal_pipe(tmp_path):
-    from jetforge.bootstrap import bootstrap, plan_bootstrap
+    from jetforge.core.platform import parse_distro
     from jetforge.engine.fake import FakeEngine
     from jetforge.errors import UsageError
-    from jetforge.platform import parse_distro
+    from jetforge.ops.bootstrap import bootstrap, plan_bootstrap
 
     plan = plan_bootstrap(parse_distro("ubuntu:24.04"), None, None)
     with pytest.raises(UsageError) as raised:
@@ -232,10 +232,10 @@ def test_mmdebstrap_missing_a_key_is_the_keyring_error_not_signal_pipe(tmp_path)
 
 
 def test_mmdebstrap_failing_otherwise_shows_apt_s_errors(tmp_path):
-    from jetforge.bootstrap import bootstrap, plan_bootstrap
+    from jetforge.core.platform import parse_distro
     from jetforge.engine.fake import FakeEngine
     from jetforge.errors import FailureError
-    from jetforge.platform import parse_distro
+    from jetforge.ops.bootstrap import bootstrap, plan_bootstrap
 
     output = (
         "I: running apt-get update...\nE: Unable to locate package ca-certificates\n"
@@ -346,7 +346,7 @@ def test_every_command_s_help_has_a_description():
 
 @pytest.mark.parametrize("command", ["list", "build", "platform", "autotag"])
 def test_target_help_lists_the_presets(jetforge, command, monkeypatch):
-    from jetforge.platform import target_names
+    from jetforge.host.platform_data import target_names
 
     monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps to it: one line per option
     result = jetforge(command, "--help")
@@ -359,7 +359,7 @@ def test_target_help_lists_the_presets(jetforge, command, monkeypatch):
 
 
 def test_stage_counts_say_what_was_built():
-    from jetforge.results import StageResult, Summary
+    from jetforge.ops.results import StageResult, Summary
 
     def summary(*states: str) -> Summary:
         stages = [StageResult(n, f"p{n}", "k", "i", state=s) for n, s in enumerate(states)]  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ import certifi
 import pytest
 
 from jetforge.errors import UsageError
-from jetforge.trust import (
+from jetforge.host.trust import (
     DISTRO_ROOTS,
     Bundle,
     extra_certificates,
@@ -103,7 +103,7 @@ def test_the_trust_answer_is_remembered_until_a_bundle_changes(tmp_path, monkeyp
     (roots / "mozilla").mkdir(parents=True)
     bundle = tmp_path / "host.crt"
     bundle.write_text(TEST_CA.read_text())
-    monkeypatch.setattr("jetforge.stash.SETTLED_NS", 0)  # the files count as settled
+    monkeypatch.setattr("jetforge.host.stash.SETTLED_NS", 0)  # the files count as settled
     env = {"SSL_CERT_FILE": str(bundle)}
     first = trust_context(None, env, tmp_path / "cache", roots)
     assert first is not None
@@ -113,7 +113,7 @@ def test_the_trust_answer_is_remembered_until_a_bundle_changes(tmp_path, monkeyp
         raise AssertionError("the bundles were read again")
 
     with monkeypatch.context() as patched:
-        patched.setattr("jetforge.trust.extra_certificates", unread)
+        patched.setattr("jetforge.host.trust.extra_certificates", unread)
         assert trust_context(None, env, tmp_path / "cache", roots) == first
 
     (roots / "mozilla" / "test-ca.crt").write_text(TEST_CA.read_text())  # now a distro root

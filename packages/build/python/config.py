@@ -8,7 +8,7 @@ which exists for Ubuntu only.
 
 from packaging.version import Version
 
-from jetforge.platform_table import load_tables
+from jetforge.host.platform_data import load_tables
 
 VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jetforge.cache.server import (
+from jetforge.cache.control import (
     CachePaths,
     ServerState,
     ensure_credentials,

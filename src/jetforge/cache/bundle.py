@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from jetforge.errors import FailureError
-from jetforge.files import MIB, UnreadableFileError, open_regular
+from jetforge.host.files import MIB, UnreadableFileError, open_regular
 
 FORMAT = "jetforge-cache-bundle"
 VERSION = 1

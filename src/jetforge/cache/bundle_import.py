@@ -34,7 +34,7 @@ from jetforge.cache.bundle import (
     sha256_of,
 )
 from jetforge.errors import FailureError, UsageError
-from jetforge.files import MIB, UnreadableFileError, is_disk_full, open_regular
+from jetforge.host.files import MIB, UnreadableFileError, is_disk_full, open_regular
 
 MANIFEST_LIMIT = 64 * MIB
 MEMBER_LIMIT = 1_000_000

@@ -1,222 +1,338 @@
-"""The local package cache server seen from jetforge: where it keeps its state, how it is
-started in the background, found, checked and stopped.
+"""The package cache server: a pypiserver index per platform plus a tarball store, one port.
 
-The server itself is :mod:`jetforge.cache.store`, run as its own process. It writes
-``server.json`` (pid, address, store) once it listens and sets ``pid`` to 0 when it stops,
-so builds still know a local cache exists while it is down (and say so).
+``jetforge cache serve`` runs this module as its own process::
+
+    python -m jetforge.cache.server --dir STORE --host 127.0.0.1 --port 7780 \\
+        --state STATE.json --credentials CREDENTIALS
+
+Layout of STORE and the URLs that serve it (``PLATFORM`` is a platform's tag postfix such
+as ``x86_64-cu128-24.04``, so wheels built against one CUDA/L4T never reach another):
+
+    wheels/PLATFORM/*.whl          /PLATFORM/simple/ (PEP 503, pypiserver); upload: POST /PLATFORM/
+    tarballs/PLATFORM/NAME.tar.gz  GET, HEAD, PUT /PLATFORM/tarballs/NAME.tar.gz (folder: JSON)
+
+Downloads are open; every upload needs HTTP basic auth with the user and password in the
+credentials file (``user:password``): without it 401, with a wrong one 403. ``GET /health``
+answers ``{"service": "jetforge-cache", ...}``. The process writes STATE.json (pid, address,
+store) once it listens and marks it stopped when it exits.
 """
 
 from __future__ import annotations
 
+import argparse
+import base64
 import contextlib
+import hashlib
+import hmac
+import importlib
 import json
+import logging
 import os
-import secrets
+import re
 import signal
+import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from jetforge._process import start_detached
-from jetforge.errors import FailureError, UsageError
-from jetforge.files import (
-    MIB,
-    UnreadableFileError,
-    check_regular_or_absent,
-    open_regular,
-    read_regular_text,
+from jetforge import __version__
+from jetforge.cache.control import read_credentials
+from jetforge.errors import UsageError
+from jetforge.host.files import UnreadableFileError, read_regular_text, write_atomic
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+SERVICE = "jetforge-cache"
+PLATFORM_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+TARBALL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}\.tar\.gz")
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class CacheApp:
+    """The WSGI application: health, tarball store, and one pypiserver app per platform."""
+
+    def __init__(
+        self,
+        store: Path,
+        user: str,
+        password: str,
+        make_index: Callable[[Path, Callable[[str, str], bool]], WSGIApplication],
+    ) -> None:
+        self.store = store
+        self.user = user
+        self.password = password
+        self.make_index = make_index
+        self._indexes: dict[str, WSGIApplication] = {}
+        self._lock = threading.Lock()
+
+    def is_allowed(self, user: str, password: str) -> bool:
+        """Whether an upload's credentials are the server's (constant-time comparison)."""
+        expected = f"{self.user}:{self.password}".encode()
+        return hmac.compare_digest(f"{user}:{password}".encode(), expected)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        if path.rstrip("/") in ("", "/health"):
+            return _json(start_response, "200 OK", self.describe())
+        platform, _, rest = path.lstrip("/").partition("/")
+        if not PLATFORM_PATTERN.fullmatch(platform):
+            return _text(start_response, "404 Not Found", "no such platform\n")
+        if rest == "tarballs" or rest.startswith("tarballs/"):
+            return self._tarballs(environ, start_response, platform, rest[len("tarballs/") :])
+        if not (self.store / "wheels" / platform).is_dir():
+            # Only an authenticated upload makes a platform; a read of one that does not
+            # exist costs nothing (no folder, no index object): an empty index, or 404.
+            if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD"):
+                if rest.rstrip("/") == "simple":
+                    return _html(start_response, EMPTY_INDEX)
+                return _text(start_response, "404 Not Found", "not in the store\n")
+            refused = self._refuse_upload(environ, start_response)
+            if refused is not None:
+                return refused
+        shifted = dict(environ)
+        shifted["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + "/" + platform
+        shifted["PATH_INFO"] = "/" + rest
+        return self._index(platform)(shifted, start_response)
+
+    def describe(self) -> dict[str, object]:
+        """What ``/health`` answers."""
+        return {"service": SERVICE, "version": __version__, "pid": os.getpid()}
+
+    def _index(self, platform: str) -> WSGIApplication:
+        root = self.store / "wheels" / platform
+        root.mkdir(parents=True, exist_ok=True)  # again each time: someone may clean up
+        with self._lock:
+            if platform not in self._indexes:
+                self._indexes[platform] = self.make_index(root, self.is_allowed)
+            return self._indexes[platform]
+
+    def _tarballs(
+        self, environ: WSGIEnvironment, start_response: StartResponse, platform: str, name: str
+    ) -> Iterable[bytes]:
+        folder = self.store / "tarballs" / platform
+        method = environ.get("REQUEST_METHOD", "GET")
+        if not name:
+            if method not in ("GET", "HEAD"):
+                return _text(start_response, "405 Method Not Allowed", "GET only\n")
+            return _json(start_response, "200 OK", {"tarballs": _listing(folder)})
+        if not TARBALL_PATTERN.fullmatch(name):
+            return _text(start_response, "400 Bad Request", "a name is [A-Za-z0-9._+-].tar.gz\n")
+        path = folder / name
+        if method in ("GET", "HEAD"):
+            if not path.is_file():
+                return _text(start_response, "404 Not Found", f"{name} is not in the store\n")
+            headers = [
+                ("Content-Type", "application/gzip"),
+                ("Content-Length", str(path.stat().st_size)),
+                ("X-Checksum-Sha256", _checksum(path)),
+            ]
+            start_response("200 OK", headers)
+            return [] if method == "HEAD" else _stream(path)
+        if method != "PUT":
+            return _text(start_response, "405 Method Not Allowed", "GET, HEAD or PUT\n")
+        refused = self._refuse_upload(environ, start_response)
+        if refused is not None:
+            return refused
+        if path.exists():
+            return _text(start_response, "409 Conflict", f"{name} is already in the store\n")
+        return self._receive(environ, start_response, path)
+
+    def _refuse_upload(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> list[bytes] | None:
+        """The refusal of an upload without the cache's credentials, or None."""
+        denied = self._denied(environ)
+        if not denied:
+            return None
+        status, headers = denied
+        start_response(status, [("Content-Type", "text/plain"), *headers])
+        return [b"uploads need the cache's credentials\n"]
+
+    def _denied(self, environ: WSGIEnvironment) -> tuple[str, list[tuple[str, str]]] | None:
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic" or not value:
+            return "401 Unauthorized", [("WWW-Authenticate", 'Basic realm="jetforge-cache"')]
+        try:
+            user, _, password = base64.b64decode(value).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return "401 Unauthorized", [("WWW-Authenticate", 'Basic realm="jetforge-cache"')]
+        return None if self.is_allowed(user, password) else ("403 Forbidden", [])
+
+    def _receive(
+        self, environ: WSGIEnvironment, start_response: StartResponse, path: Path
+    ) -> Iterable[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return _text(start_response, "411 Length Required", "send a Content-Length\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+        digest = hashlib.sha256()
+        stream = environ["wsgi.input"]
+        with partial.open("wb") as out:
+            left = length
+            while left > 0:
+                block = stream.read(min(CHUNK, left))
+                if not block:
+                    break
+                digest.update(block)
+                out.write(block)
+                left -= len(block)
+        if left:
+            partial.unlink()
+            return _text(start_response, "400 Bad Request", "the upload was cut short\n")
+        partial.with_name(path.name + ".sha256").write_text(digest.hexdigest() + "\n")
+        partial.replace(path)
+        return _json(start_response, "201 Created", {"name": path.name, "sha256": _checksum(path)})
+
+
+def _checksum(path: Path) -> str:
+    sidecar = path.with_name(path.name + ".sha256")
+    with contextlib.suppress(UnreadableFileError, OSError):
+        if sidecar.stat().st_mtime >= path.stat().st_mtime:
+            kept = read_regular_text(sidecar, "checksum file", 128).strip()
+            if SHA256_PATTERN.fullmatch(kept):
+                return kept
+    value = sha256_file(path)
+    with contextlib.suppress(OSError):  # a cache of the checksum: computed again next time
+        write_atomic(sidecar, (value + "\n").encode())
+    return value
+
+
+def _listing(folder: Path) -> list[dict[str, object]]:
+    if not folder.is_dir():
+        return []
+    return [
+        {"name": item.name, "size": item.stat().st_size, "sha256": _checksum(item)}
+        for item in sorted(folder.glob("*.tar.gz"))
+        if TARBALL_PATTERN.fullmatch(item.name)
+    ]
+
+
+def _stream(path: Path) -> Iterable[bytes]:
+    with path.open("rb") as stream:
+        while block := stream.read(CHUNK):
+            yield block
+
+
+EMPTY_INDEX = (
+    "<!DOCTYPE html>\n<html><head><title>Simple index</title></head><body></body></html>\n"
 )
 
-DEFAULT_PORT = 7780
-USER = "jetforge"
-PROBE_SECONDS = 3.0
-LOG_TAIL = 64 * 1024  # of the log, what is read for its last line
+
+def _html(start_response: StartResponse, text: str) -> list[bytes]:
+    body = text.encode()
+    start_response(
+        "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
 
 
-@dataclass(frozen=True, slots=True)
-class CachePaths:
-    """Where the local cache keeps its state, under the user's jetforge cache directory."""
-
-    root: Path
-
-    @classmethod
-    def under(cls, cache_dir: Path) -> CachePaths:
-        """The paths below ``cache_dir`` (``~/.cache/jetforge``)."""
-        return cls(cache_dir / "package-cache")
-
-    @property
-    def state_file(self) -> Path:
-        """``server.json``: written by the server; ``pid`` 0 once it stopped."""
-        return self.root / "server.json"
-
-    @property
-    def log_file(self) -> Path:
-        """The background server's log."""
-        return self.root / "server.log"
-
-    @property
-    def credentials_file(self) -> Path:
-        """``user:password`` for uploads (mode 0600)."""
-        return self.root / "credentials"
-
-    @property
-    def secrets_dir(self) -> Path:
-        """The build secrets' source files (mode 0600)."""
-        return self.root / "secrets"
-
-    @property
-    def default_store(self) -> Path:
-        """The store when ``--dir`` is not given."""
-        return self.root / "store"
+def _text(start_response: StartResponse, status: str, text: str) -> list[bytes]:
+    body = text.encode()
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
-@dataclass(frozen=True, slots=True)
-class ServerState:
-    """What the server wrote about itself; ``pid`` is 0 when it stopped."""
-
-    pid: int
-    host: str
-    port: int
-    url: str
-    store: Path
-
-    def index_url(self, platform: str) -> str:
-        """The PEP 503 index for one platform's wheels."""
-        return f"{self.url}{platform}/simple/"
-
-    def platform_url(self, platform: str) -> str:
-        """Where wheels of one platform are uploaded (pypiserver's upload endpoint)."""
-        return f"{self.url}{platform}/"
+def _json(start_response: StartResponse, status: str, data: object) -> list[bytes]:
+    body = (json.dumps(data) + "\n").encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
 
 
-def read_state(paths: CachePaths) -> ServerState | None:
-    """The local server's last state, or None when it was never started."""
+def pypiserver_index(root: Path, auther: Callable[[str, str], bool]) -> WSGIApplication:
+    """A pypiserver app over ``root``: downloads open, uploads through ``auther``, and no
+    redirect to PyPI for missing projects (the build's next source answers those)."""
+    pypiserver: Any = importlib.import_module("pypiserver")
+    app: WSGIApplication = pypiserver.app(
+        roots=[root], authenticate=["update"], auther=auther, disable_fallback=True
+    )
+    return app
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _Handler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {format % args}\n")
+
+
+def write_state(path: Path, data: dict[str, object]) -> None:
+    """Replace the state file atomically."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGTERM or Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m jetforge.cache.server")
+    parser.add_argument("--dir", required=True, type=Path)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--state", required=True, type=Path)
+    parser.add_argument("--credentials", required=True, type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
-        data = json.loads(read_regular_text(paths.state_file, "server state file", MIB))
-        return ServerState(
-            int(data["pid"]), str(data["host"]), int(data["port"]), str(data["url"]),
-            Path(data["dir"]),
-        )  # fmt: skip
-    except (UnreadableFileError, ValueError, KeyError, TypeError):
-        return None  # none, or not one the server wrote: as if it never ran
+        user, password = read_credentials(args.credentials)
+    except UsageError as error:
+        print(f"jetforge cache: error: {error}", file=sys.stderr, flush=True)
+        return 2
+    store: Path = args.dir.resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    app = CacheApp(store, user, password, pypiserver_index)
+    server = make_server(args.host, args.port, app, server_class=_Server, handler_class=_Handler)
+    port = server.server_address[1]
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host  # noqa: S104 - a comparison
+    state: dict[str, object] = {
+        "pid": os.getpid(),
+        "host": args.host,
+        "port": port,
+        "url": f"http://{shown}:{port}/",
+        "dir": str(store),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "version": __version__,
+    }
 
+    def stop(_signal: int, _frame: object) -> None:
+        raise SystemExit(0)
 
-def is_alive(pid: int, *, spawned: bool = False) -> bool:
-    """Whether ``pid`` is a live (not zombie) cache server process; with ``spawned`` (a
-    process this one just started, which may not have replaced its program yet) any live
-    process counts."""
-    if pid <= 0:
-        return False
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # reap it when we started it and it ended
+    signal.signal(signal.SIGTERM, stop)
+    write_state(args.state, state)
+    print(f"jetforge cache serving {store} at {state['url']} (pid {os.getpid()})", flush=True)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path(f"/proc/{pid}")
-    try:
-        if proc.joinpath("stat").read_text().split(") ", 1)[1].startswith("Z"):
-            return False
-        return spawned or b"jetforge.cache.store" in proc.joinpath("cmdline").read_bytes()
-    except (OSError, IndexError):
-        return True  # no /proc: trust the signal
-
-
-def ensure_credentials(paths: CachePaths) -> tuple[str, str]:
-    """The upload user and password, created once (random, mode 0600)."""
-    paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        descriptor = os.open(paths.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+        server.serve_forever()
+    except KeyboardInterrupt:
         pass
-    else:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(f"{USER}:{secrets.token_hex(24)}\n")
-    return read_credentials(paths.credentials_file)
+    finally:
+        server.server_close()
+        stopped = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        write_state(args.state, {**state, "pid": 0, "stopped": stopped})
+        print("jetforge cache stopped", flush=True)
+    return 0
 
 
-def read_credentials(path: Path) -> tuple[str, str]:
-    """The ``user:password`` of a credentials file; one that is not a regular file of
-    one such line is a one-line error naming it."""
-    text = read_regular_text(path, "credentials file (user:password)", 4096)
-    user, colon, password = text.strip().partition(":")
-    if not colon or not user or not password or "\n" in password:
-        raise UsageError(f"{path}: not one 'user:password' line; remove it and a new one is made")
-    return user, password
-
-
-def fetch_health(url: str, timeout: float = PROBE_SECONDS) -> dict[str, object] | None:
-    """The server's ``/health`` answer when it is a jetforge cache, else None."""
-    import urllib.request  # here, not at the top: start-up time
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url.rstrip("/") + "/health", timeout=timeout) as response:
-            data = json.loads(response.read())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("service") == "jetforge-cache" else None
-
-
-def stop_server(paths: CachePaths, wait: float = 10.0) -> int | None:
-    """Stop the local server (SIGTERM, then SIGKILL after ``wait`` s); its pid, or None when
-    it was not running."""
-    state = read_state(paths)
-    if state is None or not is_alive(state.pid):
-        return None
-    os.kill(state.pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait
-    while is_alive(state.pid):
-        if time.monotonic() > deadline:
-            os.kill(state.pid, signal.SIGKILL)
-            time.sleep(0.2)
-            break
-        time.sleep(0.1)
-    return state.pid
-
-
-def server_argv(
-    python: str, paths: CachePaths, store: Path, host: str, port: int
-) -> tuple[str, ...]:
-    """The command that runs the server (credentials by file, never on the command line)."""
-    return (
-        python, "-m", "jetforge.cache.store", "--dir", str(store), "--host", host,
-        "--port", str(port), "--state", str(paths.state_file),
-        "--credentials", str(paths.credentials_file),
-    )  # fmt: skip
-
-
-def start_background(
-    argv: Sequence[str], paths: CachePaths, env: Mapping[str, str], wait: float = 30.0
-) -> ServerState:
-    """Start the server detached (output to the log) and wait until it answers."""
-    paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    check_regular_or_absent(paths.log_file, "server log")  # a FIFO would block the server
-    pid = start_detached(argv, log=paths.log_file, env=env)
-    if pid < 0:
-        raise UsageError(f"cannot start {argv[0]}")
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        state = read_state(paths)
-        if state is not None and state.pid == pid and fetch_health(state.url) is not None:
-            return state
-        if not is_alive(pid, spawned=True):
-            raise FailureError(f"the cache server exited: {_log_tail(paths.log_file)}")
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    raise FailureError(f"the cache server did not answer within {wait:g} s (log: {paths.log_file})")
-
-
-def _log_tail(log: Path) -> str:
-    try:
-        with open_regular(log, "server log") as stream:
-            stream.seek(max(0, os.fstat(stream.fileno()).st_size - LOG_TAIL))
-            text = stream.read(LOG_TAIL).decode("utf-8", errors="replace")
-    except (UnreadableFileError, OSError):
-        return f"no log at {log}"
-    lines = [line for line in text.splitlines() if line.strip()]
-    return (lines[-1] if lines else "no output") + f" (log: {log})"
+if __name__ == "__main__":
+    sys.exit(main())

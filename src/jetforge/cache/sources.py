@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from jetforge.cache.server import PROBE_SECONDS, ServerState, is_alive
+from jetforge.cache.control import PROBE_SECONDS, ServerState, is_alive
 
 PYPI_URL = "https://pypi.org/simple/"
 

@@ -12,7 +12,7 @@ from typing import Any
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_engine_option, add_package_options
 from jetforge.cli.talk import TerminalConversation, build_command_line, reporter_for
-from jetforge.finding import FindRequest, find_or_build
+from jetforge.ops.finding import FindRequest, find_or_build
 
 
 def register(commands: Any) -> None:

@@ -1,12 +1,11 @@
 """``jetforge bake``: write a ``docker-bake.json`` for the chain (or chains) a build of the
-same packages would run; the work is :mod:`jetforge.bake`'s."""
+same packages would run; the work is :mod:`jetforge.ops.bake`'s."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from jetforge.bake import BAKE_FILE, STAGES_GROUP, write_bake
 from jetforge.cli.building import BUILD_DEFAULTS, request_from
 from jetforge.cli.commands import summary
 from jetforge.cli.session import (
@@ -17,6 +16,7 @@ from jetforge.cli.session import (
     add_stage_options,
 )
 from jetforge.errors import UsageError
+from jetforge.ops.bake import BAKE_FILE, STAGES_GROUP, write_bake
 
 
 def register(commands: Any) -> None:

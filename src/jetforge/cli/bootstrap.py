@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from jetforge.bootstrap import bootstrap, check_keyring, plan_bootstrap
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_engine_option
+from jetforge.core.platform import parse_distro
 from jetforge.engine.table import choose_engine
-from jetforge.platform import parse_distro
+from jetforge.ops.bootstrap import bootstrap, check_keyring, plan_bootstrap
 
 
 def register(commands: Any) -> None:

@@ -1,5 +1,5 @@
 """``jetforge build``: resolve, plan and build (SPEC section 6); the work is
-:mod:`jetforge.chains`'s, this parses the arguments and renders the outcome."""
+:mod:`jetforge.ops.chains`'s, this parses the arguments and renders the outcome."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from jetforge.chains import Simulation, build_chains, simulated_plans
 from jetforge.cli.building import render_builds, request_from
 from jetforge.cli.commands import load, summary
 from jetforge.cli.session import (
@@ -23,6 +22,7 @@ from jetforge.cli.talk import reporter_for
 from jetforge.core.plan import Plan, Stage, as_built, parent_placeholder, plan_json
 from jetforge.engine.command import Command, build_command, parent_flags
 from jetforge.errors import UsageError
+from jetforge.ops.chains import Simulation, build_chains, simulated_plans
 
 if TYPE_CHECKING:
     pass

@@ -7,9 +7,9 @@ import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
-from jetforge.chains import BuildRequest, ChainOutcome
 from jetforge.cli.session import Session, parse_build_args, split_list, warn_about_secrets
 from jetforge.core.tags import image_reference, repository_prefix
+from jetforge.ops.chains import BuildRequest, ChainOutcome
 
 # build's defaults of what request_from reads, for the commands that offer fewer options
 BUILD_DEFAULTS: dict[str, object] = {

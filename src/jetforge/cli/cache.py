@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jetforge._process import run_attached
 from jetforge.cache.bundle import count_paths, export_bundle, format_size, take_inventory
 from jetforge.cache.bundle_import import import_bundle
-from jetforge.cache.server import (
+from jetforge.cache.control import (
     DEFAULT_PORT,
     CachePaths,
     ensure_credentials,
@@ -25,6 +24,7 @@ from jetforge.cache.server import (
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session
 from jetforge.errors import UsageError
+from jetforge.host.process import run_attached
 
 
 def register(commands: Any) -> None:

@@ -23,8 +23,9 @@ from jetforge.core.catalog import Catalog, Variant
 from jetforge.core.spec import TIERS
 from jetforge.discovery.discover import discover
 from jetforge.errors import FailureError, UsageError
-from jetforge.files import check_regular_or_absent, read_regular_text, write_atomic
-from jetforge.platform import detect_platform, target_names
+from jetforge.host.files import check_regular_or_absent, read_regular_text, write_atomic
+from jetforge.host.platform import detect_platform
+from jetforge.host.platform_data import target_names
 
 CI_COLUMN = "debian12"
 DEFAULT_PAGE = "docs/packages.md"  # what --check compares without --output

@@ -14,11 +14,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jetforge.cache.server import CachePaths, read_state
+from jetforge.cache.control import CachePaths, read_state
 from jetforge.cache.sources import is_cache_off, mirrors_from, probe_build_sources, pypi_from
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_engine_option
-from jetforge.doctor import (
+from jetforge.core.platform import Platform
+from jetforge.engine.table import DEFAULT, ENGINES, choose_engine, engine_class
+from jetforge.errors import EngineUnavailableError, PlatformError, UsageError
+from jetforge.host.platform import detect_platform
+from jetforge.host.probe import HOST_ROOT_VARIABLE, probe_host
+from jetforge.host.registry import registry_locations
+from jetforge.host.settings import Settings, load_settings
+from jetforge.ops.doctor import (
     OK,
     PROBLEM,
     WARNING,
@@ -37,12 +44,6 @@ from jetforge.doctor import (
     probe_url,
     registry_url,
 )
-from jetforge.engine.table import DEFAULT, ENGINES, choose_engine, engine_class
-from jetforge.errors import EngineUnavailableError, PlatformError, UsageError
-from jetforge.host_probe import HOST_ROOT_VARIABLE, probe_host
-from jetforge.platform import Platform, detect_platform
-from jetforge.registry import registry_locations
-from jetforge.settings import Settings, load_settings
 
 
 def register(commands: Any) -> None:

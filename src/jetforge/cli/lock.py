@@ -13,7 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from jetforge.chains import build_chains
 from jetforge.cli.building import BUILD_DEFAULTS, render_builds, request_from
 from jetforge.cli.commands import summary
 from jetforge.cli.session import (
@@ -26,6 +25,7 @@ from jetforge.cli.session import (
 )
 from jetforge.cli.talk import reporter_for
 from jetforge.core.lockfile import LOCK_FILE
+from jetforge.ops.chains import build_chains
 
 
 def register(commands: Any) -> None:

@@ -21,9 +21,9 @@ from jetforge.core.tags import image_reference, parse_image_ref
 from jetforge.engine.base import Engine
 from jetforge.engine.table import ENGINES, choose_engine
 from jetforge.errors import UsageError
-from jetforge.finding import FindRequest, find_or_build
-from jetforge.host_probe import HOST_ROOT_VARIABLE, probe_host
-from jetforge.run import RunRequest, RunWords, plan_run, split_run_words
+from jetforge.host.probe import HOST_ROOT_VARIABLE, probe_host
+from jetforge.ops.finding import FindRequest, find_or_build
+from jetforge.ops.launch import RunRequest, RunWords, plan_run, split_run_words
 
 # jetforge's own options (name → takes a value); none of them is a `docker run` option.
 OWN_OPTIONS = {

@@ -13,7 +13,7 @@ from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_engine_option
 from jetforge.core.tags import image_reference
 from jetforge.engine.table import choose_engine
-from jetforge.lock import read_sbom
+from jetforge.ops.lockstep import read_sbom
 
 
 def register(commands: Any) -> None:

@@ -18,15 +18,17 @@ from typing import TextIO
 
 import jetforge
 from jetforge.core.catalog import Catalog
+from jetforge.core.platform import Platform
 from jetforge.core.spec import ROOT_FORMATS, root_format
 from jetforge.discovery.discover import discover
 from jetforge.discovery.index import VARIABLE
 from jetforge.discovery.walk import PackageRoot
 from jetforge.errors import FailureError, StageFailedError, UsageError
-from jetforge.files import is_disk_full, writing_problem
-from jetforge.platform import Platform, detect_platform, target_names
-from jetforge.probes import RememberingRunner
-from jetforge.settings import Settings, load_settings
+from jetforge.host.files import is_disk_full, writing_problem
+from jetforge.host.platform import detect_platform
+from jetforge.host.platform_data import target_names
+from jetforge.host.probes import RememberingRunner
+from jetforge.host.settings import Settings, load_settings
 
 
 def shipped_packages() -> Path:

@@ -10,8 +10,8 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from jetforge.autotag import Choice
     from jetforge.cli.session import Session
+    from jetforge.ops.autotag import Choice
     from jetforge.reporter import Reporter
 
 EXPLAINED = 10  # compatible candidates named with -v; the rest are counted

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from jetforge.core.catalog import Catalog, Variant
 from jetforge.errors import NoMatchError, UnknownPackageError
-from jetforge.files import MIB, UnreadableFileError, read_regular
+from jetforge.host.files import MIB, UnreadableFileError, read_regular
 
 DOC_LIMIT = MIB  # a package's docs or notes file
 

@@ -1,5 +1,5 @@
 """A stage's Dockerfile and build context as values, and the edits a plan may make to the
-Dockerfile (reading them from disk is :mod:`jetforge.context`)."""
+Dockerfile (reading them from disk is :mod:`jetforge.host.context`)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The lockfile of a chain (docs/builds.md, "Lockfile"): the platform, the base image, and
 per stage its variant, key, image id and what it installed, as a value and as JSON.
 
-Pure: the inventories come in from :mod:`jetforge.lock`, which ran the collector.
+Pure: the inventories come in from :mod:`jetforge.ops.lockstep`, which ran the collector.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from jetforge.errors import UsageError
 
 if TYPE_CHECKING:
     from jetforge.core.lockdata import LockData
+    from jetforge.core.platform import Platform
     from jetforge.core.resolve import Resolution
-    from jetforge.platform import Platform
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +148,10 @@ def plan_build(
     read: Callable[..., Context],
 ) -> Plan:
     """Plan every stage of ``resolution``'s chain for ``platform``; ``read`` reads a build
-    context (:func:`jetforge.context.read_context`).
+    context (:func:`jetforge.host.context.read_context`).
 
     With ``options.trust_context`` the chain starts with the generated CA trust stage
-    (index 0, not part of the chain label); see :mod:`jetforge.trust`.
+    (index 0, not part of the chain label); see :mod:`jetforge.host.trust`.
     """
     final = final_image(resolution.requested[-1].spec, platform, options.name)
     problem = reference_problem(final) or reference_problem(stage_image(final, "x"))

@@ -14,7 +14,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 if TYPE_CHECKING:
-    from jetforge.platform import Platform
+    from jetforge.core.platform import Platform
 
 
 class RequirementSyntaxError(ValueError):

@@ -48,7 +48,7 @@ class PackageSpec:
 
     ``path`` is the package directory (the build context); ``source`` is the file the
     definition came from, used in error messages. ``format`` says which rules read it:
-    jetforge's own, or jetson-containers' (see :mod:`jetforge.jc`); ``buildkit_device``
+    jetforge's own, or jetson-containers' (see :mod:`jetforge.discovery.jc`); ``buildkit_device``
     is jc's request for a device in build steps. ``tier`` says how the variant is verified
     (``e2e``, ``manual`` or ``plan``, see docs/package-format.md).
     """

@@ -10,8 +10,8 @@ from jetforge.core.names import in_file_name
 from jetforge.errors import UsageError
 
 if TYPE_CHECKING:
+    from jetforge.core.platform import Platform
     from jetforge.core.spec import PackageSpec
-    from jetforge.platform import Platform
 
 
 @dataclass(frozen=True, slots=True)

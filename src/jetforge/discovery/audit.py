@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from jetforge.discovery.jc.reader import OFFLINE_NOTE
 from jetforge.discovery.scripts import TIMEOUT_VARIABLE
-from jetforge.jc.reader import OFFLINE_NOTE
-from jetforge.stash import FileStamp, file_stamp
+from jetforge.host.stash import FileStamp, file_stamp
 
 _NETWORK_EVENTS = frozenset(
     {
@@ -288,7 +288,7 @@ class WatchedEnviron(MutableMapping[Key, Key], Generic[Key]):
 def _refuse_network() -> None:
     if RECORDER.sink is not None:
         with contextlib.suppress(Exception):
-            from jetforge.jc.worker import compat  # a script asked: imported then
+            from jetforge.discovery.jc.worker import compat  # a script asked: imported then
 
             compat().log_warning(OFFLINE_NOTE)
     raise OSError("jetforge reads packages offline: config scripts get no network")

@@ -17,7 +17,7 @@ from jetforge.core.spec import PackageSpec, parse_package_dir
 from jetforge.errors import DefinitionError
 
 if TYPE_CHECKING:
-    from jetforge.platform import Platform
+    from jetforge.core.platform import Platform
 
 
 def _error_line(error: BaseException, path: Path) -> int | None:

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING
 from jetforge.core.catalog import Catalog, Variant, is_satisfied
 from jetforge.core.names import base_name
 from jetforge.discovery.index import Index
+from jetforge.discovery.jc.scan import jc_setup
 from jetforge.discovery.records import Entry
 from jetforge.discovery.walk import PackageRoot, Walk
 from jetforge.errors import DefinitionError
-from jetforge.jc.scan import jc_setup
 
 if TYPE_CHECKING:
+    from jetforge.core.platform import Platform
     from jetforge.core.requirement import Predicate, Requirement
     from jetforge.core.spec import PackageSpec
-    from jetforge.platform import Platform
 
     _Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
 

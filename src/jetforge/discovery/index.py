@@ -17,7 +17,7 @@ When every directory and file the last walk looked at is as it was, the walk is 
 done again; when, besides, the scripts would see what they saw and the platform and the
 skipped patterns are the same, the last catalog is the answer.
 
-The index is one stash file (:mod:`jetforge.stash`: plain data, private, replaced
+The index is one stash file (:mod:`jetforge.host.stash`: plain data, private, replaced
 atomically, files that have not settled left out) per list of search directories; the
 values are turned into plain data and back by :mod:`jetforge.discovery.records`. One that
 cannot be read, or is not this user's own, counts as empty.
@@ -49,7 +49,7 @@ from jetforge.discovery.records import (
     stamps_record,
 )
 from jetforge.discovery.walk import PackageDir, Walk
-from jetforge.stash import (
+from jetforge.host.stash import (
     FileStamp,
     dump,
     file_stamp,
@@ -70,7 +70,7 @@ VARIABLE = "JETFORGE_NO_INDEX"
 @dataclass
 class Scripts:
     """The inputs of the config-script group besides its directories: ``key`` is the
-    text (:func:`jetforge.stash.key_text`) of the Python files' stamps, the platform and
+    text (:func:`jetforge.host.stash.key_text`) of the Python files' stamps, the platform and
     the scripts' setup."""
 
     key: str = ""
@@ -159,7 +159,7 @@ class LastWalk:
         )
 
 
-# The parts of an index file (jetforge.stash): what a warm run reads first, then the
+# The parts of an index file (jetforge.host.stash): what a warm run reads first, then the
 # sections that only some runs decode.
 HEAD, FOUND, CATALOG, ENTRIES = range(4)
 _NONE = b"null"

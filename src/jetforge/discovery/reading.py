@@ -19,16 +19,16 @@ from jetforge.core.requirement import (
 )
 from jetforge.core.spec import PackageSpec, parse_package_dir
 from jetforge.discovery.index import Index, LastWalk
+from jetforge.discovery.jc.scan import JcReader, is_jc_directory, needs_worker
 from jetforge.discovery.records import Entry, Stamps
 from jetforge.discovery.scripts import ScriptHost, ScriptLostError, decode
 from jetforge.discovery.walk import PackageDir, PackageRoot, Walk, iter_directories, restamp
 from jetforge.errors import DefinitionError
-from jetforge.jc.scan import JcReader, is_jc_directory, needs_worker
-from jetforge.platform_table import load_tables
-from jetforge.stash import file_stamp
+from jetforge.host.platform_data import load_tables
+from jetforge.host.stash import file_stamp
 
 if TYPE_CHECKING:
-    from jetforge.platform import Platform
+    from jetforge.core.platform import Platform
 
 
 def read_tree(

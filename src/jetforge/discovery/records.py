@@ -2,7 +2,7 @@
 
 The index (:mod:`jetforge.discovery.index`) keeps its directory entries (:class:`Entry`:
 specs, requirements, predicates), catalogs (variants) and package directories in a stash
-file (:mod:`jetforge.stash`), which holds only plain data. The ``*_record`` functions
+file (:mod:`jetforge.host.stash`), which holds only plain data. The ``*_record`` functions
 turn each value into lists, objects, strings, numbers, booleans and null; a
 :class:`Decoder` turns records back into the values, making each path, specifier and
 version once (a warm ``list`` of a large tree decodes thousands of them). A record that
@@ -34,7 +34,7 @@ from jetforge.core.requirement import Predicate, Requirement
 from jetforge.core.spec import PackageSpec
 from jetforge.discovery.walk import PackageDir
 from jetforge.errors import DefinitionError
-from jetforge.stash import FileStamp
+from jetforge.host.stash import FileStamp
 
 Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
 Stamps = tuple[tuple[str, FileStamp | None], ...]

@@ -43,9 +43,9 @@ from typing import IO, Any
 from jetforge.core.yaml_text import preload
 from jetforge.discovery import audit, sandbox
 from jetforge.discovery.configure import read_configured, script_failure
+from jetforge.discovery.jc.worker import COMPAT_DIR, PackagesFinder, ScriptRunner, compat, read
 from jetforge.discovery.scripts import TIMEOUT_VARIABLE, decode, encode
 from jetforge.errors import DefinitionError
-from jetforge.jc.worker import COMPAT_DIR, PackagesFinder, ScriptRunner, compat, read
 
 
 class NoProxies:

@@ -25,12 +25,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from jetforge._process import LineWorker, WorkerGoneError
 from jetforge.errors import DefinitionError
+from jetforge.host.process import LineWorker, WorkerGoneError
 
 if TYPE_CHECKING:
-    from jetforge.platform import Platform
-    from jetforge.stash import FileStamp
+    from jetforge.core.platform import Platform
+    from jetforge.host.stash import FileStamp
 
 SCRIPT_TIMEOUT = 20.0
 TIMEOUT_VARIABLE = "JETFORGE_CONFIG_TIMEOUT"

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jetforge.core.spec import RootFormat
-from jetforge.jc.reader import CONFIG_SUFFIXES
-from jetforge.jc.scan import is_jc_checkout
-from jetforge.stash import FileStamp, file_stamp, stat_stamp
+from jetforge.discovery.jc.reader import CONFIG_SUFFIXES
+from jetforge.discovery.jc.scan import is_jc_checkout
+from jetforge.host.stash import FileStamp, file_stamp, stat_stamp
 
 PACKAGE_FILES = frozenset({"Dockerfile", "package.yaml", "config.py"})
 

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from jetforge._process import Completed, OutputSink
 from jetforge.engine.command import Command
+from jetforge.host.process import Completed, OutputSink
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Stage

@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from jetforge._process import Completed, OutputSink, Runner, run, run_attached
 from jetforge.engine.base import Builder, EngineInfo, ImageInfo
 from jetforge.engine.command import Command, build_command
 from jetforge.errors import EngineUnavailableError, FailureError
+from jetforge.host.process import Completed, OutputSink, Runner, run, run_attached
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Stage

@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
-from jetforge._process import Runner, run
 from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.errors import EngineUnavailableError, UsageError
+from jetforge.host.process import Runner, run
 
 BUILD_MODE_VARIABLE = "JETFORGE_BUILD_MODE"
 _MODES = ("buildkit", "buildx", "legacy")

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from jetforge._process import Completed, OutputSink
 from jetforge.core.dockerfile import RESET_STAGE_KEY
 from jetforge.core.labels import PARENT, STAGE_KEY
 from jetforge.engine.base import Builder, EngineInfo, ImageInfo
 from jetforge.engine.command import Command, build_command
 from jetforge.errors import EngineUnavailableError, FailureError
+from jetforge.host.process import Completed, OutputSink
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Stage

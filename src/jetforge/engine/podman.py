@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from jetforge._process import Completed, OutputSink, Runner, run
 from jetforge.core.tags import parse_image_ref
 from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.engine.command import Command
 from jetforge.errors import EngineUnavailableError
-from jetforge.registry import registry_scheme
+from jetforge.host.process import Completed, OutputSink, Runner, run
+from jetforge.host.registry import registry_scheme
 
 _CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
 

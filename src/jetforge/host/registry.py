@@ -1,0 +1,341 @@
+"""A client for the OCI distribution API: tag lists, manifests and image configs.
+
+Requests go through ``requests`` with time-outs. Authentication follows what registries ask
+for in their ``WWW-Authenticate`` answer: none, HTTP basic, or the bearer-token flow of
+Docker Hub and NGC, with credentials from the engines' own config files
+(:mod:`jetforge.host.credentials`). Loopback registries are spoken to over ``http://``, all others
+over ``https://``. ``requests`` is imported where a request is made, not with the module:
+it is a tenth of a second that commands which never reach a registry (``list``, ``show``,
+``build --simulate``) do not pay.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+from jetforge.core.tags import ImageRef, reference_problem
+from jetforge.errors import RegistryError, UsageError
+from jetforge.host.credentials import DOCKER_HUB, HUB_ALIASES, HUB_API, Credentials, CredentialStore
+
+if TYPE_CHECKING:
+    import requests
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+
+_OCI_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+_MAX_PAGES = 50
+REGISTRIES_VARIABLE = "JETFORGE_REGISTRIES"
+
+
+def registry_scheme(host: str) -> str:
+    """``http`` for loopback registries (``localhost``, 127.0.0.0/8, ``::1``), else ``https``."""
+    name = re.sub(r":\d+$", "", host).strip("[]").lower()
+    if name == "localhost":
+        return "http"
+    try:
+        return "http" if ipaddress.ip_address(name).is_loopback else "https"
+    except ValueError:
+        return "https"
+
+
+def oci_architecture(arch: str) -> str:
+    """The OCI name of an architecture (``x86_64`` → ``amd64``, ``aarch64`` → ``arm64``)."""
+    return _OCI_ARCH.get(arch, arch)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryLocation:
+    """A registry and a namespace in it, e.g. ``127.0.0.1:5000/team`` or ``nvcr.io/nvidia``."""
+
+    host: str
+    namespace: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.namespace}" if self.namespace else self.host
+
+    def repository(self, name: str) -> ImageRef:
+        """The repository of image ``name`` in this location (``library/`` on Docker Hub)."""
+        path = f"{self.namespace}/{name}" if self.namespace else name
+        if self.host == DOCKER_HUB and "/" not in path:
+            path = f"library/{path}"
+        return ImageRef(f"{self.host}/{path}")
+
+
+def parse_registry_location(text: str) -> RegistryLocation:
+    """``127.0.0.1:5000/team``, ``nvcr.io/nvidia``, ``localhost:5000`` or ``dustynv`` (Docker
+    Hub); a leading ``http://``/``https://`` is ignored."""
+    value = re.sub(r"^https?://", "", text.strip()).strip("/")
+    if not value:
+        raise UsageError(f"registry '{text}' is empty (e.g. '127.0.0.1:5000/team')")
+    first, _, rest = value.partition("/")
+    if "." in first or ":" in first or first == "localhost":
+        host = DOCKER_HUB if first in HUB_ALIASES else first
+        location = RegistryLocation(host, rest)
+    else:
+        location = RegistryLocation(DOCKER_HUB, value)
+    if value.startswith("-") or reference_problem(location.repository("x")):
+        raise UsageError(
+            f"registry '{text}' is not a registry and namespace (e.g. '127.0.0.1:5000/team')"
+        )
+    return location
+
+
+def registry_locations(
+    configured: Sequence[str], env: Mapping[str, str]
+) -> tuple[RegistryLocation, ...]:
+    """The registries to search: ``JETFORGE_REGISTRIES`` (comma-separated) when set, else the
+    config file's ``registries``."""
+    given = env.get(REGISTRIES_VARIABLE, "").strip()
+    texts = [item for item in given.split(",") if item.strip()] if given else list(configured)
+    return tuple(dict.fromkeys(parse_registry_location(text) for text in texts))
+
+
+def _split_reference(reference: ImageRef) -> tuple[str, str]:
+    """``(host, path)`` of a repository; no registry means Docker Hub."""
+    host = reference.registry or DOCKER_HUB
+    host = DOCKER_HUB if host in HUB_ALIASES else host
+    path = reference.path
+    if host == DOCKER_HUB and "/" not in path:
+        path = f"library/{path}"
+    return host, path
+
+
+# --- the distribution API -----------------------------------------------------------------
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="…",service="…",scope="…"`` → ``("bearer", {realm, service, scope})``."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {
+        match[1].lower(): match[2] if match[2] is not None else match[3]
+        for match in re.finditer(r'([A-Za-z][\w-]*)\s*=\s*(?:"([^"]*)"|([^\s,]*))', rest)
+    }
+    return scheme.lower(), params
+
+
+def describe_failure(error: requests.RequestException) -> str:
+    """One short line for a connection problem (no pool or URL noise)."""
+    import requests  # here, not at the top: see the module docstring
+
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    text = str(error)
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if errno:
+        return f"cannot connect ({errno[1].strip()})"
+    if isinstance(error, requests.exceptions.SSLError):
+        return "TLS handshake failed (is it an http:// registry, or is its CA untrusted?)"
+    if isinstance(error, requests.ConnectionError):
+        return "cannot connect"
+    return type(error).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteImage:
+    """What a registry tells about one image: its manifest digest and its config."""
+
+    reference: ImageRef
+    digest: str
+    architecture: str
+    labels: Mapping[str, str]
+    created: str
+
+
+class RegistryClient:
+    """Reads tag lists, manifests and configs from OCI distribution registries."""
+
+    def __init__(
+        self,
+        credentials: CredentialStore,
+        *,
+        timeout: float = 10.0,
+        session: requests.Session | None = None,
+        ca_bundle: str | None = None,
+    ) -> None:
+        import requests  # here, not at the top: see the module docstring
+
+        self.credentials = credentials
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        if ca_bundle:
+            self.session.verify = ca_bundle
+        self._tokens: dict[tuple[str, str], str] = {}
+
+    def list_tags(self, repository: ImageRef) -> list[str]:
+        """Every tag of ``repository``; empty when the repository does not exist."""
+        host, path = _split_reference(repository)
+        url: str | None = f"{self._base(host)}/v2/{path}/tags/list"
+        tags: list[str] = []
+        for _ in range(_MAX_PAGES):
+            if url is None:
+                break
+            response = self._get(host, path, url)
+            if response.status_code == 404:
+                return tags
+            tags += list(self._json(host, response).get("tags") or ())
+            following = response.links.get("next", {}).get("url")
+            url = urljoin(url, following) if following else None
+        return tags
+
+    def inspect(self, reference: ImageRef, arch: str) -> RemoteImage | None:
+        """The config of ``reference`` for architecture ``arch`` (``aarch64`` or ``arm64``);
+        None when the tag, or an entry of its index for ``arch``, does not exist."""
+        host, path = _split_reference(reference)
+        wanted = oci_architecture(arch)
+        found = self._manifest(host, path, reference.digest or reference.tag or "latest")
+        if found is None:
+            return None
+        media_type, manifest, digest = found
+        if media_type in INDEX_TYPES or "manifests" in manifest:
+            entries = [
+                entry
+                for entry in manifest.get("manifests") or ()
+                if (entry.get("platform") or {}).get("architecture") == wanted
+                and (entry.get("platform") or {}).get("os", "linux") == "linux"
+            ]
+            if not entries:
+                return None
+            digest = str(entries[0]["digest"])
+            found = self._manifest(host, path, digest)
+            if found is None:
+                return None
+            media_type, manifest, _ = found
+        config_digest = (manifest.get("config") or {}).get("digest")
+        if not config_digest:
+            raise RegistryError(host, f"{path}: unsupported manifest type {media_type or '?'}")
+        response = self._get(host, path, f"{self._base(host)}/v2/{path}/blobs/{config_digest}")
+        if response.status_code == 404:
+            return None
+        config = self._json(host, response)
+        return RemoteImage(
+            reference=reference,
+            digest=digest,
+            architecture=str(config.get("architecture") or ""),
+            labels=dict((config.get("config") or {}).get("Labels") or {}),
+            created=str(config.get("created") or ""),
+        )
+
+    def _manifest(
+        self, host: str, path: str, reference: str
+    ) -> tuple[str, dict[str, Any], str] | None:
+        url = f"{self._base(host)}/v2/{path}/manifests/{reference}"
+        response = self._get(host, path, url, accept=", ".join(MANIFEST_TYPES))
+        if response.status_code == 404:
+            return None
+        manifest = self._json(host, response)
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        media_type = str(manifest.get("mediaType") or media_type)
+        digest = response.headers.get("Docker-Content-Digest") or (
+            "sha256:" + hashlib.sha256(response.content).hexdigest()
+        )
+        return media_type, manifest, digest
+
+    @staticmethod
+    def _base(host: str) -> str:
+        return f"{registry_scheme(host)}://{HUB_API if host == DOCKER_HUB else host}"
+
+    def _get(self, host: str, path: str, url: str, accept: str = "") -> requests.Response:
+        """GET with the token or credentials the registry asks for; 404 is returned, other
+        failures raise :class:`RegistryError`."""
+        scope = f"repository:{path}:pull"
+        headers = {"Accept": accept} if accept else {}
+        authorization = self._tokens.get((host, scope))
+        response = self._send(host, url, headers, authorization)
+        if response.status_code == 401:
+            challenge = response.headers.get("WWW-Authenticate", "")
+            authorization = self._authorize(host, scope, challenge)
+            if authorization is not None:
+                self._tokens[(host, scope)] = authorization
+                response = self._send(host, url, headers, authorization)
+        if response.status_code == 401:
+            login = "" if host == DOCKER_HUB else f" {host}"
+            raise RegistryError(
+                host, f"not authorized for {path} (log in with 'docker login{login}')"
+            )
+        if response.status_code != 404 and not response.ok:
+            raise RegistryError(host, f"HTTP {response.status_code} for {path}")
+        return response
+
+    def _send(
+        self, host: str, url: str, headers: Mapping[str, str], authorization: str | None
+    ) -> requests.Response:
+        import requests  # here, not at the top: see the module docstring
+
+        sent = dict(headers)
+        if authorization:
+            sent["Authorization"] = authorization
+        try:
+            return self.session.get(url, headers=sent, timeout=self.timeout)
+        except requests.RequestException as error:
+            raise RegistryError(host, describe_failure(error)) from error
+
+    def _authorize(self, host: str, scope: str, challenge: str) -> str | None:
+        """The ``Authorization`` value that answers ``challenge``, or None."""
+        scheme, params = parse_challenge(challenge)
+        credentials = self.credentials.lookup(host)
+        if scheme == "basic":
+            if credentials is None or not credentials.username:
+                return None
+            pair = f"{credentials.username}:{credentials.password}".encode()
+            return "Basic " + base64.b64encode(pair).decode()
+        if scheme != "bearer" or not params.get("realm"):
+            return None
+        token = self._token(host, params, params.get("scope") or scope, credentials)
+        return f"Bearer {token}"
+
+    def _token(
+        self, host: str, params: Mapping[str, str], scope: str, credentials: Credentials | None
+    ) -> str:
+        import requests  # here, not at the top: see the module docstring
+
+        realm = params["realm"]
+        query = {"scope": scope, **({"service": params["service"]} if "service" in params else {})}
+        try:
+            if credentials is not None and credentials.identity_token:
+                form = {
+                    **query,
+                    "grant_type": "refresh_token",
+                    "refresh_token": credentials.identity_token,
+                    "client_id": "jetforge",
+                }
+                response = self.session.post(realm, data=form, timeout=self.timeout)
+            else:
+                auth = (
+                    (credentials.username, credentials.password)
+                    if credentials is not None and credentials.username
+                    else None
+                )
+                response = self.session.get(realm, params=query, auth=auth, timeout=self.timeout)
+        except requests.RequestException as error:
+            raise RegistryError(host, f"token service: {describe_failure(error)}") from error
+        if response.status_code in (401, 403):
+            raise RegistryError(host, f"token service refused the credentials for {scope}")
+        if not response.ok:
+            raise RegistryError(host, f"token service: HTTP {response.status_code}")
+        data = self._json(host, response)
+        token = data.get("token") or data.get("access_token")
+        if not token:
+            raise RegistryError(host, "token service answered without a token")
+        return str(token)
+
+    @staticmethod
+    def _json(host: str, response: requests.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError:
+            raise RegistryError(host, f"invalid JSON from {response.url}") from None
+        if not isinstance(data, dict):
+            raise RegistryError(host, f"unexpected answer from {response.url}")
+        return data
