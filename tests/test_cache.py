@@ -39,6 +39,7 @@ from jetforge.cache.sources import (
     pypi_from,
     redact,
 )
+from jetforge.engine.table import engine_names
 from jetforge.host.settings import load_settings
 from tests.conftest import _free_port
 
@@ -131,7 +132,7 @@ def test_config_file_sets_mirrors_and_pypi(tmp_path):
     (tmp_path / "jetforge.toml").write_text(
         'cache_urls = ["https://mirror.example/simple/"]\npypi_url = ""\n'
     )
-    settings = load_settings(tmp_path, {})
+    settings = load_settings(tmp_path, {}, engine_names)
     assert settings.cache_urls == ("https://mirror.example/simple/",)
     assert settings.pypi_url == ""
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from jetforge import __version__
-from jetforge.cli.session import shipped_packages
 from jetforge.core.names import name_order
 from jetforge.discovery.discover import discover
 from jetforge.host.context import META_DOCKERFILE
 from jetforge.host.platform import detect_platform
 from jetforge.host.platform_data import target_names
+from jetforge.ops.workspace import shipped_packages
 from tests.conftest import FIXTURES
 
 TREES = Path(__file__).parent / "fixtures" / "trees"

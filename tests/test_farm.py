@@ -20,6 +20,7 @@ from jetforge.discovery.discover import discover
 from jetforge.engine.docker import DockerEngine
 from jetforge.engine.fake import FakeEngine
 from jetforge.engine.podman import PodmanEngine
+from jetforge.engine.table import engine_names
 from jetforge.errors import UsageError
 from jetforge.host.context import read_context
 from jetforge.host.platform import detect_platform
@@ -48,7 +49,7 @@ def test_workers_are_read_with_their_labels_and_jobs_from_memory(tmp_path: Path)
         'engine = "podman"\n'
         'labels = {memory = "8G"}\n'
     )
-    settings = load_settings(tmp_path, {})
+    settings = load_settings(tmp_path, {}, engine_names)
     assert settings.workers == (
         Worker(
             "orin",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from jetforge.core.inventory import HEADER, Deb, Inventory
-from jetforge.core.lockdata import LockData, parse_lock_data
-from jetforge.core.lockfile import LockedStage, lock_differences, plan_mismatch
+from jetforge.core.lockdata import LockData, LockedStage, parse_lock_data
+from jetforge.core.lockfile import lock_differences, plan_mismatch
 from jetforge.core.plan import Plan, PlanOptions, plan_build
 from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover

@@ -16,8 +16,8 @@ import pytest
 
 from jetforge.core.dockerfile import RESET_STAGE_KEY, edit_dockerfile
 from jetforge.core.inventory import Deb, Distribution, Inventory, parse_inventory
-from jetforge.core.lockdata import parse_lock_data
-from jetforge.core.lockfile import LockedStage, lock_differences, moved
+from jetforge.core.lockdata import LockedStage, parse_lock_data
+from jetforge.core.lockfile import lock_differences, moved
 from jetforge.core.pins import APT_PREFERENCES, PYTHON_PINS, Pinning, Pins
 from jetforge.core.plan import Plan, PlanOptions, plan_build
 from jetforge.core.resolve import resolve

@@ -127,6 +127,14 @@ def test_devices_present_on_the_host_in_natural_order():
     assert list(iter_host_devices(ROOTS / "bare")) == []
 
 
+def probe_with(root: Path, env: dict[str, str], engine: str, info: EngineInfo) -> HostProbe:
+    """``probe_host`` for what the engine ``engine`` (a name of the table) says in ``info``."""
+    gpus_flag = ENGINES[engine].gpus_flag
+    return probe_host(
+        root, env, runtimes=info.runtimes, cdi_spec_dirs=info.cdi_spec_dirs, gpus_flag=gpus_flag
+    )
+
+
 @pytest.mark.parametrize(
     ("root", "engine", "info", "kind"),
     [
@@ -142,17 +150,14 @@ def test_devices_present_on_the_host_in_natural_order():
     ],
 )
 def test_gpu_access_is_probed_in_order(root, engine, info, kind):
-    probe = probe_host(ROOTS / root, {}, ENGINES[engine](engine, ""), info)
+    probe = probe_with(ROOTS / root, {}, engine, info)
     assert choose_gpu(probe).kind == kind
-
-
-DOCKER = ENGINES["docker"]("docker", "buildkit")
 
 
 def test_probe_reads_display_settings_only_with_a_display():
     root = ROOTS / "devices"
     env = {"DISPLAY": ":0", "HOME": "/home/user"}
-    probe = probe_host(root, env, DOCKER, EngineInfo())
+    probe = probe_with(root, env, "docker", EngineInfo())
     assert (probe.display, probe.x11_sockets, probe.xauthority) == (
         ":0",
         True,
@@ -160,9 +165,9 @@ def test_probe_reads_display_settings_only_with_a_display():
     )
     assert probe.jtop_socket
     assert probe.localtime
-    missing = probe_host(root, {**env, "XAUTHORITY": "/nowhere"}, DOCKER, EngineInfo())
+    missing = probe_with(root, {**env, "XAUTHORITY": "/nowhere"}, "docker", EngineInfo())
     assert missing.xauthority == ""
-    without = probe_host(root, {"HOME": "/home/user"}, DOCKER, EngineInfo())
+    without = probe_with(root, {"HOME": "/home/user"}, "docker", EngineInfo())
     assert (without.display, without.x11_sockets, without.xauthority) == ("", False, "")
 
 

@@ -33,6 +33,8 @@ from jetforge.cache.control import (
     read_state,
 )
 from jetforge.cache.sources import Probe, Source, is_cache_off, is_loopback, probe_build_sources
+from jetforge.core.dockerfile import edit_dockerfile
+from jetforge.core.plan import Stage
 
 CONFIG_SECRET = "jetforge-cache"  # noqa: S105 - a secret's id, not a password
 CONFIG_TARGET = "/run/secrets/jetforge-cache"
@@ -234,3 +236,13 @@ def parse_cache_event(line: str) -> str | None:
     if not match:
         return None
     return f"{match.group(1)} {match.group(2) or ''}".strip()
+
+
+def built_dockerfile(stage: Stage, run_mounts: Sequence[str] = ()) -> str:
+    """The Dockerfile text a build of ``stage`` writes to its logs and builds: the
+    package's own as :func:`edit_dockerfile` makes it (the stage key reset after each
+    ``FROM``, the plan's edits, a locked build's pins), with the package cache's
+    ``run_mounts``."""
+    text = stage.dockerfile.read_text(encoding="utf-8")
+    edited = edit_dockerfile(text, stage.edits, stage.pins)
+    return add_run_mounts(edited, run_mounts) if run_mounts else edited

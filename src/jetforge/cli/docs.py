@@ -17,7 +17,7 @@ from typing import Any
 from packaging.version import Version
 
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session, shipped_packages
+from jetforge.cli.session import Session
 from jetforge.cli.variants import read_doc
 from jetforge.core.catalog import Catalog, Variant
 from jetforge.core.spec import TIERS
@@ -26,6 +26,7 @@ from jetforge.errors import FailureError, UsageError
 from jetforge.host.files import check_regular_or_absent, read_regular_text, write_atomic
 from jetforge.host.platform import detect_platform
 from jetforge.host.platform_data import target_names
+from jetforge.ops.workspace import shipped_packages
 
 CI_COLUMN = "debian12"
 DEFAULT_PAGE = "docs/packages.md"  # what --check compares without --output

@@ -19,7 +19,7 @@ from jetforge.cache.sources import is_cache_off, mirrors_from, probe_build_sourc
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_engine_option
 from jetforge.core.platform import Platform
-from jetforge.engine.table import DEFAULT, ENGINES, choose_engine, engine_class
+from jetforge.engine.table import DEFAULT, ENGINES, choose_engine, engine_class, engine_names
 from jetforge.errors import EngineUnavailableError, PlatformError, UsageError
 from jetforge.host.platform import detect_platform
 from jetforge.host.probe import HOST_ROOT_VARIABLE, probe_host
@@ -95,7 +95,7 @@ def iter_checks(session: Session) -> Iterator[Check]:
 
 def _settings(session: Session) -> tuple[Settings, Check]:
     try:
-        settings = load_settings(session.cwd, session.env)
+        settings = load_settings(session.cwd, session.env, engine_names)
     except UsageError as error:
         return Settings(), Check("config", PROBLEM, str(error), "correct the file")
     where = f"read {settings.path}" if settings.path else "no jetforge.toml; using defaults"
@@ -117,7 +117,18 @@ def _engine_checks(
         return
     yield check_engine(engine.name, info)
     yield check_builder(engine.builder())
-    yield from check_gpu(engine, probe_host(root, session.env, engine, info), info, platform)
+    yield from check_gpu(
+        engine,
+        probe_host(
+            root,
+            session.env,
+            runtimes=info.runtimes,
+            cdi_spec_dirs=info.cdi_spec_dirs,
+            gpus_flag=engine.gpus_flag,
+        ),
+        info,
+        platform,
+    )
     data_root = info.data_root
     prune = f"{engine.name} system prune"
     if not data_root:

@@ -108,10 +108,17 @@ def main(
                 args = parser.parse_args(given)
             except SystemExit as exit_:
                 return int(exit_.code or 0)
-        from jetforge.cli.session import CommonOptions, Session
+        from jetforge.cli.session import CommonOptions, Session, parsed_choices
 
-        options = CommonOptions.parsed(args)
-        session = Session(args, out, err, given, options=options, keeps=keeps_files(args))
+        session = Session(
+            args=args,
+            stdout=out,
+            stderr=err,
+            argv=given,
+            options=CommonOptions.parsed(args),
+            choices=parsed_choices(args),
+            keeps=keeps_files(args),
+        )
         running.verbose, running.session = args.verbose, session
         if env is not None:
             session.env = env

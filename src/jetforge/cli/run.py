@@ -103,18 +103,25 @@ def run(session: Session) -> int:
             f"run: --package-format: '{package_format}' is not one of " + ", ".join(ROOT_FORMATS)
         )
     # run's own words carry its package options (everything else goes to the engine)
-    options = replace(
-        session.options,
+    choices = replace(
+        session.choices,
         package_dirs=tuple(split_list(words.own_values("--package-dirs"))),
         package_format=package_format,
         skip_packages=(),
     )
-    session = replace(session, options=options)
+    session = replace(session, choices=choices)
     dry_run = words.has_own("--dry-run")
     kind = choose_engine(words.own_value("--engine"), session.env, session.settings.engine)
     engine = kind.connect(session.env)
     root = Path(words.own_value("--host-root") or session.env.get(HOST_ROOT_VARIABLE) or "/")
-    probe = probe_host(root, session.env, engine, engine.info())
+    info = engine.info()
+    probe = probe_host(
+        root,
+        session.env,
+        runtimes=info.runtimes,
+        cdi_spec_dirs=info.cdi_spec_dirs,
+        gpus_flag=engine.gpus_flag,
+    )
     image = str(image_reference(choose_image(session, engine, words, dry_run=dry_run), "run"))
     request = RunRequest(
         image=image,

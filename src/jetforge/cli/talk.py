@@ -68,7 +68,7 @@ class TerminalConversation:
 def build_command_line(session: Session, name: str, engine: str | None) -> str:
     """The ``jetforge build`` command that builds ``name`` as this command would (with
     its package options): to resume a build that failed."""
-    options = session.options
+    options = session.choices
     argv = ["build"]
     for directory in options.package_dirs:
         argv += ["--package-dirs", directory]

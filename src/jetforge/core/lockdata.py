@@ -18,9 +18,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from jetforge.core.inventory import Deb, Distribution, Interpreter, Inventory, Source
-from jetforge.core.lockfile import LOCK_FORMAT, LockedStage
 from jetforge.core.tags import parse_image_ref, reference_problem
 from jetforge.errors import LockfileError
+
+LOCK_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class LockedStage:
+    """One stage as built: what it added to its parent image and what it removed.
+
+    ``inventoried`` is false when the image could not be listed (no ``sh`` in it); the
+    next stage is then compared with the nearest image that could."""
+
+    index: int
+    variant: str
+    key: str
+    image: str
+    image_id: str
+    added: Inventory
+    removed: Inventory
+    inventoried: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,32 +13,14 @@ from typing import TYPE_CHECKING
 
 from jetforge import __version__
 from jetforge.core.inventory import Distribution, Inventory, installed
+from jetforge.core.lockdata import LOCK_FORMAT, LockData, LockedStage
 from jetforge.core.names import base_name
 from jetforge.core.pins import free_names
 
 if TYPE_CHECKING:
-    from jetforge.core.lockdata import LockData
     from jetforge.core.plan import Plan
 
-LOCK_FORMAT = 1
 LOCK_FILE = "jetforge.lock.json"
-
-
-@dataclass(frozen=True, slots=True)
-class LockedStage:
-    """One stage as built: what it added to its parent image and what it removed.
-
-    ``inventoried`` is false when the image could not be listed (no ``sh`` in it); the
-    next stage is then compared with the nearest image that could."""
-
-    index: int
-    variant: str
-    key: str
-    image: str
-    image_id: str
-    added: Inventory
-    removed: Inventory
-    inventoried: bool = True
 
 
 @dataclass(frozen=True, slots=True)

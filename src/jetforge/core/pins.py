@@ -33,7 +33,7 @@ from jetforge.core.inventory import canonical_name
 from jetforge.core.names import base_name
 
 if TYPE_CHECKING:
-    from jetforge.core.lockfile import LockedStage
+    from jetforge.core.lockdata import LockedStage
 
 APT_PREFERENCES = "/etc/apt/preferences.d/jetforge-lock"
 PYTHON_PINS = "/etc/jetforge/lock/python.txt"

@@ -14,6 +14,11 @@ ENGINES: Mapping[str, type[CliEngine]] = {"docker": DockerEngine, "podman": Podm
 DEFAULT = "docker"
 
 
+def engine_names() -> tuple[str, ...]:
+    """The names ``--engine``, ``engine =`` and a worker's ``engine`` may take."""
+    return tuple(ENGINES)
+
+
 def engine_class(name: str) -> type[CliEngine]:
     """The engine called ``name``; an unknown one is a usage error naming the valid ones."""
     found = ENGINES.get(name)

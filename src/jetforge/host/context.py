@@ -12,27 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jetforge.core.dockerfile import Context, edit_dockerfile
+from jetforge.core.dockerfile import Context
 from jetforge.errors import DefinitionError
 
 if TYPE_CHECKING:
-    from jetforge.core.plan import Stage
+    pass
 
 META_DOCKERFILE = Path(__file__).parents[1] / "data" / "meta.Dockerfile"
-
-
-def built_dockerfile(stage: Stage, run_mounts: Sequence[str] = ()) -> str:
-    """The Dockerfile text a build of ``stage`` writes to its logs and builds: the
-    package's own as :func:`edit_dockerfile` makes it (the stage key reset after each
-    ``FROM``, the plan's edits, a locked build's pins), with the package cache's
-    ``run_mounts``."""
-    text = stage.dockerfile.read_text(encoding="utf-8")
-    edited = edit_dockerfile(text, stage.edits, stage.pins)
-    if run_mounts:
-        from jetforge.cache.builds import add_run_mounts
-
-        edited = add_run_mounts(edited, run_mounts)
-    return edited
 
 
 def read_context(

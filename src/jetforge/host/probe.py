@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from jetforge.engine.base import Engine, EngineInfo
 from jetforge.host.files import MIB, UnreadableFileError, read_regular
 
 # Where dockerd finds nvidia-container-runtime-hook for --gpus (its PATH as a service).
@@ -116,14 +115,23 @@ def _xauthority(root: Path, env: Mapping[str, str]) -> str:
     return candidate if candidate and _under(root, candidate).is_file() else ""
 
 
-def probe_host(root: Path, env: Mapping[str, str], engine: Engine, info: EngineInfo) -> HostProbe:
-    """Look at the engine's info and at the host under ``root``; ``env`` gives the
-    display settings (``DISPLAY``, ``XAUTHORITY``, ``HOME``)."""
+def probe_host(
+    root: Path,
+    env: Mapping[str, str],
+    *,
+    runtimes: Sequence[str],
+    cdi_spec_dirs: Sequence[str],
+    gpus_flag: bool,
+) -> HostProbe:
+    """Look at the host under ``root`` for an engine with ``runtimes`` registered, reading
+    CDI specs from ``cdi_spec_dirs`` and taking ``--gpus`` when ``gpus_flag`` (what the
+    engine says of itself); ``env`` gives the display settings (``DISPLAY``,
+    ``XAUTHORITY``, ``HOME``)."""
     display = env.get("DISPLAY", "")
     return HostProbe(
-        runtimes=info.runtimes,
-        cdi_gpu=has_cdi_gpu(root, info.cdi_spec_dirs),
-        gpus_hook=engine.gpus_flag and has_gpus_hook(root),
+        runtimes=tuple(runtimes),
+        cdi_gpu=has_cdi_gpu(root, cdi_spec_dirs),
+        gpus_hook=gpus_flag and has_gpus_hook(root),
         localtime=_under(root, "/etc/localtime").exists(),
         display=display,
         x11_sockets=bool(display) and _under(root, X11_SOCKETS).exists(),

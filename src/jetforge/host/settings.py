@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,8 +77,12 @@ def find_settings_file(cwd: Path, env: Mapping[str, str]) -> Path | None:
     return None
 
 
-def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
-    """Read the config file in effect; an error names the file and the problem."""
+def load_settings(
+    cwd: Path, env: Mapping[str, str], engines: Callable[[], Sequence[str]]
+) -> Settings:
+    """Read the config file in effect; an error names the file and the problem.
+    ``engines`` gives the engine names a worker may name (asked only when there are
+    workers)."""
     path = find_settings_file(cwd, env)
     if path is None:
         return Settings()
@@ -106,11 +110,10 @@ def load_settings(cwd: Path, env: Mapping[str, str]) -> Settings:
     if not isinstance(engine, str):
         raise UsageError(f"{path}: 'engine' must be 'docker' or 'podman'")
     workers: tuple[Worker, ...] = ()
-    if "workers" in data:  # the engine table only then (start-up time)
-        from jetforge.engine.table import ENGINES
+    if "workers" in data:
         from jetforge.host.workers import parse_workers
 
-        workers = parse_workers(data["workers"], path, tuple(ENGINES))
+        workers = parse_workers(data["workers"], path, engines())
     return Settings(
         path=path,
         package_dirs=package_dirs,

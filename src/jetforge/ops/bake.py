@@ -28,7 +28,8 @@ from jetforge.host.registry import RegistryLocation, oci_architecture, registry_
 from jetforge.ops.chains import simulated_plans
 
 if TYPE_CHECKING:
-    from jetforge.ops.chains import BuildRequest, Workspace
+    from jetforge.ops.chains import BuildRequest
+    from jetforge.ops.workspace import Workspace
 
 BAKE_FILE = "docker-bake.json"
 DEFAULT_GROUP = "default"  # the final stage of every chain
@@ -120,7 +121,7 @@ def bake_file(
     (stages that several chains share, by key, once), ``default`` with every chain's last
     stage, ``stages`` with all of them in build order.
 
-    With ``cache`` (the first configured registry) the targets are tagged where
+    With ``cache`` (the first configured registry) the targets are tagged workspace
     ``jetforge build`` looks for stage images there, and read and write their BuildKit
     cache next to them; without it they are tagged with the local stage image names.
     """
@@ -222,14 +223,14 @@ def _relative(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
-def write_bake(request: BuildRequest, where: Workspace, directory: Path) -> BakeOutcome:
+def write_bake(request: BuildRequest, workspace: Workspace, directory: Path) -> BakeOutcome:
     """Plan ``request`` as ``build --simulate`` does and write ``docker-bake.json`` and
     the files its targets need into ``directory``."""
     bake_attributes(shlex.split(request.build_flags), "--build-flags")
-    directory = (where.cwd / directory).resolve()  # as bake will see it: no links, no ".."
+    directory = (workspace.cwd / directory).resolve()  # as bake will see it: no links, no ".."
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"--output: {directory} is not a directory")
-    simulation = simulated_plans(request, where)
+    simulation = simulated_plans(request, workspace)
     for plan in simulation.plans:
         for stage in plan.stages:
             if directory.is_relative_to(stage.context.resolve()):
@@ -239,12 +240,12 @@ def write_bake(request: BuildRequest, where: Workspace, directory: Path) -> Bake
                     "directory"
                 )
     if simulation.base_id is None:
-        where.warn(
+        workspace.warn(
             "the stage keys come from the base image's name, not its id (no engine "
             "answered, or the base image is not here): a later 'jetforge build' will not "
             "find these images by key; pull the base image and run 'jetforge bake' again"
         )
-    locations = registry_locations(where.settings.registries, where.env)
+    locations = registry_locations(workspace.settings.registries, workspace.env)
     made = bake_file(simulation.plans, directory, cache=locations[0] if locations else None)
     path = directory / BAKE_FILE
     try:

@@ -18,59 +18,28 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from jetforge.cache.builds import built_dockerfile
 from jetforge.core.lockfile import plan_mismatch
 from jetforge.core.plan import Plan, PlanOptions, Stage, plan_build
 from jetforge.core.resolve import Resolution, expand_requests, resolve
 from jetforge.engine.table import choose_engine
 from jetforge.errors import JetforgeError, RegistryError, StageFailedError, UsageError
-from jetforge.host.context import built_dockerfile, read_context
+from jetforge.host.context import read_context
 from jetforge.host.digests import Digests
 from jetforge.host.files import held
 from jetforge.host.trust import trust_context
 
 if TYPE_CHECKING:
     from jetforge.cache.builds import BuildCache
-    from jetforge.core.catalog import Catalog
-    from jetforge.core.platform import Platform
     from jetforge.engine.base import Engine
     from jetforge.engine.cli_engine import CliEngine
-    from jetforge.host.settings import Settings
     from jetforge.ops.executor import BuildOptions
     from jetforge.ops.lockstep import Pinned
     from jetforge.ops.results import Summary
+    from jetforge.ops.workspace import Workspace
     from jetforge.reporter import Reporter
-
-
-class Workspace(Protocol):
-    """Where a command runs: the package catalog, platform, environment, settings and
-    directories, and where its notes and warnings go (the CLI's session is one)."""
-
-    @property
-    def catalog(self) -> Catalog: ...
-    @property
-    def platform(self) -> Platform: ...
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def cache_dir(self) -> Path: ...
-    @property
-    def data_dir(self) -> Path: ...
-    @property
-    def state_dir(self) -> Path: ...
-
-    env: Mapping[str, str]
-    cwd: Path
-
-    def note(self, message: str) -> None:
-        """One informational line."""
-
-    def warn(self, message: str) -> None:
-        """One warning line."""
-
-    def report_problems(self, *, each: bool) -> None:
-        """Report the catalog's broken package definitions (one line, or each)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +97,7 @@ class Simulation:
 
 def build_chains(
     request: BuildRequest,
-    where: Workspace,
+    workspace: Workspace,
     reporting: Callable[[], AbstractContextManager[Reporter]],
 ) -> Iterator[ChainOutcome]:
     """Build every chain of ``request``, yielding each outcome as it ends; a failed stage
@@ -137,28 +106,30 @@ def build_chains(
     from jetforge.ops.executor import Executor
     from jetforge.ops.lockstep import pinned_base
 
-    checked = check_request(request, where)
+    checked = check_request(request, workspace)
     locked, planning = checked.locked, checked.planning
-    engine = choose_engine(request.engine, where.env, where.settings.engine).connect(where.env)
-    where.note(builder_line(engine))
-    base = base_reference(request, where)
+    engine = choose_engine(request.engine, workspace.env, workspace.settings.engine).connect(
+        workspace.env
+    )
+    workspace.note(builder_line(engine))
+    base = base_reference(request, workspace)
     if locked is not None:
         base = pinned_base(engine, base, locked)
         planning = replace(planning, base_image=base)
-    base_id = _ensure_base(where, engine, base)
+    base_id = _ensure_base(workspace, engine, base)
     planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
-    plans = checked.plans(where, planning)
-    options = _build_options(request, where, engine, plans)
+    plans = checked.plans(workspace, planning)
+    options = _build_options(request, workspace, engine, plans)
     if locked is not None:
         options = [replace(chosen, locked=locked) for chosen in options]
-    where.data_dir.mkdir(parents=True, exist_ok=True)
+    workspace.data_dir.mkdir(parents=True, exist_ok=True)
     if checked.farm:
         from jetforge.ops.farm.run import farm_chains
 
         ends = farm_chains(
-            request.workers, where, engine, (base, base_id), plans, options, reporting
+            request.workers, workspace, engine, (base, base_id), plans, options, reporting
         )
-        with _building(where, engine, plans), contextlib.closing(ends):
+        with _building(workspace, engine, plans), contextlib.closing(ends):
             # a failure stops the farm's other work at once
             for end in ends:
                 if end.failure is not None and not request.skip_errors:
@@ -168,9 +139,9 @@ def build_chains(
         return
     for number, (plan, chosen) in enumerate(zip(plans, options, strict=True), start=1):
         if len(plans) > 1:
-            where.note(f"chain {number}/{len(plans)}: {plan.final_image}")
+            workspace.note(f"chain {number}/{len(plans)}: {plan.final_image}")
         try:
-            with _building(where, engine, [plan]), reporting() as reporter:
+            with _building(workspace, engine, [plan]), reporting() as reporter:
                 summary = Executor(plan, engine, chosen, reporter).execute()
         except StageFailedError as failure:
             if not request.skip_errors:
@@ -181,7 +152,7 @@ def build_chains(
 
 
 @contextlib.contextmanager
-def _building(where: Workspace, engine: Engine, plans: list[Plan]) -> Iterator[None]:
+def _building(workspace: Workspace, engine: Engine, plans: list[Plan]) -> Iterator[None]:
     """Hold, on this host, the final images of ``plans`` on ``engine``'s kind while they
     build (two daemons of one kind wait for each other too: rare, and only slower).
 
@@ -193,13 +164,13 @@ def _building(where: Workspace, engine: Engine, plans: list[Plan]) -> Iterator[N
     with contextlib.ExitStack() as stack:
         for final in finals:
             digest = hashlib.sha256(f"{engine.name}|{final}".encode()).hexdigest()[:32]
-            path = where.cache_dir / "building" / f"{digest}.lock"
-            stack.enter_context(held(path, functools.partial(_waiting, where, final)))
+            path = workspace.cache_dir / "building" / f"{digest}.lock"
+            stack.enter_context(held(path, functools.partial(_waiting, workspace, final)))
         yield
 
 
-def _waiting(where: Workspace, final: str, holder: str) -> None:
-    where.note(f"waiting for another jetforge build of {final} (process {holder})")
+def _waiting(workspace: Workspace, final: str, holder: str) -> None:
+    workspace.note(f"waiting for another jetforge build of {final} (process {holder})")
 
 
 def builder_line(engine: Engine) -> str:
@@ -211,21 +182,21 @@ def builder_line(engine: Engine) -> str:
 
 
 def _build_options(
-    request: BuildRequest, where: Workspace, engine: Engine, plans: list[Plan]
+    request: BuildRequest, workspace: Workspace, engine: Engine, plans: list[Plan]
 ) -> list[BuildOptions]:
     """How each plan is executed: its logs directory, tests, push, registry lookup and the
     package cache's flags."""
     from jetforge.ops.executor import BuildOptions
 
-    package_cache = build_cache(where, engine)
-    logs = _logs_dir(request, where)
-    remote = None if request.rebuild else _registry_lookup(where)
+    package_cache = build_cache(workspace, engine)
+    logs = _logs_dir(request, workspace)
+    remote = None if request.rebuild else _registry_lookup(workspace)
     return [
         BuildOptions(
             logs_dir=logs / plan.final_image.name if len(plans) > 1 else logs,
-            data_dir=where.data_dir,
-            results_dir=where.state_dir / "test-results",
-            state_dir=where.state_dir,
+            data_dir=workspace.data_dir,
+            results_dir=workspace.state_dir / "test-results",
+            state_dir=workspace.state_dir,
             rebuild=request.rebuild,
             skip_tests=request.skip_tests,
             test_only=request.test_only,
@@ -235,27 +206,27 @@ def _build_options(
             build_extra=package_cache.build_extra,
             run_mounts=package_cache.run_mounts,
             lock=True,
-            lock_file=where.cwd / request.lock_file if request.lock_file else None,
+            lock_file=workspace.cwd / request.lock_file if request.lock_file else None,
         )
         for plan in plans
     ]
 
 
-def simulated_plans(request: BuildRequest, where: Workspace) -> Simulation:
+def simulated_plans(request: BuildRequest, workspace: Workspace) -> Simulation:
     """The plans of ``request`` without building, refused where a build refuses them
     (:func:`check_request`, and a locked build's chain, platform and base): with an engine
     that answers, exactly what a build would run (its build mode, the base image's id, the
     cache's flags, the Dockerfiles it writes); without one, the plan from the base image's
     reference and the configured engine's usual mode (the base image's id unchecked)."""
-    checked = check_request(request, where)
+    checked = check_request(request, workspace)
     planning = checked.planning
-    kind = choose_engine(request.engine, where.env, where.settings.engine)
+    kind = choose_engine(request.engine, workspace.env, workspace.settings.engine)
     try:
-        engine = kind.connect(where.env)
+        engine = kind.connect(workspace.env)
     except JetforgeError:
-        plans = checked.plans(where, replace(planning, build_mode=kind.default_build_mode))
+        plans = checked.plans(workspace, replace(planning, build_mode=kind.default_build_mode))
         return Simulation(plans, kind.name, dockerfiles=_dockerfiles(plans, ()))
-    base = base_reference(request, where)
+    base = base_reference(request, workspace)
     if checked.locked is not None:
         from jetforge.ops.lockstep import pinned_base
 
@@ -263,10 +234,12 @@ def simulated_plans(request: BuildRequest, where: Workspace) -> Simulation:
         planning = replace(planning, base_image=base)
     info = engine.inspect(base)
     if info is None:
-        where.note(f"base image {base} is not here: keys use its name (a build pulls it)")
+        workspace.note(f"base image {base} is not here: keys use its name (a build pulls it)")
     base_id = info.id if info else None
-    plans = checked.plans(where, replace(planning, build_mode=engine.build_mode, base_id=base_id))
-    cache = build_cache(where, engine)
+    plans = checked.plans(
+        workspace, replace(planning, build_mode=engine.build_mode, base_id=base_id)
+    )
+    cache = build_cache(workspace, engine)
     dockerfiles = _dockerfiles(plans, cache.run_mounts)
     return Simulation(plans, engine.program, cache.build_extra, base_id, dockerfiles)
 
@@ -295,11 +268,11 @@ class CheckedRequest:
     planning: PlanOptions
     farm: bool
 
-    def plans(self, where: Workspace, planning: PlanOptions) -> list[Plan]:
+    def plans(self, workspace: Workspace, planning: PlanOptions) -> list[Plan]:
         """The plans with ``planning`` (these options, completed); a locked build's are
         refused unless they are its lockfile's chain, on its platform and base image (the
         base when ``planning`` has its id)."""
-        plans = make_plans(where, self.chains, planning)
+        plans = make_plans(workspace, self.chains, planning)
         locked = self.locked
         if locked is not None:
             problem = plan_mismatch(
@@ -314,93 +287,97 @@ class CheckedRequest:
         return plans
 
 
-def check_request(request: BuildRequest, where: Workspace) -> CheckedRequest:
+def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest:
     """What a build refuses before the engine is asked anything, for ``build`` and
     ``build --simulate`` alike: the packages, ``--lock`` and ``--locked``, the lockfile and
     ``--upgrade``, the ``--workers`` and their registry."""
     from jetforge.ops.lockstep import check_lock_options, read_pinned
 
-    chains = resolve_chains(request, where)
-    check_lock_options(request.lock_file, request.locked, request.multiple, where.cwd)
+    chains = resolve_chains(request, workspace)
+    check_lock_options(request.lock_file, request.locked, request.multiple, workspace.cwd)
     locked = None
     if request.locked is not None:
-        locked = read_pinned(where.cwd / request.locked, request.upgrade, refresh=request.refresh)
+        locked = read_pinned(
+            workspace.cwd / request.locked, request.upgrade, refresh=request.refresh
+        )
     farm = request.workers not in ((), ("local",))
     if farm:
         from jetforge.ops.farm.run import check_farm
 
-        check_farm(request.workers, where)
-    planning = plan_options(request, where)
+        check_farm(request.workers, workspace)
+    planning = plan_options(request, workspace)
     if locked is not None:
         planning = replace(planning, locked=locked.lock, upgrade=locked.upgrade)
     return CheckedRequest(chains, locked, planning, farm)
 
 
-def resolve_chains(request: BuildRequest, where: Workspace) -> list[Resolution]:
+def resolve_chains(request: BuildRequest, workspace: Workspace) -> list[Resolution]:
     """Resolve every chain the request asks for (one, or one per package with
     ``multiple``); bad requests fail here, before the engine is asked anything."""
     if not request.packages:
         raise UsageError("build: name at least one PACKAGE ('jetforge list' shows them)")
-    catalog = where.catalog
-    where.report_problems(each=False)
+    catalog = workspace.catalog
+    workspace.report_problems(each=False)
     requests = expand_requests(catalog, list(request.packages))
     groups = [[one] for one in requests] if request.multiple else [requests]
-    return [resolve(catalog, group, where.env) for group in groups]
+    return [resolve(catalog, group, workspace.env) for group in groups]
 
 
-def base_reference(request: BuildRequest, where: Workspace) -> str:
+def base_reference(request: BuildRequest, workspace: Workspace) -> str:
     """The first stage's base: ``--base``, the config file's image for the distro, or the
     platform's default (SPEC section 7)."""
-    platform = where.platform
+    platform = workspace.platform
     return (
-        request.base or where.settings.base_image_for(str(platform.distro)) or platform.base_image
+        request.base
+        or workspace.settings.base_image_for(str(platform.distro))
+        or platform.base_image
     )
 
 
-def plan_options(request: BuildRequest, where: Workspace) -> PlanOptions:
+def plan_options(request: BuildRequest, workspace: Workspace) -> PlanOptions:
     """The plan options of the request; the build mode and base id come later."""
     return PlanOptions(
         name=request.name,
-        base_image=base_reference(request, where),
-        build_args=(*_proxy_args(request, where.env), *request.build_args),
+        base_image=base_reference(request, workspace),
+        build_args=(*_proxy_args(request, workspace.env), *request.build_args),
         build_flags=request.build_flags,
         created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        trust_context=trust_context(request.ca_bundle, where.env, where.cache_dir),
+        trust_context=trust_context(request.ca_bundle, workspace.env, workspace.cache_dir),
         no_github_api=request.no_github_api,
-        outputs=(_logs_root(request, where), where.cache_dir),
+        outputs=(_logs_root(request, workspace), workspace.cache_dir),
     )
 
 
-def make_plans(where: Workspace, chains: list[Resolution], planning: PlanOptions) -> list[Plan]:
+def make_plans(workspace: Workspace, chains: list[Resolution], planning: PlanOptions) -> list[Plan]:
     """The plan of each chain; context files are hashed once until they change."""
-    digests = Digests(where.cache_dir / "digests.json")
+    digests = Digests(workspace.cache_dir / "digests.json")
     read = functools.partial(read_context, digest=digests.digest)
-    plans = [plan_build(chain, where.platform, planning, read) for chain in chains]
+    plans = [plan_build(chain, workspace.platform, planning, read) for chain in chains]
     digests.save()
     return plans
 
 
-def build_cache(where: Workspace, engine: Engine) -> BuildCache:
+def build_cache(workspace: Workspace, engine: Engine) -> BuildCache:
     """The package cache for one build: sources probed, secrets written, and every note
     and warning (one line each) passed on."""
     from jetforge.cache.builds import prepare_build_cache
     from jetforge.cache.control import CachePaths
     from jetforge.cache.sources import mirrors_from, pypi_from
 
-    settings = where.settings
+    settings = workspace.settings
     setup = prepare_build_cache(
-        CachePaths.under(where.cache_dir),
-        mirrors=mirrors_from(settings.cache_urls, where.env),
-        pypi=pypi_from(settings.pypi_url, where.env),
+        CachePaths.under(workspace.cache_dir),
+        mirrors=mirrors_from(settings.cache_urls, workspace.env),
+        pypi=pypi_from(settings.pypi_url, workspace.env),
         build_mode=engine.build_mode,
         secrets=engine.supports_secrets,
-        platform=where.platform.tag_postfix,
-        env=where.env,
+        platform=workspace.platform.tag_postfix,
+        env=workspace.env,
     )
     for line in setup.warnings:
-        where.warn(line)
+        workspace.warn(line)
     for line in setup.notes:
-        where.note(line)
+        workspace.note(line)
     return setup
 
 
@@ -420,10 +397,10 @@ def _proxy_args(request: BuildRequest, env: Mapping[str, str]) -> tuple[tuple[st
     )
 
 
-def _registry_lookup(where: Workspace) -> Callable[[Stage], str | None] | None:
+def _registry_lookup(workspace: Workspace) -> Callable[[Stage], str | None] | None:
     """A finder of stage images in the configured registries (SPEC 6.4), or None.
 
-    A stage image is looked up as ``<registry>/<namespace>/NAME:TAG-<variant>`` (where
+    A stage image is looked up as ``<registry>/<namespace>/NAME:TAG-<variant>`` (workspace
     ``--push`` puts it) and reused when its ``jetforge.stage-key`` label matches. An
     unreachable registry is reported once and then left alone.
     """
@@ -431,11 +408,11 @@ def _registry_lookup(where: Workspace) -> Callable[[Stage], str | None] | None:
     from jetforge.host.credentials import CredentialStore
     from jetforge.host.registry import RegistryClient, registry_locations
 
-    locations = registry_locations(where.settings.registries, where.env)
+    locations = registry_locations(workspace.settings.registries, workspace.env)
     if not locations:
         return None
-    client = RegistryClient(CredentialStore(where.env), timeout=5.0)
-    arch = where.platform.arch
+    client = RegistryClient(CredentialStore(workspace.env), timeout=5.0)
+    arch = workspace.platform.arch
     down: set[str] = set()
 
     def find(stage: Stage) -> str | None:
@@ -447,7 +424,7 @@ def _registry_lookup(where: Workspace) -> Callable[[Stage], str | None] | None:
                 remote = client.inspect(reference, arch)
             except RegistryError as error:
                 down.add(str(location))
-                where.warn(f"registry {location}: {error}; not looked at again in this build")
+                workspace.warn(f"registry {location}: {error}; not looked at again in this build")
                 continue
             if remote is not None and remote.labels.get(STAGE_KEY) == stage.key:
                 return str(reference)
@@ -456,33 +433,33 @@ def _registry_lookup(where: Workspace) -> Callable[[Stage], str | None] | None:
     return find
 
 
-def _ensure_base(where: Workspace, engine: CliEngine, base: str) -> str:
+def _ensure_base(workspace: Workspace, engine: CliEngine, base: str) -> str:
     """The base image's id, pulling it when it is not present."""
     info = engine.inspect(base)
     if info is None:
-        where.note(f"pulling base image {base}")
+        workspace.note(f"pulling base image {base}")
         engine.pull(base, lambda _line: None)
         info = engine.inspect(base)
     if info is None:
         raise UsageError(
             f"base image '{base}' is neither present nor pullable; create it with "
-            f"'jetforge bootstrap --distro {where.platform.distro} --tag {base}' "
+            f"'jetforge bootstrap --distro {workspace.platform.distro} --tag {base}' "
             "or choose another with --base"
         )
     return info.id
 
 
-def _logs_root(request: BuildRequest, where: Workspace) -> Path:
+def _logs_root(request: BuildRequest, workspace: Workspace) -> Path:
     """``--logs``, else the directory the dated log directories go to."""
     if request.logs is not None:
-        return where.cwd / request.logs
-    return where.settings.logs_dir or where.cwd / "logs"
+        return workspace.cwd / request.logs
+    return workspace.settings.logs_dir or workspace.cwd / "logs"
 
 
-def _logs_dir(request: BuildRequest, where: Workspace) -> Path:
+def _logs_dir(request: BuildRequest, workspace: Workspace) -> Path:
     """A new, unique ``logs/<YYYYMMDD_HHMMSS>`` (or ``--logs``) directory, readable by its
     owner only (logs hold build commands and their output)."""
-    root = _logs_root(request, where)
+    root = _logs_root(request, workspace)
     try:
         if request.logs is not None:
             root.mkdir(mode=0o700, parents=True, exist_ok=True)

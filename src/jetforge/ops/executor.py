@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
-from jetforge.cache.builds import parse_cache_event
+from jetforge.cache.builds import built_dockerfile, parse_cache_event
 from jetforge.core.labels import STAGE_KEY
 from jetforge.core.names import base_name
 from jetforge.core.plan import (
@@ -35,7 +35,6 @@ from jetforge.core.plan import (
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import Command, parent_flags, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
-from jetforge.host.context import built_dockerfile
 from jetforge.host.process import Completed, OutputSink
 from jetforge.ops.lockstep import Locking, Pinned
 from jetforge.ops.results import (

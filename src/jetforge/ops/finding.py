@@ -25,8 +25,9 @@ from jetforge.ops.autotag import (
     find_in_registries,
     find_local,
 )
-from jetforge.ops.chains import BuildRequest, Workspace, build_chains
+from jetforge.ops.chains import BuildRequest, build_chains
 from jetforge.ops.results import is_marked, tested_marker
+from jetforge.ops.workspace import Workspace
 
 if TYPE_CHECKING:
     from jetforge.engine.base import Engine
@@ -70,7 +71,7 @@ class Found:
 
 def find_or_build(
     request: FindRequest,
-    where: Workspace,
+    workspace: Workspace,
     conversation: Conversation,
     reporting: Callable[[], AbstractContextManager[Reporter]],
 ) -> Found:
@@ -78,9 +79,11 @@ def find_or_build(
     wanted = Wanted(request.name.strip())
     if not wanted.base_name:
         raise UsageError("autotag: NAME is empty")
-    platform = where.platform
-    engine = choose_engine(request.engine, where.env, where.settings.engine).connect(where.env)
-    results = where.state_dir / "test-results"
+    platform = workspace.platform
+    engine = choose_engine(request.engine, workspace.env, workspace.settings.engine).connect(
+        workspace.env
+    )
+    results = workspace.state_dir / "test-results"
     local = find_local(
         engine, wanted, platform, lambda info: is_marked(tested_marker(results, info.id))
     )
@@ -88,23 +91,23 @@ def find_or_build(
     if local.chosen is not None:
         reason = f"local image built for {local.chosen.platform}{_among(local)}"
         return Found(local.chosen.reference, LOCAL, str(local.chosen.platform), reason)
-    where.note(f"no compatible local image holds {wanted.name} ({platform.label})")
-    found = _from_registries(request, where, conversation, engine, wanted)
+    workspace.note(f"no compatible local image holds {wanted.name} ({platform.label})")
+    found = _from_registries(request, workspace, conversation, engine, wanted)
     if found is not None:
         return found
     if not request.build:
         raise FailureError(f"no compatible image for {wanted.name} on {platform.label}")
     # An unknown or unresolvable name fails now, before the question and the build.
-    resolve(where.catalog, [wanted.name], where.env)
+    resolve(workspace.catalog, [wanted.name], workspace.env)
     if not conversation.confirm(f"build {wanted.name} for {platform.label}?"):
         raise FailureError(f"no compatible image for {wanted.name}; not built")
-    where.note(f"building: {request.resume}" if request.resume else f"building {wanted.name}")
+    workspace.note(f"building: {request.resume}" if request.resume else f"building {wanted.name}")
     build = BuildRequest(packages=(wanted.name,), engine=request.engine, resume=request.resume)
-    outcomes = list(build_chains(build, where, reporting))
+    outcomes = list(build_chains(build, workspace, reporting))
     summary = outcomes[-1].summary if outcomes else None
     if summary is None:
         raise FailureError(f"build of {wanted.name} did not produce an image")
-    where.note(
+    workspace.note(
         f"{summary.outcome} {summary.final_image} "
         f"({summary.stage_counts()}; logs: {outcomes[-1].logs_dir})"
     )
@@ -113,37 +116,37 @@ def find_or_build(
 
 def _from_registries(
     request: FindRequest,
-    where: Workspace,
+    workspace: Workspace,
     conversation: Conversation,
     engine: Engine,
     wanted: Wanted,
 ) -> Found | None:
     """The registries' choice, pulled when the request and the user agree; None when
     they hold nothing compatible or the user declines the pull."""
-    locations = registry_locations(where.settings.registries, where.env)
+    locations = registry_locations(workspace.settings.registries, workspace.env)
     if not locations:
         return None
     client = RegistryClient(
-        CredentialStore(where.env),
-        ca_bundle=where.env.get("REQUESTS_CA_BUNDLE") or where.env.get("SSL_CERT_FILE"),
+        CredentialStore(workspace.env),
+        ca_bundle=workspace.env.get("REQUESTS_CA_BUNDLE") or workspace.env.get("SSL_CERT_FILE"),
     )
 
     def warn(error: RegistryError) -> None:
-        where.warn(f"{error}; skipped")
+        workspace.warn(f"{error}; skipped")
 
-    remote = find_in_registries(client, locations, wanted, where.platform, on_problem=warn)
+    remote = find_in_registries(client, locations, wanted, workspace.platform, on_problem=warn)
     conversation.explain(remote)
     chosen = remote.chosen
     if chosen is None:
         searched = ", ".join(map(str, locations))
-        where.note(f"no compatible image of {wanted.name} in {searched}")
+        workspace.note(f"no compatible image of {wanted.name} in {searched}")
         return None
     reason = f"registry image built for {chosen.platform}{_among(remote)}"
     if not request.pull:
         return Found(chosen.reference, REGISTRY, str(chosen.platform), reason)
     if not conversation.confirm(f"pull {chosen.reference}?"):
         return None
-    _pull(where, conversation, engine, chosen.reference)
+    _pull(workspace, conversation, engine, chosen.reference)
     return Found(chosen.reference, REGISTRY, str(chosen.platform), reason + "; pulled")
 
 
@@ -152,14 +155,14 @@ def _among(choice: Choice) -> str:
     return f" (newest of {count} compatible)" if count > 1 else ""
 
 
-def _pull(where: Workspace, conversation: Conversation, engine: Engine, reference: str) -> None:
+def _pull(workspace: Workspace, conversation: Conversation, engine: Engine, reference: str) -> None:
     lines: list[str] = []
 
     def sink(line: str) -> None:
         lines.append(line)
         conversation.output(line)
 
-    where.note(f"pulling {reference}")
+    workspace.note(f"pulling {reference}")
     done = engine.pull(reference, sink)
     if done.returncode != 0:
         last = next((line for line in reversed(lines) if line.strip()), "")

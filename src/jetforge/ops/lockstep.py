@@ -34,12 +34,10 @@ from jetforge.core.inventory import (
     parse_inventory,
 )
 from jetforge.core.labels import CREATED
-from jetforge.core.lockdata import LockData, parse_lock_data
+from jetforge.core.lockdata import LOCK_FORMAT, LockData, LockedStage, parse_lock_data
 from jetforge.core.lockfile import (
     LOCK_FILE,
-    LOCK_FORMAT,
     Lock,
-    LockedStage,
     lock_differences,
     lock_for,
     lock_json,

@@ -18,14 +18,14 @@ from jetforge.ops.farm.schedule import Farm, Store
 if TYPE_CHECKING:
     from jetforge.core.plan import Plan, Stage
     from jetforge.engine.base import Engine
-    from jetforge.ops.chains import Workspace
     from jetforge.ops.executor import BuildOptions
+    from jetforge.ops.workspace import Workspace
     from jetforge.reporter import Reporter
 
 
 def farm_chains(
     names: Sequence[str],
-    where: Workspace,
+    workspace: Workspace,
     local: Engine,
     base: tuple[str, str],
     plans: Sequence[Plan],
@@ -34,22 +34,22 @@ def farm_chains(
 ) -> Generator[Ended, None, None]:
     """Build ``plans`` on the workers called ``names``; ``local`` is the command's engine,
     ``base`` the base image's reference and the id the stage keys were computed from."""
-    store = registry_store(where)
-    sites = connect_sites(names, where, local, base)
+    store = registry_store(workspace)
+    sites = connect_sites(names, workspace, local, base)
     with reporting() as reporter:
         yield from Farm(plans, sites, options, store, reporter, base[1]).run()
 
 
-def check_farm(names: Sequence[str], where: Workspace) -> None:
+def check_farm(names: Sequence[str], workspace: Workspace) -> None:
     """Refuse unknown worker names and a farm without a registry, before anything runs."""
-    choose_workers(names, where.settings.workers, "")
-    registry_store(where)
+    choose_workers(names, workspace.settings.workers, "")
+    registry_store(workspace)
 
 
-def registry_store(where: Workspace) -> Store:
+def registry_store(workspace: Workspace) -> Store:
     """Where stage images go between workers: the first configured registry, under the
     names a later build looks them up by."""
-    locations = registry_locations(where.settings.registries, where.env)
+    locations = registry_locations(workspace.settings.registries, workspace.env)
     if not locations:
         raise UsageError(
             "--workers: several workers pass stage images through a registry; set "
@@ -64,25 +64,25 @@ def registry_store(where: Workspace) -> Store:
 
 
 def connect_sites(
-    names: Sequence[str], where: Workspace, local: Engine, base: tuple[str, str]
+    names: Sequence[str], workspace: Workspace, local: Engine, base: tuple[str, str]
 ) -> list[Site]:
     """The workers, connected (one that does not answer is left out with a warning), and
     whether each holds the base image with the id the stage keys were computed from."""
     sites: list[Site] = []
     reference, base_id = base
-    for worker in choose_workers(names, where.settings.workers, local.name):
+    for worker in choose_workers(names, workspace.settings.workers, local.name):
         if worker.name == LOCAL:
             engine = local
         else:
             try:
-                engine = engine_class(worker.engine).at(worker.endpoint, where.env)
+                engine = engine_class(worker.engine).at(worker.endpoint, workspace.env)
             except EngineUnavailableError as error:
-                where.warn(f"worker {worker.name}: {error.problem}; building without it")
+                workspace.warn(f"worker {worker.name}: {error.problem}; building without it")
                 continue
         found = engine.inspect(reference)
         has_base = found is not None and found.id == base_id
         if not has_base:
-            where.note(
+            workspace.note(
                 f"worker {worker.name} has no {reference} with id {base_id[:19]}: "
                 "it builds no first stage"
             )
