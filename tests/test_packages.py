@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from jetforge.cli.docs import platform_columns, render_packages
 from jetforge.core.catalog import Catalog
 from jetforge.core.platform import Platform
 from jetforge.core.resolve import resolve
@@ -25,6 +24,7 @@ from jetforge.errors import ResolutionError
 from jetforge.host.context import META_DOCKERFILE
 from jetforge.host.platform import detect_platform
 from jetforge.host.platform_data import target_names
+from jetforge.ops.docs import platform_columns, render_packages
 from jetforge.ops.workspace import shipped_packages
 
 ROOT = Path(__file__).parent.parent

@@ -7,7 +7,6 @@ from typing import Any
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_engine_option
 from jetforge.core.platform import parse_distro
-from jetforge.engine.table import choose_engine
 from jetforge.ops.bootstrap import bootstrap, check_keyring, plan_bootstrap
 
 
@@ -41,7 +40,7 @@ def run(session: Session) -> int:
     keyring = str(session.cwd / args.keyring) if args.keyring else None
     plan = plan_bootstrap(distro, args.mirror, args.tag, keyring)
     check_keyring(plan)
-    engine = choose_engine(args.engine, session.env, session.settings.engine).connect(session.env)
+    engine = session.engine(args.engine)
     session.note(f"bootstrapping {plan.tag} from {plan.mirror} ({plan.suite})")
     image_id = bootstrap(plan, engine, session.cache_dir / "bootstrap")
     session.note(f"created {plan.tag} ({image_id[:19]})")

@@ -19,8 +19,7 @@ from jetforge.cli.session import (
     add_stage_options,
 )
 from jetforge.cli.talk import reporter_for
-from jetforge.core.plan import Plan, Stage, as_built, parent_placeholder, plan_json
-from jetforge.engine.command import Command, build_command, parent_flags
+from jetforge.core.plan import plan_json
 from jetforge.errors import UsageError
 from jetforge.ops.chains import Simulation, build_chains, simulated_plans
 
@@ -84,15 +83,10 @@ def register(commands: Any) -> None:
 def simulate(session: Session, simulation: Simulation) -> int:
     """Print the plans: text, or JSON with ``--json``."""
 
-    def command(stage: Stage, plan: Plan) -> Command:
-        parent = parent_placeholder(plan, stage, simulation.base_id)
-        extra = (*parent_flags(parent), *simulation.extra)
-        return build_command(as_built(stage), plan.build_mode, simulation.program, extra)
-
     plans = simulation.plans
     dockerfiles = simulation.dockerfiles or tuple({} for _ in plans)
     documents = [
-        plan_json(plan, {s.index: command(s, plan).argv for s in plan.stages}, edited)
+        plan_json(plan, {s.index: simulation.command(plan, s).argv for s in plan.stages}, edited)
         for plan, edited in zip(plans, dockerfiles, strict=True)
     ]
     if session.args.json:
@@ -104,7 +98,7 @@ def simulate(session: Session, simulation: Simulation) -> int:
         print(f"# {plan.final_image}  ({plan.platform.label})", file=out)
         for stage in plan.stages:
             print(f"# {stage.slug}  {stage.image}  key {stage.key[:12]}", file=out)
-            print(command(stage, plan).shell(), file=out)
+            print(simulation.command(plan, stage).shell(), file=out)
             if stage.index in edited:
                 print(f"#   Dockerfile as the build writes it ({stage.slug}.Dockerfile):", file=out)
                 for line in edited[stage.index].splitlines():

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from jetforge.cache.bundle import count_paths, export_bundle, format_size, take_inventory
-from jetforge.cache.bundle_import import import_bundle
-from jetforge.cache.control import (
-    DEFAULT_PORT,
-    CachePaths,
-    ensure_credentials,
-    fetch_health,
-    is_alive,
-    read_state,
-    server_argv,
-    start_background,
-    stop_server,
-)
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session
-from jetforge.errors import UsageError
-from jetforge.host.process import run_attached
+from jetforge.ops.cache import (
+    DEFAULT_PORT,
+    cache_status,
+    export_cache,
+    import_cache,
+    serve_cache,
+    stop_cache,
+)
 
 
 def register(commands: Any) -> None:
@@ -75,79 +66,38 @@ def register(commands: Any) -> None:
     imported.set_defaults(handler=import_command)
 
 
-def _store(session: Session, paths: CachePaths) -> Path:
-    """``--dir``, else the store of the running (or last) server, else the default."""
-    if getattr(session.args, "dir", None):
-        given: str = session.args.dir
-        return (session.cwd / given).resolve()
-    state = read_state(paths)
-    return state.store if state is not None else paths.default_store
-
-
 def serve(session: Session) -> int:
     """Run the package index and tarball store, in the foreground (Ctrl-C stops it) or with
     --background (pid and address in server.json, output in server.log, under the cache dir).
     """
     args = session.args
-    if importlib.util.find_spec("pypiserver") is None:
-        raise UsageError(
-            "the package cache needs pypiserver: pip install 'jetforge[cache]' "
-            "(scripts/setup installs it)"
-        )
-    paths = CachePaths.under(session.cache_dir)  # checked: the server keeps its state there
-    state = read_state(paths)
-    if state is not None and is_alive(state.pid):
-        session.note(f"the package cache already runs at {state.url} (pid {state.pid})")
-        print(state.url, file=session.stdout)
-        return 0
-    store = (session.cwd / args.dir).resolve() if args.dir else paths.default_store
-    ensure_credentials(paths)
-    argv = server_argv(sys.executable, paths, store, args.host, args.port)
-    if not args.background:
-        session.note(f"serving {store} on {args.host}:{args.port}; Ctrl-C stops it")
-        return run_attached(argv, env=session.env)
-    state = start_background(argv, paths, session.env)
-    session.note(
-        f"the package cache runs at {state.url} (pid {state.pid}, store {store}, "
-        f"log {paths.log_file})"
-    )
-    print(state.url, file=session.stdout)
-    return 0
+    code, url = serve_cache(session, args.dir, args.host, args.port, background=args.background)
+    if url:
+        print(url, file=session.stdout)
+    return code
 
 
 def status(session: Session) -> int:
     """Whether the server answers, where it is, and how many wheels and tarballs the store
     holds on how much disk."""
-    paths = CachePaths.under(session.cache_home)
-    state = read_state(paths)
-    running = state is not None and is_alive(state.pid) and fetch_health(state.url) is not None
-    store = _store(session, paths)
-    inventory = take_inventory(store)
-    data: dict[str, object] = {
-        "running": running,
-        "url": state.url if state else None,
-        "pid": state.pid if state and running else None,
-        "store": str(store),
-        "log": str(paths.log_file),
-        "credentials": str(paths.credentials_file),
-        **inventory.to_json(),
-    }
+    found = cache_status(session, session.args.dir)
     if session.args.json:
-        print(json.dumps(data, indent=2), file=session.stdout)
+        print(json.dumps(found.to_json(), indent=2), file=session.stdout)
         return 0
-    if running and state:
-        line = f"running at {state.url} (pid {state.pid})"
-    elif state:
-        line = f"not running (last served at {state.url}; 'jetforge cache serve --background')"
+    if found.running:
+        line = f"running at {found.url} (pid {found.pid})"
+    elif found.url:
+        line = f"not running (last served at {found.url}; 'jetforge cache serve --background')"
     else:
         line = "never started ('jetforge cache serve --background' starts it)"
+    inventory = found.inventory
     lines = [
         f"package cache: {line}",
-        f"store: {store}",
+        f"store: {found.store}",
         f"wheels: {inventory.wheels}, tarballs: {inventory.tarballs}, "
-        f"other packages: {inventory.other}, disk used: {format_size(inventory.size)}",
+        f"other packages: {inventory.other}, disk used: {found.disk_used}",
         *(f"  {name}: {w} wheels, {t} tarballs" for name, w, t in inventory.platforms),
-        f"log: {paths.log_file}",
+        f"log: {found.log}",
     ]
     print("\n".join(lines), file=session.stdout)
     return 0
@@ -155,18 +105,15 @@ def status(session: Session) -> int:
 
 def stop(session: Session) -> int:
     """Stop the background server; builds then leave the local cache out, with a warning."""
-    stopped = stop_server(CachePaths.under(session.cache_home))
-    session.note(f"stopped the package cache (pid {stopped})" if stopped else "it was not running")
+    stop_cache(session)
     return 0
 
 
 def export_command(session: Session) -> int:
     """Write the store's wheels and tarballs, with a manifest of their sha256, into FILE
     (gzip-compressed when FILE ends in .gz or .tgz)."""
-    store = _store(session, CachePaths.under(session.cache_home))
     bundle = Path(session.args.file)
-    counted = export_bundle(store, bundle, session.args.platform)
-    session.note(f"exported {counted.wheels} wheels and {counted.tarballs} tarballs from {store}")
+    export_cache(session, getattr(session.args, "dir", None), bundle, session.args.platform)
     print(bundle, file=session.stdout)
     return 0
 
@@ -174,13 +121,5 @@ def export_command(session: Session) -> int:
 def import_command(session: Session) -> int:
     """Check every file of the bundle FILE against its manifest, then add the files the
     store lacks; a running server serves them at once."""
-    store = _store(session, CachePaths.under(session.cache_home))
-    result = import_bundle(Path(session.args.file), store)
-    for path in result.conflicts:
-        session.warn(f"kept the store's own {path}: the bundle's copy differs")
-    added = count_paths(result.added)
-    session.note(
-        f"imported {added.wheels} wheels and {added.tarballs} tarballs into {store} "
-        f"({len(result.present)} already there)"
-    )
+    import_cache(session, getattr(session.args, "dir", None), Path(session.args.file))
     return 0

@@ -6,7 +6,7 @@ from typing import Any
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
-from jetforge.core.resolve import COMMAND_LINE, expand_requests, resolve
+from jetforge.core.resolve import COMMAND_LINE
 
 
 def register(commands: Any) -> None:
@@ -24,10 +24,7 @@ def register(commands: Any) -> None:
 
 def run(session: Session) -> int:
     """Print one block per variant of the chain, in build order."""
-    catalog = session.catalog
-    session.report_problems(each=False)
-    requests = expand_requests(catalog, session.args.packages)
-    resolution = resolve(catalog, requests, session.env)
+    resolution = session.resolve(session.args.packages)
     out = session.stdout
     for selection in resolution.selections:
         print(f"{selection.variant.name}: {selection.reason}", file=out)

@@ -7,7 +7,6 @@ from typing import Any
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
 from jetforge.core.graph import FORMATS, render_graph
-from jetforge.core.resolve import expand_requests, resolve
 
 
 def register(commands: Any) -> None:
@@ -26,9 +25,6 @@ def register(commands: Any) -> None:
 
 def run(session: Session) -> int:
     """Print the graph."""
-    catalog = session.catalog
-    session.report_problems(each=False)
-    requests = expand_requests(catalog, session.args.packages)
-    resolution = resolve(catalog, requests, session.env)
+    resolution = session.resolve(session.args.packages)
     print(render_graph(resolution, session.args.format), file=session.stdout)
     return 0

@@ -10,20 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, TextIO
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, split_list
 from jetforge.cli.talk import TerminalConversation, build_command_line, reporter_for
 from jetforge.core.spec import ROOT_FORMATS
-from jetforge.core.tags import image_reference, parse_image_ref
-from jetforge.engine.base import Engine
-from jetforge.engine.table import ENGINES, choose_engine
 from jetforge.errors import UsageError
-from jetforge.host.probe import HOST_ROOT_VARIABLE, probe_host
 from jetforge.ops.finding import FindRequest, find_or_build
-from jetforge.ops.launch import RunRequest, RunWords, plan_run, split_run_words
+from jetforge.ops.launch import prepare_launch, split_run_words
+from jetforge.ops.workspace import engine_names
 
 # jetforge's own options (name → takes a value); none of them is a `docker run` option.
 OWN_OPTIONS = {
@@ -72,7 +68,7 @@ def help_text() -> str:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the engine command instead of running it"
     )
-    parser.add_argument("--engine", choices=tuple(ENGINES), help="container engine")
+    parser.add_argument("--engine", choices=engine_names(), help="container engine")
     parser.add_argument(
         "--package-dirs", metavar="DIRS", help="more package directories (for PACKAGE names)"
     )
@@ -111,49 +107,22 @@ def run(session: Session) -> int:
     )
     session = replace(session, choices=choices)
     dry_run = words.has_own("--dry-run")
-    kind = choose_engine(words.own_value("--engine"), session.env, session.settings.engine)
-    engine = kind.connect(session.env)
-    root = Path(words.own_value("--host-root") or session.env.get(HOST_ROOT_VARIABLE) or "/")
-    info = engine.info()
-    probe = probe_host(
-        root,
-        session.env,
-        runtimes=info.runtimes,
-        cdi_spec_dirs=info.cdi_spec_dirs,
-        gpus_flag=engine.gpus_flag,
-    )
-    image = str(image_reference(choose_image(session, engine, words, dry_run=dry_run), "run"))
-    request = RunRequest(
-        image=image,
-        command=words.command,
-        user_options=words.options,
-        data_dir=str(session.data_dir),
+    engine = words.own_value("--engine")
+    launch = prepare_launch(
+        session,
+        words,
+        engine_flag=engine,
+        host_root=words.own_value("--host-root"),
         terminal=_is_terminal(sys.stdin) and _is_terminal(session.stdout),
+        find=lambda name: autotag_image(session, name, engine, dry_run=dry_run),
     )
-    plan = plan_run(probe, request)
-    for warning in plan.warnings:
-        session.warn(warning)
     if dry_run:
-        print(
-            engine.run_command(plan.options, plan.image, plan.command).shell(), file=session.stdout
-        )
+        print(launch.shell(), file=session.stdout)
         return 0
     session.data_dir.mkdir(parents=True, exist_ok=True)
     session.stdout.flush()
     session.stderr.flush()
-    return engine.attach(plan.options, plan.image, plan.command)
-
-
-def choose_image(session: Session, engine: Engine, words: RunWords, *, dry_run: bool) -> str:
-    """IMAGE as given, unless it names no local image but a package: then autotag's
-    choice. References with a registry, a path or a digest are always images."""
-    name = words.image
-    reference = parse_image_ref(name)
-    if reference.registry or reference.digest or "/" in reference.repository:
-        return name
-    if engine.inspect(name) is not None or not session.catalog.lookup(name):
-        return name
-    return autotag_image(session, name, words.own_value("--engine"), dry_run=dry_run)
+    return launch.attach()
 
 
 def autotag_image(session: Session, name: str, engine: str | None, *, dry_run: bool) -> str:

@@ -12,7 +12,6 @@ from typing import Any
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_engine_option
 from jetforge.core.tags import image_reference
-from jetforge.engine.table import choose_engine
 from jetforge.ops.lockstep import read_sbom
 
 
@@ -33,6 +32,6 @@ def run(session: Session) -> int:
     """Print the SBOM."""
     args = session.args
     image = str(image_reference(args.image, "sbom: IMAGE"))
-    engine = choose_engine(args.engine, session.env, session.settings.engine).connect(session.env)
+    engine = session.engine(args.engine)
     session.stdout.write(read_sbom(engine, session.state_dir, image))
     return 0

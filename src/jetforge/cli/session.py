@@ -12,18 +12,20 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from jetforge.core.spec import ROOT_FORMATS
-from jetforge.discovery.index import VARIABLE
 from jetforge.errors import StageFailedError, UsageError
-from jetforge.host.platform_data import target_names
-from jetforge.ops.workspace import Choices, Workspace
+from jetforge.ops.workspace import (
+    NO_INDEX_VARIABLE,
+    Choices,
+    Workspace,
+    engine_names,
+    preset_names,
+)
 
 
 def add_engine_option(parser: argparse.ArgumentParser) -> None:
     """``--engine``, for the commands that drive one (their choices are the engine table's,
-    imported here: a read-only command never registers it)."""
-    from jetforge.engine.table import ENGINES
-
-    parser.add_argument("--engine", choices=tuple(ENGINES), help="container engine")
+    asked here: a read-only command never registers it)."""
+    parser.add_argument("--engine", choices=engine_names(), help="container engine")
 
 
 def add_image_options(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +80,8 @@ def add_package_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-index",
         action="store_true",
-        help=f"read every package directory again, not from the discovery index ({VARIABLE}=1)",
+        help="read every package directory again, not from the discovery index "
+        f"({NO_INDEX_VARIABLE}=1)",
     )
     group.add_argument("--target", metavar="NAME", help=target_help("plan for"))
     group.add_argument("--distro", metavar="DISTRO", help="distro release, e.g. ubuntu:22.04")
@@ -86,7 +89,7 @@ def add_package_options(parser: argparse.ArgumentParser) -> None:
 
 def target_help(verb: str) -> str:
     """The help of ``--target``: what it does and the presets of the platform table."""
-    return f"{verb} a platform preset: {', '.join(target_names())}"
+    return f"{verb} a platform preset: {', '.join(preset_names())}"
 
 
 def split_list(values: list[str]) -> list[str]:

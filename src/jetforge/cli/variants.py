@@ -7,9 +7,7 @@ from collections.abc import Sequence
 
 from jetforge.core.catalog import Catalog, Variant
 from jetforge.errors import NoMatchError, UnknownPackageError
-from jetforge.host.files import MIB, UnreadableFileError, read_regular
-
-DOC_LIMIT = MIB  # a package's docs or notes file
+from jetforge.ops.docs import read_doc
 
 WILDCARDS = "*?["
 
@@ -66,19 +64,3 @@ def variant_json(variant: Variant) -> dict[str, object]:
         "available": variant.is_available,
         "unavailable_reason": variant.unavailable,
     }
-
-
-def read_doc(variant: Variant, text: str) -> str:
-    """``docs``/``notes`` text, read from the package dir when it names a file there (and
-    only there: a name that leads outside, also through a link, is shown as text)."""
-    if not text or "\n" in text or len(text) >= 256:
-        return text
-    candidate = variant.spec.path / text
-    try:
-        inside = candidate.resolve().is_relative_to(variant.spec.path.resolve())
-        if inside and candidate.is_file():
-            data = read_regular(candidate, "documentation file", DOC_LIMIT)
-            return data.decode("utf-8-sig", errors="replace").strip()
-    except (OSError, UnreadableFileError):
-        pass
-    return text

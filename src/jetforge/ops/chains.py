@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 from jetforge.cache.builds import built_dockerfile
 from jetforge.core.lockfile import plan_mismatch
-from jetforge.core.plan import Plan, PlanOptions, Stage, plan_build
+from jetforge.core.plan import Plan, PlanOptions, Stage, as_built, parent_placeholder, plan_build
 from jetforge.core.resolve import Resolution, expand_requests, resolve
-from jetforge.engine.table import choose_engine
+from jetforge.engine.command import Command, build_command, parent_flags
 from jetforge.errors import JetforgeError, RegistryError, StageFailedError, UsageError
 from jetforge.host.context import read_context
 from jetforge.host.digests import Digests
@@ -94,6 +94,13 @@ class Simulation:
     # when it is not the package's own (the plan's edits, a lock's pins, RUN mounts)
     dockerfiles: tuple[dict[int, str], ...] = ()
 
+    def command(self, plan: Plan, stage: Stage) -> Command:
+        """The engine command a build runs for ``stage`` of ``plan``, its build's own
+        values (the logs directory, the parent's image id) shown as placeholders."""
+        parent = parent_placeholder(plan, stage, self.base_id)
+        extra = (*parent_flags(parent), *self.extra)
+        return build_command(as_built(stage), plan.build_mode, self.program, extra)
+
 
 def build_chains(
     request: BuildRequest,
@@ -108,9 +115,7 @@ def build_chains(
 
     checked = check_request(request, workspace)
     locked, planning = checked.locked, checked.planning
-    engine = choose_engine(request.engine, workspace.env, workspace.settings.engine).connect(
-        workspace.env
-    )
+    engine = workspace.engine(request.engine)
     workspace.note(builder_line(engine))
     base = base_reference(request, workspace)
     if locked is not None:
@@ -220,7 +225,7 @@ def simulated_plans(request: BuildRequest, workspace: Workspace) -> Simulation:
     reference and the configured engine's usual mode (the base image's id unchecked)."""
     checked = check_request(request, workspace)
     planning = checked.planning
-    kind = choose_engine(request.engine, workspace.env, workspace.settings.engine)
+    kind = workspace.engine_kind(request.engine)
     try:
         engine = kind.connect(workspace.env)
     except JetforgeError:

@@ -1,8 +1,9 @@
 """``jetforge doctor``: checks of what builds and runs need, each a value with a remedy.
 
-The ``check_*`` functions are pure: they turn what was probed into a :class:`Check`. The
-two probes here (:func:`free_bytes`, :func:`probe_url`) are the only side effects; the
-engine and the platform are probed by their own modules. A ``problem`` is something that
+:func:`iter_checks` probes (the config file, the engine and its builder, GPU access, disk,
+workers, registries, package sources, the platform) and yields the checks in report
+order. The ``check_*`` functions are pure: they turn what was probed into a
+:class:`Check`. A ``problem`` is something that
 stops a build (no engine, a stopped daemon, a full disk, an unparsable platform override);
 anything that only limits what works is a ``warning``.
 """
@@ -10,19 +11,29 @@ anything that only limits what works is a ``warning``.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from jetforge.cache.sources import Probe
+from jetforge.cache.control import CachePaths, read_state
+from jetforge.cache.sources import Probe, is_cache_off, mirrors_from, probe_build_sources, pypi_from
 from jetforge.core.platform import Platform
 from jetforge.engine.base import Builder, Engine, EngineInfo
-from jetforge.errors import EngineUnavailableError, PlatformError
+from jetforge.engine.table import DEFAULT, ENGINES, choose_engine, engine_class, engine_names
+from jetforge.errors import EngineUnavailableError, PlatformError, UsageError
 from jetforge.host.credentials import DOCKER_HUB, HUB_API
-from jetforge.host.probe import HostProbe, choose_gpu
-from jetforge.host.registry import RegistryLocation, describe_failure, registry_scheme
+from jetforge.host.platform import detect_platform
+from jetforge.host.probe import HOST_ROOT_VARIABLE, HostProbe, choose_gpu, probe_host
+from jetforge.host.registry import (
+    RegistryLocation,
+    describe_failure,
+    registry_locations,
+    registry_scheme,
+)
+from jetforge.host.settings import Settings, load_settings
 from jetforge.host.workers import Worker
+from jetforge.ops.workspace import Workspace
 
 Status = Literal["ok", "warning", "problem"]
 OK: Status = "ok"
@@ -244,3 +255,124 @@ def probe_url(url: str, timeout: float = URL_TIMEOUT) -> str:
         if response.status_code >= 500 or response.status_code == 404:
             return f"answered HTTP {response.status_code}"
     return ""
+
+
+def host_root(given: str | None, env: Mapping[str, str]) -> Path:
+    """The host root the checks look at: ``given`` (a test's), else
+    ``JETFORGE_HOST_ROOT``, else ``/``."""
+    return Path(given or env.get(HOST_ROOT_VARIABLE) or "/")
+
+
+def iter_checks(workspace: Workspace, engine_flag: str | None, root: Path) -> Iterator[Check]:
+    """Every check, in report order, for the engine ``engine_flag`` (``--engine``) and the
+    host under ``root``."""
+    platform: Platform | None = None
+    try:
+        platform = detect_platform(workspace.env, root=root)
+    except PlatformError as error:
+        platform_checks = check_platform(None, error)
+    else:
+        platform_checks = check_platform(platform)
+    settings, config_check = _settings(workspace)
+    yield config_check
+    yield from _engine_checks(workspace, settings, engine_flag, root, platform)
+    yield from _worker_checks(workspace, settings)
+    yield from _endpoint_checks(workspace, settings, platform)
+    yield from platform_checks
+
+
+def _settings(workspace: Workspace) -> tuple[Settings, Check]:
+    try:
+        settings = load_settings(workspace.cwd, workspace.env, engine_names)
+    except UsageError as error:
+        return Settings(), Check("config", PROBLEM, str(error), "correct the file")
+    where = f"read {settings.path}" if settings.path else "no jetforge.toml; using defaults"
+    return settings, Check("config", OK, where)
+
+
+def _engine_checks(
+    workspace: Workspace,
+    settings: Settings,
+    engine_flag: str | None,
+    root: Path,
+    platform: Platform | None,
+) -> Iterator[Check]:
+    try:
+        kind = choose_engine(engine_flag, workspace.env, settings.engine)
+        engine = kind.connect(workspace.env)
+        info = engine.info()
+    except EngineUnavailableError as error:
+        yield check_engine_error(error)
+        return
+    except UsageError as error:
+        yield Check("engine", PROBLEM, str(error), f"choose {' or '.join(ENGINES)}")
+        return
+    yield check_engine(engine.name, info)
+    yield check_builder(engine.builder())
+    yield from check_gpu(
+        engine,
+        probe_host(
+            root,
+            workspace.env,
+            runtimes=info.runtimes,
+            cdi_spec_dirs=info.cdi_spec_dirs,
+            gpus_flag=engine.gpus_flag,
+        ),
+        info,
+        platform,
+    )
+    data_root = info.data_root
+    prune = f"{engine.name} system prune"
+    if not data_root:
+        yield check_disk("", None, prune)
+        return
+    yield check_disk(data_root, free_bytes(root / data_root.lstrip("/")), prune)
+
+
+def _worker_checks(workspace: Workspace, settings: Settings) -> Iterator[Check]:
+    """Every worker of jetforge.toml, asked at its endpoint."""
+    for worker in settings.workers:
+        chosen = replace(worker, engine=worker.engine or settings.engine or DEFAULT)
+        try:
+            engine = engine_class(chosen.engine).at(chosen.endpoint, workspace.env)
+            yield check_worker(chosen, engine.info())
+        except EngineUnavailableError as error:
+            yield check_worker(chosen, error)
+
+
+def _endpoint_checks(
+    workspace: Workspace, settings: Settings, platform: Platform | None
+) -> Iterator[Check]:
+    try:
+        locations = registry_locations(settings.registries, workspace.env)
+    except UsageError as error:
+        yield Check("registry", WARNING, str(error), "correct 'registries' in jetforge.toml")
+        locations = ()
+    for location in locations:
+        url = registry_url(location)
+        yield check_registry(location, url, probe_url(url))
+    yield from _cache_checks(workspace, settings, platform)
+
+
+def _cache_checks(
+    workspace: Workspace, settings: Settings, platform: Platform | None
+) -> Iterator[Check]:
+    """The package sources a build would use, probed the way a build probes them."""
+    env = workspace.env
+    state = read_state(CachePaths.under(workspace.cache_home))
+    mirrors = mirrors_from(settings.cache_urls, env)
+    if is_cache_off(env):
+        yield Check("cache", OK, "JETFORGE_CACHE=off: builds use no package cache")
+        return
+    if state is None and not mirrors:
+        yield Check(
+            "cache",
+            OK,
+            "no package cache or mirror: builds install from the images' own sources "
+            "('jetforge cache serve --background' starts a local cache)",
+        )
+        return
+    postfix = platform.tag_postfix if platform is not None else ""
+    pypi = pypi_from(settings.pypi_url, env)
+    for probe in probe_build_sources(state, mirrors, pypi, postfix, env):
+        yield check_source(probe)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from jetforge.core.resolve import resolve
-from jetforge.engine.table import choose_engine
 from jetforge.errors import FailureError, RegistryError, UsageError
 from jetforge.host.credentials import CredentialStore
 from jetforge.host.registry import RegistryClient, registry_locations
@@ -80,9 +79,7 @@ def find_or_build(
     if not wanted.base_name:
         raise UsageError("autotag: NAME is empty")
     platform = workspace.platform
-    engine = choose_engine(request.engine, workspace.env, workspace.settings.engine).connect(
-        workspace.env
-    )
+    engine = workspace.engine(request.engine)
     results = workspace.state_dir / "test-results"
     local = find_local(
         engine, wanted, platform, lambda info: is_marked(tested_marker(results, info.id))

@@ -2,8 +2,9 @@
 
 Plan, then execute. :func:`plan_run` is a pure function from a
 :class:`~jetforge.host.probe.HostProbe` (what the host offers, GPU access included) and the
-user's request to the exact argv; with no GPU access it adds one warning. The CLI prints the
-plan (``--dry-run``) or hands it to the engine.
+user's request to the exact argv; with no GPU access it adds one warning.
+:func:`prepare_launch` connects the engine, probes the host, chooses the image and plans;
+the CLI prints the :class:`Launch` (``--dry-run``) or starts it.
 
 User options are passed through unchanged after jetforge's own and win: an option the user
 gives (``--network``, a mount on the same container path, a device, ``--env DISPLAY``, any
@@ -12,10 +13,25 @@ GPU option) removes jetforge's equivalent. ``--privileged`` is never added.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jetforge.host.probe import JTOP_SOCKET, X11_SOCKETS, GpuAccess, HostProbe, choose_gpu
+from jetforge.core.tags import image_reference, parse_image_ref
+from jetforge.host.probe import (
+    HOST_ROOT_VARIABLE,
+    JTOP_SOCKET,
+    X11_SOCKETS,
+    GpuAccess,
+    HostProbe,
+    choose_gpu,
+    probe_host,
+)
+
+if TYPE_CHECKING:
+    from jetforge.engine.base import Engine
+    from jetforge.ops.workspace import Workspace
 
 # Boolean options of `docker run` and `podman run`; every other long option takes a value
 # (in the next word, or after `=`). Short options: the letters below take a value.
@@ -307,3 +323,71 @@ class _Options:
         if probe.xauthority and "XAUTHORITY" not in self.user.env_names:
             self.mount(probe.xauthority, _XAUTHORITY_IN_CONTAINER, "ro")
             self.environment("XAUTHORITY", _XAUTHORITY_IN_CONTAINER)
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """A container ready to start: its engine and plan."""
+
+    engine: Engine
+    plan: RunPlan
+
+    def shell(self) -> str:
+        """The engine command, as one shell line (``--dry-run``)."""
+        plan = self.plan
+        return self.engine.run_command(plan.options, plan.image, plan.command).shell()
+
+    def attach(self) -> int:
+        """Run it on this process's terminal; its exit code."""
+        plan = self.plan
+        return self.engine.attach(plan.options, plan.image, plan.command)
+
+
+def prepare_launch(
+    workspace: Workspace,
+    words: RunWords,
+    *,
+    engine_flag: str | None,
+    host_root: str | None,
+    terminal: bool,
+    find: Callable[[str], str],
+) -> Launch:
+    """The engine (``--engine``), the host under ``host_root`` (else ``JETFORGE_HOST_ROOT``,
+    else ``/``) probed, the image chosen (:func:`choose_image`, ``find`` giving a package's)
+    and the run planned; the plan's warnings go to the workspace."""
+    engine = workspace.engine(engine_flag)
+    root = Path(host_root or workspace.env.get(HOST_ROOT_VARIABLE) or "/")
+    info = engine.info()
+    probe = probe_host(
+        root,
+        workspace.env,
+        runtimes=info.runtimes,
+        cdi_spec_dirs=info.cdi_spec_dirs,
+        gpus_flag=engine.gpus_flag,
+    )
+    image = str(image_reference(choose_image(workspace, engine, words.image, find), "run"))
+    request = RunRequest(
+        image=image,
+        command=words.command,
+        user_options=words.options,
+        data_dir=str(workspace.data_dir),
+        terminal=terminal,
+    )
+    plan = plan_run(probe, request)
+    for warning in plan.warnings:
+        workspace.warn(warning)
+    return Launch(engine, plan)
+
+
+def choose_image(
+    workspace: Workspace, engine: Engine, name: str, find: Callable[[str], str]
+) -> str:
+    """``name`` as given, unless it names no local image but a package: then ``find``'s
+    answer (autotag's choice). References with a registry, a path or a digest are always
+    images."""
+    reference = parse_image_ref(name)
+    if reference.registry or reference.digest or "/" in reference.repository:
+        return name
+    if engine.inspect(name) is not None or not workspace.catalog.lookup(name):
+        return name
+    return find(name)

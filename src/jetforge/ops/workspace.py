@@ -10,14 +10,16 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jetforge
 from jetforge.core.catalog import Catalog
 from jetforge.core.platform import Platform
+from jetforge.core.resolve import Resolution, expand_requests, resolve
 from jetforge.core.spec import root_format
 from jetforge.discovery.discover import discover
 from jetforge.discovery.index import VARIABLE
@@ -25,8 +27,15 @@ from jetforge.discovery.walk import PackageRoot
 from jetforge.errors import FailureError, UsageError
 from jetforge.host.files import is_disk_full, writing_problem
 from jetforge.host.platform import detect_platform
+from jetforge.host.platform_data import target_names
 from jetforge.host.probes import RememberingRunner
 from jetforge.host.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from jetforge.engine.cli_engine import CliEngine
+
+
+NO_INDEX_VARIABLE = VARIABLE  # set to 1, it does what --no-index does
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +81,7 @@ class Workspace:
     @cached_property
     def settings(self) -> Settings:
         """The config file's defaults."""
-        return load_settings(self.cwd, self.env, _engine_names)
+        return load_settings(self.cwd, self.env, engine_names)
 
     @cached_property
     def platform(self) -> Platform:
@@ -138,7 +147,7 @@ class Workspace:
     @cached_property
     def index_dir(self) -> Path | None:
         """The discovery index's folder, or None with ``--no-index`` / ``JETFORGE_NO_INDEX``."""
-        if self.choices.no_index or self.env.get(VARIABLE, "") not in ("", "0"):
+        if self.choices.no_index or self.env.get(NO_INDEX_VARIABLE, "") not in ("", "0"):
             return None
         if self.cache_dir != self.cache_home:
             return None  # a temporary cache directory: an index would be written for nothing
@@ -211,6 +220,23 @@ class Workspace:
         )
         return Path(base) / "jetforge"
 
+    def engine_kind(self, flag: str | None) -> type[CliEngine]:
+        """The engine ``--engine`` (``flag``), ``JETFORGE_ENGINE`` or the config file name."""
+        from jetforge.engine.table import choose_engine  # commands that only read: no engine
+
+        return choose_engine(flag, self.env, self.settings.engine)
+
+    def engine(self, flag: str | None) -> CliEngine:
+        """That engine, connected (:meth:`CliEngine.connect`)."""
+        return self.engine_kind(flag).connect(self.env)
+
+    def resolve(self, packages: Sequence[str]) -> Resolution:
+        """``packages`` (names, patterns, pins) resolved into one chain of this catalog;
+        its broken package definitions are reported first, as one line."""
+        catalog = self.catalog
+        self.report_problems(each=False)
+        return resolve(catalog, expand_requests(catalog, list(packages)), self.env)
+
     def note(self, message: str) -> None:
         """One informational line (shown by a subclass; here it goes nowhere)."""
 
@@ -231,10 +257,17 @@ class Workspace:
             )
 
 
-def _engine_names() -> tuple[str, ...]:
-    from jetforge.engine.table import engine_names  # only for workers: start-up time
+def preset_names() -> tuple[str, ...]:
+    """The platform presets ``--target`` may name, in the platform table's order."""
+    return target_names()
 
-    return engine_names()
+
+def engine_names() -> tuple[str, ...]:
+    """The engines ``--engine`` and the config file may name (the engine table imported
+    only when asked: a command that only reads needs none)."""
+    from jetforge.engine import table
+
+    return table.engine_names()
 
 
 def shipped_packages() -> Path:
