@@ -28,7 +28,7 @@ from jetforge.host.settings import load_settings
 from jetforge.host.workers import Worker, choose_workers, parse_workers
 from jetforge.ops.executor import BuildOptions
 from jetforge.ops.farm.graph import Site
-from jetforge.ops.farm.progress import Locked
+from jetforge.ops.farm.progress import Serialized
 from jetforge.ops.farm.schedule import Farm
 from jetforge.reporter import NullReporter
 from tests.chains import write_chains
@@ -345,7 +345,7 @@ def test_the_live_display_has_a_line_per_stage_naming_its_worker(tmp_path: Path)
     farm = farm_of(plans, engines, tmp_path)
     stream = io.StringIO()
     with LiveReporter(stream, color=False) as live:
-        farm.reporter = Locked(live)
+        farm.reporter = Serialized(live)
         ended = list(farm.run())
     assert [e.failure for e in ended] == [None] * 3
     rows = {row.split()[0]: row.split() for row in stream.getvalue().splitlines() if "@" in row}

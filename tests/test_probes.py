@@ -12,7 +12,7 @@ import pytest
 
 from jetforge.host import stash
 from jetforge.host.probes import RememberingRunner
-from jetforge.host.process import Completed, run
+from jetforge.host.process import Completed, run_process
 
 OLD = time.time() - 3600
 
@@ -27,7 +27,7 @@ class Counting:
         self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, **options: object
     ) -> Completed:
         self.started.append(tuple(argv))
-        return run(argv, env=env, timeout=10)
+        return run_process(argv, env=env, timeout=10)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from jetforge.engine.base import Builder, EngineInfo, ImageInfo
 from jetforge.engine.command import Command, build_command
 from jetforge.errors import EngineUnavailableError, FailureError
-from jetforge.host.process import Completed, OutputSink, Runner, run, run_attached
+from jetforge.host.process import Completed, OutputSink, Runner, run_attached, run_process
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Stage
@@ -37,11 +37,11 @@ class CliEngine:
 
     program: str
     build_mode: str
-    runner: Runner = run
+    runner: Runner = run_process
     env: Mapping[str, str] | None = None
 
     @classmethod
-    def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run) -> E:
+    def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run_process) -> E:
         """Find the program (``JETFORGE_<NAME>`` names another one), check that the
         engine answers, and detect its build mode."""
         raise NotImplementedError
@@ -53,7 +53,7 @@ class CliEngine:
         return {cls.endpoint_variables[0]: endpoint} if endpoint else {}
 
     @classmethod
-    def at(cls: type[E], endpoint: str, env: Mapping[str, str], runner: Runner = run) -> E:
+    def at(cls: type[E], endpoint: str, env: Mapping[str, str], runner: Runner = run_process) -> E:
         """Connect to the engine at ``endpoint`` (empty: the default one)."""
         return cls.connect({**env, **cls.endpoint_env(endpoint)}, runner)
 

@@ -12,7 +12,7 @@ from typing import ClassVar
 from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.errors import EngineUnavailableError, UsageError
-from jetforge.host.process import Runner, run
+from jetforge.host.process import Runner, run_process
 
 BUILD_MODE_VARIABLE = "JETFORGE_BUILD_MODE"
 _MODES = ("buildkit", "buildx", "legacy")
@@ -47,7 +47,7 @@ class DockerEngine(CliEngine):
     info_format: ClassVar[str] = "{{json .}}"
 
     @classmethod
-    def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run) -> E:
+    def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run_process) -> E:
         """Check that the daemon answers and detect the build mode (``JETFORGE_BUILD_MODE``
         overrides it)."""
         program = cls.program_in(env)
@@ -93,7 +93,7 @@ class DockerEngine(CliEngine):
 
 
 def iter_buildkit_clients(
-    program: str, env: Mapping[str, str], runner: Runner = run
+    program: str, env: Mapping[str, str], runner: Runner = run_process
 ) -> Iterator[tuple[str, str, str]]:
     """The other docker programs on ``PATH`` whose builds would use BuildKit, in ``PATH``
     order: each as (path, client version, build mode)."""

@@ -11,7 +11,7 @@ from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.engine.command import Command
 from jetforge.errors import EngineUnavailableError
-from jetforge.host.process import Completed, OutputSink, Runner, run
+from jetforge.host.process import Completed, OutputSink, Runner, run_process
 from jetforge.host.registry import registry_scheme
 
 _CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
@@ -44,7 +44,7 @@ class PodmanEngine(CliEngine):
         return {"CONTAINER_HOST" if "://" in endpoint else "CONTAINER_CONNECTION": endpoint}
 
     @classmethod
-    def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run) -> E:
+    def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run_process) -> E:
         """Check that the program answers."""
         program = cls.program_in(env)
         done = runner([program, "version", "--format", "{{.Client.Version}}"], env=env)

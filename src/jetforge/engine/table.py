@@ -8,7 +8,7 @@ from jetforge.engine.cli_engine import CliEngine
 from jetforge.engine.docker import DockerEngine
 from jetforge.engine.podman import PodmanEngine
 from jetforge.errors import UsageError
-from jetforge.host.process import Runner, run
+from jetforge.host.process import Runner, run_process
 
 ENGINES: Mapping[str, type[CliEngine]] = {"docker": DockerEngine, "podman": PodmanEngine}
 DEFAULT = "docker"
@@ -32,6 +32,6 @@ def choose_engine(flag: str | None, env: Mapping[str, str], configured: str) -> 
     return engine_class(flag or env.get("JETFORGE_ENGINE") or configured or DEFAULT)
 
 
-def connect_engine(name: str, env: Mapping[str, str], runner: Runner = run) -> CliEngine:
+def connect_engine(name: str, env: Mapping[str, str], runner: Runner = run_process) -> CliEngine:
     """Connect to the engine called ``name`` (see :meth:`CliEngine.connect`)."""
     return engine_class(name).connect(env, runner)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jetforge.host.files import MIB, UnreadableFileError, read_regular_text
-from jetforge.host.process import Runner, run
+from jetforge.host.process import Runner, run_process
 
 DOCKER_HUB = "docker.io"
 HUB_API = "registry-1.docker.io"
@@ -99,7 +99,7 @@ def parse_helper_output(text: str) -> Credentials | None:
 class CredentialStore:
     """Looks up registry credentials the way the engines do, once per host."""
 
-    def __init__(self, env: Mapping[str, str], runner: Runner = run) -> None:
+    def __init__(self, env: Mapping[str, str], runner: Runner = run_process) -> None:
         self.env = env
         self.runner = runner
         self._found: dict[str, Credentials | None] = {}

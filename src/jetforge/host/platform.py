@@ -32,7 +32,7 @@ from jetforge.core.platform import (
 )
 from jetforge.host.files import MIB, UnreadableFileError, read_regular
 from jetforge.host.platform_data import load_tables, target_names
-from jetforge.host.process import Runner, run
+from jetforge.host.process import Runner, run_process
 
 __all__ = ["detect_platform", "target_names"]
 
@@ -93,7 +93,7 @@ def detect_platform(
     env: Mapping[str, str],
     *,
     root: Path = Path("/"),
-    runner: Runner = run,
+    runner: Runner = run_process,
     target: str | None = None,
     distro: str | None = None,
     machine: str | None = None,

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from jetforge.host.process import Completed, OutputSink, Runner, run
+from jetforge.host.process import Completed, OutputSink, Runner, run_process
 from jetforge.host.stash import file_stamp, is_settled, read_stash, write_stash
 
 DRIVER_FILE = Path("/proc/driver/nvidia/version")  # the kernel module's version
@@ -29,7 +29,7 @@ class RememberingRunner:
     ``memo`` (a stash file; None: none kept, but a missing program is still not started)."""
 
     def __init__(
-        self, memo: Path | None, runner: Runner = run, driver_file: Path = DRIVER_FILE
+        self, memo: Path | None, runner: Runner = run_process, driver_file: Path = DRIVER_FILE
     ) -> None:
         self.memo = memo
         self.runner = runner

@@ -50,7 +50,7 @@ class Runner(Protocol):
     ) -> Completed: ...
 
 
-def run(
+def run_process(
     argv: Sequence[str],
     *,
     env: Mapping[str, str] | None = None,

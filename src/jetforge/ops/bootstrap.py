@@ -16,7 +16,7 @@ from jetforge.core.platform import Distro
 from jetforge.core.tags import image_reference
 from jetforge.engine.base import Engine
 from jetforge.errors import FailureError, JetforgeError, UsageError
-from jetforge.host.process import Runner, run
+from jetforge.host.process import Runner, run_process
 
 SUITES = {
     ("debian", "11"): "bullseye",
@@ -129,7 +129,9 @@ def explain_failure(plan: BootstrapPlan, output: str) -> JetforgeError:
     return FailureError(f"mmdebstrap failed: {' | '.join(errors[:3] or lines[-3:])}")
 
 
-def bootstrap(plan: BootstrapPlan, engine: Engine, work_dir: Path, runner: Runner = run) -> str:
+def bootstrap(
+    plan: BootstrapPlan, engine: Engine, work_dir: Path, runner: Runner = run_process
+) -> str:
     """Run the bootstrap; returns the new image's id."""
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir) as temporary:

@@ -129,7 +129,7 @@ def build_chains(
         options = [replace(chosen, locked=locked) for chosen in options]
     workspace.data_dir.mkdir(parents=True, exist_ok=True)
     if checked.farm:
-        from jetforge.ops.farm.run import farm_chains
+        from jetforge.ops.farm.connect import farm_chains
 
         ends = farm_chains(
             request.workers, workspace, engine, (base, base_id), plans, options, reporting
@@ -307,7 +307,7 @@ def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest
         )
     farm = request.workers not in ((), ("local",))
     if farm:
-        from jetforge.ops.farm.run import check_farm
+        from jetforge.ops.farm.connect import check_farm
 
         check_farm(request.workers, workspace)
     planning = plan_options(request, workspace)

@@ -36,7 +36,7 @@ from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import Command, parent_flags, run_options_for_test
 from jetforge.errors import FailureError, StageFailedError
 from jetforge.host.process import Completed, OutputSink
-from jetforge.ops.lockstep import Locking, Pinned
+from jetforge.ops.lockstep import LockStep, Pinned
 from jetforge.ops.results import (
     StageResult,
     Summary,
@@ -102,7 +102,7 @@ class Executor:
         self._cache_events: list[str] = []
         self._known: dict[str, list[ImageInfo]] | None = None
         # the lock step's collector; a farm also lists each stage where it ran
-        self.locking = Locking(plan, engine, options.state_dir, self.reporter)
+        self.locking = LockStep(plan, engine, options.state_dir, self.reporter)
         self.base_id = ""  # the base image's id, for an engine that does not hold it (a farm)
 
     def command(self, stage: Stage, parent: str) -> Command:

@@ -1,9 +1,9 @@
 """The lock step of a build: list what every image of the chain holds, then write the
 lockfile and the final image's SBOM (docs/builds.md, "Lockfile" and "SBOM").
 
-The executor calls :meth:`Locking.collect` after the final tests and before the final tag
+The executor calls :meth:`LockStep.collect` after the final tests and before the final tag
 (a source record that breaks the convention fails the build as a test would), and
-:meth:`Locking.write` after the tag. An image is listed by one collector container
+:meth:`LockStep.write` after the tag. An image is listed by one collector container
 (:mod:`jetforge.core.inventory`), removed when it ends or is interrupted; its output is kept
 under the state directory by image id, so a build that reuses every stage runs none.
 
@@ -78,7 +78,7 @@ def sbom_path(state_dir: Path, image_id: str) -> Path:
     return state_dir / "sbom" / f"{image_id.replace(':', '_')}.spdx.json"
 
 
-class Locking:
+class LockStep:
     """The lock step of one plan on one engine; its records go to ``state_dir``."""
 
     def __init__(

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from jetforge.reporter import Reporter, StageEvent
 
 
-class Locked:
+class Serialized:
     """A reporter that several threads may call; stage names carry their worker."""
 
     def __init__(self, reporter: Reporter) -> None:
@@ -33,7 +33,7 @@ class Locked:
 class OnSite:
     """A reporter for one worker: ``[03-accel @ orin]``."""
 
-    def __init__(self, reporter: Locked, site: str) -> None:
+    def __init__(self, reporter: Serialized, site: str) -> None:
         self._reporter = reporter
         self._site = site
 

@@ -28,7 +28,7 @@ from jetforge.errors import FailureError, JetforgeError, StageFailedError, Usage
 from jetforge.host.process import stop_streaming
 from jetforge.ops.executor import BuildOptions, Executor
 from jetforge.ops.farm.graph import Ended, Node, Site, stage_graph
-from jetforge.ops.farm.progress import Locked, OnSite
+from jetforge.ops.farm.progress import OnSite, Serialized
 from jetforge.ops.results import StageResult, Summary, TestResult
 from jetforge.ops.reuse import stage_images
 
@@ -67,7 +67,7 @@ class Farm:
         self.sites = {site.worker.name: site for site in sites}
         self.options = list(options)
         self.store = store
-        self.reporter = Locked(reporter)
+        self.reporter = Serialized(reporter)
         self.nodes = stage_graph(plans)
         self.free = {site.worker.name: site.worker.jobs for site in sites}
         self.dead: set[str] = set()
