@@ -14,8 +14,8 @@ import pytest
 from jetforge.engine.base import EngineInfo
 from jetforge.engine.table import ENGINES
 from jetforge.errors import PlatformError
+from jetforge.host.devices import HostProbe
 from jetforge.host.platform import detect_platform
-from jetforge.host.probe import HostProbe
 from jetforge.host.registry import parse_registry_location
 from jetforge.ops.doctor import (
     GIB,

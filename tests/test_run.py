@@ -16,7 +16,7 @@ from jetforge.engine.base import EngineInfo
 from jetforge.engine.docker import parse_docker_info
 from jetforge.engine.podman import parse_podman_info
 from jetforge.engine.table import ENGINES
-from jetforge.host.probe import HostProbe, choose_gpu, iter_host_devices, probe_host
+from jetforge.host.devices import HostProbe, choose_gpu, iter_host_devices, probe_host
 from jetforge.ops.launch import NO_GPU_WARNING, RunRequest, iter_options, plan_run, split_run_words
 
 ROOTS = Path(__file__).parent / "fixtures" / "hostroots"

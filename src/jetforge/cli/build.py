@@ -21,7 +21,8 @@ from jetforge.cli.session import (
 from jetforge.cli.talk import reporter_for
 from jetforge.core.plan import plan_json
 from jetforge.errors import UsageError
-from jetforge.ops.chains import Simulation, build_chains, simulated_plans
+from jetforge.ops.chains import build_chains
+from jetforge.ops.planning import Simulation, simulated_plans
 
 if TYPE_CHECKING:
     pass

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from jetforge.cli.session import Session, parse_build_args, split_list, warn_about_secrets
 from jetforge.core.tags import image_reference, repository_prefix
-from jetforge.ops.chains import BuildRequest, ChainOutcome
+from jetforge.ops.chains import ChainOutcome
+from jetforge.ops.planning import BuildRequest
 
 # build's defaults of what request_from reads, for the commands that offer fewer options
 BUILD_DEFAULTS: dict[str, object] = {

@@ -2,7 +2,7 @@
 ``docker buildx bake`` (``jetforge bake``).
 
 The chains are resolved and planned as ``build --simulate`` plans them
-(:func:`jetforge.ops.chains.simulated_plans`), so each target carries its stage's labels,
+(:func:`jetforge.ops.planning.simulated_plans`), so each target carries its stage's labels,
 stage key included, and a later ``jetforge build`` of the same packages reuses the images
 by key. Each target takes its parent through a named context, ``target:<parent>``, which
 the stage's ``FROM ${BASE_IMAGE}`` resolves to. Relative paths in the file are taken from
@@ -25,10 +25,10 @@ from jetforge.core.dockerfile import edit_dockerfile
 from jetforge.core.plan import TRUST_STAGE, Plan, Stage
 from jetforge.errors import UsageError
 from jetforge.host.registry import RegistryLocation, oci_architecture, registry_locations
-from jetforge.ops.chains import simulated_plans
+from jetforge.ops.planning import simulated_plans
 
 if TYPE_CHECKING:
-    from jetforge.ops.chains import BuildRequest
+    from jetforge.ops.planning import BuildRequest
     from jetforge.ops.workspace import Workspace
 
 BAKE_FILE = "docker-bake.json"

@@ -23,8 +23,8 @@ from jetforge.engine.base import Builder, Engine, EngineInfo
 from jetforge.engine.table import DEFAULT, ENGINES, choose_engine, engine_class, engine_names
 from jetforge.errors import EngineUnavailableError, PlatformError, UsageError
 from jetforge.host.credentials import DOCKER_HUB, HUB_API
+from jetforge.host.devices import HOST_ROOT_VARIABLE, HostProbe, choose_gpu, probe_host
 from jetforge.host.platform import detect_platform
-from jetforge.host.probe import HOST_ROOT_VARIABLE, HostProbe, choose_gpu, probe_host
 from jetforge.host.registry import (
     RegistryLocation,
     describe_failure,

@@ -9,10 +9,8 @@ every stage and test passed. Logs follow SPEC 6.7.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import itertools
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,18 +20,16 @@ from typing import TextIO
 
 from jetforge.cache.builds import built_dockerfile, parse_cache_event
 from jetforge.core.labels import STAGE_KEY
-from jetforge.core.names import base_name
 from jetforge.core.plan import (
     Plan,
     Stage,
-    StageTest,
     as_built,
     built_dockerfile_path,
     parent_placeholder,
     plan_json,
 )
 from jetforge.engine.base import Engine, ImageInfo
-from jetforge.engine.command import Command, parent_flags, run_options_for_test
+from jetforge.engine.command import Command, parent_flags
 from jetforge.errors import FailureError, StageFailedError
 from jetforge.host.process import Completed, OutputSink
 from jetforge.ops.lockstep import LockStep, Pinned
@@ -41,12 +37,9 @@ from jetforge.ops.results import (
     StageResult,
     Summary,
     TestResult,
-    is_marked,
-    mark,
-    result_name,
-    tested_marker,
 )
 from jetforge.ops.reuse import on_parent, reusable_chain, stage_images
+from jetforge.ops.verify import Verifier, should_test
 from jetforge.reporter import NullReporter, Reporter
 
 TAIL_LINES = 30
@@ -79,12 +72,6 @@ class BuildOptions:
     locked: Pinned | None = None  # build --locked: the build must install what it pins
 
 
-def is_listed(package: str, patterns: Sequence[str]) -> bool:
-    """Whether a package's base or full name matches one of the shell patterns."""
-    base = base_name(package)
-    return any(fnmatch.fnmatchcase(package, p) or fnmatch.fnmatchcase(base, p) for p in patterns)
-
-
 class Executor:
     """Walks one plan on one engine."""
 
@@ -104,6 +91,16 @@ class Executor:
         # the lock step's collector; a farm also lists each stage where it ran
         self.locking = LockStep(plan, engine, options.state_dir, self.reporter)
         self.base_id = ""  # the base image's id, for an engine that does not hold it (a farm)
+        self.verifier = Verifier(
+            engine,
+            self.reporter,
+            self._engine_step,
+            results_dir=options.results_dir,
+            data_dir=options.data_dir,
+            logs_dir=options.logs_dir,
+            run_options=options.run_options,
+            resume=options.resume,
+        )
 
     def command(self, stage: Stage, parent: str) -> Command:
         """The engine command that builds ``stage`` on the image ``parent`` (its id, or the
@@ -306,10 +303,11 @@ class Executor:
         last = stage is self.plan.stages[-1]
         if self._should_test(stage.package, final=last):
             result.tests = [
-                self._test(stage, test, result.image_id, str(stage.image)) for test in stage.tests
+                self.verifier.test(stage, test, result.image_id, str(stage.image))
+                for test in stage.tests
             ]
             if not last:  # the last image is the final one: marked when all its tests pass
-                self._mark_tested(result.image_id)
+                self.verifier.mark_tested(result.image_id)
         return image
 
     def _check_locked(self, stage: Stage, image_id: str) -> None:
@@ -327,12 +325,7 @@ class Executor:
             self.options.locked.check_stage(stage, image, parent, self.options.logs_dir)
 
     def _should_test(self, package: str, *, final: bool) -> bool:
-        skip, only = self.options.skip_tests, self.options.test_only
-        if "all" in skip or is_listed(package, skip):
-            return False
-        if "intermediate" in skip and not final:
-            return False
-        return not only or is_listed(package, only)
+        return should_test(package, self.options.skip_tests, self.options.test_only, final=final)
 
     def _final_tests(self) -> None:
         last = self.summary.stages[-1]
@@ -340,52 +333,8 @@ class Executor:
         for stage in self.plan.stages:
             if self._should_test(stage.package, final=True):
                 self.summary.final_tests += [
-                    self._test(stage, test, last.image_id, image) for test in stage.tests
+                    self.verifier.test(stage, test, last.image_id, image) for test in stage.tests
                 ]
-
-    def _test(self, stage: Stage, test: StageTest, image_id: str, image: str) -> TestResult:
-        marker = self.options.results_dir / result_name(image_id, test)
-        result = TestResult(test.package, test.entry, image, "passed")
-        if image_id and is_marked(marker):
-            result.state = "cached"
-            return result
-        name = f"jetforge-test-{os.getpid()}-{next(_CONTAINERS)}"
-        options = run_options_for_test(
-            name=name,
-            package_dir=str(test.package_dir),
-            data_dir=str(self.options.data_dir),
-            workdir=test.workdir,
-            extra=self.options.run_options,
-        )
-        log_path = self.options.logs_dir / f"{stage.slug}.test.log"
-        self.reporter.stage(stage.slug, "testing", detail=test.entry)
-        with self._cleanup(name):
-            seconds, ok, tail = self._engine_step(
-                stage.slug,
-                log_path,
-                lambda sink: self.engine.run(options, image, test.argv, sink),
-                header=f"$ {test.entry}  (in {image})",
-            )
-        result.seconds = seconds
-        if not ok:
-            result.state = "failed"
-            self.reporter.stage(stage.slug, "failed", seconds, test.entry)
-            command = self.engine.run_command(options, image, test.argv).shell()
-            raise StageFailedError(
-                stage.package, f"test {test.entry}", command, log_path, tail, self.options.resume
-            )
-        if image_id:
-            mark(marker, json.dumps(asdict(result)))
-        self.reporter.stage(stage.slug, "passed", seconds, test.entry)
-        return result
-
-    @contextmanager
-    def _cleanup(self, container: str) -> Iterator[None]:
-        try:
-            yield
-        except BaseException:
-            self.engine.remove_container(container)
-            raise
 
     def _engine_step(
         self,
@@ -436,11 +385,6 @@ class Executor:
         self.reporter.message(f"pulled {reference}")
         return info
 
-    def _mark_tested(self, image_id: str) -> None:
-        """Remember that ``image_id`` passed its tests (autotag offers only such images)."""
-        if image_id:
-            mark(tested_marker(self.options.results_dir, image_id))
-
     def _finish(self) -> None:
         last = self.plan.stages[-1]
         final = str(self.plan.final_image)
@@ -448,7 +392,7 @@ class Executor:
         reused = next((i for i in (self._known or {}).get(last.key, []) if i.id == image_id), None)
         if reused is None or final not in reused.tags:  # a no-op rebuild has it tagged
             self.engine.tag(str(last.image), final)
-        self._mark_tested(self.summary.stages[-1].image_id)
+        self.verifier.mark_tested(self.summary.stages[-1].image_id)
         self.reporter.message(f"tagged {final}")
         if self.options.push:
             # Stage images go along (they share the final image's layers, so this costs

@@ -24,7 +24,8 @@ from jetforge.ops.autotag import (
     find_in_registries,
     find_local,
 )
-from jetforge.ops.chains import BuildRequest, build_chains
+from jetforge.ops.chains import build_chains
+from jetforge.ops.planning import BuildRequest
 from jetforge.ops.results import is_marked, tested_marker
 from jetforge.ops.workspace import Workspace
 

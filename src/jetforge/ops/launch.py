@@ -1,7 +1,7 @@
 """``jetforge run`` (SPEC section 9): the engine ``run`` command with the right options.
 
 Plan, then execute. :func:`plan_run` is a pure function from a
-:class:`~jetforge.host.probe.HostProbe` (what the host offers, GPU access included) and the
+:class:`~jetforge.host.devices.HostProbe` (what the host offers, GPU access included) and the
 user's request to the exact argv; with no GPU access it adds one warning.
 :func:`prepare_launch` connects the engine, probes the host, chooses the image and plans;
 the CLI prints the :class:`Launch` (``--dry-run``) or starts it.
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jetforge.core.tags import image_reference, parse_image_ref
-from jetforge.host.probe import (
+from jetforge.host.devices import (
     HOST_ROOT_VARIABLE,
     JTOP_SOCKET,
     X11_SOCKETS,
