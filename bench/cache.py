@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.engine.cache.mirror import Mirror, make_sdist  # noqa: E402
+from support.mirror import Mirror, make_sdist  # noqa: E402
 
 PACKAGES = ROOT / "tests" / "fixtures" / "engine" / "cache" / "packages"
 

@@ -30,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.chains import write_chains
-from tests.conftest import start_registry
-from tests.daemons import Daemon, start_daemon, stop_daemon, write_farm_config
+from support.chains import write_chains
+from support.daemons import Daemon, start_daemon, stop_daemon, write_farm_config
+from support.engines import start_registry
 
 CHAINS, LENGTH = 4, 3
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, _free_port, remove_tags, start_registry
+from support.engines import free_port, start_registry
+from tests.conftest import FIXTURES, remove_tags
 
 pytestmark = pytest.mark.engine
 
@@ -251,7 +252,7 @@ def test_unreachable_registry_is_one_line_and_autotag_carries_on(
     jetforge, chain, config, open_registry
 ):
     pushed = push_and_forget(jetforge, chain, "jp6", open_registry.address)
-    closed = f"127.0.0.1:{_free_port()}"
+    closed = f"127.0.0.1:{free_port()}"
     env = {"JETFORGE_REGISTRIES": f"{closed}/team,{open_registry.address}/team"}
     found = autotag(jetforge, chain.name("fb"), "--target", "jp6", "--no-pull", env=env)
     assert found.code == 0, found.stderr

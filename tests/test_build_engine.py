@@ -1,4 +1,4 @@
-"""Real-engine builds: labels, tests, reuse, resume, failures, logs (SPEC section 6)."""
+"""Real-engine builds: labels, tests, reuse, resume, failures, logs (docs/builds.md)."""
 
 from __future__ import annotations
 

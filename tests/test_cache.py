@@ -41,7 +41,7 @@ from jetforge.cache.sources import (
 )
 from jetforge.engine.table import engine_names
 from jetforge.host.settings import load_settings
-from tests.conftest import _free_port
+from support.engines import free_port
 
 MOUNTS = ("--mount=type=secret,id=a", "--mount=type=secret,id=b")
 ADDED = "--mount=type=secret,id=a --mount=type=secret,id=b"
@@ -209,7 +209,7 @@ def test_probes_tell_up_from_down_quickly():
     sources = [
         Source(f"http://127.0.0.1:{answering.server_address[1]}/simple/", "local"),
         Source(f"http://127.0.0.1:{failing.server_address[1]}/simple/", "mirror"),
-        Source(f"http://127.0.0.1:{_free_port()}/simple/", "mirror"),
+        Source(f"http://127.0.0.1:{free_port()}/simple/", "mirror"),
         Source(f"http://127.0.0.1:{silent.getsockname()[1]}/simple/", "mirror"),
         Source("ftp://example/simple/", "mirror"),
     ]
@@ -253,7 +253,7 @@ def test_legacy_builder_uses_no_cache_and_says_so_once(tmp_path):
 
 
 def test_down_sources_are_left_out_and_secrets_are_private(tmp_path):
-    closed = f"http://127.0.0.1:{_free_port()}/simple/"
+    closed = f"http://127.0.0.1:{free_port()}/simple/"
     setup = prepare_build_cache(
         CachePaths(tmp_path), mirrors=(closed,), pypi="", build_mode="buildkit",
         secrets=True, platform="p", env={},
@@ -279,7 +279,7 @@ def test_down_sources_are_left_out_and_secrets_are_private(tmp_path):
 def test_a_stopped_local_cache_is_reported_without_asking_its_port(tmp_path):
     paths = CachePaths(tmp_path)
     tmp_path.mkdir(exist_ok=True)
-    port = _free_port()
+    port = free_port()
     paths.state_file.write_text(
         json.dumps({"pid": 0, "host": "127.0.0.1", "port": port,
                     "url": f"http://127.0.0.1:{port}/", "dir": str(tmp_path / "store")})

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from jetforge.cache.control import CachePaths
-from tests.conftest import FIXTURES, _free_port, docker
-from tests.fixtures.engine.cache.mirror import Mirror, make_sdist
+from support.engines import docker, free_port
+from support.mirror import Mirror, make_sdist
+from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.engine
 
@@ -140,7 +141,7 @@ def test_stopped_cache_and_closed_mirror_are_reported_and_skipped(
     jetforge, buildkit, tree, mirror, cache, image_name, tmp_path
 ):
     assert jetforge("cache", "stop").code == 0
-    closed = f"http://127.0.0.1:{_free_port()}/simple/"
+    closed = f"http://127.0.0.1:{free_port()}/simple/"
     env = {**buildkit, "JETFORGE_CACHE_URLS": f"{closed},{mirror.url}"}
     logs = tmp_path / "logs"
     result = build(jetforge, tree, image_name, logs, "jfwheel", env)
@@ -176,7 +177,7 @@ def test_bundle_serves_a_build_with_no_other_python_source(
     assert imported.code == 0, imported.stderr
     assert jetforge("cache", "serve", "--background", "--port", "0", env=other).code == 0
     try:
-        closed_pypi = f"http://127.0.0.1:{_free_port()}/simple/"
+        closed_pypi = f"http://127.0.0.1:{free_port()}/simple/"
         offline = {**other, **buildkit, "JETFORGE_PYPI_URL": closed_pypi}
         logs = tmp_path / "offline"
         result = build(jetforge, tree, image_name, logs, "jfplain", offline)

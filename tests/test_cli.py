@@ -1,4 +1,4 @@
-"""Every command in-process, with its output and exit code (SPEC section 5).
+"""Every command in-process, with its output and exit code (docs/cli.md).
 
 The shipped packages/ tree is always searched too, so assertions filter the output to
 the fixture tree's names or ask with patterns.

@@ -1,4 +1,5 @@
-"""Discovery over the fixture trees: bad inputs, isolation, determinism, gating (SPEC 2-3)."""
+"""Discovery over the fixture trees: bad inputs, isolation, determinism, gating
+(docs/package-format.md)."""
 
 from __future__ import annotations
 

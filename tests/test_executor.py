@@ -1,7 +1,7 @@
 """The executor on an in-memory engine: reuse by stage key, partial rebuild, resume after a
 failure, the test memo, the final tag only after success, push, pull from a registry and
-Ctrl-C clean-up (SPEC 6.4-6.7). No daemon: the real-engine tests in test_build_engine*.py
-are the second line."""
+Ctrl-C clean-up (docs/builds.md, "Reuse", "Tests", "Logs"). No daemon: the real-engine
+tests in test_build_engine*.py are the second line."""
 
 from __future__ import annotations
 

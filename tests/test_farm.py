@@ -31,7 +31,7 @@ from jetforge.ops.farm.graph import Site
 from jetforge.ops.farm.progress import Serialized
 from jetforge.ops.farm.schedule import Farm
 from jetforge.reporter import NullReporter
-from tests.chains import write_chains
+from support.chains import write_chains
 
 GOLDEN_TREE = Path(__file__).parent / "fixtures" / "trees" / "golden"
 SOURCE = Path("/etc/jetforge.toml")

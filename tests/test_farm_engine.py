@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.chains import write_chains
-from tests.conftest import start_registry
-from tests.daemons import Daemon, start_daemon, stop_daemon, write_farm_config
+from support.chains import write_chains
+from support.daemons import Daemon, start_daemon, stop_daemon, write_farm_config
+from support.engines import start_registry
 
 pytestmark = pytest.mark.engine
 

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, docker
-from tests.fixtures.engine.cache.mirror import Mirror, make_wheel
+from support.engines import docker
+from support.mirror import Mirror, make_wheel
+from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.engine
 

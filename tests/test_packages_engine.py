@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import docker
+from support.engines import docker
 
 pytestmark = pytest.mark.engine
 

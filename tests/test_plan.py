@@ -1,4 +1,5 @@
-"""Plans: golden plan JSON per target, build arguments, stage keys and labels (SPEC 6.2-6.5).
+"""Plans: golden plan JSON per target, build arguments, stage keys and labels
+(docs/builds.md, "Stages, names and arguments" and "Reuse").
 
 The golden files under tests/golden/ are exact. After an intended change to planning, the
 platform table or the golden fixture tree, regenerate them with

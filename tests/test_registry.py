@@ -41,7 +41,7 @@ from jetforge.host.registry import (
     registry_locations,
     registry_scheme,
 )
-from tests.conftest import Registry, _free_port, start_registry
+from support.engines import Registry, free_port, start_registry
 
 # --- pure parts ---------------------------------------------------------------------------
 
@@ -205,7 +205,7 @@ def test_credential_helpers_are_asked_before_auths(tmp_path):
 def test_closed_port_is_a_registry_error_in_one_line():
     client = RegistryClient(CredentialStore({}), timeout=5)
     with pytest.raises(RegistryError) as caught:
-        client.list_tags(parse_image_ref(f"127.0.0.1:{_free_port()}/team/fb"))
+        client.list_tags(parse_image_ref(f"127.0.0.1:{free_port()}/team/fb"))
     assert "cannot connect (Connection refused)" in str(caught.value)
     assert "\n" not in str(caught.value)
 
@@ -522,7 +522,7 @@ def bearer_registry(tmp_path, registry_program) -> Iterator[BearerRegistry]:
 
     token_server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=token_server.serve_forever, daemon=True).start()
-    port = _free_port()
+    port = free_port()
     (tmp_path / "config.yml").write_text(
         "\n".join(
             [

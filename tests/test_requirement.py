@@ -1,4 +1,4 @@
-"""Dependency entries and platform predicates (SPEC section 2)."""
+"""Dependency entries and platform predicates (docs/package-format.md)."""
 
 from __future__ import annotations
 

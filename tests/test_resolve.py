@@ -1,4 +1,4 @@
-"""The resolver, driven by data: an index and cases giving a chain or a conflict (SPEC 6.1)."""
+"""The resolver, driven by data: an index and cases giving a chain or a conflict."""
 
 from __future__ import annotations
 

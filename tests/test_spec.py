@@ -1,4 +1,4 @@
-"""Package specs: the Dockerfile header, package.yaml and key checking (SPEC section 2)."""
+"""Package specs: the Dockerfile header, package.yaml and key checking (docs/package-format.md)."""
 
 from __future__ import annotations
 

@@ -487,7 +487,7 @@ def test_readme_command_table_and_cli_reference_name_every_command():
 
 
 def test_docker_helper_failure_shows_docker_s_stderr(tmp_path):
-    from tests.conftest import docker
+    from support.engines import docker
 
     program = tmp_path / "docker"
     program.write_text(
@@ -504,7 +504,7 @@ def test_docker_helper_failure_shows_docker_s_stderr(tmp_path):
 
 @pytest.mark.engine
 def test_docker_helper_failure_shows_the_container_s_stderr(docker_engine):
-    from tests.conftest import docker
+    from support.engines import docker
 
     assert docker("run", "--rm", "debian:12", "cat", "/etc/debian_version").startswith("12.")
     with pytest.raises(AssertionError, match=r"exited 3: the stage broke$"):

@@ -1,4 +1,4 @@
-"""``jetforge autotag``: print a compatible image for a package (SPEC section 8).
+"""``jetforge autotag``: print a compatible image for a package (docs/cli.md, "autotag").
 
 Order: local images, then the configured registries (pulled unless ``--no-pull``), then a
 build (unless ``--no-build``). Only the image reference (or ``--json`` object) goes to stdout.

@@ -1,4 +1,4 @@
-"""``jetforge build``: resolve, plan and build (SPEC section 6); the work is
+"""``jetforge build``: resolve, plan and build (docs/builds.md); the work is
 :mod:`jetforge.ops.chains`'s, this parses the arguments and renders the outcome."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``jetforge cache``: the local wheel and tarball cache (SPEC section 10)."""
+"""``jetforge cache``: the local wheel and tarball cache (docs/builds.md, "Package cache")."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ def main(
     stderr: TextIO | None = None,
     env: dict[str, str] | None = None,
 ) -> int:
-    """Run jetforge with ``argv``; returns the exit code (SPEC section 5).
+    """Run jetforge with ``argv``; returns the exit code (docs/cli.md).
 
     Everything the command prints goes through :mod:`jetforge.cli.streams`: a standard
     output that is closed, full or broken is one error line here, at the first write or

@@ -1,4 +1,5 @@
-"""``jetforge run``: run a container with the right GPU, device and data options (SPEC 9).
+"""``jetforge run``: run a container with the right GPU, device and data options
+(docs/cli.md, "run").
 
 Everything before IMAGE that starts with ``-`` is an engine option and is passed through,
 except jetforge's own options below; everything after IMAGE is the command. The container
@@ -127,7 +128,7 @@ def run(session: Session) -> int:
 
 def autotag_image(session: Session, name: str, engine: str | None, *, dry_run: bool) -> str:
     """The image ``jetforge autotag NAME`` chooses (pulling or building it unless this is
-    a dry run; SPEC section 8)."""
+    a dry run; docs/cli.md, "autotag")."""
     request = FindRequest(
         name,
         pull=not dry_run,

@@ -1,4 +1,4 @@
-"""Stage keys and image labels (SPEC sections 6.2 and 6.5): pure functions over values."""
+"""Stage keys and image labels (docs/builds.md, "Reuse"): pure functions over values."""
 
 from __future__ import annotations
 

@@ -104,7 +104,7 @@ class PlanOptions:
 
 
 def argv_for_test(entry: str) -> tuple[str, ...]:
-    """How a test entry runs inside the image (SPEC section 6.6)."""
+    """How a test entry runs inside the image (docs/builds.md, "Tests")."""
     words = shlex.split(entry)
     if words and words[0].endswith(".py"):
         return ("python3", f"/test/{words[0]}", *words[1:])

@@ -1,4 +1,4 @@
-"""The platform value (SPEC section 4): what a build targets, and how it is derived from
+"""The platform value (docs/platforms.md): what a build targets, and how it is derived from
 raw facts (a host's, or a ``--target`` preset's), the overrides of an environment mapping
 and the platform table. Pure: looking at the host is :mod:`jetforge.host.platform`'s.
 Derivation never fails on an unknown machine; it falls back to documented defaults with a
@@ -204,7 +204,7 @@ class Overrides:
 
 
 def parse_overrides(env: Mapping[str, str], distro: str | None) -> Overrides:
-    """The overrides of SPEC section 4 in ``env``, and the ``--distro`` flag ``distro``;
+    """The overrides of docs/platforms.md in ``env``, and the ``--distro`` flag ``distro``;
     one that cannot be parsed raises :class:`PlatformError` naming the variable."""
 
     def read(variable: str, parse: Callable[[str], _T | None], valid: str) -> _T | None:

@@ -1,4 +1,4 @@
-"""The selection order between variants of one base name (SPEC section 2), a pure
+"""The selection order between variants of one base name (docs/package-format.md), a pure
 function of the variants and the environment; resolution offers candidates in this order.
 """
 
@@ -19,7 +19,7 @@ def version_env_name(base_name: str) -> str:
 
 
 def order_by_preference(variants: Iterable[Variant], env: Mapping[str, str]) -> list[Variant]:
-    """The variants, most preferred first (SPEC section 2).
+    """The variants, most preferred first (docs/package-format.md).
 
     ``<BASE>_VERSION`` first, then variants whose pinned dependencies agree with the
     ``<BASE>_VERSION`` of those dependencies (so ``PYTORCH_VERSION=2.6`` makes

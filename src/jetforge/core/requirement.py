@@ -145,7 +145,7 @@ _VALID_PREDICATES = (
 
 
 def parse_predicate(text: str) -> Predicate:
-    """Parse one platform predicate (SPEC section 2)."""
+    """Parse one platform predicate (docs/package-format.md)."""
     stripped = text.strip().replace(" ", "")
     arch = re.fullmatch(r"(==|!=)?([a-z0-9_]+)", stripped)
     if arch and arch[2] in _ARCH_WORDS:

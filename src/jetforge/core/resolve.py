@@ -2,7 +2,7 @@
 
 Identifiers are base names, candidates are available variants, requirements are
 dependency entries bound to where they come from. Candidates are offered in selection
-order (SPEC section 2): ``<BASE>_VERSION`` from the environment, then ``default: true``,
+order (docs/package-format.md): ``<BASE>_VERSION`` from the environment, then ``default: true``,
 then the highest version; explicit requests and dependency pins narrow the candidates
 before that order applies, so a pin wins wherever it appears in the request.
 The build order is a depth-first walk: requests in the order given, each variant's

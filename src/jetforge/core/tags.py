@@ -1,4 +1,5 @@
-"""Image references and the names jetforge gives images (SPEC section 6.3)."""
+"""Image references and the names jetforge gives images (docs/builds.md, "Stages, names
+and arguments")."""
 
 from __future__ import annotations
 

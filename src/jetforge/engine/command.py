@@ -64,7 +64,7 @@ def run_options_for_test(
     workdir: str = "/test",
     extra: Sequence[str] = (),
 ) -> tuple[str, ...]:
-    """Engine ``run`` options for a test container (SPEC section 6.6); an empty
+    """Engine ``run`` options for a test container (docs/builds.md, "Tests"); an empty
     ``workdir`` keeps the image's own working directory."""
     return (
         "--rm",

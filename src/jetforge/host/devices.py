@@ -1,4 +1,4 @@
-"""What the host offers containers: GPU access, devices, display, jtop (SPEC section 9).
+"""What the host offers containers: GPU access, devices, display, jtop (docs/cli.md, "run").
 
 :func:`probe_host` looks once at the engine's info and at a host root (``/`` normally, a
 fixture directory in tests) and returns a :class:`HostProbe` value; :func:`choose_gpu` picks
@@ -78,7 +78,7 @@ def _natural(path: str) -> tuple[object, ...]:
 
 
 def iter_host_devices(root: Path) -> Iterator[str]:
-    """Host paths of the devices containers get when present (SPEC section 9)."""
+    """Host paths of the devices containers get when present (docs/cli.md, "run")."""
     dev = root / "dev"
     for pattern in _DEVICE_PATTERNS:
         found = sorted((str(path.relative_to(root)) for path in dev.glob(pattern)), key=_natural)

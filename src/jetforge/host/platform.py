@@ -1,4 +1,4 @@
-"""The platform of this host (SPEC section 4), detected once per command: the raw facts
+"""The platform of this host (docs/platforms.md), detected once per command: the raw facts
 of a host root (``/etc/nv_tegra_release``, the device tree, CUDA's version files, ``nvcc``,
 ``nvidia-smi``) or of a ``--target`` preset, with the environment's overrides, derived into
 the value of :mod:`jetforge.core.platform` by the shipped platform table
@@ -100,7 +100,7 @@ def detect_platform(
 ) -> Platform:
     """The platform of the host under ``root`` (or the preset ``target``), with overrides.
 
-    ``env`` supplies the override variables of SPEC section 4 and ``distro`` is the
+    ``env`` supplies the override variables of docs/platforms.md and ``distro`` is the
     ``--distro`` flag; ``machine`` is the host's ``uname -m`` (default: this machine's).
     Unknown targets and unparsable overrides raise :class:`PlatformError`.
     """

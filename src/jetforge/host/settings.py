@@ -1,4 +1,4 @@
-"""The optional config file ``jetforge.toml`` (SPEC section 5).
+"""The optional config file ``jetforge.toml`` (docs/cli.md).
 
 Looked up in the working directory, else in the user config directory
 (``$XDG_CONFIG_HOME/jetforge/jetforge.toml``, default ``~/.config``). Environment and flags

@@ -1,4 +1,4 @@
-"""Find a compatible image for a package (SPEC section 8).
+"""Find a compatible image for a package (docs/cli.md, "autotag").
 
 The matching is pure: an image's platform comes from its ``jetforge.platform`` label, or,
 for images jetforge did not build, from its tag postfix (jetforge's own ``r36.4.0-cu126-22.04``

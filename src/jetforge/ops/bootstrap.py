@@ -1,4 +1,5 @@
-"""Create a base OS image from a distro package mirror, with no registry (SPEC section 7).
+"""Create a base OS image from a distro package mirror, with no registry (docs/builds.md,
+"Base images without a registry").
 
 ``mmdebstrap`` writes a minimal root filesystem tarball; the engine imports it as an image.
 """

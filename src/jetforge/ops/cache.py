@@ -1,5 +1,5 @@
 """The local package cache's commands (``jetforge cache serve|status|stop|export|import``,
-SPEC section 10): the server started in the foreground or the background, found and
+docs/builds.md, "Package cache"): the server started in the foreground or the background, found and
 stopped, and its store counted, exported to a bundle and filled from one. Notes go to the
 workspace; the CLI prints the results."""
 

@@ -1,4 +1,4 @@
-"""Build the chains a request names (SPEC section 6): checked and planned
+"""Build the chains a request names (docs/builds.md): checked and planned
 (:mod:`jetforge.ops.planning`), the engine connected, the base image made sure of, the
 package cache and the registry lookup set up, then each plan's executor run, one at a time
 or on a build farm. The CLI turns its arguments into a :class:`BuildRequest` and renders
@@ -164,7 +164,7 @@ def _build_options(
 
 
 def _registry_lookup(workspace: Workspace) -> Callable[[Stage], str | None] | None:
-    """A finder of stage images in the configured registries (SPEC 6.4), or None.
+    """A finder of stage images in the configured registries (docs/builds.md, "Reuse"), or None.
 
     A stage image is looked up as ``<registry>/<namespace>/NAME:TAG-<variant>`` (workspace
     ``--push`` puts it) and reused when its ``jetforge.stage-key`` label matches. An

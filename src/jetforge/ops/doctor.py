@@ -99,7 +99,7 @@ def check_engine_error(error: EngineUnavailableError) -> Check:
 
 
 def check_builder(builder: Builder) -> Check:
-    """Which builder the engine's builds use (SPEC section 11)."""
+    """Which builder the engine's builds use (docs/builds.md, "Engines")."""
     return Check("builder", OK if builder.good else WARNING, builder.detail, builder.remedy)
 
 

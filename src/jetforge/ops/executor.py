@@ -1,9 +1,10 @@
 """Execute a plan on an engine: reuse or build each stage, test it, tag, push, log.
 
-Reuse is by stage key (SPEC 6.4): a completed build of the stage's key on the image chosen
-for its parent is tagged instead of built (:mod:`jetforge.ops.reuse`). Passing tests are
-remembered per (image id, package, test) and not rerun. The final tag is applied only when
-every stage and test passed. Logs follow SPEC 6.7.
+Reuse is by stage key (docs/builds.md, "Reuse"): a completed build of the stage's key on
+the image chosen for its parent is tagged instead of built (:mod:`jetforge.ops.reuse`).
+Passing tests are remembered per (image id, package, test) and not rerun
+(:mod:`jetforge.ops.verify`). The final tag is applied only when every stage and test
+passed. Logs follow docs/builds.md, "Logs".
 """
 
 from __future__ import annotations

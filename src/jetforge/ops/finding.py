@@ -1,4 +1,4 @@
-"""Find, pull or build an image for a package (SPEC section 8): what ``jetforge autotag``
+"""Find, pull or build an image for a package (docs/cli.md, "autotag"): what ``jetforge autotag``
 does and ``jetforge run PACKAGE`` uses. Local images first, then the configured
 registries (pulled unless the request says not to), then a build (unless it says not to).
 Questions, explanations and pull output go to a :class:`Conversation`; nothing here

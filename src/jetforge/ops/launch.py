@@ -1,4 +1,4 @@
-"""``jetforge run`` (SPEC section 9): the engine ``run`` command with the right options.
+"""``jetforge run`` (docs/cli.md, "run"): the engine ``run`` command with the right options.
 
 Plan, then execute. :func:`plan_run` is a pure function from a
 :class:`~jetforge.host.devices.HostProbe` (what the host offers, GPU access included) and the

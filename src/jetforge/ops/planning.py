@@ -1,4 +1,4 @@
-"""What a build request asks for, planned without building (SPEC section 6): the request
+"""What a build request asks for, planned without building (docs/builds.md): the request
 checked before any engine is asked (packages, lockfile, workers), its chains resolved and
 planned, and for ``build --simulate`` (and ``bake``) the :class:`Simulation`: exactly what
 a build would run. :mod:`jetforge.ops.chains` builds what is planned here.
@@ -196,7 +196,7 @@ def resolve_chains(request: BuildRequest, workspace: Workspace) -> list[Resoluti
 
 def base_reference(request: BuildRequest, workspace: Workspace) -> str:
     """The first stage's base: ``--base``, the config file's image for the distro, or the
-    platform's default (SPEC section 7)."""
+    platform's default (docs/builds.md, "Base images without a registry")."""
     platform = workspace.platform
     return (
         request.base

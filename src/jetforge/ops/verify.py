@@ -1,4 +1,4 @@
-"""Tests inside the images a build produced (SPEC section 6.6): which packages' tests run,
+"""Tests inside the images a build produced (docs/builds.md, "Tests"): which packages' tests run,
 and one test in one image, in a container removed however it ends, remembered by image id
 once it passed (:mod:`jetforge.ops.results`: the markers), so it is not run again there."""
 
