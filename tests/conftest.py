@@ -1,4 +1,11 @@
-"""Shared fixtures: fixture package trees, an in-process CLI, and the real engine."""
+"""Shared fixtures (fixture package trees, an in-process CLI, the real engine) and the test
+tiers.
+
+Every test is in one tier, given as a marker (README, "Tests"): ``engine`` (marked
+``engine``, ``podman`` or ``registry``: a real engine), ``adversarial`` (the corpus of
+tests/adversarial/), ``process`` (marked so, or in one of :data:`PROCESS_MODULES`: it
+starts processes) and ``unit``, the rest: a unit test that starts a process fails.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,79 @@ import pytest
 from support.engines import Registry, start_registry
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ENGINE_MARKERS = ("engine", "podman", "registry")
+# Modules whose tests (nearly all) start processes: jetforge as a process, the worker that
+# runs config scripts (trees with config.py), stand-in engine programs, benchmarks.
+PROCESS_MODULES = frozenset(
+    {
+        "test_bake.py",
+        "test_bench.py",
+        "test_cli.py",
+        "test_discover.py",
+        "test_farm.py",
+        "test_index.py",
+        "test_jc.py",
+        "test_packages.py",
+        "test_plan.py",
+        "test_probes.py",
+        "test_reuse.py",
+        "test_startup.py",
+    }
+)
+
+
+def tier_of(item: pytest.Item) -> str:
+    """The tier of one test (see the module's text)."""
+    if any(item.get_closest_marker(name) for name in ENGINE_MARKERS):
+        return "engine"
+    if item.path.parent.name == "adversarial":
+        return "adversarial"
+    if item.get_closest_marker("process") or item.path.name in PROCESS_MODULES:
+        return "process"
+    return "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test its tier's marker (``-m unit`` runs the unit tier)."""
+    for item in items:
+        item.add_marker(getattr(pytest.mark, tier_of(item)))
+
+
+class ProcessInUnitTestError(BaseException):
+    """A unit test started a process (a BaseException: code under test that catches
+    Exception cannot hide it)."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A unit test that starts a process (a subprocess, a fork) fails, naming the way out:
+    the ``process`` marker."""
+    if tier_of(item) != "unit":
+        return (yield)
+    started: list[str] = []
+
+    def refuse(what: str) -> None:
+        started.append(what)
+        raise ProcessInUnitTestError(f"a unit test starts no process ({what})")
+
+    def execute_child(self: subprocess.Popen[bytes], args: object, *rest: object) -> None:
+        refuse(f"subprocess {args!r}")
+
+    saved = subprocess.Popen._execute_child, os.fork  # type: ignore[attr-defined]
+    subprocess.Popen._execute_child = execute_child  # type: ignore[attr-defined,assignment]
+    os.fork = lambda: refuse("os.fork()")  # type: ignore[assignment,return-value]
+    try:
+        result = yield
+    except ProcessInUnitTestError:
+        result = None
+    finally:
+        subprocess.Popen._execute_child, os.fork = saved  # type: ignore[attr-defined]
+    if started:
+        raise AssertionError(
+            f"{item.nodeid} is a unit test but started a process ({started[0]}): "
+            "mark it @pytest.mark.process"
+        )
+    return result
 
 
 @dataclass

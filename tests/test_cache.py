@@ -367,6 +367,7 @@ def test_serve_status_stop(jetforge, server):
     assert "was not running" in jetforge("cache", "stop").stderr
 
 
+@pytest.mark.process
 def test_doctor_reports_the_local_cache_up_then_stopped(jetforge, server):
     url, _ = server
     env = {"JETFORGE_PYPI_URL": "", "JETFORGE_CACHE_URLS": ""}
@@ -402,6 +403,7 @@ def _tiny_wheel(directory: Path) -> Path:
     return path
 
 
+@pytest.mark.process
 def test_uploads_need_the_credential_and_downloads_are_open(server, tmp_path):
     url, paths = server
     wheel = _tiny_wheel(tmp_path / "wheel")
@@ -518,6 +520,7 @@ def test_a_bundle_that_does_not_match_its_manifest_imports_nothing(jetforge, tmp
     assert jetforge("cache", "import", str(tmp_path / "nothing.tar")).code == 2
 
 
+@pytest.mark.process
 def test_foreground_server_stops_on_ctrl_c(jetforge, cli_env, pypiserver_installed):
     paths = CachePaths.under(Path(cli_env["XDG_CACHE_HOME"]) / "jetforge")
     process = subprocess.Popen(

@@ -69,6 +69,7 @@ def test_a_damaged_file_counts_as_empty(tmp_path, settled, hashed):
     assert Digests(memo).digest(file) == file_digest(file)
 
 
+@pytest.mark.process
 def test_plans_are_the_same_with_kept_digests_and_see_every_edit(
     jetforge, tmp_path, cli_env, settled
 ):

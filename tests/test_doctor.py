@@ -178,6 +178,7 @@ def write_config(cli_env, text):
     return path
 
 
+@pytest.mark.process
 def test_doctor_on_a_healthy_stand_in(jetforge, fake_engine, cli_env, http_server):
     config = write_config(
         cli_env,
@@ -220,6 +221,7 @@ def test_doctor_on_a_healthy_stand_in(jetforge, fake_engine, cli_env, http_serve
     assert result.stderr == ""
 
 
+@pytest.mark.process
 def test_doctor_json(jetforge, fake_engine):
     result = jetforge(
         "doctor", "--json", "--host-root", str(ROOTS / "cdi"), env=fake_engine(NVIDIA_DOCKER)
@@ -239,6 +241,7 @@ def test_doctor_json(jetforge, fake_engine):
     assert set(checks[0]) == {"name", "status", "detail", "remedy"}
 
 
+@pytest.mark.process
 def test_bad_config_and_platform_override_are_problems(jetforge, fake_engine, cli_env):
     write_config(cli_env, "registires = []\n")
     env = {**fake_engine(NVIDIA_DOCKER), "CUDA_VERSION": "junk"}
@@ -251,6 +254,7 @@ def test_bad_config_and_platform_override_are_problems(jetforge, fake_engine, cl
     assert "stops builds" in result.stderr
 
 
+@pytest.mark.process
 def test_missing_engine_program_is_a_problem(jetforge):
     result = jetforge("doctor", env={"JETFORGE_DOCKER": "/nonexistent/docker"})
     assert result.code == 1

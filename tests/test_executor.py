@@ -58,6 +58,7 @@ def states(summary: Summary) -> dict[str, str]:
     return {stage.package: stage.state for stage in summary.stages}
 
 
+@pytest.mark.process
 def test_a_first_build_builds_tests_and_tags_every_stage(plan: Plan, tmp_path: Path) -> None:
     engine = FakeEngine()
     summary = execute(plan, engine, tmp_path)
@@ -102,6 +103,7 @@ def test_reuse_is_by_stage_key_not_by_name(plan: Plan, tmp_path: Path) -> None:
     assert engine.inspect(FINAL) is not None
 
 
+@pytest.mark.process
 def test_an_edited_package_rebuilds_its_stage_and_those_above_only(tmp_path: Path) -> None:
     tree = Path(shutil.copytree(GOLDEN_TREE, tmp_path / "tree"))
     engine = FakeEngine()

@@ -52,6 +52,7 @@ graph LR
 }
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("fmt", GOLDEN)
 def test_render_graph_golden(resolution, fmt):
     assert render_graph(resolution, fmt) == GOLDEN[fmt]
@@ -73,6 +74,7 @@ def test_every_format_is_covered():
     assert set(FORMATS) == {*GOLDEN, "json"}
 
 
+@pytest.mark.process
 def test_single_node_graph():
     catalog = discover([INDEX], detect_platform({}, target="jp6"))
     single = resolve(catalog, ["base:1.0"], {})

@@ -100,6 +100,7 @@ def test_a_stage_installed_what_is_new_or_changed_and_removed_what_is_gone() -> 
     assert removed.debs == ()  # an upgrade is not a removal
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("shell", ["sh", "dash", "bash"])  # Debian 12 has all three
 def test_the_collector_runs_under_posix_shells_and_finds_this_python(shell: str) -> None:
     program = shutil.which(shell)
@@ -115,6 +116,7 @@ def test_the_collector_runs_under_posix_shells_and_finds_this_python(shell: str)
         assert any(deb.name == "dpkg" for deb in inventory.debs)
 
 
+@pytest.mark.process
 def test_the_collector_tolerates_a_path_without_python_or_dpkg(tmp_path: Path) -> None:
     done = subprocess.run(
         ["/bin/sh", "-c", COLLECTOR],

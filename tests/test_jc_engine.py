@@ -72,7 +72,9 @@ def test_jc_chain_builds_with_jc_args_layout_tests_layers_and_no_github_api(
     numpy_log = next(logs.glob("*-numpy.test.log")).read_text()
     assert "numpy ok" in numpy_log
     assert "numpy test.sh ok (--quick)" in numpy_log
-    edited = next(logs.glob("*-torchlike_2.0.Dockerfile")).read_text()
+    # every stage builds the Dockerfile written beside its logs: torchlike's own, not the
+    # layered torchext_0.1-torchlike_2.0's
+    edited = next(logs.glob("[0-9][0-9]-torchlike_2.0.Dockerfile")).read_text()
     assert "# jetforge --no-github-api: ADD https://api.github.com/" in edited
     labels = json.loads(
         subprocess.run(

@@ -114,6 +114,7 @@ def locked_data(tmp_path: Path) -> LockData:
     return parse_lock_data(read_lock(tmp_path))
 
 
+@pytest.mark.process
 def test_a_build_writes_the_lockfile_with_the_platform_base_and_every_stage(
     plan: Plan, tmp_path: Path
 ) -> None:
@@ -283,6 +284,7 @@ def build_without_engine(jetforge, *argv: str):  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("target", "extra", "message"),
     [
@@ -359,6 +361,7 @@ def test_a_lock_for_another_chain_platform_or_base_is_refused(plan: Plan, tmp_pa
     assert plan_mismatch(locked, plan, None) == ""  # no engine: the base is not checked
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -79,6 +79,7 @@ def catalog(case: tuple[str, str, dict[str, str]]) -> tuple[Catalog, Platform]:
 # --- definitions --------------------------------------------------------------------------
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("case", platforms(), ids=platform_id)
 def test_the_tree_has_no_definition_errors(case):
     found, _ = catalog(case)
@@ -219,6 +220,7 @@ def golden_case(jetforge, name: str, target: str, env: dict[str, str], *packages
     assert text == path.read_text(encoding="utf-8")
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("target", GOLDEN_TARGETS)
 @pytest.mark.parametrize("package", GOLDEN_PACKAGES)
 def test_golden_plan(jetforge, package, target):
@@ -256,12 +258,14 @@ CASCADES = {
 }
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("name", CASCADES)
 def test_golden_cascade(jetforge, name):
     target, env, *packages = CASCADES[name]
     golden_case(jetforge, name, target, env, *packages)
 
 
+@pytest.mark.process
 def test_pytorch_version_picks_torchvision_and_torchaudio(jetforge):
     for version, vision in (("2.5", "0.20"), ("2.6", "0.21"), ("2.7", "0.22"), ("2.8", "0.23")):
         result = jetforge(
@@ -274,6 +278,7 @@ def test_pytorch_version_picks_torchvision_and_torchaudio(jetforge):
         assert f"torchaudio:{version}" in chain
 
 
+@pytest.mark.process
 def test_cuda_version_picks_cudnn_and_tensorrt(jetforge):
     expected = {"12.2": ("8.9", "8.6"), "12.4": ("9.0", "10.0"), "12.6": ("9.3", "10.3")}
     expected["12.8"] = ("9.8", "10.7")
@@ -291,6 +296,7 @@ def test_cuda_version_picks_cudnn_and_tensorrt(jetforge):
 # --- docs/packages.md ---------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_docs_packages_md_is_current(jetforge):
     result = jetforge(
         "docs", "packages", "--output", str(ROOT / "docs" / "packages.md"), "--check", env=CLEAN
@@ -298,6 +304,7 @@ def test_docs_packages_md_is_current(jetforge):
     assert result.code == 0, result.stderr
 
 
+@pytest.mark.process
 def test_docs_check_reports_a_stale_page(jetforge, tmp_path):
     stale = tmp_path / "packages.md"
     stale.write_text("# Packages\n")
@@ -308,6 +315,7 @@ def test_docs_check_reports_a_stale_page(jetforge, tmp_path):
     assert jetforge("docs", "packages", "--output", str(stale), "--check", env=CLEAN).code == 0
 
 
+@pytest.mark.process
 def test_docs_page_lists_every_base_name_with_tier_and_platforms():
     text = render_packages(platform_columns(PACKAGES), PACKAGES)
     assert "| name | variants | platforms | tier | notes |" in text

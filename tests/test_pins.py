@@ -154,6 +154,7 @@ def written(instruction: str, root: Path) -> tuple[str, str]:
     return files[0].read_text(), files[1].read_text()
 
 
+@pytest.mark.process
 def test_the_pins_write_apt_preferences_and_pip_constraints(tmp_path: Path) -> None:
     pins = Pins(
         debs=(("curl", "8.5.0"), ("libc6", "2.39-0ubuntu8~1")),
@@ -171,6 +172,7 @@ def test_the_pins_write_apt_preferences_and_pip_constraints(tmp_path: Path) -> N
     assert written(Pins(debs=(("curl", "8.5.0"),)).instruction(), tmp_path)[1] == ""
 
 
+@pytest.mark.process
 def test_a_locked_plan_has_its_own_keys_and_the_same_lock_gives_the_same_keys(
     lock: dict[str, Any],
 ) -> None:
@@ -185,6 +187,7 @@ def test_a_locked_plan_has_its_own_keys_and_the_same_lock_gives_the_same_keys(
     assert keys == [True, True, False, False]  # accel's pins and so its child change
 
 
+@pytest.mark.process
 def test_a_locked_build_reuses_the_lockfiles_images(tmp_path: Path) -> None:
     engine = make_engine()
     execute(golden_plan(), engine, tmp_path / "first")  # the images the lock names
@@ -200,6 +203,7 @@ def test_a_locked_build_reuses_the_lockfiles_images(tmp_path: Path) -> None:
     assert "the lockfile's image for this stage" in log
 
 
+@pytest.mark.process
 def test_a_locked_build_without_the_images_builds_pinned_dockerfiles(
     lock: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -216,6 +220,7 @@ def test_a_locked_build_without_the_images_builds_pinned_dockerfiles(
     assert "\n    NumPy ==2.2.1 - /opt/venv \\\n" in written
 
 
+@pytest.mark.process
 def test_a_drifted_stage_fails_right_after_it_is_built(
     lock: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -266,6 +271,7 @@ def test_a_refresh_fails_on_what_moved_unless_it_was_named() -> None:
     assert moved(locked, built, ("curl", "NumPy")) == []
 
 
+@pytest.mark.process
 def test_jetforge_lock_refuses_an_upgrade_of_a_name_the_file_does_not_pin(
     jetforge, lock: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -284,6 +290,7 @@ def test_jetforge_lock_refuses_an_upgrade_of_a_name_the_file_does_not_pin(
     ]
 
 
+@pytest.mark.process
 def test_the_sbom_gives_a_recorded_file_its_sha256_and_download_location(tmp_path: Path) -> None:
     url = "https://files.example/numpy-2.2.2-cp312-none-any.whl"
     record = f"pipfile\tNumPy\t2.2.2\t{SHA}\t{url}\t/opt/venv\n"
@@ -298,6 +305,7 @@ def test_the_sbom_gives_a_recorded_file_its_sha256_and_download_location(tmp_pat
     assert "checksums" not in dpkg
 
 
+@pytest.mark.process
 def test_simulate_with_locked_plans_the_pinned_stages(
     jetforge, lock: dict[str, Any], tmp_path: Path
 ) -> None:

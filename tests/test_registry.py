@@ -312,6 +312,7 @@ def anonymous_client() -> RegistryClient:
     return RegistryClient(CredentialStore({"HOME": "/nonexistent"}), timeout=10)
 
 
+@pytest.mark.process
 def test_tags_manifest_and_config_from_an_open_registry(open_registry):
     upload = Uploader(f"http://{open_registry.address}")
     labels = {"jetforge.chain": "fa,fb", "jetforge.platform": "cuda-12.8 ubuntu-24.04 x86_64"}
@@ -330,6 +331,7 @@ def test_tags_manifest_and_config_from_an_open_registry(open_registry):
     assert client.inspect(repository.with_tag("absent"), "x86_64") is None
 
 
+@pytest.mark.process
 def test_index_entry_of_the_platform_architecture_is_chosen(open_registry):
     upload = Uploader(f"http://{open_registry.address}")
     entries = []
@@ -373,6 +375,7 @@ def test_index_entry_of_the_platform_architecture_is_chosen(open_registry):
     assert client.inspect(both, "riscv64") is None
 
 
+@pytest.mark.process
 def test_basic_auth_with_docker_config_and_a_credential_helper(basic_registry, tmp_path):
     upload = Uploader(f"http://{basic_registry.address}", basic_header(basic_registry))
     upload.image("team/fb", "r36.4.0", "arm64", {"x": "1"})
@@ -560,6 +563,7 @@ def bearer_registry(tmp_path, registry_program) -> Iterator[BearerRegistry]:
         token_server.server_close()
 
 
+@pytest.mark.process
 def test_bearer_token_flow_with_credentials(bearer_registry, tmp_path):
     address = bearer_registry.address
     push = bearer_registry.tokens.token("repository:nvidia/fb:pull,push", granted=True)

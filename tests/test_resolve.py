@@ -39,6 +39,7 @@ def test_the_index_parses_and_the_cases_are_well_formed():
         assert ("chain" in case) != ("error" in case), case["name"]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_resolver_case(case):
     catalog = catalog_for(INDEX, case.get("target", "jp6"))
@@ -56,6 +57,7 @@ def test_resolver_case(case):
 # --- pins in both orders, aliases, selection, on the fixture trees ----------------------
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     "request_", [["zmid", "zlib:1"], ["zlib:1", "zmid"]], ids=["pin-after", "pin-before"]
 )
@@ -64,16 +66,19 @@ def test_pins_in_either_order_give_the_same_chain(request_):
     assert [v.name for v in resolution.chain] == ["zlib:1", "zmid"]
 
 
+@pytest.mark.process
 def test_without_a_pin_the_highest_version_is_chosen():
     resolution = resolve(catalog_for(TREES / "pins", "jp6"), ["zmid"], {})
     assert [v.name for v in resolution.chain] == ["zlib:2", "zmid"]
 
 
+@pytest.mark.process
 def test_a_pin_in_a_later_dependant_applies_to_earlier_requests():
     resolution = resolve(catalog_for(TREES / "pins", "jp6"), ["zmid", "ztop"], {})
     assert [v.name for v in resolution.chain] == ["zlib:1", "zmid", "ztop"]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("request_", "chain"),
     [
@@ -88,6 +93,7 @@ def test_alias_requests_build_pytorch_once(request_, chain):
     assert [v.name for v in resolution.chain] == chain
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("request_", "env", "expected"),
     [
@@ -108,6 +114,7 @@ def test_variant_selection(request_, env, expected):
     assert [v.name for v in resolution.chain] == [expected]
 
 
+@pytest.mark.process
 def test_dependencies_get_the_same_selection_rules():
     catalog = catalog_for(TREES / "selection", "jp6")
     chain = [v.name for v in resolve(catalog, ["user"], {"VERSIONED_VERSION": "1.2"}).chain]
@@ -120,6 +127,7 @@ def test_version_env_name():
     assert version_env_name("onnx.runtime") == "ONNX_RUNTIME_VERSION"
 
 
+@pytest.mark.process
 def test_order_by_preference_env_then_default_then_highest_then_by_name():
     catalog = catalog_for(TREES / "selection", "jp6")
     versioned = catalog.lookup("versioned")
@@ -145,6 +153,7 @@ def test_order_by_preference_env_then_default_then_highest_then_by_name():
 # --- what resolution records ------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_resolution_records_requests_edges_and_why():
     catalog = catalog_for(INDEX, "jp6")
     resolution = resolve(catalog, ["app", "base:2.0"], {})
@@ -171,6 +180,7 @@ def test_resolution_records_requests_edges_and_why():
     }
 
 
+@pytest.mark.process
 def test_selection_reasons_for_env_and_default():
     catalog = catalog_for(TREES / "selection", "jp6")
     [env_choice] = resolve(catalog, ["chooser"], {"CHOOSER_VERSION": "3.0"}).selections
@@ -179,6 +189,7 @@ def test_selection_reasons_for_env_and_default():
     assert default.reason == "marked default"
 
 
+@pytest.mark.process
 def test_unavailable_alternatives_are_rejected_with_the_platform_reason():
     catalog = catalog_for(TREES / "gated", "jp6")
     [selection] = resolve(catalog, ["accel"], {}).selections
@@ -192,6 +203,7 @@ def test_unavailable_alternatives_are_rejected_with_the_platform_reason():
 # --- wildcard requests ------------------------------------------------------------------
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("patterns", "expanded"),
     [
@@ -206,11 +218,13 @@ def test_expand_requests(patterns, expanded):
     assert expand_requests(catalog_for(TREES / "wildcard", "jp6"), patterns) == expanded
 
 
+@pytest.mark.process
 def test_wildcard_that_matches_nothing_is_an_unknown_package():
     with pytest.raises(errors.UnknownPackageError, match="unknown package 'nothing\\*'"):
         expand_requests(catalog_for(TREES / "wildcard", "jp6"), ["nothing*"])
 
 
+@pytest.mark.process
 def test_wildcard_request_resolves_into_one_chain():
     catalog = catalog_for(TREES / "wildcard", "jp6")
     resolution = resolve(catalog, expand_requests(catalog, ["r*"]), {})

@@ -245,6 +245,7 @@ def data_mount(tmp_path):
     return f"{tmp_path}/data/jetforge/data:/data"
 
 
+@pytest.mark.process
 def test_golden_nvidia_runtime_with_every_device(jetforge, fake_engine, tmp_path):
     env = {**fake_engine(NVIDIA_DOCKER), **NO_DISPLAY}
     line, stderr = dry_run(jetforge, env, "devices", "img:1", "python3", "-c", "print(1)")
@@ -261,6 +262,7 @@ def test_golden_nvidia_runtime_with_every_device(jetforge, fake_engine, tmp_path
     assert stderr == ""
 
 
+@pytest.mark.process
 def test_golden_cdi_only(jetforge, fake_engine, tmp_path):
     env = {**fake_engine(CDI_DOCKER), **NO_DISPLAY}
     line, stderr = dry_run(jetforge, env, "cdi", "img")
@@ -271,6 +273,7 @@ def test_golden_cdi_only(jetforge, fake_engine, tmp_path):
     assert stderr == ""
 
 
+@pytest.mark.process
 def test_golden_cdi_on_podman(jetforge, fake_engine, tmp_path):
     info = {"host": {"ociRuntime": {"name": "crun"}}, "version": {"Version": "4.3.1"}}
     env = {**fake_engine(info, engine="podman"), **NO_DISPLAY}
@@ -281,6 +284,7 @@ def test_golden_cdi_on_podman(jetforge, fake_engine, tmp_path):
     )
 
 
+@pytest.mark.process
 def test_golden_gpus_only(jetforge, fake_engine, tmp_path):
     env = {**fake_engine(PLAIN_DOCKER), **NO_DISPLAY}
     line, stderr = dry_run(jetforge, env, "gpus-hook", "img")
@@ -290,6 +294,7 @@ def test_golden_gpus_only(jetforge, fake_engine, tmp_path):
     assert stderr == ""
 
 
+@pytest.mark.process
 def test_golden_no_gpu_is_one_warning_line(jetforge, fake_engine, tmp_path):
     env = {**fake_engine(PLAIN_DOCKER), **NO_DISPLAY}
     line, stderr = dry_run(jetforge, env, "bare", "img", "sh", "-c", "echo $HOME")
@@ -300,6 +305,7 @@ def test_golden_no_gpu_is_one_warning_line(jetforge, fake_engine, tmp_path):
     assert stderr.splitlines() == [f"jetforge: warning: {NO_GPU_WARNING}"]
 
 
+@pytest.mark.process
 def test_golden_display_mounts_x11_and_xauthority(jetforge, fake_engine, tmp_path):
     env = {**fake_engine(NVIDIA_DOCKER), "DISPLAY": ":1", "XAUTHORITY": "", "HOME": "/home/user"}
     line, _ = dry_run(jetforge, env, "devices", "img")
@@ -322,6 +328,7 @@ def test_golden_display_mounts_x11_and_xauthority(jetforge, fake_engine, tmp_pat
     assert "X11" not in unset
 
 
+@pytest.mark.process
 def test_user_options_are_passed_through_and_win(jetforge, fake_engine, tmp_path):
     env = {**fake_engine(NVIDIA_DOCKER), "DISPLAY": ":1", "XAUTHORITY": "", "HOME": "/home/user"}
     line, stderr = dry_run(
@@ -372,6 +379,7 @@ def test_user_options_are_passed_through_and_win(jetforge, fake_engine, tmp_path
     assert stderr == ""
 
 
+@pytest.mark.process
 def test_never_privileged_and_no_tty_when_not_a_terminal(jetforge, fake_engine):
     for root in ("bare", "cdi", "devices", "gpus-hook"):
         line, _ = dry_run(jetforge, {**fake_engine(CDI_DOCKER), "DISPLAY": ":0"}, root, "img")
@@ -379,12 +387,14 @@ def test_never_privileged_and_no_tty_when_not_a_terminal(jetforge, fake_engine):
         assert "-it" not in line.split(" ")
 
 
+@pytest.mark.process
 def test_host_root_from_the_environment(jetforge, fake_engine):
     env = {**fake_engine(PLAIN_DOCKER), "JETFORGE_HOST_ROOT": str(ROOTS / "gpus-hook")}
     result = jetforge("run", "--dry-run", "img", env=env)
     assert "--gpus all" in result.stdout
 
 
+@pytest.mark.process
 def test_run_returns_the_container_exit_code(jetforge, fake_engine, capfd, tmp_path):
     env = {**fake_engine(NVIDIA_DOCKER), **NO_DISPLAY, "JETFORGE_FAKE_EXIT": "7"}
     result = jetforge("run", "--host-root", str(ROOTS / "bare"), "img", "true", env=env)

@@ -35,6 +35,7 @@ def sbom_of(plan: Plan) -> dict:  # type: ignore[type-arg]
     return spdx_document(lock, "2026-01-02T03:04:05Z")
 
 
+@pytest.mark.process
 def test_the_document_has_the_spdx_2_3_fields(plan: Plan) -> None:
     document = sbom_of(plan)
     assert document["spdxVersion"] == "SPDX-2.3"
@@ -128,6 +129,7 @@ def fake_image(tmp_path: Path, image_id: str) -> Path:
     return path
 
 
+@pytest.mark.process
 def test_sbom_prints_the_document_kept_for_the_image(
     jetforge, fake_engine, cli_env, tmp_path: Path
 ) -> None:
@@ -140,6 +142,7 @@ def test_sbom_prints_the_document_kept_for_the_image(
     assert result.stdout == '{"spdxVersion": "SPDX-2.3"}\n'
 
 
+@pytest.mark.process
 def test_sbom_of_an_image_without_one_is_one_line(jetforge, fake_engine, tmp_path: Path) -> None:
     image_id = "sha256:" + "d" * 64
     env = {**fake_engine({}), "JETFORGE_FAKE_IMAGE": str(fake_image(tmp_path, image_id))}
@@ -152,6 +155,7 @@ def test_sbom_of_an_image_without_one_is_one_line(jetforge, fake_engine, tmp_pat
     ]
 
 
+@pytest.mark.process
 def test_sbom_of_a_missing_image_is_one_line(jetforge, fake_engine) -> None:
     result = jetforge("sbom", "nothing:here", env=fake_engine({}))
     assert result.code == 2

@@ -159,6 +159,7 @@ def test_settled_means_unchanged_for_a_second_before_the_work_began() -> None:
     assert not is_settled((1, since + SETTLED_NS, old[2], 7), since)  # a future mtime
 
 
+@pytest.mark.process
 def test_nothing_unsettled_is_kept_by_the_index_or_the_digests(jetforge, tmp_path, cli_env):
     root = tmp_path / "packages"
     (root / "app").mkdir(parents=True)
