@@ -137,7 +137,8 @@ def build_chains(
 
     checked = check_request(request, where)
     locked, planning = checked.locked, checked.planning
-    engine = choose_engine(request.engine, where.env, where.settings.engine).connect(where.env)
+    kind = choose_engine(request.engine, where.env, where.settings.engine)
+    engine = kind.connect(where.env, memo=engine_memo(where))
     base = base_reference(request, where)
     if locked is not None:
         base = pinned_base(engine, base, locked)
@@ -175,6 +176,11 @@ def build_chains(
             yield ChainOutcome(plan, chosen.logs_dir, failure=failure)
             continue
         yield ChainOutcome(plan, chosen.logs_dir, summary)
+
+
+def engine_memo(where: Workspace) -> Path:
+    """Where what connecting learns about the engine's program is kept."""
+    return where.cache_dir / "engines.json"
 
 
 @contextlib.contextmanager
@@ -239,7 +245,7 @@ def simulated_plans(request: BuildRequest, where: Workspace) -> Simulation:
     planning = checked.planning
     kind = choose_engine(request.engine, where.env, where.settings.engine)
     try:
-        engine = kind.connect(where.env)
+        engine = kind.connect(where.env, memo=engine_memo(where))
     except JetforgeError:
         plans = checked.plans(where, replace(planning, build_mode=kind.default_build_mode))
         return Simulation(plans, kind.name, dockerfiles=_dockerfiles(plans, ()))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from jetforge.autotag import BUILT, LOCAL, REGISTRY, Choice, Wanted, find_in_registries, find_local
-from jetforge.chains import BuildRequest, Workspace, build_chains
+from jetforge.chains import BuildRequest, Workspace, build_chains, engine_memo
 from jetforge.credentials import CredentialStore
 from jetforge.engine.table import choose_engine
 from jetforge.errors import FailureError, RegistryError, UsageError
@@ -70,7 +70,8 @@ def find_or_build(
     if not wanted.base_name:
         raise UsageError("autotag: NAME is empty")
     platform = where.platform
-    engine = choose_engine(request.engine, where.env, where.settings.engine).connect(where.env)
+    kind = choose_engine(request.engine, where.env, where.settings.engine)
+    engine = kind.connect(where.env, memo=engine_memo(where))
     results = where.cache_dir / "test-results"
     local = find_local(
         engine, wanted, platform, lambda info: tested_marker(results, info.id).exists()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from jetforge._process import Completed, OutputSink, Runner, run
 from jetforge.core.tags import parse_image_ref
+from jetforge.engine.api import LIBPOD_API, podman_socket
 from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.engine.command import Command
@@ -35,6 +39,7 @@ class PodmanEngine(CliEngine):
     # A URL goes in CONTAINER_HOST (podman is then remote), a connection name in
     # CONTAINER_CONNECTION (``podman system connection list``).
     endpoint_variables: ClassVar[tuple[str, ...]] = ("CONTAINER_HOST", "CONTAINER_CONNECTION")
+    api_flavour: ClassVar[str] = LIBPOD_API
 
     @classmethod
     def endpoint_env(cls, endpoint: str) -> dict[str, str]:
@@ -44,9 +49,25 @@ class PodmanEngine(CliEngine):
         return {"CONTAINER_HOST" if "://" in endpoint else "CONTAINER_CONNECTION": endpoint}
 
     @classmethod
-    def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run) -> E:
-        """Check that the program answers."""
+    def api_socket(cls, env: Mapping[str, str]) -> str | None:
+        """``CONTAINER_HOST`` when it is a unix socket, else the service's usual socket for
+        this user (root's, or ``$XDG_RUNTIME_DIR``'s)."""
+        return podman_socket(env, os.geteuid())
+
+    @classmethod
+    def connect(
+        cls: type[E],
+        env: Mapping[str, str],
+        runner: Runner = run,
+        *,
+        memo: Path | None = None,  # noqa: ARG003 - podman has nothing to detect
+    ) -> E:
+        """Check that the program answers (none is started when the service answers on
+        its socket and the program is on ``PATH``)."""
         program = cls.program_in(env)
+        api = cls.open_api(env)
+        if api is not None and shutil.which(program, path=env.get("PATH", os.defpath)):
+            return cls(program, "podman", runner, env, api)
         done = runner([program, "version", "--format", "{{.Client.Version}}"], env=env)
         if done.returncode == 127:
             raise EngineUnavailableError(
@@ -56,7 +77,7 @@ class PodmanEngine(CliEngine):
             raise EngineUnavailableError(
                 "podman", f"podman does not answer: {first_line(done)}", "run 'podman info'"
             )
-        return cls(program, "podman", runner, env)
+        return cls(program, "podman", runner, env, api)
 
     def build(self, command: Command, on_output: OutputSink) -> Completed:
         """Run a build command, streaming its output.
