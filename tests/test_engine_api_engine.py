@@ -1,5 +1,5 @@
 """The engine API on the real engines: the same images, labels and tags as the programs
-give."""
+give, and a no-op rebuild that starts no engine process at all."""
 
 from __future__ import annotations
 
@@ -120,3 +120,31 @@ def test_podman_api_and_program_give_the_same_images_labels_and_tags(podman_serv
         assert names(cli, f"{image_name}:a") == {f"{local}:{t}" for t in "ab"}
     finally:
         subprocess.run(["podman", "rmi", "--force", f"{image_name}:a"], capture_output=True)
+
+
+RECORDING_DOCKER = """#!/bin/sh
+printf '%s\\n' "$*" >> "{log}"
+exec "{docker}" "$@"
+"""
+
+
+def test_a_no_op_rebuild_starts_no_engine_process(jetforge, chain_tree, image_name, tmp_path):
+    # A docker that records every call and runs the real one, found first on PATH.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "docker-calls"
+    wrapper = bin_dir / "docker"
+    wrapper.write_text(RECORDING_DOCKER.format(log=log, docker=shutil.which("docker")))
+    wrapper.chmod(0o755)
+    time.sleep(1.1)  # a program changed a moment ago is not remembered
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    args = ["build", "--package-dirs", str(chain_tree), "--distro", "debian:12"]
+    args += ["--base", "debian:12", "--name", image_name]
+    first = jetforge(*args, "--logs", str(tmp_path / "first"), "fd", env=env)
+    assert first.code == 0, first.stderr
+    assert "build" in log.read_text()  # the wrapper ran the builds
+    log.write_text("")
+    again = jetforge(*args, "--logs", str(tmp_path / "again"), "fd", env=env)
+    assert again.code == 0, again.stderr
+    assert again.stdout == first.stdout
+    assert log.read_text() == ""  # no version, buildx, inspect, images, tag, run: none
