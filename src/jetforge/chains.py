@@ -13,10 +13,10 @@ import contextlib
 import functools
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -358,7 +358,7 @@ def plan_options(request: BuildRequest, where: Workspace) -> PlanOptions:
         base_image=base_reference(request, where),
         build_args=(*_proxy_args(request, where.env), *request.build_args),
         build_flags=request.build_flags,
-        created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         trust_context=trust_context(request.ca_bundle, where.env, where.cache_dir),
         no_github_api=request.no_github_api,
         outputs=(_logs_root(request, where), where.cache_dir),
@@ -483,7 +483,7 @@ def _logs_dir(request: BuildRequest, where: Workspace) -> Path:
             if not os.access(root, os.W_OK):
                 raise PermissionError(13, "not writable")
             return root
-        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+        stamp = time.strftime("%Y%m%d_%H%M%S")
         for attempt in range(1000):
             path = root / (stamp if attempt == 0 else f"{stamp}_{attempt}")
             try:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jetforge.core.inventory import (
     Inventory,
@@ -26,7 +27,6 @@ from jetforge.core.inventory import (
     parse_inventory,
 )
 from jetforge.core.labels import CREATED
-from jetforge.core.lockdata import LockData, parse_lock_data
 from jetforge.core.lockfile import (
     LOCK_FILE,
     LOCK_FORMAT,
@@ -54,6 +54,9 @@ from jetforge.files import (
     write_named,
 )
 from jetforge.reporter import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    from jetforge.core.lockdata import LockData
 
 SBOM_FILE = "sbom.spdx.json"
 SBOM_LIMIT = 256 * MIB  # an SPDX document of a large image is a few MiB
@@ -255,6 +258,8 @@ class Pinned:
 def read_lock(path: Path, option: str = "--locked") -> LockData:
     """The lockfile at ``path``, checked (:func:`jetforge.core.lockdata.parse_lock_data`);
     a one-line error naming ``option``, the file and the entry when it is not one."""
+    from jetforge.core.lockdata import parse_lock_data  # for --locked and jetforge lock only
+
     try:
         text = read_regular_text(path, "jetforge lockfile")
     except UnreadableFileError as error:

@@ -16,7 +16,6 @@ from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.engine.command import Command
 from jetforge.errors import EngineUnavailableError
-from jetforge.registry import registry_scheme
 
 _CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
 
@@ -124,6 +123,8 @@ def _plain_http(reference: str) -> tuple[str, ...]:
     """Podman checks TLS for every registry, docker takes a loopback one (``localhost``,
     127.0.0.0/8, ``::1``) as plain HTTP; jetforge reaches a loopback registry the same way
     from both, so that a farm of docker and podman workers shares one."""
+    from jetforge.registry import registry_scheme  # pushes and pulls only
+
     host = parse_image_ref(reference).registry
     return ("--tls-verify=false",) if host and registry_scheme(host) == "http" else ()
 
