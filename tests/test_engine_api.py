@@ -27,6 +27,7 @@ from jetforge.engine.api import (
 )
 from jetforge.engine.docker import DockerEngine
 from jetforge.engine.podman import PodmanEngine
+from jetforge.errors import EngineUnavailableError
 
 INSPECT = {
     "Id": "sha256:" + "a" * 64,
@@ -443,3 +444,10 @@ def test_podman_connects_through_its_service_without_a_process(fake_api, docker_
     fake_api.answer("GET", "/v4.3.1/libpod/images/one:1/json", 200, INSPECT)
     assert engine.inspect("one:1") is not None
     assert runner.calls == []
+
+
+def test_a_daemon_that_answers_without_its_program_is_no_engine(fake_api, tmp_path):
+    env = {"PATH": str(tmp_path), "DOCKER_HOST": f"unix://{fake_api.path}"}
+    runner = RecordingRunner(Completed((), 127, "", "docker: not found"))
+    with pytest.raises(EngineUnavailableError, match="not installed"):
+        DockerEngine.connect({**env, "JETFORGE_BUILD_MODE": "legacy"}, runner)

@@ -74,6 +74,8 @@ class DockerEngine(CliEngine):
         the buildx plugin are kept in ``memo`` until the program or its plugins change."""
         program = cls.program_in(env)
         api = cls.open_api(env)
+        if api is not None and shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+            api = None  # builds need the program: its absence is said as without the API
         client = "" if api is not None else _client_version(_version(program, env, runner))
         override = env.get(BUILD_MODE_VARIABLE, "")
         if override:
