@@ -58,6 +58,10 @@ def test_bad_build_mode_override_is_a_usage_error():
         docker_build_mode("28.0", False, "fast")
 
 
+# The program only: no engine's API socket is asked.
+PROGRAM_ONLY = {"JETFORGE_ENGINE_API": "0"}
+
+
 def test_connect_detects_buildx_through_the_runner():
     runner = RecordingRunner(
         {
@@ -65,13 +69,13 @@ def test_connect_detects_buildx_through_the_runner():
             ("docker", "buildx", "version"): Completed((), 0, "v0.17", ""),
         }
     )
-    engine = connect_engine("docker", {}, runner)
+    engine = connect_engine("docker", PROGRAM_ONLY, runner)
     assert (engine.name, engine.build_mode) == ("docker", "buildx")
 
 
 def test_missing_docker_program_says_how_to_install_it():
     with pytest.raises(EngineUnavailableError) as caught:
-        connect_engine("docker", {}, RecordingRunner({}))
+        connect_engine("docker", PROGRAM_ONLY, RecordingRunner({}))
     assert "not installed" in str(caught.value)
     assert "apt-get install -y docker.io" in str(caught.value)
     assert caught.value.exit_code == 2
@@ -86,7 +90,7 @@ def test_stopped_daemon_says_how_to_start_it():
         }
     )
     with pytest.raises(EngineUnavailableError, match=r"daemon is not running.*dockerd"):
-        connect_engine("docker", {}, runner)
+        connect_engine("docker", PROGRAM_ONLY, runner)
 
 
 def test_engine_choice_order():

@@ -88,8 +88,22 @@ def test_a_repeated_build_reuses_every_stage_and_reruns_no_test(plan: Plan, tmp_
     assert engine.calls_of("build") == []
     assert engine.calls_of("run") == []
     assert engine.calls_of("tag") == []  # everything already carries its tag
-    assert len(engine.calls_of("images")) == 1  # one query for the whole chain
+    assert engine.calls_of("images") == []  # the stage names hold the chain: no listing
     assert {t.state for s in summary.stages for t in s.tests} == {"cached"}
+
+
+def test_a_stage_name_holding_another_image_makes_the_build_list_stage_images(
+    plan: Plan, tmp_path: Path
+) -> None:
+    engine = FakeEngine()
+    first = execute(plan, engine, tmp_path)
+    engine.tag(first.stages[0].image_id, str(plan.stages[1].image))  # a name moved
+    engine.calls.clear()
+    summary = execute(plan, engine, tmp_path)
+    assert states(summary) == dict.fromkeys(STAGES, "reused")
+    assert len(engine.calls_of("images")) == 1  # one query for the whole chain
+    assert [s.image_id for s in summary.stages] == [s.image_id for s in first.stages]
+    assert engine.inspect(str(plan.stages[1].image)).id == first.stages[1].image_id
 
 
 def test_reuse_is_by_stage_key_not_by_name(plan: Plan, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ the image chosen for its parent, and the stages reused form one chain of parents
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from jetforge.engine.fake import FakeEngine
 from jetforge.errors import StageFailedError
 from jetforge.host.context import read_context
 from jetforge.host.platform import detect_platform
-from jetforge.ops.reuse import is_built_on, reusable_chain
+from jetforge.ops.reuse import is_built_on, named_chain, reusable_chain
 from tests.test_executor import GOLDEN_TREE, execute, plan_for
 
 
@@ -120,3 +121,27 @@ def test_the_longest_consistent_chain_wins_over_the_newest_image() -> None:
     alone = reusable_chain(["A", "B"], [[a_new, a_old], []], base, lambda _: None)
     assert [i.id for i in alone] == ["a2"]
     assert reusable_chain(["A"], [[image("x", "A", "elsewhere")]], base, lambda _: None) == []
+
+
+def test_the_stage_names_holding_the_whole_chain_give_it_without_a_listing() -> None:
+    plan = plan_for(GOLDEN_TREE)
+    stages = plan.stages
+    base = image("base", "")
+    held = {}
+    parent = "base"
+    for number, stage in enumerate(stages):
+        held[str(stage.image)] = image(f"i{number}", stage.key, parent)
+        parent = f"i{number}"
+    chain = named_chain(stages, base, held.get)
+    assert chain is not None
+    assert [i.id for i in chain] == [f"i{n}" for n in range(len(stages))]
+    last = str(stages[-1].image)
+    for wrong in (
+        None,  # a name nothing holds
+        image("x", "another key", f"i{len(stages) - 2}"),
+        image("x", stages[-1].key, "another parent"),
+    ):
+        assert named_chain(stages, base, {**held, last: wrong}.get) is None
+    assert named_chain(stages, image("other base", ""), held.get) is None
+    locked = [*stages[:-1], replace(stages[-1], locked_id="the lockfile's")]
+    assert named_chain(locked, base, held.get) is None

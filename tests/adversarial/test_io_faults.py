@@ -326,13 +326,19 @@ def test_every_name_the_engine_is_given_comes_after_double_dash():
 
 
 def _names_after_double_dash_on(engine_name: str) -> None:
-    """Inspect, tag, untag, run, pull and remove on the real engine, with ``--`` before
-    every name: each works, and an option-looking name is refused as a name."""
+    """Inspect, tag, untag, run, pull and remove on the real engine, through its program
+    (with ``--`` before every name) and through its API where one answers: each works, and
+    an option-looking name is refused as a name."""
+    for extra in ({}, {"JETFORGE_ENGINE_API": "0"}):
+        _names_work_on(engine_name, {**os.environ, **extra})
+
+
+def _names_work_on(engine_name: str, env: dict[str, str]) -> None:
     import uuid
 
     from jetforge.engine.table import ENGINES
 
-    engine = ENGINES[engine_name].connect(dict(os.environ))
+    engine = ENGINES[engine_name].connect(env)
     assert engine.inspect("debian:12") is not None
     assert engine.inspect("--help") is None
     alias = f"localhost/jftest-dash-{uuid.uuid4().hex[:8]}:x"

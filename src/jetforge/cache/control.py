@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import signal
 import time
 from collections.abc import Mapping, Sequence
@@ -133,6 +132,8 @@ def ensure_credentials(paths: CachePaths) -> tuple[str, str]:
     except FileExistsError:
         pass
     else:
+        import secrets  # once per cache: start-up time
+
         with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
             stream.write(f"{USER}:{secrets.token_hex(24)}\n")
     return read_credentials(paths.credentials_file)

@@ -14,7 +14,6 @@ import ipaddress
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -107,6 +106,8 @@ def probe_sources(
     """
     if not sources:
         return ()
+    from concurrent.futures import ThreadPoolExecutor  # with sources only: start-up time
+
     with ThreadPoolExecutor(max_workers=len(sources)) as pool:
         return tuple(pool.map(lambda source: _probe(source, env, timeout), sources))
 

@@ -1,15 +1,20 @@
 """What docker and podman share: an engine driven through its command line, whose argv
-is built by small pure functions and run through the injected runner. The engines
-themselves are :mod:`jetforge.engine.docker` and :mod:`jetforge.engine.podman`."""
+is built by small pure functions and run through the injected runner, and asked about
+images through its API on a local socket when one answers (:mod:`jetforge.engine.api`).
+The engines themselves are :mod:`jetforge.engine.docker` and :mod:`jetforge.engine.podman`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from jetforge.core.tags import parse_image_ref
+from jetforge.engine.api import ApiError, EngineApi, open_api
 from jetforge.engine.base import Builder, EngineInfo, ImageInfo
 from jetforge.engine.command import Command, build_command
 from jetforge.errors import EngineUnavailableError, FailureError
@@ -19,6 +24,8 @@ if TYPE_CHECKING:
     from jetforge.core.plan import Stage
 
 E = TypeVar("E", bound="CliEngine")
+T = TypeVar("T")
+API_VARIABLE = "JETFORGE_ENGINE_API"  # 0: ask the program only, never the API
 
 
 @dataclass
@@ -34,16 +41,25 @@ class CliEngine:
     jetson_builds_need_default_runtime: ClassVar[bool] = False
     info_format: ClassVar[str]  # the --format of ``info`` that gives JSON
     endpoint_variables: ClassVar[tuple[str, ...]] = ()  # the environment naming its endpoint
+    api_flavour: ClassVar[str]  # which API its socket serves (jetforge.engine.api)
 
     program: str
     build_mode: str
     runner: Runner = run_process
     env: Mapping[str, str] | None = None
+    api: EngineApi | None = None  # image queries go there while it answers
 
     @classmethod
-    def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run_process) -> E:
+    def connect(
+        cls: type[E],
+        env: Mapping[str, str],
+        runner: Runner = run_process,
+        *,
+        memo: Path | None = None,
+    ) -> E:
         """Find the program (``JETFORGE_<NAME>`` names another one), check that the
-        engine answers, and detect its build mode."""
+        engine answers, and detect its build mode; what the detection learns about the
+        program may be kept in the file ``memo``."""
         raise NotImplementedError
 
     @classmethod
@@ -53,14 +69,36 @@ class CliEngine:
         return {cls.endpoint_variables[0]: endpoint} if endpoint else {}
 
     @classmethod
-    def at(cls: type[E], endpoint: str, env: Mapping[str, str], runner: Runner = run_process) -> E:
+    def at(
+        cls: type[E],
+        endpoint: str,
+        env: Mapping[str, str],
+        runner: Runner = run_process,
+        *,
+        memo: Path | None = None,
+    ) -> E:
         """Connect to the engine at ``endpoint`` (empty: the default one)."""
-        return cls.connect({**env, **cls.endpoint_env(endpoint)}, runner)
+        return cls.connect({**env, **cls.endpoint_env(endpoint)}, runner, memo=memo)
 
     @classmethod
     def program_in(cls, env: Mapping[str, str]) -> str:
         """The program to run: ``JETFORGE_DOCKER=/path/docker`` or the engine's name."""
         return env.get(f"JETFORGE_{cls.name.upper()}") or cls.name
+
+    @classmethod
+    def api_socket(cls, env: Mapping[str, str]) -> str | None:
+        """The local unix socket the program talks to with ``env`` (None: another kind of
+        endpoint, or none known)."""
+        raise NotImplementedError
+
+    @classmethod
+    def open_api(cls, env: Mapping[str, str]) -> EngineApi | None:
+        """The engine's API on its local socket, when it answers there, and the program
+        is the engine's own (``JETFORGE_<NAME>`` may name a wrapper that reaches another
+        engine: then it is asked) and ``JETFORGE_ENGINE_API=0`` is not set."""
+        if env.get(f"JETFORGE_{cls.name.upper()}") or env.get(API_VARIABLE) == "0":
+            return None
+        return open_api(cls.api_socket(env), cls.api_flavour)
 
     @classmethod
     def passes_secrets(cls, build_mode: str) -> bool:
@@ -105,8 +143,25 @@ class CliEngine:
         env = {**(self.env if self.env is not None else os.environ), **dict(command.env)}
         return self.runner(command.argv, env=env, on_output=on_output)
 
+    def _asked(self, question: Callable[[EngineApi], T]) -> tuple[bool, T | None]:
+        """(True, the API's answer to ``question``), or (False, None) when the program
+        must be asked instead: no API, or it failed (and, when it did not answer at
+        all, it is not asked again)."""
+        api = self.api
+        if api is None:
+            return False, None
+        try:
+            return True, question(api)
+        except ApiError as error:
+            if error.status == 0:
+                self.api = None
+            return False, None
+
     def inspect(self, reference: str) -> ImageInfo | None:
         """Details of a local image, or None when it is absent."""
+        asked, found = self._asked(lambda api: api.inspect_image(reference))
+        if asked:
+            return _image_info(found) if found is not None else None
         done = self._call("image", "inspect", "--", reference)
         if done.returncode != 0:
             return None
@@ -121,6 +176,9 @@ class CliEngine:
     def list_images(self, filters: Sequence[str] = ()) -> list[ImageInfo]:
         """Details of every local image matching all engine ``filters`` (``label=K``,
         ``reference=PATTERN``); images removed meanwhile are left out."""
+        asked, listed = self._asked(lambda api: _inspect_all(api, api.image_ids(filters)))
+        if asked and listed is not None:
+            return [_image_info(data) for data in listed]
         argv = ["images", "--no-trunc", "--format", "{{.ID}}"]
         for item in filters:
             argv += ["--filter", item]
@@ -139,6 +197,13 @@ class CliEngine:
 
     def tag(self, source: str, target: str) -> None:
         """Give ``source`` the name ``target``."""
+        name = parse_image_ref(target)
+        if not name.digest:
+            asked, _ = self._asked(
+                lambda api: api.tag_image(source, name.repository, name.tag or "latest")
+            )
+            if asked:
+                return
         done = self._call("tag", "--", source, target)
         if done.returncode != 0:
             raise FailureError(f"{self.name} tag {source} {target} failed: {done.stderr.strip()}")
@@ -148,7 +213,9 @@ class CliEngine:
         (``rmi`` of an image's last name would delete it)."""
         found = self.inspect(reference)
         if found is not None and len(found.tags) > 1:
-            self._call("rmi", "--", reference)
+            asked, _ = self._asked(lambda api: api.remove_name(reference))
+            if not asked:
+                self._call("rmi", "--", reference)
 
     def run(
         self, options: Sequence[str], image: str, argv: Sequence[str], on_output: OutputSink
@@ -196,6 +263,13 @@ def json_object(text: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _inspect_all(api: EngineApi, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """What ``image inspect`` prints for each of ``ids``, leaving out those removed since
+    they were listed."""
+    found = (api.inspect_image(image_id) for image_id in ids)
+    return [data for data in found if data is not None]
 
 
 def _image_info(data: Mapping[str, Any]) -> ImageInfo:

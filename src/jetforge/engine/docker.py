@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
+from jetforge.engine.api import ENGINE_API, docker_socket
 from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.errors import EngineUnavailableError, UsageError
-from jetforge.host.process import Runner, run_process
+from jetforge.host.process import Completed, Runner, run_process
 
 BUILD_MODE_VARIABLE = "JETFORGE_BUILD_MODE"
 _MODES = ("buildkit", "buildx", "legacy")
+# Where the docker program looks for its plugins (docker-buildx among them), after
+# $DOCKER_CONFIG/cli-plugins.
+PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+SETTLED_NS = 1_000_000_000  # a file changed more recently may change again unseen
 
 
 @dataclass
@@ -45,34 +57,42 @@ class DockerEngine(CliEngine):
     )
     jetson_builds_need_default_runtime: ClassVar[bool] = True
     info_format: ClassVar[str] = "{{json .}}"
+    api_flavour: ClassVar[str] = ENGINE_API
 
     @classmethod
-    def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run_process) -> E:
-        """Check that the daemon answers and detect the build mode (``JETFORGE_BUILD_MODE``
-        overrides it)."""
+    def api_socket(cls, env: Mapping[str, str]) -> str | None:
+        """``DOCKER_HOST``, the current context's endpoint or the default socket, when it
+        is a unix socket."""
+        return docker_socket(env)
+
+    @classmethod
+    def connect(
+        cls: type[E],
+        env: Mapping[str, str],
+        runner: Runner = run_process,
+        *,
+        memo: Path | None = None,
+    ) -> E:
+        """Check that the daemon answers (through its API on the local socket when it
+        answers there, else ``docker version``) and detect the build mode
+        (``JETFORGE_BUILD_MODE`` overrides it). The client's version and whether it has
+        the buildx plugin are kept in ``memo`` until the program or its plugins change."""
         program = cls.program_in(env)
-        done = runner([program, "version", "--format", "{{json .}}"], env=env)
-        if done.returncode == 127:
-            raise EngineUnavailableError(
-                "docker",
-                "the docker program is not installed",
-                "install it: apt-get install -y docker.io",
-            )
-        try:
-            version = json.loads(done.stdout or "{}")
-        except json.JSONDecodeError:
-            version = {}
-        if done.returncode != 0 or not version.get("Server"):
-            raise EngineUnavailableError(
-                "docker",
-                f"the docker daemon is not running ({first_line(done)})",
-                "start it: systemctl start docker, or: "
-                "setsid dockerd > /var/log/dockerd.log 2>&1 &",
-            )
-        client = (version.get("Client") or {}).get("Version", "")
-        has_buildx = runner([program, "buildx", "version"], env=env).returncode == 0
-        mode = docker_build_mode(client, has_buildx, env.get(BUILD_MODE_VARIABLE, ""))
-        return cls(program, mode, runner, env)
+        api = cls.open_api(env)
+        if api is not None and shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+            api = None  # builds need the program: its absence is said as without the API
+        client = "" if api is not None else _client_version(_version(program, env, runner))
+        override = env.get(BUILD_MODE_VARIABLE, "")
+        if override:
+            return cls(program, docker_build_mode(client, False, override), runner, env, api)
+        inputs = _detection_inputs(program, env) if memo is not None else None
+        kept = _kept(memo, program, inputs)
+        if kept is None:
+            client = client or _client_version(_version(program, env, runner))
+            has_buildx = runner([program, "buildx", "version"], env=env).returncode == 0
+            kept = (client, has_buildx)
+            _keep(memo, program, inputs, kept)
+        return cls(program, docker_build_mode(*kept), runner, env, api)
 
     def parse_info(self, text: str) -> EngineInfo:
         """``docker info --format '{{json .}}'`` as a value."""
@@ -129,6 +149,95 @@ def _programs_on_path(name: str, env: Mapping[str, str]) -> list[str]:
         if path.is_file() and os.access(path, os.X_OK):
             found.append(str(path))
     return found
+
+
+def _version(program: str, env: Mapping[str, str], runner: Runner) -> Completed:
+    """``docker version``; one that cannot reach its daemon raises."""
+    done = runner([program, "version", "--format", "{{json .}}"], env=env)
+    if done.returncode == 127:
+        raise EngineUnavailableError(
+            "docker",
+            "the docker program is not installed",
+            "install it: apt-get install -y docker.io",
+        )
+    if done.returncode != 0 or not json_object(done.stdout).get("Server"):
+        raise EngineUnavailableError(
+            "docker",
+            f"the docker daemon is not running ({first_line(done)})",
+            "start it: systemctl start docker, or: setsid dockerd > /var/log/dockerd.log 2>&1 &",
+        )
+    return done
+
+
+def _client_version(done: Completed) -> str:
+    return str((json_object(done.stdout).get("Client") or {}).get("Version", ""))
+
+
+def _detection_inputs(program: str, env: Mapping[str, str]) -> list[object] | None:
+    """What the client's version and its buildx plugin depend on: the program's file and
+    every place the plugin may be. None when it cannot be told (no program, a file changed
+    a moment ago, plugin directories the config file adds: ``docker login`` rewrites that
+    file, so only what it says counts, not when it changed)."""
+    found = shutil.which(program, path=env.get("PATH", os.defpath))
+    config = Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME", "/root"), ".docker"))
+    if found is None:
+        return None
+    places = [found]
+    for directory in (str(config / "cli-plugins"), *PLUGIN_DIRS):
+        places += [directory, f"{directory}/docker-buildx"]
+    stamps = [_stamp(place) for place in places]
+    settled = time.time_ns() - SETTLED_NS
+    if any(stamp is not None and stamp[2] > settled for stamp in stamps):
+        return None
+    try:
+        if "cliPluginsExtraDirs" in (config / "config.json").read_text(encoding="utf-8"):
+            return None
+    except OSError:
+        pass
+    return [found, *stamps]
+
+
+def _stamp(path: str) -> list[int] | None:
+    try:
+        found = os.stat(path)  # noqa: PTH116 - a dozen paths: no Path objects
+    except OSError:
+        return None
+    return [found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino]
+
+
+def _kept(memo: Path | None, program: str, inputs: list[object] | None) -> tuple[str, bool] | None:
+    """The client's version and buildx plugin, as kept for ``inputs``."""
+    if memo is None or inputs is None:
+        return None
+    try:
+        kept = json.loads(memo.read_text(encoding="utf-8")).get(program)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(kept, dict) or kept.get("inputs") != inputs:
+        return None
+    return str(kept.get("client", "")), bool(kept.get("buildx"))
+
+
+def _keep(
+    memo: Path | None, program: str, inputs: list[object] | None, found: tuple[str, bool]
+) -> None:
+    """Keep the client's version and buildx plugin (atomically; a failure keeps none)."""
+    if memo is None or inputs is None:
+        return
+    try:
+        kept = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        kept = {}
+    if not isinstance(kept, dict):
+        kept = {}
+    kept[program] = {"inputs": inputs, "client": found[0], "buildx": found[1]}
+    temporary = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+    try:
+        memo.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(kept), encoding="utf-8")
+        temporary.replace(memo)
+    except OSError:
+        temporary.unlink(missing_ok=True)
 
 
 def docker_build_mode(client_version: str, has_buildx: bool, override: str = "") -> str:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from jetforge.core.tags import parse_image_ref
+from jetforge.engine.api import LIBPOD_API, podman_socket
 from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.engine.command import Command
 from jetforge.errors import EngineUnavailableError
 from jetforge.host.process import Completed, OutputSink, Runner, run_process
-from jetforge.host.registry import registry_scheme
 
 _CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
 
@@ -35,6 +38,7 @@ class PodmanEngine(CliEngine):
     # A URL goes in CONTAINER_HOST (podman is then remote), a connection name in
     # CONTAINER_CONNECTION (``podman system connection list``).
     endpoint_variables: ClassVar[tuple[str, ...]] = ("CONTAINER_HOST", "CONTAINER_CONNECTION")
+    api_flavour: ClassVar[str] = LIBPOD_API
 
     @classmethod
     def endpoint_env(cls, endpoint: str) -> dict[str, str]:
@@ -44,9 +48,25 @@ class PodmanEngine(CliEngine):
         return {"CONTAINER_HOST" if "://" in endpoint else "CONTAINER_CONNECTION": endpoint}
 
     @classmethod
-    def connect(cls: type[E], env: Mapping[str, str], runner: Runner = run_process) -> E:
-        """Check that the program answers."""
+    def api_socket(cls, env: Mapping[str, str]) -> str | None:
+        """``CONTAINER_HOST`` when it is a unix socket, else the service's usual socket for
+        this user (root's, or ``$XDG_RUNTIME_DIR``'s)."""
+        return podman_socket(env, os.geteuid())
+
+    @classmethod
+    def connect(
+        cls: type[E],
+        env: Mapping[str, str],
+        runner: Runner = run_process,
+        *,
+        memo: Path | None = None,  # noqa: ARG003 - podman has nothing to detect
+    ) -> E:
+        """Check that the program answers (none is started when the service answers on
+        its socket and the program is on ``PATH``)."""
         program = cls.program_in(env)
+        api = cls.open_api(env)
+        if api is not None and shutil.which(program, path=env.get("PATH", os.defpath)):
+            return cls(program, "podman", runner, env, api)
         done = runner([program, "version", "--format", "{{.Client.Version}}"], env=env)
         if done.returncode == 127:
             raise EngineUnavailableError(
@@ -56,7 +76,7 @@ class PodmanEngine(CliEngine):
             raise EngineUnavailableError(
                 "podman", f"podman does not answer: {first_line(done)}", "run 'podman info'"
             )
-        return cls(program, "podman", runner, env)
+        return cls(program, "podman", runner, env, api)
 
     def build(self, command: Command, on_output: OutputSink) -> Completed:
         """Run a build command, streaming its output.
@@ -103,6 +123,8 @@ def _plain_http(reference: str) -> tuple[str, ...]:
     """Podman checks TLS for every registry, docker takes a loopback one (``localhost``,
     127.0.0.0/8, ``::1``) as plain HTTP; jetforge reaches a loopback registry the same way
     from both, so that a farm of docker and podman workers shares one."""
+    from jetforge.host.registry import registry_scheme  # pushes and pulls only
+
     host = parse_image_ref(reference).registry
     return ("--tls-verify=false",) if host and registry_scheme(host) == "http" else ()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from jetforge.engine.cli_engine import CliEngine
 from jetforge.engine.docker import DockerEngine
@@ -32,6 +33,8 @@ def choose_engine(flag: str | None, env: Mapping[str, str], configured: str) -> 
     return engine_class(flag or env.get("JETFORGE_ENGINE") or configured or DEFAULT)
 
 
-def connect_engine(name: str, env: Mapping[str, str], runner: Runner = run_process) -> CliEngine:
+def connect_engine(
+    name: str, env: Mapping[str, str], runner: Runner = run_process, *, memo: Path | None = None
+) -> CliEngine:
     """Connect to the engine called ``name`` (see :meth:`CliEngine.connect`)."""
-    return engine_class(name).connect(env, runner)
+    return engine_class(name).connect(env, runner, memo=memo)

@@ -11,10 +11,10 @@ import contextlib
 import functools
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -225,7 +225,7 @@ def _logs_dir(request: BuildRequest, workspace: Workspace) -> Path:
             if not os.access(root, os.W_OK):
                 raise PermissionError(13, "not writable")
             return root
-        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+        stamp = time.strftime("%Y%m%d_%H%M%S")
         for attempt in range(1000):
             path = root / (stamp if attempt == 0 else f"{stamp}_{attempt}")
             try:

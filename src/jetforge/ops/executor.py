@@ -39,7 +39,7 @@ from jetforge.ops.results import (
     Summary,
     TestResult,
 )
-from jetforge.ops.reuse import on_parent, reusable_chain, stage_images
+from jetforge.ops.reuse import named_chain, on_parent, reusable_chain, stage_images
 from jetforge.ops.verify import Verifier, should_test
 from jetforge.reporter import NullReporter, Reporter
 
@@ -248,10 +248,15 @@ class Executor:
 
     def _reusable(self, base: ImageInfo | None) -> list[ImageInfo]:
         """The images of the longest prefix of the plan that one chain of completed stage
-        builds covers, starting on ``base``."""
+        builds covers, starting on ``base``: the stage names' own when they cover it all
+        (no listing), else the engine's stage images are listed."""
         if self.options.rebuild:
             return []
         stages = self.plan.stages
+        named = named_chain(stages, base, self.engine.inspect)
+        if named is not None:
+            self._known = {stage.key: [image] for stage, image in zip(stages, named, strict=True)}
+            return named
         candidates = [self._candidates(stage) for stage in stages]
         return reusable_chain([s.key for s in stages], candidates, base, self.engine.inspect)
 

@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jetforge.core.inventory import (
     Inventory,
@@ -34,7 +35,7 @@ from jetforge.core.inventory import (
     parse_inventory,
 )
 from jetforge.core.labels import CREATED
-from jetforge.core.lockdata import LOCK_FORMAT, LockData, LockedStage, parse_lock_data
+from jetforge.core.lockdata import LOCK_FORMAT, LockedStage
 from jetforge.core.lockfile import (
     LOCK_FILE,
     Lock,
@@ -61,6 +62,9 @@ from jetforge.host.files import (
 )
 from jetforge.host.stash import read_private, write_private
 from jetforge.reporter import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    from jetforge.core.lockdata import LockData
 
 SBOM_FILE = "sbom.spdx.json"
 SBOM_LIMIT = 256 * MIB  # an SPDX document of a large image is a few MiB
@@ -279,6 +283,8 @@ class Pinned:
 def read_lock(path: Path, option: str = "--locked") -> LockData:
     """The lockfile at ``path``, checked (:func:`jetforge.core.lockdata.parse_lock_data`);
     a one-line error naming ``option``, the file and the entry when it is not one."""
+    from jetforge.core.lockdata import parse_lock_data  # for --locked and jetforge lock only
+
     try:
         text = read_regular_text(path, "jetforge lockfile")
     except UnreadableFileError as error:

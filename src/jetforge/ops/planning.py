@@ -10,9 +10,9 @@ display.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,7 +93,7 @@ def simulated_plans(request: BuildRequest, workspace: Workspace) -> Simulation:
     planning = checked.planning
     kind = workspace.engine_kind(request.engine)
     try:
-        engine = kind.connect(workspace.env)
+        engine = kind.connect(workspace.env, memo=workspace.cache_dir / "engines.json")
     except JetforgeError:
         plans = checked.plans(workspace, replace(planning, build_mode=kind.default_build_mode))
         return Simulation(plans, kind.name, dockerfiles=_dockerfiles(plans, ()))
@@ -212,7 +212,7 @@ def plan_options(request: BuildRequest, workspace: Workspace) -> PlanOptions:
         base_image=base_reference(request, workspace),
         build_args=(*_proxy_args(request, workspace.env), *request.build_args),
         build_flags=request.build_flags,
-        created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         trust_context=trust_context(request.ca_bundle, workspace.env, workspace.cache_dir),
         no_github_api=request.no_github_api,
         outputs=(logs_root(request, workspace), workspace.cache_dir),

@@ -14,14 +14,22 @@ An image stands for a stage when it is that stage's completed build on that stag
 The stages reused are one consistent chain: the longest prefix of the plan that such
 images cover, walking from each stage's image to its parent, including parents that the
 engine lists no longer (an untagged parent of a listed image is hidden from listings).
+When the stages' own names already hold such a chain for the whole plan (a rebuild of a
+chain that did not change), that chain is taken as it is, found by name: nothing is
+listed (a listing makes the engine read every image it holds, seconds where it holds
+thousands) and no name moves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from jetforge.core.labels import PARENT, STAGE_KEY
 from jetforge.engine.base import Engine, ImageInfo
+
+if TYPE_CHECKING:
+    from jetforge.core.plan import Stage
 
 Inspect = Callable[[str], "ImageInfo | None"]
 
@@ -54,6 +62,29 @@ def is_built_on(image: ImageInfo, parent: ImageInfo | None) -> bool:
 def on_parent(images: Sequence[ImageInfo], parent: ImageInfo | None) -> ImageInfo | None:
     """The first of ``images`` that was built on ``parent``."""
     return next((image for image in images if is_built_on(image, parent)), None)
+
+
+def named_chain(
+    stages: Sequence[Stage], base: ImageInfo | None, inspect: Inspect
+) -> list[ImageInfo] | None:
+    """The images the names of ``stages`` hold (``inspect`` finds them), when they are one
+    chain of completed builds of the whole plan starting on ``base``: each carries its
+    stage's key, was built on the one before, and is the lockfile's image for its stage
+    where the plan has one; else None."""
+    chain: list[ImageInfo] = []
+    parent = base
+    for stage in stages:
+        image = inspect(str(stage.image))
+        if (
+            image is None
+            or image.labels.get(STAGE_KEY) != stage.key
+            or (stage.locked_id and image.id != stage.locked_id)
+            or not is_built_on(image, parent)
+        ):
+            return None
+        chain.append(image)
+        parent = image
+    return chain
 
 
 def reusable_chain(

@@ -227,8 +227,9 @@ class Workspace:
         return choose_engine(flag, self.env, self.settings.engine)
 
     def engine(self, flag: str | None) -> CliEngine:
-        """That engine, connected (:meth:`CliEngine.connect`)."""
-        return self.engine_kind(flag).connect(self.env)
+        """That engine, connected (:meth:`CliEngine.connect`; what connecting learns of the
+        engine's program is remembered in the cache directory)."""
+        return self.engine_kind(flag).connect(self.env, memo=self.cache_dir / "engines.json")
 
     def resolve(self, packages: Sequence[str]) -> Resolution:
         """``packages`` (names, patterns, pins) resolved into one chain of this catalog;
