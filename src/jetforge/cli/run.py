@@ -120,7 +120,7 @@ def run(session: Session) -> int:
     if dry_run:
         print(launch.shell(), file=session.stdout)
         return 0
-    session.data_dir.mkdir(parents=True, exist_ok=True)
+    session.make_data_dir()
     session.stdout.flush()
     session.stderr.flush()
     return launch.attach()

@@ -124,7 +124,7 @@ def load_settings(
         cache_urls=tuple(_strings(data, "cache_urls", path)),
         pypi_url=pypi_url,
         logs_dir=optional_path("logs_dir"),
-        data_dir=_data_dir(optional_path("data_dir"), path),
+        data_dir=_data_dir(data, path),
         workers=workers,
     )
 
@@ -146,10 +146,33 @@ def system_dir(directory: Path) -> str | None:
     return None
 
 
-def _data_dir(directory: Path | None, path: Path) -> Path | None:
-    """``data_dir``, refused when it is a system directory."""
-    if directory is None:
+def data_dir_problem(text: str) -> str:
+    """Why ``text`` cannot be the data directory an engine mounts at ``/data`` (its
+    ``--volume SOURCE:/data`` and ``--mount`` syntax split on ':' and ','; a control
+    character makes another line of every message), or "" when it can."""
+    if not text.strip():
+        return "is empty"
+    if any(char in ":," for char in text):
+        return "holds ':' or ',', where an engine's volume syntax splits it"
+    if not text.isprintable():
+        return "holds a control character"
+    return ""
+
+
+def _data_dir(data: Mapping[str, Any], path: Path) -> Path | None:
+    """``data_dir``, refused when it is empty (it would be the config file's directory),
+    cannot be mounted as written, or is a system directory."""
+    given = _strings(data, "data_dir", path) if "data_dir" in data else []
+    if not given:
         return None
+    problem = data_dir_problem(given[0])
+    if problem:
+        raise UsageError(
+            f"{path}: 'data_dir' {given[0]!r} {problem} (valid: a directory of its own, such as "
+            "'/srv/jetforge-data', without ':', ',' or control characters; leave the key "
+            "out for the default)"
+        )
+    directory = path.parent / given[0]
     found = system_dir(directory)
     if found is not None:
         raise UsageError(

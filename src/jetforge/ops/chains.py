@@ -73,7 +73,7 @@ def build_chains(
     options = _build_options(request, workspace, engine, plans)
     if locked is not None:
         options = [replace(chosen, locked=locked) for chosen in options]
-    workspace.data_dir.mkdir(parents=True, exist_ok=True)
+    workspace.make_data_dir()
     if checked.farm:
         from jetforge.ops.farm.connect import farm_chains
 

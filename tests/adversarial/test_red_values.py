@@ -1,0 +1,97 @@
+"""Values a hostile test run gave jetforge (the red team's values round): each one is one
+``jetforge: error:`` line naming the file, key, variable or option and what is valid, or
+the right behaviour, never a traceback.
+
+1. A data directory inside jetforge's state or cache directory (a container could forge
+   the SBOM or poison the discovery index), empty (the config file's directory), or with
+   ':', ',' or control characters (split by the engine's volume syntax); one that cannot
+   be made.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.adversarial.conftest import one_line_error
+
+
+def write_config(cli_env: dict[str, str], text: str) -> Path:
+    """The user's config file (``XDG_CONFIG_HOME/jetforge/jetforge.toml``) holding ``text``."""
+    path = Path(cli_env["XDG_CONFIG_HOME"]) / "jetforge" / "jetforge.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+# --- 1. the data directory -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "inside"),
+    [("XDG_STATE_HOME", "jetforge/sbom"), ("XDG_CACHE_HOME", "jetforge/index")],
+)
+def test_a_data_dir_inside_jetforges_own_directories_is_refused(
+    jetforge, fake_engine, cli_env, variable, inside
+):
+    data = Path(cli_env[variable]) / inside
+    config = write_config(cli_env, f'data_dir = "{data}"\n')
+    result = jetforge("run", "--dry-run", "img", env=fake_engine({}))
+    what = "state" if variable == "XDG_STATE_HOME" else "cache"
+    one_line_error(result, 2, f"{config}: 'data_dir' ({data}) is inside jetforge's {what}")
+
+
+def test_a_data_dir_that_leads_into_the_state_directory_through_a_link_is_refused(
+    jetforge, fake_engine, cli_env, tmp_path
+):
+    state = Path(cli_env["XDG_STATE_HOME"]) / "jetforge"
+    state.mkdir(parents=True)
+    (tmp_path / "innocent").symlink_to(state)
+    config = write_config(cli_env, f'data_dir = "{tmp_path / "innocent" / "sbom"}"\n')
+    result = jetforge("run", "--dry-run", "img", env=fake_engine({}))
+    one_line_error(result, 2, f"{config}: 'data_dir'", "is inside jetforge's state directory")
+
+
+def test_a_default_data_dir_inside_the_state_directory_names_the_variable(
+    jetforge, fake_engine, cli_env
+):
+    env = {**fake_engine({}), "XDG_DATA_HOME": str(Path(cli_env["XDG_STATE_HOME"]) / "jetforge")}
+    result = jetforge("run", "--dry-run", "img", env=env)
+    one_line_error(result, 2, "XDG_DATA_HOME: the data directory", "is inside jetforge's state")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "'' is empty"),
+        ("  ", "'  ' is empty"),
+        ("/x/d:b", "'/x/d:b' holds ':' or ','"),
+        ("/x/d,readonly", "'/x/d,readonly' holds ':' or ','"),
+        ("/x/d\\nb", "'/x/d\\nb' holds a control character"),
+        ("/x/d\\u001bb", "'/x/d\\x1bb' holds a control character"),
+    ],
+)
+def test_a_data_dir_an_engine_cannot_mount_is_one_line(
+    jetforge, fake_engine, cli_env, value, problem
+):
+    config = write_config(cli_env, f'data_dir = "{value}"\n')
+    result = jetforge("run", "--dry-run", "img", env=fake_engine({}))
+    one_line_error(result, 2, f"{config}: 'data_dir' {problem}", "valid: a directory of its own")
+    assert "--volume" not in result.stdout
+
+
+def test_a_default_data_dir_an_engine_cannot_mount_names_the_variable(
+    jetforge, fake_engine, tmp_path
+):
+    env = {**fake_engine({}), "XDG_DATA_HOME": str(tmp_path / "a:b")}
+    result = jetforge("run", "--dry-run", "img", env=env)
+    one_line_error(result, 2, "XDG_DATA_HOME: the data directory", "holds ':' or ','")
+
+
+def test_a_data_dir_that_cannot_be_made_is_one_line(jetforge, fake_engine, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    env = {**fake_engine({}), "XDG_DATA_HOME": str(blocker)}
+    result = jetforge("run", "img", env=env)
+    one_line_error(result, 2, f"cannot make {blocker / 'jetforge' / 'data'}", "XDG_DATA_HOME")
