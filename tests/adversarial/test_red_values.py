@@ -6,6 +6,8 @@ the right behaviour, never a traceback.
    the SBOM or poison the discovery index), empty (the config file's directory), or with
    ':', ',' or control characters (split by the engine's volume syntax); one that cannot
    be made.
+2. A config file nested too deeply for the TOML reader, and URLs that urllib.parse cannot
+   parse (``cache_urls``, ``pypi_url`` and their variables).
 """
 
 from __future__ import annotations
@@ -95,3 +97,55 @@ def test_a_data_dir_that_cannot_be_made_is_one_line(jetforge, fake_engine, tmp_p
     env = {**fake_engine({}), "XDG_DATA_HOME": str(blocker)}
     result = jetforge("run", "img", env=env)
     one_line_error(result, 2, f"cannot make {blocker / 'jetforge' / 'data'}", "XDG_DATA_HOME")
+
+
+# --- 2. the config file's structure and URLs -------------------------------------------------
+
+
+def test_a_config_file_nested_too_deeply_is_one_line(run, tree, cli_env):
+    config = write_config(cli_env, "a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    result = run(tree({}), "list")
+    one_line_error(result, 2, f"{config}: arrays or tables nested too deeply")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('cache_urls = ["http://user:pass@[::1"]', "'http://***@[::1' is not a URL"),
+        ('cache_urls = ["http://mirror.lan:99999/simple/"]', "is not a URL (Port out of range"),
+        ('cache_urls = ["http://mirror.lan:port/simple/"]', "is not a URL (Port could not"),
+        ('cache_urls = ["mirror.lan/simple/"]', "does not start with http: or https:"),
+        ('cache_urls = ["http:///simple/"]', "has no host"),
+        ('cache_urls = ["http://a b/"]', "holds whitespace"),
+        ('pypi_url = "ftp://pypi.example/simple/"', "'pypi_url' 'ftp://pypi.example/simple/'"),
+    ],
+)
+def test_a_url_of_the_config_file_is_parsed_when_read(run, tree, cli_env, text, fragment):
+    config = write_config(cli_env, text + "\n")
+    result = run(tree({}), "list")
+    one_line_error(result, 2, str(config), fragment, "valid: an http:// or https:// index URL")
+    assert "pass" not in result.stderr
+
+
+def test_doctor_reports_a_config_url_it_cannot_parse(jetforge, cli_env):
+    config = write_config(cli_env, 'cache_urls = ["http://user:pass@[::1"]\n')
+    result = jetforge("doctor", env={"JETFORGE_DOCKER": "/nonexistent/docker"})
+    assert "Traceback" not in result.stderr
+    assert "internal error" not in result.stderr
+    assert f"{config}: 'cache_urls' entry 'http://***@[::1' is not a URL" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("JETFORGE_CACHE_URLS", "http://[::1"), ("JETFORGE_PYPI_URL", "http://pypi:0x50/simple/")],
+)
+def test_a_url_variable_is_checked_by_build_and_simulate_alike(
+    jetforge, run, tree, fake_engine, variable, value
+):
+    root = tree({"a/Dockerfile": "#---\n# name: a\n#---\nARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"})
+    for argv in (("build", "--simulate", "a"), ("build", "a")):
+        result = run(root, *argv, env={**fake_engine({}), variable: value})
+        one_line_error(result, 2, f"{variable}", f"'{value}' is not a URL")
+    doctor = jetforge("doctor", env={"JETFORGE_DOCKER": "/nonexistent/docker", variable: value})
+    assert f"{variable}" in doctor.stdout
+    assert "internal error" not in doctor.stderr

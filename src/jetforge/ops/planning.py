@@ -176,10 +176,20 @@ def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest
         from jetforge.ops.farm.connect import check_farm
 
         check_farm(request.workers, workspace)
+    package_sources(workspace)
     planning = plan_options(request, workspace)
     if locked is not None:
         planning = replace(planning, locked=locked.lock, upgrade=locked.upgrade)
     return CheckedRequest(chains, locked, planning, farm)
+
+
+def package_sources(workspace: Workspace) -> tuple[tuple[str, ...], str]:
+    """The mirrors and the PyPI URL a build gives pip (the config file's, or their
+    variables', each checked)."""
+    from jetforge.cache.sources import mirrors_from, pypi_from
+
+    settings, env = workspace.settings, workspace.env
+    return mirrors_from(settings.cache_urls, env), pypi_from(settings.pypi_url, env)
 
 
 def resolve_chains(request: BuildRequest, workspace: Workspace) -> list[Resolution]:
@@ -233,13 +243,12 @@ def build_cache(workspace: Workspace, engine: Engine) -> BuildCache:
     and warning (one line each) passed on."""
     from jetforge.cache.builds import prepare_build_cache
     from jetforge.cache.control import CachePaths
-    from jetforge.cache.sources import mirrors_from, pypi_from
 
-    settings = workspace.settings
+    mirrors, pypi = package_sources(workspace)
     setup = prepare_build_cache(
         CachePaths.under(workspace.cache_dir),
-        mirrors=mirrors_from(settings.cache_urls, workspace.env),
-        pypi=pypi_from(settings.pypi_url, workspace.env),
+        mirrors=mirrors,
+        pypi=pypi,
         build_mode=engine.build_mode,
         secrets=engine.supports_secrets,
         platform=workspace.platform.tag_postfix,
