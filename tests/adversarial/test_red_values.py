@@ -8,6 +8,7 @@ the right behaviour, never a traceback.
    be made.
 2. A config file nested too deeply for the TOML reader, and URLs that urllib.parse cannot
    parse (``cache_urls``, ``pypi_url`` and their variables).
+3. ``JETFORGE_CONFIG_TIMEOUT`` that is no time limit (``inf``, ``1e400``, ``abc``, ``0``).
 """
 
 from __future__ import annotations
@@ -149,3 +150,30 @@ def test_a_url_variable_is_checked_by_build_and_simulate_alike(
     doctor = jetforge("doctor", env={"JETFORGE_DOCKER": "/nonexistent/docker", variable: value})
     assert f"{variable}" in doctor.stdout
     assert "internal error" not in doctor.stderr
+
+
+# --- 3. the config scripts' time limit -------------------------------------------------------
+
+SCRIPTED = {
+    "s/Dockerfile": "#---\n# name: s\n#---\nARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n",
+    "s/config.py": "package['notes'] = 'scripted'\n",
+}
+
+
+@pytest.mark.parametrize(
+    "value", ["inf", "1e400", "99999999999999999999", "3601", "abc", "-1", "0", "nan", "5 s"]
+)
+def test_a_config_timeout_that_is_no_time_limit_is_a_usage_error(run, tree, value):
+    root = tree(SCRIPTED)
+    for argv in (("list", "--no-index"), ("list",)):
+        result = run(root, *argv, env={"JETFORGE_CONFIG_TIMEOUT": value})
+        one_line_error(
+            result, 2, f"JETFORGE_CONFIG_TIMEOUT={value!r} is not a time limit", "at most 3600"
+        )
+
+
+@pytest.mark.parametrize("value", ["", "7", "0.5", "3600"])
+def test_a_config_timeout_in_range_is_taken(run, tree, value):
+    result = run(tree(SCRIPTED), "show", "s", env={"JETFORGE_CONFIG_TIMEOUT": value})
+    assert result.code == 0, result.stderr
+    assert "scripted" in result.stdout

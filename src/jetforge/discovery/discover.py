@@ -20,6 +20,7 @@ from jetforge.core.names import base_name
 from jetforge.discovery.index import Index
 from jetforge.discovery.jc.scan import jc_setup
 from jetforge.discovery.records import Entry
+from jetforge.discovery.scripts import script_timeout
 from jetforge.discovery.walk import PackageRoot, Walk
 from jetforge.errors import DefinitionError
 
@@ -47,6 +48,7 @@ def discover(
     """
     search = [root if isinstance(root, PackageRoot) else PackageRoot(root) for root in roots]
     env = env or {}
+    script_timeout(env)  # a bad limit is refused whether or not a script runs this time
     store = Index.open(index, [(str(root.path), root.format) for root in search])
     setup = jc_setup(platform, env, [root.path for root in search])
     answer_key = (tuple(r.effective_format() for r in search), platform, tuple(skip), setup)

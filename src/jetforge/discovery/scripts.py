@@ -12,10 +12,9 @@ grace, is replaced and gets the requests it had not answered.
 
 from __future__ import annotations
 
-import base64
 import json
+import math
 import os
-import pickle
 import shutil
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from jetforge.errors import DefinitionError
+from jetforge.errors import DefinitionError, UsageError
 from jetforge.host.process import LineWorker, WorkerGoneError
 
 if TYPE_CHECKING:
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from jetforge.host.stash import FileStamp
 
 SCRIPT_TIMEOUT = 20.0
+LONGEST_TIMEOUT = 3600.0  # an hour for one script: anything longer is a typo
 TIMEOUT_VARIABLE = "JETFORGE_CONFIG_TIMEOUT"
 GRACE = 5.0  # what a worker gets beyond the time limit to answer for a script it ended
 CLOSE_GRACE = 2.0  # what a worker gets to end the scripts' processes when jetforge is done
@@ -52,11 +52,17 @@ class ScriptLostError(DefinitionError):
 
 def encode(value: object) -> str:
     """A value the worker and this process exchange inside JSON (specs, the platform)."""
+    import base64  # here, not at the top: a run whose index answers exchanges nothing
+    import pickle
+
     return base64.b64encode(pickle.dumps(value)).decode()
 
 
 def decode(text: str) -> Any:
     """The value :func:`encode` made (only ever from our own worker process)."""
+    import base64
+    import pickle
+
     return pickle.loads(base64.b64decode(text))  # noqa: S301 - our own worker's data
 
 
@@ -171,7 +177,7 @@ class ScriptHost:
     ) -> None:
         self.platform = platform
         self.env = dict(env)
-        self.timeout = _timeout(env)
+        self.timeout = script_timeout(env)
         self.setup = {**setup, "platform": encode(platform), "timeout": self.timeout}
         self._scratch: Path | None = None
         lanes = max(1, lanes or LANES)
@@ -255,10 +261,21 @@ class ScriptHost:
         return worker
 
 
-def _timeout(env: Mapping[str, str]) -> float:
-    text = env.get(TIMEOUT_VARIABLE, "")
+def script_timeout(env: Mapping[str, str]) -> float:
+    """The time limit of one config script: ``JETFORGE_CONFIG_TIMEOUT`` seconds (unset or
+    empty: :data:`SCRIPT_TIMEOUT`); anything but a number greater than 0 and at most
+    :data:`LONGEST_TIMEOUT` is a usage error naming the variable."""
+    text = env.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return SCRIPT_TIMEOUT
     try:
-        value = float(text) if text else SCRIPT_TIMEOUT
+        value = float(text)
     except ValueError:
-        value = SCRIPT_TIMEOUT
-    return value if value > 0 else SCRIPT_TIMEOUT
+        value = math.nan
+    if not 0 < value <= LONGEST_TIMEOUT:  # false for nan too
+        raise UsageError(
+            f"{TIMEOUT_VARIABLE}={text!r} is not a time limit (valid: a number of seconds "
+            f"greater than 0 and at most {LONGEST_TIMEOUT:g}, such as the default "
+            f"{SCRIPT_TIMEOUT:g})"
+        )
+    return value
