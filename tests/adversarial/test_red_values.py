@@ -9,6 +9,8 @@ the right behaviour, never a traceback.
 2. A config file nested too deeply for the TOML reader, and URLs that urllib.parse cannot
    parse (``cache_urls``, ``pypi_url`` and their variables).
 3. ``JETFORGE_CONFIG_TIMEOUT`` that is no time limit (``inf``, ``1e400``, ``abc``, ``0``).
+4. Empty path values (``--locked "$LOCK"`` with LOCK unset built without pins): every
+   option that names a file or directory refuses one as it is parsed.
 """
 
 from __future__ import annotations
@@ -177,3 +179,52 @@ def test_a_config_timeout_in_range_is_taken(run, tree, value):
     result = run(tree(SCRIPTED), "show", "s", env={"JETFORGE_CONFIG_TIMEOUT": value})
     assert result.code == 0, result.stderr
     assert "scripted" in result.stdout
+
+
+# --- 4. empty paths ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (("build", "--locked", "", "a"), "--locked"),
+        (("build", "--simulate", "--locked", "", "a"), "--locked"),
+        (("build", "--lock", "", "a"), "--lock"),
+        (("build", "--logs", "", "a"), "--logs"),
+        (("build", "--ca-bundle", "", "a"), "--ca-bundle"),
+        (("build", "--package-dirs", "", "a"), "--package-dirs"),
+        (("lock", "--file", "", "a"), "--file"),
+        (("lock", "--logs=", "a"), "--logs"),
+        (("bake", "--output", "", "a"), "-o/--output"),
+        (("list", "--package-dirs="), "--package-dirs"),
+        (("bootstrap", "--keyring", ""), "--keyring"),
+        (("docs", "packages", "--output", ""), "--output"),
+        (("doctor", "--host-root", ""), "--host-root"),
+        (("cache", "serve", "--dir", ""), "--dir"),
+        (("cache", "status", "--dir", ""), "--dir"),
+        (("cache", "export", ""), "FILE"),
+        (("cache", "export", "x.tar", "--dir", ""), "--dir"),
+        (("cache", "import", ""), "FILE"),
+        (("cache", "import", "x.tar", "--dir", " "), "--dir"),
+    ],
+)
+def test_an_empty_path_is_refused_as_the_command_line_is_parsed(jetforge, argv, option):
+    result = jetforge(*argv, env={"JETFORGE_DOCKER": "/nonexistent/docker"})
+    assert result.code == 2, result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert f"error: argument {option}: an empty value names no file or directory" in last
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("option", ["--package-dirs", "--host-root"])
+def test_run_refuses_an_empty_path_of_its_own_options(run, tree, option):
+    result = run(tree({}), "run", option, "", "img")
+    one_line_error(result, 2, f"run: {option}: an empty value names no file or directory")
+
+
+def test_lock_names_its_own_option_for_a_lockfile_it_cannot_write(run, tree, tmp_path):
+    root = tree({"a/Dockerfile": "#---\n# name: a\n#---\nARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"})
+    result = run(root, "lock", "--file", str(tmp_path), "a")
+    one_line_error(result, 2, f"--file: {tmp_path}")
+    assert "--lock" not in result.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session
+from jetforge.cli.session import Session, path_value
 from jetforge.ops.cache import (
     DEFAULT_PORT,
     cache_status,
@@ -36,7 +36,9 @@ def register(commands: Any) -> None:
     serving.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    serving.add_argument("--dir", metavar="DIR", help="store directory (default: in the cache dir)")
+    serving.add_argument(
+        "--dir", type=path_value, metavar="DIR", help="store directory (default: in the cache dir)"
+    )
     serving.add_argument(
         "--background", action="store_true", help="run detached with a pid file and a log"
     )
@@ -44,7 +46,9 @@ def register(commands: Any) -> None:
     status_parser = actions.add_parser(
         "status", help="is it running, what it holds", description=status.__doc__
     )
-    status_parser.add_argument("--dir", metavar="DIR", help="store directory to count")
+    status_parser.add_argument(
+        "--dir", type=path_value, metavar="DIR", help="store directory to count"
+    )
     status_parser.add_argument("--json", action="store_true", help="as JSON")
     status_parser.set_defaults(handler=status)
     stop_parser = actions.add_parser("stop", help="stop the cache server", description=stop.__doc__)
@@ -52,8 +56,10 @@ def register(commands: Any) -> None:
     export = actions.add_parser(
         "export", help="write a bundle of the store", description=export_command.__doc__
     )
-    export.add_argument("file", metavar="FILE", help="bundle to write (.tar, .tar.gz)")
-    export.add_argument("--dir", metavar="DIR", help="store directory to export")
+    export.add_argument(
+        "file", type=path_value, metavar="FILE", help="bundle to write (.tar, .tar.gz)"
+    )
+    export.add_argument("--dir", type=path_value, metavar="DIR", help="store directory to export")
     export.add_argument(
         "--platform", default="*", metavar="PATTERN", help="only these platforms (shell pattern)"
     )
@@ -61,8 +67,12 @@ def register(commands: Any) -> None:
     imported = actions.add_parser(
         "import", help="add a bundle to the store", description=import_command.__doc__
     )
-    imported.add_argument("file", metavar="FILE", help="bundle made by 'jetforge cache export'")
-    imported.add_argument("--dir", metavar="DIR", help="store directory to import into")
+    imported.add_argument(
+        "file", type=path_value, metavar="FILE", help="bundle made by 'jetforge cache export'"
+    )
+    imported.add_argument(
+        "--dir", type=path_value, metavar="DIR", help="store directory to import into"
+    )
     imported.set_defaults(handler=import_command)
 
 

@@ -158,6 +158,7 @@ def _build_options(
             run_mounts=package_cache.run_mounts,
             lock=True,
             lock_file=workspace.cwd / request.lock_file if request.lock_file else None,
+            lock_option=request.lock_option,
         )
         for plan in plans
     ]

@@ -65,6 +65,7 @@ from jetforge.reporter import NullReporter, Reporter
 
 if TYPE_CHECKING:
     from jetforge.core.lockdata import LockData
+    from jetforge.ops.planning import BuildRequest
 
 SBOM_FILE = "sbom.spdx.json"
 SBOM_LIMIT = 256 * MIB  # an SPDX document of a large image is a few MiB
@@ -130,9 +131,12 @@ class LockStep:
         self.seconds += time.monotonic() - started
         return lock
 
-    def write(self, lock: Lock, logs_dir: Path, lock_file: Path | None = None) -> Path:
+    def write(
+        self, lock: Lock, logs_dir: Path, lock_file: Path | None = None, option: str = "--lock"
+    ) -> Path:
         """Write the lockfile (in ``logs_dir`` and at ``lock_file``) and the SBOM (in
-        ``logs_dir`` and the data directory); the lockfile's path in the logs."""
+        ``logs_dir`` and the data directory); the lockfile's path in the logs. ``option``
+        names ``lock_file`` in an error."""
         started = time.monotonic()
         text = json.dumps(lock_json(lock), indent=2) + "\n"
         sbom = json.dumps(spdx_document(lock, self._created), indent=2) + "\n"
@@ -152,7 +156,7 @@ class LockStep:
             try:
                 write_named(lock_file, text.encode("utf-8"), "the lockfile")
             except UnwritableFileError as error:
-                raise UsageError(f"--lock: {error}") from None
+                raise UsageError(f"{option}: {error}") from None
         self.reporter.message(f"lockfile {lock_file or written}")
         self.seconds += time.monotonic() - started
         return written
@@ -331,12 +335,12 @@ def pinned_base(engine: Engine, base: str, locked: Pinned) -> str:
     return wanted.digests[0] if wanted.digests else base
 
 
-def check_lock_options(
-    lock_file: Path | None, locked: Path | None, multiple: bool, cwd: Path
-) -> None:
-    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` names what the
-    lockfile can be written to (:func:`jetforge.host.files.write_named`)."""
-    if locked is not None and multiple:
+def check_lock_options(request: BuildRequest, cwd: Path) -> None:
+    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` (``jetforge lock
+    --file``) names what the lockfile can be written to
+    (:func:`jetforge.host.files.write_named`)."""
+    lock_file, multiple = request.lock_file, request.multiple
+    if request.locked is not None and multiple:
         raise UsageError("build: --locked FILE takes one chain (a lockfile is one chain's)")
     if lock_file is None:
         return
@@ -348,4 +352,4 @@ def check_lock_options(
     try:
         check_writable(cwd / lock_file, "the lockfile")
     except UnwritableFileError as error:
-        raise UsageError(f"--lock: {error}") from None
+        raise UsageError(f"{request.lock_option}: {error}") from None

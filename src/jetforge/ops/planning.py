@@ -56,6 +56,7 @@ class BuildRequest:
     rebuild: bool = False
     resume: str = ""  # the command that resumes a failed build
     lock_file: Path | None = None  # --lock: a copy of the lockfile goes there
+    lock_option: str = "--lock"  # how the user named lock_file, for messages
     locked: Path | None = None  # --locked: the lockfile the build must match
     # jetforge lock: ``locked``'s pins apply, except to ``upgrade``'s names, and nothing
     # else may move; the chain may differ from the lockfile's
@@ -165,7 +166,7 @@ def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest
     from jetforge.ops.lockstep import check_lock_options, read_pinned
 
     chains = resolve_chains(request, workspace)
-    check_lock_options(request.lock_file, request.locked, request.multiple, workspace.cwd)
+    check_lock_options(request, workspace.cwd)
     locked = None
     if request.locked is not None:
         locked = read_pinned(
