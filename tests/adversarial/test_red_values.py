@@ -102,6 +102,13 @@ def test_a_data_dir_that_cannot_be_made_is_one_line(jetforge, fake_engine, tmp_p
     one_line_error(result, 2, f"cannot make {blocker / 'jetforge' / 'data'}", "XDG_DATA_HOME")
 
 
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs the read-only /sys")
+def test_a_read_only_data_home_is_one_line(run, tree, fake_engine):
+    # /sys refuses a new directory even to root, as a read-only file system does.
+    result = run(tree({}), "run", "img", env={**fake_engine({}), "XDG_DATA_HOME": "/sys"})
+    one_line_error(result, 2, "XDG_DATA_HOME: the data directory: cannot make /sys/jetforge/data")
+
+
 # --- 2. the config file's structure and URLs -------------------------------------------------
 
 
@@ -228,3 +235,35 @@ def test_lock_names_its_own_option_for_a_lockfile_it_cannot_write(run, tree, tmp
     result = run(root, "lock", "--file", str(tmp_path), "a")
     one_line_error(result, 2, f"--file: {tmp_path}")
     assert "--lock" not in result.stderr
+
+
+# --- 5. build --simulate refuses what build refuses ------------------------------------------
+
+
+def error_line(result) -> str:  # type: ignore[no-untyped-def]
+    """The one ``jetforge: error:`` line of a failed command."""
+    return next(line for line in result.stderr.splitlines() if line.startswith("jetforge: error:"))
+
+
+@pytest.mark.parametrize(
+    ("env", "config", "fragment"),
+    [
+        ({"JETFORGE_REGISTRIES": "registry.lan/A b"}, "", "JETFORGE_REGISTRIES"),
+        ({"JETFORGE_REGISTRIES": "http://[::1"}, "", "JETFORGE_REGISTRIES"),
+        ({}, 'registries = ["registry.lan/A b"]\n', "registries"),
+        ({"JETFORGE_BUILD_MODE": "bogus"}, "", "JETFORGE_BUILD_MODE=bogus is not valid"),
+    ],
+)
+def test_simulate_refuses_exactly_what_build_refuses(
+    run, tree, fake_engine, cli_env, env, config, fragment
+):
+    if config:
+        write_config(cli_env, config)
+    root = tree({"a/Dockerfile": "#---\n# name: a\n#---\nARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"})
+    results = [
+        run(root, *argv, env={**fake_engine({}), **env})
+        for argv in (("build", "a"), ("build", "--simulate", "a"))
+    ]
+    for result in results:
+        one_line_error(result, 2, fragment)
+    assert error_line(results[0]) == error_line(results[1])

@@ -21,9 +21,10 @@ from jetforge.core.lockfile import plan_mismatch
 from jetforge.core.plan import Plan, PlanOptions, Stage, as_built, parent_placeholder, plan_build
 from jetforge.core.resolve import Resolution, expand_requests, resolve
 from jetforge.engine.command import Command, build_command, parent_flags
-from jetforge.errors import JetforgeError, UsageError
+from jetforge.errors import EngineUnavailableError, UsageError
 from jetforge.host.context import read_context
 from jetforge.host.digests import Digests
+from jetforge.host.registry import registry_locations
 from jetforge.host.trust import trust_context
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def simulated_plans(request: BuildRequest, workspace: Workspace) -> Simulation:
     kind = workspace.engine_kind(request.engine)
     try:
         engine = kind.connect(workspace.env, memo=workspace.cache_dir / "engines.json")
-    except JetforgeError:
+    except EngineUnavailableError:  # anything else a build refuses, --simulate refuses
         plans = checked.plans(workspace, replace(planning, build_mode=kind.default_build_mode))
         return Simulation(plans, kind.name, dockerfiles=_dockerfiles(plans, ()))
     base = base_reference(request, workspace)
@@ -162,7 +163,7 @@ class CheckedRequest:
 def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest:
     """What a build refuses before the engine is asked anything, for ``build`` and
     ``build --simulate`` alike: the packages, ``--lock`` and ``--locked``, the lockfile and
-    ``--upgrade``, the ``--workers`` and their registry."""
+    ``--upgrade``, the ``--workers`` and their registry, the registries reuse looks in."""
     from jetforge.ops.lockstep import check_lock_options, read_pinned
 
     chains = resolve_chains(request, workspace)
@@ -178,6 +179,7 @@ def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest
 
         check_farm(request.workers, workspace)
     package_sources(workspace)
+    registry_locations(workspace.settings.registries, workspace.env)
     planning = plan_options(request, workspace)
     if locked is not None:
         planning = replace(planning, locked=locked.lock, upgrade=locked.upgrade)
