@@ -11,10 +11,15 @@ the right behaviour, never a traceback.
 3. ``JETFORGE_CONFIG_TIMEOUT`` that is no time limit (``inf``, ``1e400``, ``abc``, ``0``).
 4. Empty path values (``--locked "$LOCK"`` with LOCK unset built without pins): every
    option that names a file or directory refuses one as it is parsed.
+5. ``build --simulate`` passing what ``build`` refuses (registries, JETFORGE_BUILD_MODE).
+6. The package cache's command line and bundles: a port or host that is none, a store
+   that is no directory, a manifest nested too deeply, names that fill memory.
 """
 
 from __future__ import annotations
 
+import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -267,3 +272,98 @@ def test_simulate_refuses_exactly_what_build_refuses(
     for result in results:
         one_line_error(result, 2, fragment)
     assert error_line(results[0]) == error_line(results[1])
+
+
+# --- 6. the package cache ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (("--port", "70000"), "argument --port: '70000' is not a port (valid: 1 to 65535"),
+        (("--port", "-1"), "argument --port: '-1' is not a port"),
+        (("--port", "0x50"), "argument --port: '0x50' is not a port"),
+        (("--host", ""), "argument --host: '' is not an address to listen on"),
+        (("--host", "127.0.0.1\n--x"), "argument --host: '127.0.0.1\\n--x' is not an address"),
+        (("--host", "a b"), "argument --host: 'a b' is not an address"),
+    ],
+)
+def test_cache_serve_refuses_a_port_or_host_that_is_none(jetforge, argv, fragment):
+    result = jetforge("cache", "serve", *argv)
+    assert result.code == 2, result.stderr
+    assert fragment in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("action", ["export", "import"])
+def test_a_cache_store_that_is_no_directory_is_one_line(jetforge, tmp_path, action):
+    blocker = tmp_path / "store"
+    blocker.write_text("")
+    result = jetforge("cache", action, str(tmp_path / "b.tar"), "--dir", str(blocker))
+    one_line_error(result, 2, f"--dir: {blocker} is not a directory")
+    assert not (tmp_path / "b.tar").exists()
+
+
+def test_cache_export_of_a_store_that_is_not_there_is_one_line(jetforge, tmp_path):
+    result = jetforge("cache", "export", str(tmp_path / "b.tar"), "--dir", str(tmp_path / "no"))
+    one_line_error(result, 2, f"--dir: {tmp_path / 'no'} is not a directory")
+
+
+def bundle_of(path: Path, *headers: bytes, manifest: bytes = b"{}") -> Path:
+    """A tar file of raw ``headers`` (each a member's header blocks) and a manifest."""
+    info = tarfile.TarInfo("manifest.json")
+    info.size = len(manifest)
+    padding = b"\0" * (-len(manifest) % tarfile.BLOCKSIZE)
+    tail = info.tobuf(tarfile.GNU_FORMAT) + manifest + padding + b"\0" * 1024
+    path.write_bytes(b"".join(headers) + tail)
+    return path
+
+
+def long_name_header(length: int) -> bytes:
+    """The GNU long-name header blocks of a member named with ``length`` bytes, without
+    the member's own header."""
+    blocks = tarfile.TarInfo("w" * length).tobuf(tarfile.GNU_FORMAT)
+    return blocks[: -tarfile.BLOCKSIZE]
+
+
+def pax_header(length: int) -> bytes:
+    """The pax header blocks of an empty member with a comment of ``length`` bytes, and
+    the member's own header."""
+    info = tarfile.TarInfo("p")
+    info.pax_headers = {"comment": "x" * length}
+    return info.tobuf(tarfile.PAX_FORMAT)
+
+
+@pytest.mark.parametrize(
+    ("headers", "fragment"),
+    [
+        ((long_name_header(8 << 20),), "extended header"),
+        ((pax_header(8 << 20),), "extended header"),
+        ((long_name_header(200),) * 5000, "recursion"),
+    ],
+    ids=["long-name", "pax-header", "chained-long-names"],
+)
+def test_a_bundle_whose_names_would_fill_memory_is_one_line(jetforge, tmp_path, headers, fragment):
+    bundle = bundle_of(tmp_path / "b.tar", *headers)
+    target = tmp_path / "target"
+    result = jetforge("cache", "import", str(bundle), "--dir", str(target))
+    one_line_error(result, 2, f"{bundle} is not a jetforge cache bundle", fragment)
+    assert not target.exists() or not any(target.iterdir())
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"format": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"],
+)
+def test_a_bundle_manifest_nested_too_deeply_is_one_line(jetforge, tmp_path, content):
+    bundle = bundle_of(tmp_path / "b.tar", manifest=content)
+    result = jetforge("cache", "import", str(bundle), "--dir", str(tmp_path / "t"))
+    one_line_error(result, 2, "manifest.json nests deeper than Python's JSON reader goes")
+
+
+def test_a_bundle_of_random_bytes_is_one_line(jetforge, tmp_path):
+    bundle = tmp_path / "b.tar.gz"
+    bundle.write_bytes(b"\x1f\x8b" + os.urandom(4096))
+    result = jetforge("cache", "import", str(bundle), "--dir", str(tmp_path / "t"))
+    assert result.code in (1, 2)
+    one_line_error(result, result.code, str(bundle))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,29 @@ from jetforge.ops.cache import (
 )
 
 
+def port_number(text: str) -> int:
+    """The ``type`` of ``--port``: a whole number from 0 (any free port) to 65535."""
+    try:
+        port = int(text, 10)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port (valid: 1 to 65535, or 0 for any free one)"
+        )
+    return port
+
+
+def listen_host(text: str) -> str:
+    """The ``type`` of ``--host``: an address or host name, not empty, with no whitespace
+    or control characters (the server would take it as something else)."""
+    if not text or any(character.isspace() or not character.isprintable() for character in text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an address to listen on (valid: e.g. 127.0.0.1, 0.0.0.0, ::1)"
+        )
+    return text
+
+
 def register(commands: Any) -> None:
     """Add the subcommand and its actions."""
     parser = commands.add_parser(
@@ -31,10 +55,16 @@ def register(commands: Any) -> None:
     actions.required = True
     serving = actions.add_parser("serve", help="run the cache server", description=serve.__doc__)
     serving.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
+        "--port",
+        type=port_number,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0: any)",
     )
     serving.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+        "--host",
+        type=listen_host,
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1)",
     )
     serving.add_argument(
         "--dir", type=path_value, metavar="DIR", help="store directory (default: in the cache dir)"
