@@ -14,6 +14,7 @@ the right behaviour, never a traceback.
 5. ``build --simulate`` passing what ``build`` refuses (registries, JETFORGE_BUILD_MODE).
 6. The package cache's command line and bundles: a port or host that is none, a store
    that is no directory, a manifest nested too deeply, names that fill memory.
+7. Terminal control sequences in a hostile package tree's text (``show``, ``list``).
 """
 
 from __future__ import annotations
@@ -367,3 +368,22 @@ def test_a_bundle_of_random_bytes_is_one_line(jetforge, tmp_path):
     result = jetforge("cache", "import", str(bundle), "--dir", str(tmp_path / "t"))
     assert result.code in (1, 2)
     one_line_error(result, result.code, str(bundle))
+
+
+# --- 7. control sequences ----------------------------------------------------------------
+
+HOSTILE = {
+    "h/Dockerfile": (
+        '#---\n# name: h\n# notes: "clear \\e[2J\\e]0;owned\\a C1 \\x9b31m end"\n#---\n'
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+    )
+}
+
+
+@pytest.mark.parametrize("argv", [("show", "h"), ("list", "--all")])
+def test_a_package_trees_control_sequences_never_reach_the_terminal(run, tree, argv):
+    result = run(tree(HOSTILE), *argv)
+    assert result.code == 0, result.stderr
+    if argv[0] == "show":
+        assert "clear \\x1b[2J\\x1b]0;owned\\x07 C1 \\x9b31m end" in result.stdout
+    assert not any((ord(c) < 32 and c not in "\n\t") or 127 <= ord(c) < 160 for c in result.stdout)
