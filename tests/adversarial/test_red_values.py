@@ -15,17 +15,22 @@ the right behaviour, never a traceback.
 6. The package cache's command line and bundles: a port or host that is none, a store
    that is no directory, a manifest nested too deeply, names that fill memory.
 7. Terminal control sequences in a hostile package tree's text (``show``, ``list``).
+8. A lockfile for another platform or base image: both named, and how to refresh it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from jetforge.core.lockdata import parse_lock_data
+from jetforge.core.lockfile import plan_mismatch, platform_mismatch
 from tests.adversarial.conftest import one_line_error
+from tests.test_lock import GOLDEN_TREE, execute, golden_plan, make_engine, read_lock
 
 
 def write_config(cli_env: dict[str, str], text: str) -> Path:
@@ -387,3 +392,42 @@ def test_a_package_trees_control_sequences_never_reach_the_terminal(run, tree, a
     if argv[0] == "show":
         assert "clear \\x1b[2J\\x1b]0;owned\\x07 C1 \\x9b31m end" in result.stdout
     assert not any((ord(c) < 32 and c not in "\n\t") or 127 <= ord(c) < 160 for c in result.stdout)
+
+
+# --- 8. lockfile messages ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def golden_lock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lockfile of the golden chain (core, frame:2.0, accel, bundle), built once."""
+    where = tmp_path_factory.mktemp("golden-lock")
+    execute(golden_plan(), make_engine(), where)
+    path = where / "lock.json"
+    path.write_text(json.dumps(read_lock(where)))
+    return path
+
+
+def test_a_lock_for_another_platform_names_both_platforms(run, golden_lock_file):
+    result = run(
+        GOLDEN_TREE, "build", "--simulate", "--target", "jp6", "--locked", str(golden_lock_file),
+        "bundle",
+    )  # fmt: skip
+    one_line_error(
+        result, 2, "it pins the platform cuda-12.8 ubuntu-24.04 x86_64, this build is for ",
+        "aarch64", "lock this one with 'jetforge lock'",
+    )  # fmt: skip
+
+
+def test_a_lock_for_a_platform_of_the_same_label_names_the_field_that_differs():
+    pinned = {"label": "cuda-12.8 ubuntu-24.04 x86_64", "gpu_archs": [89]}
+    problem = platform_mismatch(pinned, {**pinned, "gpu_archs": [90]})
+    assert "this build is for cuda-12.8 ubuntu-24.04 x86_64 (gpu_archs: [89] there, [90] here)" in (
+        problem
+    )
+
+
+def test_a_base_image_mismatch_says_how_to_refresh_the_lock(golden_lock_file):
+    locked = parse_lock_data(json.loads(golden_lock_file.read_text()))
+    problem = plan_mismatch(locked, golden_plan(), "sha256:" + "c" * 64)
+    assert problem.startswith(f"it pins the base image {locked.base.reference} with id")
+    assert "'jetforge lock --file FILE --upgrade base'" in problem
