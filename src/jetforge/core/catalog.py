@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from jetforge.core.listing import Listing
 from jetforge.core.names import base_name, name_order
 from jetforge.errors import DefinitionError
 
@@ -89,6 +90,15 @@ class Catalog:
             and any(is_match(variant, pattern) for pattern in patterns)
         ]
         return sorted(found, key=lambda variant: name_order(variant.name))
+
+    def listing(self) -> Listing:
+        """What ``list`` shows of the catalog (:class:`~jetforge.core.listing.Listing`)."""
+        ordered = sorted(self.variants, key=lambda variant: name_order(variant.name))
+        return Listing(
+            tuple((v.name, v.unavailable, (v.spec.base_name, *v.spec.alias)) for v in ordered),
+            tuple(map(str, self.problems)),
+            self.warnings,
+        )
 
     def suggest(self, name: str, count: int = 3) -> tuple[str, ...]:
         """The names closest to ``name`` (what a typo likely meant): the closest base

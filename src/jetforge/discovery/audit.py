@@ -193,13 +193,18 @@ class Seen:
 
 class Baseline:
     """The state of the serving worker's process that a script could change for the next
-    script in the same runner: the modules (which module each name is), the values of
-    ``builtins`` and of the jc compatibility module (constants scripts read), the
-    environment, the working directory, the import machinery, the standard streams,
-    signal handlers, a pending alarm and threads. A runner whose state is no longer this
-    after a script is replaced before the next one. (A change elsewhere, say a function
-    of ``os`` replaced, shows when the next script fails: a failure after other scripts
-    is judged again in a new runner.)"""
+    script in the same runner: the modules (which module each name is, and no module
+    added but jetforge's own), the values of ``builtins`` and of the jc compatibility
+    module (constants scripts read), the environment, the working directory, the import
+    machinery, the standard streams, signal handlers, a pending alarm and threads. A
+    runner whose state is no longer this after a script is replaced before the next one.
+    (A change elsewhere, say a function of ``os`` replaced, shows when the next script
+    fails: a failure after other scripts is judged again in a new runner.)
+
+    A module a script imported is a module added: the next script, in a new runner,
+    imports it again, and so reads (and is seen to read) its files itself. What each
+    script read is its own, and the discovery index runs it again only when that
+    changes."""
 
     WATCHED = ("builtins", "jetson_containers", "jetson_containers.pypi_utils")
 
@@ -235,6 +240,10 @@ class Baseline:
             return False
         # modules compare by identity: each name is still the module it was
         if list(map(sys.modules.get, self.names)) != self.modules:
+            return False
+        if len(sys.modules) != len(self.names) and any(
+            not name.startswith("jetforge.") for name in set(sys.modules) - set(self.names)
+        ):
             return False
         return self._state() == self.state
 

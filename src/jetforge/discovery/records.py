@@ -32,6 +32,7 @@ from packaging.version import Version
 from jetforge.core.catalog import Catalog, Variant
 from jetforge.core.requirement import Predicate, Requirement
 from jetforge.core.spec import PackageSpec
+from jetforge.discovery.reads import Reads
 from jetforge.discovery.walk import PackageDir
 from jetforge.errors import DefinitionError
 from jetforge.host.stash import FileStamp
@@ -259,7 +260,8 @@ class Decoder:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """What reading one package directory gave."""
+    """What reading one package directory gave; ``reads``: what its config scripts read
+    (None: no script ran for it)."""
 
     stamp: tuple[tuple[str, FileStamp | None], ...]
     format: str  # the search directory's: jc, jetforge or auto
@@ -269,6 +271,7 @@ class Entry:
     problem: tuple[str, str, int | None] | None = None
     warnings: tuple[str, ...] = ()
     scripted: bool = False
+    reads: Reads | None = None
 
 
 def entry_record(entry: Entry) -> dict[str, Any]:
@@ -282,12 +285,14 @@ def entry_record(entry: Entry) -> dict[str, Any]:
         "problem": None if entry.problem is None else list(entry.problem),
         "warnings": list(entry.warnings),
         "scripted": entry.scripted,
+        "reads": None if entry.reads is None else entry.reads.record(),
     }
 
 
 def entry_from_record(record: Mapping[str, Any], decoder: Decoder) -> Entry:
     """The entry of :func:`entry_record`."""
     problem = record["problem"]
+    reads = record["reads"]
     return Entry(
         stamps_from_record(record["stamp"]),
         str(record["format"]),
@@ -297,4 +302,5 @@ def entry_from_record(record: Mapping[str, Any], decoder: Decoder) -> Entry:
         None if problem is None else (str(problem[0]), str(problem[1]), problem[2]),
         tuple(record["warnings"]),
         bool(record["scripted"]),
+        None if reads is None else Reads.from_record(reads),
     )

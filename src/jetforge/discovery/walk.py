@@ -65,13 +65,11 @@ class PackageDir:
 @dataclass
 class Walk:
     """What a walk collects besides the package directories: warnings about links it left
-    out, the stamp of every Python file it passed (config scripts import such files from
-    anywhere in the tree), and the stamp of every directory and file it looked at (while
-    they hold, a walk would find the same). A walk without ``stamps`` (for a run that
-    keeps no discovery index) collects no stamps and gives every file :data:`UNSTAMPED`."""
+    out, and the stamp of every directory and file it looked at (while they hold, a walk
+    would find the same). A walk without ``stamps`` (for a run that keeps no discovery
+    index) collects no stamps and gives every file :data:`UNSTAMPED`."""
 
     warnings: list[str] = field(default_factory=list)
-    sources: list[tuple[str, FileStamp | None]] = field(default_factory=list)
     seen: list[tuple[str, FileStamp | None]] = field(default_factory=list)
     stamps: bool = True
 
@@ -151,8 +149,6 @@ def _file_stamp(entry: os.DirEntry[str], walk: Walk) -> FileStamp | None:
         walk.seen.append((entry.path, None))
         return None
     walk.seen.append((entry.path, entry_stamp))
-    if entry.name.endswith(".py"):
-        walk.sources.append((entry.path, entry_stamp))
     return entry_stamp
 
 

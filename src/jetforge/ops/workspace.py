@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jetforge
-from jetforge.core.catalog import Catalog
 from jetforge.core.platform import Platform
 from jetforge.core.spec import root_format
-from jetforge.discovery.discover import discover
+from jetforge.discovery.discover import Discovery, discovery
 from jetforge.discovery.index import VARIABLE
 from jetforge.discovery.walk import PackageRoot
 from jetforge.errors import FailureError, UsageError
@@ -27,6 +27,10 @@ from jetforge.host.files import is_disk_full, writing_problem
 from jetforge.host.platform import detect_platform
 from jetforge.host.probes import RememberingRunner
 from jetforge.host.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from jetforge.core.catalog import Catalog
+    from jetforge.core.listing import Listing
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,15 +129,26 @@ class Workspace:
         return (*first, *others)
 
     @cached_property
-    def catalog(self) -> Catalog:
-        """Every package of the search directories, for this platform."""
-        return discover(
+    def discovery(self) -> Discovery:
+        """What discovery found in the search directories, for this platform."""
+        return discovery(
             self.package_roots,
             self.platform,
             skip=self.choices.skip_packages,
             env=self.env,
             index=self.index_dir,
         )
+
+    @property
+    def catalog(self) -> Catalog:
+        """Every package of the search directories, for this platform."""
+        return self.discovery.catalog
+
+    @property
+    def listing(self) -> Listing:
+        """What ``list`` shows of the catalog (from the discovery index, it decodes no
+        variant)."""
+        return self.discovery.listing
 
     @cached_property
     def index_dir(self) -> Path | None:
@@ -220,9 +235,10 @@ class Workspace:
     def report_problems(self, *, each: bool) -> None:
         """Report broken package definitions (and, with ``each``, the warnings reading
         packages left): each on a line, or one summary line."""
-        problems = self.catalog.problems
+        listing = self.listing
+        problems = listing.problems
         if each:
-            for problem in (*map(str, problems), *self.catalog.warnings):
+            for problem in (*problems, *listing.warnings):
                 self.warn(problem)
         elif problems:
             self.warn(
