@@ -7,7 +7,6 @@ from typing import Any
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
-from jetforge.cli.variants import check_matched, variant_json
 from jetforge.errors import UsageError
 
 
@@ -38,6 +37,8 @@ def run(session: Session) -> int:
     listing = session.listing  # from the discovery index: no variant decoded
     session.report_problems(each=True)
     if args.json:
+        from jetforge.cli.variants import variant_json  # here, not at the top: start-up time
+
         variants = session.catalog.match(args.patterns or ["*"], include_unavailable=args.all)
         print(json.dumps([variant_json(v) for v in variants], indent=2), file=session.stdout)
     else:
@@ -50,6 +51,8 @@ def run(session: Session) -> int:
         if lines:
             print("\n".join(lines), file=session.stdout)
     if any(not listing.match([pattern], include_unavailable=args.all) for pattern in args.patterns):
+        from jetforge.cli.variants import check_matched  # a pattern matched nothing: rare
+
         check_matched(session.catalog, args.patterns, include_unavailable=args.all)
     if args.strict and listing.problems:
         raise UsageError(f"{len(listing.problems)} package definition(s) have errors")

@@ -27,18 +27,6 @@ from jetforge.errors import DefinitionError
 
 PackageFormat = Literal["jetforge", "jc"]
 # A search directory's format: one of those, or ``auto`` (decided per package directory).
-RootFormat = Literal["auto", "jetforge", "jc"]
-ROOT_FORMATS: tuple[RootFormat, ...] = ("auto", "jetforge", "jc")
-
-
-def root_format(text: str) -> RootFormat:
-    """``text`` as a search directory format (one of :data:`ROOT_FORMATS`)."""
-    for known in ROOT_FORMATS:
-        if text == known:
-            return known
-    raise ValueError(f"unknown package format '{text}' (valid: {', '.join(ROOT_FORMATS)})")
-
-
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]*(?::[A-Za-z0-9_][A-Za-z0-9_.\-]*)?$")
 
 

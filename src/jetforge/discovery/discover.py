@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jetforge.discovery.index import Index
-from jetforge.discovery.jc.scan import jc_setup
+from jetforge.discovery.jc.checkout import jc_setup
 from jetforge.discovery.walk import PackageRoot
 from jetforge.host.stash import key_text, load
 

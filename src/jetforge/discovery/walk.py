@@ -12,9 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jetforge.core.spec import RootFormat
-from jetforge.discovery.jc.reader import CONFIG_SUFFIXES
-from jetforge.discovery.jc.scan import is_jc_checkout
+from jetforge.core.formats import RootFormat
+from jetforge.discovery.jc.checkout import CONFIG_SUFFIXES, is_jc_checkout
 from jetforge.host.stash import FileStamp, file_stamp, stat_stamp
 
 PACKAGE_FILES = frozenset({"Dockerfile", "package.yaml", "config.py"})

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jetforge
+from jetforge.core.formats import root_format
 from jetforge.core.platform import Platform
-from jetforge.core.spec import root_format
 from jetforge.discovery.discover import Discovery, discovery
 from jetforge.discovery.index import VARIABLE
 from jetforge.discovery.walk import PackageRoot
@@ -184,6 +182,9 @@ class Workspace:
                 f"{remedy} XDG_CACHE_HOME to a writable directory"
             )
             raise FailureError(message) if is_disk_full(problem) else UsageError(message)
+        import shutil  # here, not at the top: start-up time (this is rare)
+        import tempfile
+
         try:
             place = self.env.get("TMPDIR") or None
             scratch = Path(tempfile.mkdtemp(prefix="jetforge-cache-", dir=place))
