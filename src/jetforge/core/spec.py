@@ -9,7 +9,6 @@ Dockerfile, its ``package.yaml`` (flat, or a mapping of variant name to keys) an
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import posixpath
 import re
@@ -198,6 +197,8 @@ def parse_keys(
         line = (lines or {}).get(str(key))
         parser = _KEY_PARSERS.get(str(key))
         if parser is None:
+            import difflib  # here, not at the top: only a typo needs it
+
             close = difflib.get_close_matches(str(key), PACKAGE_KEYS, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "valid: " + ", ".join(PACKAGE_KEYS)
             raise DefinitionError(source, f"unknown key '{key}' ({hint})", line)

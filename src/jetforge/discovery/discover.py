@@ -41,24 +41,29 @@ class Discovery:
         self._listing: Listing | None = None
         self._answer = answer
         self._read = read
+        self._read_again = False  # the answer's catalog did not decode: read from the tree
 
     @property
     def catalog(self) -> Catalog:
         """Every variant found, with every definition problem."""
         if self._catalog is None:
             if self._answer is not None:
-                self._catalog = _decoded_catalog(self._answer.catalog_part)
+                self._catalog = _decoded_catalog(self._answer, self._read_from_tree)
             if self._catalog is None:
-                assert self._read is not None
-                self._catalog = self._read()
-                self._listing = None  # of the catalog read again
+                self._catalog = self._read_from_tree()
         return self._catalog
+
+    def _read_from_tree(self) -> Catalog:
+        assert self._read is not None
+        self._read_again = True
+        self._listing = None  # of the catalog read again
+        return self._read()
 
     @property
     def listing(self) -> Listing:
         """What ``list`` shows of the catalog."""
         if self._listing is None:
-            if self._catalog is None and self._answer is not None:
+            if self._answer is not None and not self._read_again:
                 self._listing = _decoded_listing(self._answer.listing_part)
             if self._listing is None:
                 self._listing = self.catalog.listing()
@@ -133,13 +138,17 @@ def _read(
     return answer
 
 
-def _decoded_catalog(part: bytes) -> Catalog | None:
-    """The catalog of an index's catalog part; None when it does not decode."""
-    from jetforge.discovery.records import Decoder, decoding
+def _decoded_catalog(answer: Answer, read: Callable[[], Catalog]) -> Catalog | None:
+    """The catalog of an index's answer, its variants decoded as lookups ask for them (a
+    damaged one read from the tree: ``read``); None when its own part does not decode."""
+    from jetforge.core.catalog import Catalog
+    from jetforge.discovery.records import Decoder, IndexVariants
 
     try:
-        with decoding():
-            return Decoder().catalog(load(part))
+        record = load(answer.catalog_part)
+        source = IndexVariants(record["lookup"], answer.variant_parts, read)
+        problems = tuple(Decoder().problem(item) for item in record["problems"])
+        return Catalog(problems=problems, warnings=tuple(record["warnings"]), source=source)
     except Exception:  # a damaged index is an empty one
         return None
 

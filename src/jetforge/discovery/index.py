@@ -28,6 +28,7 @@ cannot be read, or is not this user's own, counts as empty.
 from __future__ import annotations
 
 import os
+import struct
 import sys
 import time
 import zlib
@@ -77,8 +78,9 @@ def code_stamp() -> list[Any]:
 
 class LastWalk:
     """What the last complete walk found, and the stamps that tell whether it still holds:
-    ``paths`` and ``stamps``, every directory and file it looked at and what it was
-    (a stamp as a list of four numbers, None: missing)."""
+    every directory and file it looked at (``paths``) and, in the same order, what each
+    was (``stamps``: :data:`_STAMP` per path, missing ones :data:`_MISSING`), compared as
+    one run of bytes (a warm run stats every path and compares once)."""
 
     __slots__ = ("found", "paths", "stamps", "warnings")
 
@@ -87,7 +89,7 @@ class LastWalk:
         found: bytes,  # the package directories' records (a stash part): only a run that
         warnings: Sequence[str],  # reads directories decodes them
         paths: list[str],
-        stamps: list[list[int] | None],
+        stamps: bytes,
     ) -> None:
         self.found = found
         self.warnings = tuple(warnings)
@@ -95,11 +97,12 @@ class LastWalk:
         self.stamps = stamps
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, LastWalk)
-            and self.found == other.found
-            and self.record() == other.record()
-        )
+        return isinstance(other, LastWalk) and (
+            self.found,
+            self.warnings,
+            self.paths,
+            self.stamps,
+        ) == (other.found, other.warnings, other.paths, other.stamps)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -115,34 +118,39 @@ class LastWalk:
     @property
     def seen(self) -> Stamps:
         """Every directory and file the walk looked at, with its stamp."""
-        return tuple(
-            (path, None if stamp is None else tuple(stamp))  # type: ignore[misc]
-            for path, stamp in zip(self.paths, self.stamps, strict=True)
-        )
+        stamps = [None if stamp == _MISSING else stamp for stamp in _STAMP.iter_unpack(self.stamps)]
+        return tuple(zip(self.paths, stamps, strict=True))
 
     def holds(self) -> bool:
         """Whether every directory and file the walk looked at is as it was."""
-        stat = os.stat
-        for path, stamp in zip(self.paths, self.stamps, strict=True):
+        stat, pack, missing = os.stat, _STAMP.pack, _STAMP.pack(*_MISSING)
+        now = []
+        for path in self.paths:
             try:
-                now = stat(path)
+                found = stat(path)
             except OSError:
-                if stamp is not None:
-                    return False
+                now.append(missing)
                 continue
-            if stamp != [now.st_size, now.st_mtime_ns, now.st_ctime_ns, now.st_ino]:
-                return False
-        return True
+            now.append(pack(found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino))
+        return b"".join(now) == self.stamps
 
     def record(self) -> dict[str, Any]:
-        """The walk as plain data, but what it found (a part of its own)."""
-        return {"warnings": list(self.warnings), "paths": self.paths, "stamps": self.stamps}
+        """The walk as plain data, but what it found (a part of its own): the paths by
+        directory (``[[head, [name…]]…]``, each path ``head + name``), the stamps as hex."""
+        grouped: list[list[Any]] = []
+        for path in self.paths:
+            head, separator, name = path.rpartition("/")
+            head += separator
+            if not grouped or grouped[-1][0] != head:
+                grouped.append([head, []])
+            grouped[-1][1].append(name)
+        return {"warnings": list(self.warnings), "paths": grouped, "stamps": self.stamps.hex()}
 
     @classmethod
     def of(cls, found: bytes, walk: Walk) -> LastWalk:
         """The last walk of ``walk``, which found ``found``."""
         paths = [path for path, _ in walk.seen]
-        stamps = [None if stamp is None else list(stamp) for _, stamp in walk.seen]
+        stamps = b"".join(_STAMP.pack(*(stamp or _MISSING)) for _, stamp in walk.seen)
         return cls(found, walk.warnings, paths, stamps)
 
     @classmethod
@@ -150,30 +158,44 @@ class LastWalk:
         """The walk of :meth:`record` and ``found`` (None: none)."""
         if record is None:
             return None
-        paths, stamps = record["paths"], record["stamps"]
-        if not isinstance(paths, list) or not isinstance(stamps, list):
-            raise TypeError("walk")
-        if len(paths) != len(stamps):
+        paths = [str(head) + str(name) for head, names in record["paths"] for name in names]
+        stamps = bytes.fromhex(record["stamps"])
+        if len(stamps) != len(paths) * _STAMP.size:
             raise ValueError("walk")
         return cls(found, [str(line) for line in record["warnings"]], paths, stamps)
 
 
+# A file's stamp (size, modification and change times, inode) as the walk keeps it, and
+# what stands for a missing one.
+_STAMP = struct.Struct("<qqqQ")
+_MISSING = (-1, -1, -1, 0)
+
+
 class Answer:
     """The last answer and what it holds for: its question (the key text of the formats,
-    platform, skipped patterns and scripts' setup) and what its scripts read; its listing
-    and catalog are stash parts, decoded when asked for."""
+    platform, skipped patterns and scripts' setup) and what its scripts read. Its listing,
+    its catalog (the names lookups answer to, the problems and warnings) and each of the
+    catalog's variants are stash parts, decoded when asked for."""
 
-    __slots__ = ("catalog_part", "listing_part", "question", "reads")
+    __slots__ = ("catalog_part", "listing_part", "question", "reads", "variant_parts")
 
-    def __init__(self, question: str, reads: Reads, listing_part: bytes, catalog_part: bytes):
+    def __init__(
+        self,
+        question: str,
+        reads: Reads,
+        listing_part: bytes,
+        catalog_part: bytes,
+        variant_parts: Sequence[bytes],
+    ) -> None:
         self.question = question
         self.reads = reads
         self.listing_part = listing_part
         self.catalog_part = catalog_part
+        self.variant_parts = variant_parts
 
 
 # The parts of an index file (jetforge.host.stash): what a warm run reads first, then the
-# sections that only some runs decode.
+# sections that only some runs decode, then one part per variant of the answer's catalog.
 HEAD, FOUND, LISTING, CATALOG, ENTRIES = range(5)
 _NONE = b"null"
 
@@ -213,7 +235,7 @@ class Index:
 
     def _load(self) -> None:
         parts = read_stash_parts(self.path)
-        if parts is None or len(parts) != ENTRIES + 1:
+        if parts is None or len(parts) <= ENTRIES:
             return
         try:
             head = load(parts[HEAD])
@@ -221,12 +243,18 @@ class Index:
                 return  # another jetforge's: an empty one
             walk = LastWalk.from_record(head["walk"], parts[FOUND])
             answer = head["answer"]
+            variants = parts[ENTRIES + 1 :]
+            if answer is None and variants:
+                return  # a damaged index
             if answer is not None:
+                if answer["variants"] != len(variants):
+                    return  # a damaged index
                 answer = Answer(
                     str(answer["question"]),
                     Reads.from_record(answer["reads"]),
                     parts[LISTING],
                     parts[CATALOG],
+                    variants,
                 )
             scripts = head["scripts"]
         except Exception:  # a damaged index is an empty one
@@ -338,11 +366,17 @@ class Index:
                 self._answer = None
                 self._changed = True
             return
-        from jetforge.discovery.records import catalog_record  # a run that read
+        from jetforge.discovery.records import lookup_record, problem_record, variant_record
 
         reads = merged(entry.reads for entry in self.entries.values() if entry.reads is not None)
         listing = dump(catalog.listing().record())
-        self._answer = Answer(question, reads, listing, dump(catalog_record(catalog)))
+        head = {
+            "lookup": lookup_record(catalog),
+            "problems": [problem_record(problem) for problem in catalog.problems],
+            "warnings": list(catalog.warnings),
+        }
+        variants = [dump(variant_record(variant)) for variant in catalog.variants]
+        self._answer = Answer(question, reads, listing, dump(head), variants)
         self._changed = True
 
     def save(self) -> None:
@@ -358,7 +392,11 @@ class Index:
             "walk": None if walk is None else walk.record(),
             "answer": None
             if answer is None
-            else {"question": answer.question, "reads": answer.reads.record()},
+            else {
+                "question": answer.question,
+                "reads": answer.reads.record(),
+                "variants": len(answer.variant_parts),
+            },
         }
         entries = {path: entry_record(entry) for path, entry in self.entries.items()}
         parts = [
@@ -367,6 +405,7 @@ class Index:
             _NONE if answer is None else answer.listing_part,
             _NONE if answer is None else answer.catalog_part,
             dump(entries),
+            *(() if answer is None else answer.variant_parts),
         ]
         write_stash_parts(self.path, parts)  # when it cannot: the next run reads the tree again
 

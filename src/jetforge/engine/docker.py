@@ -12,7 +12,7 @@ from typing import ClassVar
 from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.errors import EngineUnavailableError, UsageError
-from jetforge.host.process import Runner, run
+from jetforge.host.commands import Runner, run
 
 BUILD_MODE_VARIABLE = "JETFORGE_BUILD_MODE"
 _MODES = ("buildkit", "buildx", "legacy")

@@ -11,8 +11,7 @@ from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.engine.command import Command
 from jetforge.errors import EngineUnavailableError
-from jetforge.host.process import Completed, OutputSink, Runner, run
-from jetforge.host.registry import registry_scheme
+from jetforge.host.commands import Completed, OutputSink, Runner, run
 
 _CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
 
@@ -104,6 +103,8 @@ def _plain_http(reference: str) -> tuple[str, ...]:
     127.0.0.0/8, ``::1``) as plain HTTP; jetforge reaches a loopback registry the same way
     from both, so that a farm of docker and podman workers shares one."""
     host = parse_image_ref(reference).registry
+    from jetforge.host.registry import registry_scheme  # here, not at the top: start-up time
+
     return ("--tls-verify=false",) if host and registry_scheme(host) == "http" else ()
 
 

@@ -8,7 +8,7 @@ from jetforge.engine.cli_engine import CliEngine
 from jetforge.engine.docker import DockerEngine
 from jetforge.engine.podman import PodmanEngine
 from jetforge.errors import UsageError
-from jetforge.host.process import Runner, run
+from jetforge.host.commands import Runner, run
 
 ENGINES: Mapping[str, type[CliEngine]] = {"docker": DockerEngine, "podman": PodmanEngine}
 DEFAULT = "docker"

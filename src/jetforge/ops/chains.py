@@ -13,15 +13,13 @@ import contextlib
 import functools
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jetforge.cache.builds import built_dockerfile
-from jetforge.core.lockfile import plan_mismatch
 from jetforge.core.plan import Plan, PlanOptions, Stage, plan_build
 from jetforge.core.resolve import Resolution, expand_requests, resolve
 from jetforge.engine.table import choose_engine
@@ -249,13 +247,15 @@ def _dockerfiles(plans: list[Plan], run_mounts: tuple[str, ...]) -> tuple[dict[i
     from the package's own by more than the stage key reset every build adds: the plan's
     edits, a lock's pins, the package cache's mounts."""
     return tuple(
-        {
-            s.index: built_dockerfile(s, run_mounts)
-            for s in plan.stages
-            if s.edits or s.pins or run_mounts
-        }
+        {s.index: _built(s, run_mounts) for s in plan.stages if s.edits or s.pins or run_mounts}
         for plan in plans
     )
+
+
+def _built(stage: Stage, run_mounts: tuple[str, ...]) -> str:
+    from jetforge.cache.builds import built_dockerfile  # here, not at the top: start-up time
+
+    return built_dockerfile(stage, run_mounts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +275,8 @@ class CheckedRequest:
         plans = make_plans(workspace, self.chains, planning)
         locked = self.locked
         if locked is not None:
+            from jetforge.core.lockfile import plan_mismatch  # a locked build's
+
             problem = plan_mismatch(
                 locked.lock,
                 plans[0],
@@ -291,15 +293,17 @@ def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest
     """What a build refuses before the engine is asked anything, for ``build`` and
     ``build --simulate`` alike: the packages, ``--lock`` and ``--locked``, the lockfile and
     ``--upgrade``, the ``--workers`` and their registry."""
-    from jetforge.ops.lockstep import check_lock_options, read_pinned
-
     chains = resolve_chains(request, workspace)
-    check_lock_options(request.lock_file, request.locked, request.multiple, workspace.cwd)
     locked = None
-    if request.locked is not None:
-        locked = read_pinned(
-            workspace.cwd / request.locked, request.upgrade, refresh=request.refresh
-        )
+    if request.lock_file is not None or request.locked is not None:
+        # here, not at the top: start-up time (a build without a lockfile needs none of it)
+        from jetforge.ops.lockstep import check_lock_options, read_pinned
+
+        check_lock_options(request.lock_file, request.locked, request.multiple, workspace.cwd)
+        if request.locked is not None:
+            locked = read_pinned(
+                workspace.cwd / request.locked, request.upgrade, refresh=request.refresh
+            )
     farm = request.workers not in ((), ("local",))
     if farm:
         from jetforge.ops.farm.run import check_farm
@@ -341,7 +345,7 @@ def plan_options(request: BuildRequest, workspace: Workspace) -> PlanOptions:
         base_image=base_reference(request, workspace),
         build_args=(*_proxy_args(request, workspace.env), *request.build_args),
         build_flags=request.build_flags,
-        created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),  # (no datetime: start-up)
         trust_context=trust_context(request.ca_bundle, workspace.env, workspace.cache_dir),
         no_github_api=request.no_github_api,
         outputs=(_logs_root(request, workspace), workspace.cache_dir),
@@ -466,7 +470,7 @@ def _logs_dir(request: BuildRequest, workspace: Workspace) -> Path:
             if not os.access(root, os.W_OK):
                 raise PermissionError(13, "not writable")
             return root
-        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+        stamp = time.strftime("%Y%m%d_%H%M%S")
         for attempt in range(1000):
             path = root / (stamp if attempt == 0 else f"{stamp}_{attempt}")
             try:
