@@ -298,6 +298,17 @@ def _wait_unreaped(pid: int, seconds: float) -> None:
     system cannot tell without reaping, not at all)."""
     if not hasattr(os, "waitid"):
         return
+    if hasattr(os, "pidfd_open"):  # Linux: woken the moment it ends, not at a poll
+        try:
+            handle = os.pidfd_open(pid)
+        except OSError:
+            pass
+        else:
+            try:
+                select.select([handle], [], [], seconds)
+            finally:
+                os.close(handle)
+            return
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
