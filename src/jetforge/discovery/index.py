@@ -177,7 +177,7 @@ class Answer:
     its catalog (the names lookups answer to, the problems and warnings) and each of the
     catalog's variants are stash parts, decoded when asked for."""
 
-    __slots__ = ("catalog_part", "listing_part", "question", "reads", "variant_parts")
+    __slots__ = ("_variant_parts", "catalog_part", "listing_part", "question", "reads")
 
     def __init__(
         self,
@@ -185,13 +185,20 @@ class Answer:
         reads: Reads,
         listing_part: bytes,
         catalog_part: bytes,
-        variant_parts: Sequence[bytes],
+        variant_parts: Sequence[bytes] | bytes,
     ) -> None:
         self.question = question
         self.reads = reads
         self.listing_part = listing_part
         self.catalog_part = catalog_part
-        self.variant_parts = variant_parts
+        self._variant_parts = variant_parts  # as read: the parts still joined (one split)
+
+    @property
+    def variant_parts(self) -> Sequence[bytes]:
+        """One record part per variant of the catalog."""
+        if isinstance(self._variant_parts, bytes):
+            self._variant_parts = self._variant_parts.split(b"\n")
+        return self._variant_parts
 
 
 # The parts of an index file (jetforge.host.stash): what a warm run reads first, then the
@@ -234,7 +241,8 @@ class Index:
         return index
 
     def _load(self) -> None:
-        parts = read_stash_parts(self.path)
+        # the variants' parts stay one until a run decodes the catalog (a warm list does not)
+        parts = read_stash_parts(self.path, ENTRIES + 1)
         if parts is None or len(parts) <= ENTRIES:
             return
         try:
@@ -243,11 +251,12 @@ class Index:
                 return  # another jetforge's: an empty one
             walk = LastWalk.from_record(head["walk"], parts[FOUND])
             answer = head["answer"]
-            variants = parts[ENTRIES + 1 :]
+            variants = parts[ENTRIES + 1] if len(parts) > ENTRIES + 1 else b""
             if answer is None and variants:
                 return  # a damaged index
             if answer is not None:
-                if answer["variants"] != len(variants):
+                count = answer["variants"]
+                if count != (variants.count(b"\n") + 1 if variants else 0):
                     return  # a damaged index
                 answer = Answer(
                     str(answer["question"]),
@@ -259,7 +268,7 @@ class Index:
             scripts = head["scripts"]
         except Exception:  # a damaged index is an empty one
             return
-        self._parts, self.last_walk, self._answer = parts, walk, answer
+        self._parts, self.last_walk, self._answer = parts[: ENTRIES + 1], walk, answer
         self.scripts_key = None if scripts is None else str(scripts)
 
     @property

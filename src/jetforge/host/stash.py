@@ -97,7 +97,12 @@ def read_private(path: Path, limit: int = LIMIT) -> bytes | None:
         return None
     with os.fdopen(descriptor, "rb") as handle:
         try:
-            data = handle.read(limit + 1)
+            # as much as fstat said, and one byte more: a read of the whole limit would
+            # make a buffer of that size first (a millisecond for a warm run's index)
+            wanted = found.st_size + 1
+            data = handle.read(wanted)
+            if len(data) == wanted:  # it grew since: read on, to the limit
+                data += handle.read(max(0, limit + 1 - wanted))
         except OSError:
             return None
     return data if len(data) <= limit else None
@@ -136,13 +141,15 @@ def make_private_dir(directory: Path) -> None:
         directory.chmod(stat.S_IMODE(found.st_mode) & ~_SHARED)
 
 
-def read_stash_parts(path: Path | None) -> list[bytes] | None:
+def read_stash_parts(path: Path | None, first: int = -1) -> list[bytes] | None:
     """The parts of the stash file ``path`` (None: none kept), each the JSON text of one
-    value (:func:`load` decodes it); None when it is missing or not private."""
+    value (:func:`load` decodes it); None when it is missing or not private. With
+    ``first``, only that many parts are split off, and the rest of the file (parts
+    joined by newlines) follows them as one, when there is a rest."""
     if path is None:
         return None
     data = read_private(path)
-    return None if data is None else data.split(b"\n")
+    return None if data is None else data.split(b"\n", first)
 
 
 def read_stash(path: Path | None) -> Any:
