@@ -301,6 +301,23 @@ def test_a_damaged_index_counts_as_empty(jetforge, tree, cli_env, settled):
     assert runs(counter) == 2
 
 
+def test_a_damaged_variant_of_the_answer_is_read_from_the_tree(jetforge, tree, cli_env, settled):
+    """The answer's variants are decoded when a lookup asks for them: one that does not
+    decode gives way to the tree, read again."""
+    root, _ = tree
+    listed(jetforge, root)
+    (index,) = (Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "index").iterdir()
+    lines = index.read_bytes().split(b"\n")
+    lines[-1] = b'{"damaged": '  # the last variant's part
+    index.write_bytes(b"\n".join(lines))
+    env = {"JETFORGE_SHIPPED_PACKAGES": ""}
+    graph = jetforge("graph", "--package-dirs", str(root), "app", env=env)
+    assert (graph.code, graph.stdout.split()) == (0, ["base", "app", "<-", "base"]), graph.stderr
+    shown = jetforge("show", "--json", "--package-dirs", str(root), "*", env=env)
+    assert shown.code == 0, shown.stderr
+    assert [item["name"] for item in json.loads(shown.stdout)] == ["app", "base", "widget:1.0"]
+
+
 def test_files_changed_just_before_a_run_are_read_again(jetforge, tree, parses, monkeypatch):
     root, counter = tree
     # Written "just now" for as long as no file counts as settled (on a loaded machine the

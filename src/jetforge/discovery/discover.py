@@ -153,7 +153,7 @@ def _decoded_catalog(answer: Answer, read: Callable[[], Catalog]) -> Catalog | N
         return None
 
 
-def _decoded_listing(part: bytes) -> Listing | None:
+def _decoded_listing(part: bytes | memoryview) -> Listing | None:
     """The listing of an index's listing part; None when it does not decode."""
     from jetforge.core.listing import Listing
 

@@ -45,7 +45,7 @@ from jetforge.host.stash import (
     is_settled,
     key_text,
     load,
-    read_stash_parts,
+    read_stash_views,
     write_stash_parts,
 )
 
@@ -86,8 +86,8 @@ class LastWalk:
 
     def __init__(
         self,
-        found: bytes,  # the package directories' records (a stash part): only a run that
-        warnings: Sequence[str],  # reads directories decodes them
+        found: bytes | memoryview,  # the package directories' records (a stash part): only a
+        warnings: Sequence[str],  # run that reads directories decodes them
         paths: list[str],
         stamps: bytes,
     ) -> None:
@@ -154,7 +154,9 @@ class LastWalk:
         return cls(found, walk.warnings, paths, stamps)
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any] | None, found: bytes) -> LastWalk | None:
+    def from_record(
+        cls, record: Mapping[str, Any] | None, found: bytes | memoryview
+    ) -> LastWalk | None:
         """The walk of :meth:`record` and ``found`` (None: none)."""
         if record is None:
             return None
@@ -177,27 +179,31 @@ class Answer:
     its catalog (the names lookups answer to, the problems and warnings) and each of the
     catalog's variants are stash parts, decoded when asked for."""
 
-    __slots__ = ("_variant_parts", "catalog_part", "listing_part", "question", "reads")
+    __slots__ = ("_count", "_variant_parts", "catalog_part", "listing_part", "question", "reads")
 
     def __init__(
         self,
         question: str,
         reads: Reads,
-        listing_part: bytes,
-        catalog_part: bytes,
-        variant_parts: Sequence[bytes] | bytes,
+        listing_part: bytes | memoryview,
+        catalog_part: bytes | memoryview,
+        variant_parts: Sequence[bytes] | memoryview,
+        count: int | None = None,
     ) -> None:
         self.question = question
         self.reads = reads
         self.listing_part = listing_part
         self.catalog_part = catalog_part
         self._variant_parts = variant_parts  # as read: the parts still joined (one split)
+        self._count = count
 
     @property
     def variant_parts(self) -> Sequence[bytes]:
-        """One record part per variant of the catalog."""
-        if isinstance(self._variant_parts, bytes):
-            self._variant_parts = self._variant_parts.split(b"\n")
+        """One record part per variant of the catalog (none when the file holds another
+        number of them than its head says: a damaged index, read from the tree again)."""
+        if isinstance(self._variant_parts, memoryview):
+            parts = bytes(self._variant_parts).split(b"\n") if self._variant_parts else []
+            self._variant_parts = parts if len(parts) == self._count else []
         return self._variant_parts
 
 
@@ -225,7 +231,7 @@ class Index:
         self.last_walk: LastWalk | None = None
         self.started = time.time_ns()
         self._entries: dict[str, Entry] | None = None
-        self._parts: list[bytes] = []  # the file's, when its identity is this index's
+        self._parts: list[memoryview] = []  # the file's, when its identity is this index's
         self._answer: Answer | None = None
         self._changed = False
 
@@ -242,7 +248,7 @@ class Index:
 
     def _load(self) -> None:
         # the variants' parts stay one until a run decodes the catalog (a warm list does not)
-        parts = read_stash_parts(self.path, ENTRIES + 1)
+        parts = read_stash_views(self.path, ENTRIES + 1)
         if parts is None or len(parts) <= ENTRIES:
             return
         try:
@@ -251,19 +257,17 @@ class Index:
                 return  # another jetforge's: an empty one
             walk = LastWalk.from_record(head["walk"], parts[FOUND])
             answer = head["answer"]
-            variants = parts[ENTRIES + 1] if len(parts) > ENTRIES + 1 else b""
+            variants = parts[ENTRIES + 1] if len(parts) > ENTRIES + 1 else memoryview(b"")
             if answer is None and variants:
                 return  # a damaged index
             if answer is not None:
-                count = answer["variants"]
-                if count != (variants.count(b"\n") + 1 if variants else 0):
-                    return  # a damaged index
                 answer = Answer(
                     str(answer["question"]),
                     Reads.from_record(answer["reads"]),
                     parts[LISTING],
                     parts[CATALOG],
                     variants,
+                    int(answer["variants"]),
                 )
             scripts = head["scripts"]
         except Exception:  # a damaged index is an empty one
