@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from jetforge.cli.building import render_builds, request_from
@@ -121,7 +122,7 @@ def run(session: Session) -> int:
         chosen = {"patterns": args.packages, "all": False, "strict": False}
         listed = argparse.Namespace(**{**vars(args), **chosen})
         handler: Callable[[Session], int] = load("list" if args.list_packages else "show").run
-        return handler(session.replace(args=listed))
+        return handler(replace(session, args=listed))
     if args.json and not args.simulate:
         raise UsageError("build: --json needs --simulate")
     request = request_from(session)

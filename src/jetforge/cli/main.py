@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import os
 import signal
 import sys
@@ -106,18 +105,8 @@ def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         if argv is None or name == wanted:
             load(name).register(commands)
         else:
-            _list_only(commands, name)
+            commands.add_parser(name, help=summary(name))
     return parser
-
-
-def _list_only(commands: argparse._SubParsersAction[_Parser], name: str) -> None:
-    """List a command that does not run now in ``--help`` with its summary, as
-    ``add_parser(name, help=...)`` lists it, without making its parser: argparse looks a
-    command's parser up only when that command is the one given, and the one given is
-    always registered. (A parser costs a tenth of a millisecond and gettext calls; every
-    run lists fifteen.)"""
-    commands._choices_actions.append(commands._ChoicesPseudoAction(name, (), summary(name)))
-    commands._name_parser_map[name] = None  # type: ignore[assignment]  # never looked up
 
 
 def keeps_files(args: argparse.Namespace) -> bool:
@@ -291,10 +280,6 @@ def entry() -> None:
     """The ``jetforge`` program (and ``python -m jetforge``): run the command of
     ``sys.argv`` and exit with its code."""
     reserve_standard_descriptors()
-    # A command makes its objects at start (modules, the index's records) and keeps most
-    # of them: the cycle collector would walk them again and again for nothing (a twentieth
-    # of a warm run). Collections come fifty times less often; cycles are still collected.
-    gc.set_threshold(35_000, 10, 10)
     sys.exit(main())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -102,12 +103,13 @@ def run(session: Session) -> int:
             f"run: --package-format: '{package_format}' is not one of " + ", ".join(ROOT_FORMATS)
         )
     # run's own words carry its package options (everything else goes to the engine)
-    choices = session.choices.replace(
+    choices = replace(
+        session.choices,
         package_dirs=tuple(split_list(words.own_values("--package-dirs"))),
         package_format=package_format,
         skip_packages=(),
     )
-    session = session.replace(choices=choices)
+    session = replace(session, choices=choices)
     dry_run = words.has_own("--dry-run")
     kind = choose_engine(words.own_value("--engine"), session.env, session.settings.engine)
     engine = kind.connect(session.env)

@@ -8,10 +8,10 @@ Built once per command from the parsed arguments, then passed explicitly.
 from __future__ import annotations
 
 import argparse
-from typing import Any, TextIO
+from dataclasses import dataclass, field
+from typing import TextIO
 
 from jetforge.core.formats import ROOT_FORMATS
-from jetforge.core.frozen import Frozen
 from jetforge.discovery.index import VARIABLE
 from jetforge.errors import StageFailedError, UsageError
 from jetforge.host.platform_data import target_names
@@ -145,17 +145,13 @@ def failure_lines(failure: StageFailedError) -> list[str]:
     return lines
 
 
-class CommonOptions(Frozen):
+@dataclass(frozen=True, slots=True)
+class CommonOptions:
     """The output options every command shares, typed right after parsing."""
 
-    _fields = ("verbose", "quiet", "color")
-    __slots__ = _fields
-    verbose: bool
-    quiet: bool
-    color: bool
-
-    def __init__(self, verbose: bool = False, quiet: bool = False, color: bool = True) -> None:
-        self._fill(verbose, quiet, color)
+    verbose: bool = False
+    quiet: bool = False
+    color: bool = True
 
     @classmethod
     def parsed(cls, args: argparse.Namespace) -> CommonOptions:
@@ -176,31 +172,18 @@ def parsed_choices(args: argparse.Namespace) -> Choices:
     )
 
 
+@dataclass(kw_only=True)
 class Session(Workspace):
-    """One command: its workspace, arguments and output streams. ``resume``: the command
-    that resumes what this command builds, once it has begun building (an interrupted
-    build says it: ``main`` renders the interruption)."""
+    """One command: its workspace, arguments and output streams."""
 
-    _given = (*Workspace._given, "args", "stdout", "stderr", "argv", "options", "resume")
-
-    def __init__(
-        self,
-        *,
-        args: argparse.Namespace,
-        stdout: TextIO,
-        stderr: TextIO,
-        argv: list[str] | None = None,
-        options: CommonOptions | None = None,
-        resume: str = "",
-        **workspace: Any,
-    ) -> None:
-        super().__init__(**workspace)
-        self.args = args
-        self.stdout = stdout
-        self.stderr = stderr
-        self.argv = [] if argv is None else argv
-        self.options = CommonOptions() if options is None else options
-        self.resume = resume
+    args: argparse.Namespace
+    stdout: TextIO
+    stderr: TextIO
+    argv: list[str] = field(default_factory=list)
+    options: CommonOptions = field(default_factory=CommonOptions)
+    # The command that resumes what this command builds, once it has begun building: an
+    # interrupted build says it (``main`` renders the interruption).
+    resume: str = ""
 
     def note(self, message: str) -> None:
         """One informational line on stderr (silenced by -q)."""

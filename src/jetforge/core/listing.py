@@ -9,6 +9,7 @@ that a warm ``list`` prints without decoding a single variant
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -17,35 +18,14 @@ from typing import Any
 Row = tuple[str, str, tuple[str, ...]]
 
 
+@dataclass(frozen=True, slots=True)
 class Listing:
     """The rows of a catalog's variants in name order (versions as versions), and its
-    problems and warnings, each as the line that reports it. (A plain class: a warm
-    ``list`` makes nothing else, and a dataclass costs a millisecond to define.)"""
+    problems and warnings, each as the line that reports it."""
 
-    __slots__ = ("problems", "rows", "warnings")
-
-    def __init__(
-        self, rows: tuple[Row, ...], problems: tuple[str, ...] = (), warnings: tuple[str, ...] = ()
-    ) -> None:
-        self.rows = rows
-        self.problems = problems
-        self.warnings = warnings
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Listing):
-            return NotImplemented
-        return (self.rows, self.problems, self.warnings) == (
-            other.rows,
-            other.problems,
-            other.warnings,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return (
-            f"Listing(rows={self.rows!r}, problems={self.problems!r}, warnings={self.warnings!r})"
-        )
+    rows: tuple[Row, ...]
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def match(self, patterns: Sequence[str], *, include_unavailable: bool = False) -> list[Row]:
         """The rows whose name, base name or an alias matches any shell-style pattern, in

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import TypeVar
 
 from packaging.version import Version
 
-from jetforge.core.frozen import Frozen
 from jetforge.core.platform_table import (
     ARCH_OF,
     SBSA,
@@ -49,28 +49,14 @@ _TAG_HEAD = {SBSA: "sbsa", X86: "x86_64"}
 _T = TypeVar("_T")
 
 
-class Platform(Frozen):
+@dataclass(frozen=True, slots=True)
+class Platform:
     """The build target: architecture, L4T/JetPack, CUDA, Python, distro, GPU architectures.
 
     ``overridden`` names the fields set by environment variables or flags; ``warnings``
     holds lines the CLI shows once (e.g. an L4T release missing from the table).
     """
 
-    _fields = (
-        "arch",
-        "cuda_arch",
-        "l4t_version",
-        "jetpack_version",
-        "cuda_version",
-        "python_version",
-        "distro",
-        "gpu_archs",
-        "base_image",
-        "target",
-        "overridden",
-        "warnings",
-    )
-    __slots__ = _fields
     arch: str
     cuda_arch: str
     l4t_version: Version | None
@@ -80,39 +66,9 @@ class Platform(Frozen):
     distro: Distro
     gpu_archs: tuple[int, ...]
     base_image: str
-    target: str | None
-    overridden: tuple[str, ...]
-    warnings: tuple[str, ...]
-
-    def __init__(
-        self,
-        arch: str,
-        cuda_arch: str,
-        l4t_version: Version | None,
-        jetpack_version: Version | None,
-        cuda_version: Version,
-        python_version: Version,
-        distro: Distro,
-        gpu_archs: tuple[int, ...],
-        base_image: str,
-        target: str | None = None,
-        overridden: tuple[str, ...] = (),
-        warnings: tuple[str, ...] = (),
-    ) -> None:
-        self._fill(
-            arch,
-            cuda_arch,
-            l4t_version,
-            jetpack_version,
-            cuda_version,
-            python_version,
-            distro,
-            gpu_archs,
-            base_image,
-            target,
-            overridden,
-            warnings,
-        )
+    target: str | None = None
+    overridden: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_jetson(self) -> bool:
@@ -166,7 +122,7 @@ class Platform(Frozen):
                 return [plain(item) for item in value]
             return value if value is None or isinstance(value, (str, int)) else str(value)
 
-        data = {name: plain(getattr(self, name)) for name in self._fields}
+        data = {field.name: plain(getattr(self, field.name)) for field in fields(self)}
         return {**data, "tag_postfix": self.tag_postfix, "label": self.label}
 
 
@@ -228,54 +184,22 @@ def parse_tegra_release(text: str) -> Version | None:
     return None if match is None else Version(f"{match[1]}.{match[2]}.{match[3] or 0}")
 
 
-class Overrides(Frozen):
+@dataclass(frozen=True, slots=True)
+class Overrides:
     """Values from the environment and flags; field names match :class:`Platform`'s."""
 
-    _fields = (
-        "arch",
-        "cuda_arch",
-        "l4t_version",
-        "jetpack_version",
-        "cuda_version",
-        "python_version",
-        "distro",
-        "gpu_archs",
-    )
-    __slots__ = _fields
-    arch: str | None
-    cuda_arch: str | None
-    l4t_version: Version | None
-    jetpack_version: Version | None
-    cuda_version: Version | None
-    python_version: Version | None
-    distro: Distro | None
-    gpu_archs: tuple[int, ...] | None
-
-    def __init__(
-        self,
-        arch: str | None = None,
-        cuda_arch: str | None = None,
-        l4t_version: Version | None = None,
-        jetpack_version: Version | None = None,
-        cuda_version: Version | None = None,
-        python_version: Version | None = None,
-        distro: Distro | None = None,
-        gpu_archs: tuple[int, ...] | None = None,
-    ) -> None:
-        self._fill(
-            arch,
-            cuda_arch,
-            l4t_version,
-            jetpack_version,
-            cuda_version,
-            python_version,
-            distro,
-            gpu_archs,
-        )
+    arch: str | None = None
+    cuda_arch: str | None = None
+    l4t_version: Version | None = None
+    jetpack_version: Version | None = None
+    cuda_version: Version | None = None
+    python_version: Version | None = None
+    distro: Distro | None = None
+    gpu_archs: tuple[int, ...] | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(sorted(name for name in self._fields if getattr(self, name) is not None))
+        return tuple(sorted(f.name for f in fields(self) if getattr(self, f.name) is not None))
 
 
 def parse_overrides(env: Mapping[str, str], distro: str | None) -> Overrides:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from packaging.version import Version
 
-from jetforge.core.frozen import Frozen
 from jetforge.errors import PlatformError
 
 TEGRA, SBSA, X86 = "tegra-aarch64", "aarch64-sbsa", "x86_64"
@@ -18,16 +18,12 @@ ARCH_OF = {TEGRA: "aarch64", SBSA: "aarch64", X86: "x86_64"}
 NO_L4T = Version("0")
 
 
-class Distro(Frozen):
+@dataclass(frozen=True, slots=True)
+class Distro:
     """A distro release such as ``ubuntu:22.04`` or ``debian:12``."""
 
-    _fields = ("name", "release")
-    __slots__ = _fields
     name: str
     release: str
-
-    def __init__(self, name: str, release: str) -> None:
-        self._fill(name, release)
 
     def __str__(self) -> str:
         return f"{self.name}:{self.release}"
@@ -53,28 +49,16 @@ def parse_distro(text: str) -> Distro:
     return Distro(match[1] or "ubuntu", match[2])
 
 
-class Defaults(Frozen):
+@dataclass(frozen=True, slots=True)
+class Defaults:
     """One row of the tables: an L4T release, or a platform other than Jetson."""
 
-    _fields = ("distro", "cuda", "base_image", "gpu_archs", "l4t", "jetpack")
-    __slots__ = _fields
     distro: Distro
     cuda: Version
     base_image: str
     gpu_archs: tuple[tuple[Version, tuple[int, ...]], ...]  # (lowest CUDA, SMs), ascending
-    l4t: Version  # a Jetson release row has its own
-    jetpack: Version | None
-
-    def __init__(
-        self,
-        distro: Distro,
-        cuda: Version,
-        base_image: str,
-        gpu_archs: tuple[tuple[Version, tuple[int, ...]], ...],
-        l4t: Version = NO_L4T,
-        jetpack: Version | None = None,
-    ) -> None:
-        self._fill(distro, cuda, base_image, gpu_archs, l4t, jetpack)
+    l4t: Version = NO_L4T  # a Jetson release row has its own
+    jetpack: Version | None = None
 
     def gpu_archs_for(self, cuda: Version) -> tuple[int, ...]:
         fitting = [sms for lowest, sms in self.gpu_archs if lowest <= cuda]
@@ -94,38 +78,21 @@ def _defaults(row: Mapping[str, Any]) -> Defaults:
     )
 
 
-class Facts(Frozen):
+@dataclass(frozen=True, slots=True)
+class Facts:
     """What a preset or the host says before overrides; ``model`` names a Jetson module."""
 
-    _fields = ("arch", "cuda_arch", "l4t", "cuda", "model", "target", "warnings")
-    __slots__ = _fields
     arch: str
     cuda_arch: str
-    l4t: Version | None
-    cuda: Version | None
-    model: str
-    target: str | None
-    warnings: tuple[str, ...]
-
-    def __init__(
-        self,
-        arch: str,
-        cuda_arch: str,
-        l4t: Version | None = None,
-        cuda: Version | None = None,
-        model: str = "",
-        target: str | None = None,
-        warnings: tuple[str, ...] = (),
-    ) -> None:
-        self._fill(arch, cuda_arch, l4t, cuda, model, target, warnings)
+    l4t: Version | None = None
+    cuda: Version | None = None
+    model: str = ""
+    target: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
-class Tables(Frozen):
-    """The platform table: L4T release rows, the models whose release is assumed, server
-    rows, each distro's Python, the ``--target`` presets and jc's L4T and JetPack."""
-
-    _fields = ("releases", "assumed_l4t", "servers", "python", "targets", "jc_l4t", "jc_jetpack")
-    __slots__ = _fields
+@dataclass(frozen=True, slots=True)
+class Tables:
     releases: tuple[Defaults, ...]
     assumed_l4t: tuple[tuple[str, Version], ...]
     servers: Mapping[str, Defaults]
@@ -133,18 +100,6 @@ class Tables(Frozen):
     targets: Mapping[str, Facts]
     jc_l4t: Version
     jc_jetpack: Version
-
-    def __init__(
-        self,
-        releases: tuple[Defaults, ...],
-        assumed_l4t: tuple[tuple[str, Version], ...],
-        servers: Mapping[str, Defaults],
-        python: Mapping[Distro, Version],
-        targets: Mapping[str, Facts],
-        jc_l4t: Version,
-        jc_jetpack: Version,
-    ) -> None:
-        self._fill(releases, assumed_l4t, servers, python, targets, jc_l4t, jc_jetpack)
 
 
 def parse_tables(raw: Mapping[str, Any]) -> Tables:

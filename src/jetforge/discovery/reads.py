@@ -9,6 +9,7 @@ read. The index's last answer holds while what every script read holds (:func:`m
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from jetforge.host.stash import FileStamp, file_stamp, key_text
@@ -16,36 +17,17 @@ from jetforge.host.stash import FileStamp, file_stamp, key_text
 Stamps = tuple[tuple[str, FileStamp | None], ...]
 
 
+@dataclass(frozen=True, slots=True)
 class Reads:
     """What one directory's config scripts read besides the directory's own entries: each
     variable they looked up with its value then (None: unset), a digest of the whole
     environment when they looked at all of it (:func:`env_digest`), and the stamps of the
     files they read and directories they listed (None: missing, as when an import looked
-    for a file that is not there). A value, never changed (a plain class: every warm run
-    defines it, and a dataclass costs a millisecond to define)."""
+    for a file that is not there)."""
 
-    __slots__ = ("env", "files", "whole_env")
-
-    def __init__(
-        self,
-        env: tuple[tuple[str, str | None], ...] = (),
-        whole_env: str | None = None,
-        files: Stamps = (),
-    ) -> None:
-        self.env = env
-        self.whole_env = whole_env
-        self.files = files
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Reads):
-            return NotImplemented
-        return (self.env, self.whole_env, self.files) == (other.env, other.whole_env, other.files)
-
-    def __hash__(self) -> int:
-        return hash((self.env, self.whole_env, self.files))
-
-    def __repr__(self) -> str:
-        return f"Reads(env={self.env!r}, whole_env={self.whole_env!r}, files={self.files!r})"
+    env: tuple[tuple[str, str | None], ...] = ()
+    whole_env: str | None = None
+    files: Stamps = ()
 
     def hold(self, env: Mapping[str, str]) -> bool:
         """Whether the scripts would read what they read, in ``env``."""

@@ -6,29 +6,26 @@ inside the search directory. Nothing is parsed here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jetforge.core.formats import RootFormat
-from jetforge.core.frozen import Frozen
 from jetforge.discovery.jc.checkout import CONFIG_SUFFIXES, is_jc_checkout
 from jetforge.host.stash import FileStamp, file_stamp, stat_stamp
 
 PACKAGE_FILES = frozenset({"Dockerfile", "package.yaml", "config.py"})
 
 
-class PackageRoot(Frozen):
+@dataclass(frozen=True, slots=True)
+class PackageRoot:
     """A search directory and the format of its packages: ``auto`` decides per package
     directory (and reads a jetson-containers checkout's tree as jc)."""
 
-    _fields = ("path", "format")
-    __slots__ = _fields
     path: Path
-    format: RootFormat
-
-    def __init__(self, path: Path, format: RootFormat = "auto") -> None:
-        self._fill(path, format)
+    format: RootFormat = "auto"
 
     def effective_format(self) -> RootFormat:
         """``jc`` for a jetson-containers checkout searched in ``auto`` mode."""
@@ -52,47 +49,28 @@ DirStamp = tuple[tuple[str, FileStamp | None], ...]
 UNSTAMPED: FileStamp = (-1, -1, -1, -1)
 
 
-class PackageDir(Frozen):
+@dataclass(frozen=True, slots=True)
+class PackageDir:
     """A package directory found by the walk: its package file names, the format of its
-    search directory (``auto`` is decided per directory later), its stamp and the real
-    path of its search directory."""
+    search directory (``auto`` is decided per directory later) and its stamp."""
 
-    _fields = ("path", "files", "format", "stamp", "root")
-    __slots__ = _fields
     path: Path
     files: frozenset[str]
     format: RootFormat
     stamp: DirStamp
-    root: Path
-
-    def __init__(
-        self,
-        path: Path,
-        files: frozenset[str],
-        format: RootFormat,
-        stamp: DirStamp,
-        root: Path,
-    ) -> None:
-        self._fill(path, files, format, stamp, root)
+    root: Path  # the real path of its search directory
 
 
+@dataclass
 class Walk:
     """What a walk collects besides the package directories: warnings about links it left
     out, and the stamp of every directory and file it looked at (while they hold, a walk
     would find the same). A walk without ``stamps`` (for a run that keeps no discovery
     index) collects no stamps and gives every file :data:`UNSTAMPED`."""
 
-    __slots__ = ("seen", "stamps", "warnings")
-
-    def __init__(
-        self,
-        warnings: list[str] | None = None,
-        seen: list[tuple[str, FileStamp | None]] | None = None,
-        stamps: bool = True,
-    ) -> None:
-        self.warnings = [] if warnings is None else warnings
-        self.seen = [] if seen is None else seen
-        self.stamps = stamps
+    warnings: list[str] = field(default_factory=list)
+    seen: list[tuple[str, FileStamp | None]] = field(default_factory=list)
+    stamps: bool = True
 
 
 def iter_package_dirs(
@@ -177,7 +155,7 @@ def restamp(found: PackageDir) -> PackageDir:
     """``found`` with its directory's stamp as it is now (config scripts may write files
     into their own directory)."""
     listed = _list(found.path, found.format == "jc", found.root, Walk())
-    return found if listed is None else found.replace(stamp=listed[1])
+    return found if listed is None else dataclasses.replace(found, stamp=listed[1])
 
 
 def _link_ok(entry: os.DirEntry[str], root: Path, warnings: list[str]) -> bool:
@@ -215,4 +193,4 @@ def iter_directories(roots: Iterable[PackageRoot], walk: Walk) -> Iterator[Packa
     for root in roots:
         kind = root.effective_format()
         for found in _walk(root.path, kind == "jc", Path(os.path.realpath(root.path)), walk):
-            yield found if kind != "jetforge" else found.replace(format="jetforge")
+            yield found if kind != "jetforge" else dataclasses.replace(found, format="jetforge")

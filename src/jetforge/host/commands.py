@@ -6,26 +6,21 @@ and the real runner (:func:`run`) loads it when a command first runs."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-
-from jetforge.core.frozen import Frozen
 
 OutputSink = Callable[[str], None]
 
 
-class Completed(Frozen):
+@dataclass(frozen=True, slots=True)
+class Completed:
     """What a finished command left behind."""
 
-    _fields = ("argv", "returncode", "stdout", "stderr")
-    __slots__ = _fields
     argv: tuple[str, ...]
     returncode: int
     stdout: str
     stderr: str
-
-    def __init__(self, argv: tuple[str, ...], returncode: int, stdout: str, stderr: str) -> None:
-        self._fill(argv, returncode, stdout, stderr)
 
 
 class Runner(Protocol):

@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from packaging.version import Version
@@ -112,5 +113,5 @@ def detect_platform(
         _, cuda_arch = resolve_arch(facts, wanted)
         # The host's CUDA only matters when the platform is the host's own.
         if wanted.cuda_version is None and cuda_arch == facts.cuda_arch:
-            facts = facts.replace(cuda=host_cuda(root, runner, jetson=cuda_arch == TEGRA))
+            facts = replace(facts, cuda=host_cuda(root, runner, jetson=cuda_arch == TEGRA))
     return derive_platform(facts, wanted, tables)

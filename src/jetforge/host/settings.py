@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jetforge.core.formats import ROOT_FORMATS, RootFormat, root_format
-from jetforge.core.frozen import Frozen
 from jetforge.errors import UsageError
 from jetforge.host.files import MIB, read_regular
 
@@ -25,63 +25,21 @@ FILE_NAME = "jetforge.toml"
 CONFIG_LIMIT = MIB  # a config file is a few lines
 
 
-class Settings(Frozen):
+@dataclass(frozen=True, slots=True)
+class Settings:
     """Defaults from the config file; every field has a built-in default."""
 
-    _fields = (
-        "path",
-        "package_dirs",
-        "package_formats",
-        "engine",
-        "base_images",
-        "registries",
-        "cache_urls",
-        "pypi_url",
-        "logs_dir",
-        "data_dir",
-        "workers",
-    )
-    __slots__ = _fields
-    path: Path | None
-    package_dirs: tuple[Path, ...]
-    package_formats: tuple[RootFormat, ...]  # one per package_dirs entry
-    engine: str
-    base_images: tuple[tuple[str, str], ...]
-    registries: tuple[str, ...]
-    cache_urls: tuple[str, ...]
-    pypi_url: str | None
-    logs_dir: Path | None
-    data_dir: Path | None
-    workers: tuple[Worker, ...]
-
-    def __init__(
-        self,
-        *,
-        path: Path | None = None,
-        package_dirs: tuple[Path, ...] = (),
-        package_formats: tuple[RootFormat, ...] = (),
-        engine: str = "",
-        base_images: tuple[tuple[str, str], ...] = (),
-        registries: tuple[str, ...] = (),
-        cache_urls: tuple[str, ...] = (),
-        pypi_url: str | None = None,
-        logs_dir: Path | None = None,
-        data_dir: Path | None = None,
-        workers: tuple[Worker, ...] = (),
-    ) -> None:
-        self._fill(
-            path,
-            package_dirs,
-            package_formats,
-            engine,
-            base_images,
-            registries,
-            cache_urls,
-            pypi_url,
-            logs_dir,
-            data_dir,
-            workers,
-        )
+    path: Path | None = None
+    package_dirs: tuple[Path, ...] = ()
+    package_formats: tuple[RootFormat, ...] = ()  # one per package_dirs entry
+    engine: str = ""
+    base_images: tuple[tuple[str, str], ...] = ()
+    registries: tuple[str, ...] = ()
+    cache_urls: tuple[str, ...] = ()
+    pypi_url: str | None = None
+    logs_dir: Path | None = None
+    data_dir: Path | None = None
+    workers: tuple[Worker, ...] = ()
 
     def base_image_for(self, distro: str) -> str | None:
         """The configured base image for a distro such as ``debian:12``."""

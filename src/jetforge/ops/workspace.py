@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import jetforge
 from jetforge.core.formats import root_format
-from jetforge.core.frozen import Frozen
 from jetforge.core.platform import Platform
 from jetforge.discovery.discover import Discovery, discovery
 from jetforge.discovery.index import VARIABLE
@@ -31,33 +31,18 @@ if TYPE_CHECKING:
     from jetforge.core.listing import Listing
 
 
-class Choices(Frozen):
+@dataclass(frozen=True, slots=True)
+class Choices:
     """What a command was told that shapes its workspace: where to search for packages
     (``--package-dirs``, ``--skip-packages``, ``--package-format``, ``--no-index``) and
     which platform to plan for (``--target``, ``--distro``)."""
 
-    _fields = ("package_dirs", "skip_packages", "package_format", "no_index", "target", "distro")
-    __slots__ = _fields
-    package_dirs: tuple[str, ...]
-    skip_packages: tuple[str, ...]
-    package_format: str
-    no_index: bool
-    target: str | None
-    distro: str | None
-
-    def __init__(
-        self,
-        package_dirs: tuple[str, ...] = (),
-        skip_packages: tuple[str, ...] = (),
-        package_format: str = "auto",
-        no_index: bool = False,
-        target: str | None = None,
-        distro: str | None = None,
-    ) -> None:
-        self._fill(package_dirs, skip_packages, package_format, no_index, target, distro)
-
-
-_W = TypeVar("_W", bound="Workspace")
+    package_dirs: tuple[str, ...] = ()
+    skip_packages: tuple[str, ...] = ()
+    package_format: str = "auto"
+    no_index: bool = False
+    target: str | None = None
+    distro: str | None = None
 
 
 def working_directory() -> Path:
@@ -74,35 +59,17 @@ def working_directory() -> Path:
         ) from None
 
 
+@dataclass(kw_only=True)
 class Workspace:
     """Where a command runs (see the module's text). ``keeps``: the command keeps what it
     makes in the cache directory (it fails when it cannot write there, where a command
-    that only reads goes on with a temporary one); ``resources`` closes with the command.
-    The arguments default to this process's environment and working directory, no
-    choices, and a stack of its own."""
+    that only reads goes on with a temporary one); ``resources`` closes with the command."""
 
-    # what replace() carries over
-    _given: tuple[str, ...] = ("env", "cwd", "choices", "keeps", "resources")
-
-    def __init__(
-        self,
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-        choices: Choices | None = None,
-        keeps: bool = True,
-        resources: contextlib.ExitStack | None = None,
-    ) -> None:
-        self.env: Mapping[str, str] = dict(os.environ) if env is None else env
-        self.cwd = working_directory() if cwd is None else cwd
-        self.choices = Choices() if choices is None else choices
-        self.keeps = keeps
-        self.resources = contextlib.ExitStack() if resources is None else resources
-
-    def replace(self: _W, **changes: Any) -> _W:
-        """Another workspace of the same arguments but ``changes`` (nothing found yet)."""
-        given = {name: getattr(self, name) for name in self._given}
-        return type(self)(**{**given, **changes})
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    cwd: Path = field(default_factory=working_directory)
+    choices: Choices = field(default_factory=Choices)
+    keeps: bool = True
+    resources: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @cached_property
     def settings(self) -> Settings:
