@@ -18,6 +18,7 @@ Every connection, datagram and name lookup of Python code (``socket``, ``_socket
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import signal
@@ -193,13 +194,18 @@ class Seen:
 
 class Baseline:
     """The state of the serving worker's process that a script could change for the next
-    script in the same runner: the modules (which module each name is), the values of
-    ``builtins`` and of the jc compatibility module (constants scripts read), the
-    environment, the working directory, the import machinery, the standard streams,
-    signal handlers, a pending alarm and threads. A runner whose state is no longer this
-    after a script is replaced before the next one. (A change elsewhere, say a function
-    of ``os`` replaced, shows when the next script fails: a failure after other scripts
-    is judged again in a new runner.)"""
+    script in the same runner: the modules (which module each name is, and no module
+    added but jetforge's own), the values of ``builtins`` and of the jc compatibility
+    module (constants scripts read), the environment, the working directory, the import
+    machinery, the standard streams, signal handlers, a pending alarm and threads. A
+    runner whose state is no longer this after a script is replaced before the next one.
+    (A change elsewhere, say a function of ``os`` replaced, shows when the next script
+    fails: a failure after other scripts is judged again in a new runner.)
+
+    A module a script imported is a module added: the next script, in a new runner,
+    imports it again, and so reads (and is seen to read) its files itself. What each
+    script read is its own, and the discovery index runs it again only when that
+    changes."""
 
     WATCHED = ("builtins", "jetson_containers", "jetson_containers.pypi_utils")
 
@@ -235,6 +241,10 @@ class Baseline:
             return False
         # modules compare by identity: each name is still the module it was
         if list(map(sys.modules.get, self.names)) != self.modules:
+            return False
+        if len(sys.modules) != len(self.names) and any(
+            not name.startswith("jetforge.") for name in set(sys.modules) - set(self.names)
+        ):
             return False
         return self._state() == self.state
 
@@ -288,9 +298,8 @@ class WatchedEnviron(MutableMapping[Key, Key], Generic[Key]):
 def _refuse_network() -> None:
     if RECORDER.sink is not None:
         with contextlib.suppress(Exception):
-            from jetforge.discovery.jc.worker import compat  # a script asked: imported then
-
-            compat().log_warning(OFFLINE_NOTE)
+            # the jc compatibility module, as config scripts import it (a script asked)
+            importlib.import_module("jetson_containers").log_warning(OFFLINE_NOTE)
     raise OSError("jetforge reads packages offline: config scripts get no network")
 
 

@@ -50,10 +50,9 @@ def read_tree(
             directories = list(iter_directories(search, walk))
         else:
             directories = list(last.directories)
-            walk = Walk(list(last.warnings), list(last.sources), list(last.seen))
-        key = (tuple(walk.sources), platform, setup)
-        scripts_hold = store.scripts_hold(key, env, directories)
-        entries = [store.lookup(found, scripts_hold) for found in directories]
+            walk = Walk(list(last.warnings), list(last.seen))
+        store.keep_scripts_key((platform, setup))
+        entries = [store.lookup(found, env) for found in directories]
         texts: dict[Path, str] = {}  # Dockerfiles read to tell the format, for the parse
         is_jc = {
             found.path: found.format == "jc"
@@ -91,16 +90,13 @@ def read_tree(
             if entry.scripted and walk.stamps:  # a script may write into its directory
                 after = restamp(found).stamp
                 written = tuple(set(after) - set(found.stamp))
-                entry = dataclasses.replace(entry, stamp=after)
+                entry = dataclasses.replace(entry, stamp=after, reads=host.reads(found.path))
             complete &= keep and store.put(found.path, entry, written)
             if not keep:
                 store.drop(found.path)
             read[number] = entry
             host.collect()
-        reads = {name: env.get(name) for name in host.env_names}
-        whole_env = dict(env) if host.whole_env else None
     store.forget_missing({str(found.path) for found in directories})
-    store.keep_scripts(key, tuple(walk.sources), reads, whole_env, host.files, merge=scripts_hold)
     complete &= store.keep_walk(directories, walk)
     return [entry for entry in read if entry is not None], walk, complete
 

@@ -25,12 +25,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from jetforge.discovery.reads import Reads, env_digest
 from jetforge.errors import DefinitionError
 from jetforge.host.process import LineWorker, WorkerGoneError
 
 if TYPE_CHECKING:
     from jetforge.core.platform import Platform
-    from jetforge.host.stash import FileStamp
 
 SCRIPT_TIMEOUT = 20.0
 TIMEOUT_VARIABLE = "JETFORGE_CONFIG_TIMEOUT"
@@ -177,9 +177,7 @@ class ScriptHost:
         lanes = max(1, lanes or LANES)
         self._lanes = [_Lane(self._start, self.timeout + GRACE) for _ in range(lanes)]
         self._lane_of: dict[Path, _Lane] = {}
-        self.env_names: set[str] = set()  # the variables scripts looked up
-        self.whole_env = False  # a script looked at every variable
-        self.files: dict[str, FileStamp | None] = {}  # what scripts read, as they found it
+        self._reads: dict[Path, Reads] = {}  # what each directory's scripts read
 
     def __enter__(self) -> ScriptHost:
         return self
@@ -227,10 +225,15 @@ class ScriptHost:
         a :class:`DefinitionError` of that directory's package."""
         lane = self._lane_of.get(directory, self._lanes[0])
         answer = lane.answer((kind, directory, files))
-        self.env_names.update(answer.get("env", ()))
-        self.whole_env |= bool(answer.get("whole_env"))
-        for path, stamp in answer.get("files", ()):
-            self.files.setdefault(path, None if stamp is None else tuple(stamp))
+        names = sorted(answer.get("env", ()))
+        self._reads[directory.absolute()] = Reads(
+            tuple((name, self.env.get(name)) for name in names),
+            env_digest(self.env) if answer.get("whole_env") else None,
+            tuple(
+                (str(path), None if stamp is None else tuple(stamp))
+                for path, stamp in answer.get("files", ())
+            ),
+        )
         if "lost" in answer:
             problem = (
                 f"config script did not finish within {self.timeout:g} s (set {TIMEOUT_VARIABLE})"
@@ -242,6 +245,10 @@ class ScriptHost:
             path, line, problem = answer["error"]
             raise DefinitionError(path, problem, line)
         return answer
+
+    def reads(self, directory: Path) -> Reads:
+        """What the scripts of ``directory`` read when :meth:`ask` last answered for it."""
+        return self._reads.get(directory.absolute(), Reads())
 
     def _start(self) -> LineWorker:
         if self._scratch is None:

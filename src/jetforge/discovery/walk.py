@@ -12,9 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jetforge.core.spec import RootFormat
-from jetforge.discovery.jc.reader import CONFIG_SUFFIXES
-from jetforge.discovery.jc.scan import is_jc_checkout
+from jetforge.core.formats import RootFormat
+from jetforge.discovery.jc.checkout import CONFIG_SUFFIXES, is_jc_checkout
 from jetforge.host.stash import FileStamp, file_stamp, stat_stamp
 
 PACKAGE_FILES = frozenset({"Dockerfile", "package.yaml", "config.py"})
@@ -65,13 +64,11 @@ class PackageDir:
 @dataclass
 class Walk:
     """What a walk collects besides the package directories: warnings about links it left
-    out, the stamp of every Python file it passed (config scripts import such files from
-    anywhere in the tree), and the stamp of every directory and file it looked at (while
-    they hold, a walk would find the same). A walk without ``stamps`` (for a run that
-    keeps no discovery index) collects no stamps and gives every file :data:`UNSTAMPED`."""
+    out, and the stamp of every directory and file it looked at (while they hold, a walk
+    would find the same). A walk without ``stamps`` (for a run that keeps no discovery
+    index) collects no stamps and gives every file :data:`UNSTAMPED`."""
 
     warnings: list[str] = field(default_factory=list)
-    sources: list[tuple[str, FileStamp | None]] = field(default_factory=list)
     seen: list[tuple[str, FileStamp | None]] = field(default_factory=list)
     stamps: bool = True
 
@@ -151,8 +148,6 @@ def _file_stamp(entry: os.DirEntry[str], walk: Walk) -> FileStamp | None:
         walk.seen.append((entry.path, None))
         return None
     walk.seen.append((entry.path, entry_stamp))
-    if entry.name.endswith(".py"):
-        walk.sources.append((entry.path, entry_stamp))
     return entry_stamp
 
 

@@ -13,41 +13,16 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
 
 from jetforge.errors import TerminatedError
+from jetforge.host.commands import Completed, OutputSink, Runner
 
-OutputSink = Callable[[str], None]
+__all__ = ["Completed", "OutputSink", "Runner", "run_process"]
+
 _LIVE: set[subprocess.Popen[str]] = set()  # the streaming commands running now
 _LIVE_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    """What a finished command left behind."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class Runner(Protocol):
-    """Runs one command; ``on_output`` receives merged output line by line when given."""
-
-    def __call__(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-        input_text: str | None = None,
-        timeout: float | None = None,
-        on_output: OutputSink | None = None,
-    ) -> Completed: ...
 
 
 def run_process(
@@ -323,6 +298,17 @@ def _wait_unreaped(pid: int, seconds: float) -> None:
     system cannot tell without reaping, not at all)."""
     if not hasattr(os, "waitid"):
         return
+    if hasattr(os, "pidfd_open"):  # Linux: woken the moment it ends, not at a poll
+        try:
+            handle = os.pidfd_open(pid)
+        except OSError:
+            pass
+        else:
+            try:
+                select.select([handle], [], [], seconds)
+            finally:
+                os.close(handle)
+            return
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:

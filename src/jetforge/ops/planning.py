@@ -16,8 +16,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jetforge.cache.builds import built_dockerfile
-from jetforge.core.lockfile import plan_mismatch
 from jetforge.core.plan import Plan, PlanOptions, Stage, as_built, parent_placeholder, plan_build
 from jetforge.core.resolve import Resolution, expand_requests, resolve
 from jetforge.engine.command import Command, build_command
@@ -122,12 +120,18 @@ def _dockerfiles(
     package cache's mounts."""
     return tuple(
         {
-            s.index: built_dockerfile(s, parent_placeholder(plan, s, base_id), run_mounts)
+            s.index: _built(s, parent_placeholder(plan, s, base_id), run_mounts)
             for s in plan.stages
             if s.edits or s.pins or run_mounts
         }
         for plan in plans
     )
+
+
+def _built(stage: Stage, parent: str, run_mounts: tuple[str, ...]) -> str:
+    from jetforge.cache.builds import built_dockerfile  # here, not at the top: start-up time
+
+    return built_dockerfile(stage, parent, run_mounts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,8 @@ class CheckedRequest:
         plans = make_plans(workspace, self.chains, planning)
         locked = self.locked
         if locked is not None:
+            from jetforge.core.lockfile import plan_mismatch  # a locked build's
+
             problem = plan_mismatch(
                 locked.lock,
                 plans[0],
@@ -163,15 +169,17 @@ def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest
     """What a build refuses before the engine is asked anything, for ``build`` and
     ``build --simulate`` alike: the packages, ``--lock`` and ``--locked``, the lockfile and
     ``--upgrade``, the ``--workers`` and their registry."""
-    from jetforge.ops.lockstep import check_lock_options, read_pinned
-
     chains = resolve_chains(request, workspace)
-    check_lock_options(request.lock_file, request.locked, request.multiple, workspace.cwd)
     locked = None
-    if request.locked is not None:
-        locked = read_pinned(
-            workspace.cwd / request.locked, request.upgrade, refresh=request.refresh
-        )
+    if request.lock_file is not None or request.locked is not None:
+        # here, not at the top: start-up time (a build without a lockfile needs none of it)
+        from jetforge.ops.lockstep import check_lock_options, read_pinned
+
+        check_lock_options(request.lock_file, request.locked, request.multiple, workspace.cwd)
+        if request.locked is not None:
+            locked = read_pinned(
+                workspace.cwd / request.locked, request.upgrade, refresh=request.refresh
+            )
     farm = request.workers not in ((), ("local",))
     if farm:
         from jetforge.ops.farm.connect import check_farm
