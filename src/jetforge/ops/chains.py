@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from jetforge.core.plan import Plan, Stage
 from jetforge.errors import RegistryError, StageFailedError, UsageError
-from jetforge.host.files import held
+from jetforge.host.files import UnwritableFileError, check_only_files, held
 from jetforge.ops.planning import (
     BuildRequest,
     base_reference,
@@ -224,6 +224,7 @@ def _logs_dir(request: BuildRequest, workspace: Workspace) -> Path:
             root.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not os.access(root, os.W_OK):
                 raise PermissionError(13, "not writable")
+            check_only_files(root, "log directory")  # it may hold what earlier builds left
             return root
         stamp = time.strftime("%Y%m%d_%H%M%S")
         for attempt in range(1000):
@@ -233,6 +234,8 @@ def _logs_dir(request: BuildRequest, workspace: Workspace) -> Path:
             except FileExistsError:
                 continue
             return path
+    except UnwritableFileError as error:
+        raise UsageError(f"--logs: {error}") from None
     except OSError as error:
         option = "--logs" if request.logs is not None else "logs directory"
         raise UsageError(

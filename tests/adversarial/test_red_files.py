@@ -1,0 +1,315 @@
+"""Files in the way: what a hostile test run found where jetforge writes a path the user
+named (``cache export FILE``, ``bake --output DIR``, ``docs --output``, ``--lock``, ``--logs``),
+its own lock and record files, the keyring ``bootstrap`` hands on, package files that are
+not regular files, the stored SBOM and the trust stage. Each case: one error line with the
+right exit code, or the right behaviour, and nothing replaced, lost or left hanging.
+
+Device nodes are made here with ``mknod`` in a temporary directory (root only, as on the CI
+machine); the machine's own ``/dev`` entries are never written."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.adversarial.conftest import one_line_error
+from tests.conftest import FIXTURES
+
+HEADER = "#---\n# name: {}\n#---\nARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n"
+TEST_CA = FIXTURES / "certs" / "test-ca.crt"
+CLEAN = {"SSL_CERT_FILE": "", "REQUESTS_CA_BUNDLE": "", "PIP_CERT": ""}
+NULL, ZERO, FULL = 3, 5, 7  # minors of the memory devices (major 1)
+
+
+def device(path: Path, minor: int) -> Path:
+    """A private character device node of the memory devices at ``path``."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, minor))
+    except PermissionError:
+        pytest.skip("creating device nodes needs root (as on the CI machine)")
+    return path
+
+
+def is_device(path: Path, minor: int) -> bool:
+    found = path.lstat()
+    return stat.S_ISCHR(found.st_mode) and found.st_rdev == os.makedev(1, minor)
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (root only, as on the CI machine)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)
+
+
+def full_filesystem(mount: Path) -> Path:
+    """``mount`` filled up; a directory on it that nothing more fits in."""
+    place = mount / "out"
+    place.mkdir()
+    (mount / "filler").write_bytes(b"x" * 64 * 1024)
+    return place
+
+
+class Reader:
+    """Reads a FIFO in a thread until its writer closes it (what ``cat FIFO`` does). Its
+    end is open before the constructor returns, so a writer finds a reader at once."""
+
+    def __init__(self, fifo: Path) -> None:
+        self.data = b""
+        self._done = threading.Event()
+        self._descriptor = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = os.read(self._descriptor, 1 << 16)
+            except BlockingIOError:  # a writer, nothing written yet
+                time.sleep(0.01)
+                continue
+            if chunk:
+                chunks.append(chunk)
+            elif chunks or self._done.is_set():  # the writer closed it, or none came
+                break
+            else:
+                time.sleep(0.01)  # no writer yet
+        os.close(self._descriptor)
+        self.data = b"".join(chunks)
+
+    def join(self) -> bytes:
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "the writer never closed the FIFO"
+        return self.data
+
+    def release(self) -> None:
+        """Stop waiting for a writer once the command has ended."""
+        self._done.set()
+        self._thread.join(30)
+
+
+@pytest.fixture
+def process(cli_env):  # type: ignore[no-untyped-def]
+    """``process(*argv, env=...)``: jetforge in a process of its own, killed after
+    ``timeout`` seconds (a hang fails the test instead of the suite)."""
+    import sys
+
+    from tests.conftest import CliResult
+
+    def call(*argv: str, env: dict[str, str] | None = None, timeout: float = 60):  # type: ignore[no-untyped-def]
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "jetforge", *argv],
+                capture_output=True,
+                text=True,
+                env={**cli_env, "JETFORGE_SHIPPED_PACKAGES": "", **CLEAN, **(env or {})},
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"jetforge {' '.join(argv)} still ran after {timeout} s")
+        return CliResult(done.returncode, done.stdout, done.stderr)
+
+    return call
+
+
+def base_image(tmp_path: Path) -> Path:
+    """``image inspect`` output of a base image, for the stand-in engine."""
+    import json
+
+    path = tmp_path / "inspect.json"
+    image = {"Id": "sha256:" + "ab" * 32, "Config": {"Labels": {}}, "RepoTags": ["debian:12"]}
+    path.write_text(json.dumps([image]))
+    return path
+
+
+# --- finding 1: cache export FILE ---------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    root = tmp_path / "store"
+    (root / "wheels" / "plat").mkdir(parents=True)
+    (root / "wheels" / "plat" / "a-1.0-py3-none-any.whl").write_bytes(b"a" * 100)
+    return root
+
+
+def export(jetforge, store: Path, bundle: Path):  # type: ignore[no-untyped-def]
+    return jetforge("cache", "export", str(bundle), "--dir", str(store))
+
+
+@pytest.mark.parametrize("minor", [FULL, ZERO])
+def test_export_onto_a_device_is_refused_and_the_device_kept(jetforge, store, tmp_path, minor):
+    node = device(tmp_path / "dev", minor)
+    link = tmp_path / "link"
+    link.symlink_to(node)
+    for path in (node, link):
+        result = export(jetforge, store, path)
+        one_line_error(result, 2, f"cannot write the bundle {path}: is a character device")
+        assert is_device(node, minor)
+        assert link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev", "link", "store"]
+
+
+def test_export_to_a_fifo_with_a_reader_writes_through_it(jetforge, store, tmp_path):
+    fifo = tmp_path / "bundle.tar"
+    os.mkfifo(fifo)
+    reader = Reader(fifo)
+    try:
+        result = export(jetforge, store, fifo)
+    finally:
+        reader.release()
+    assert result.code == 0, result.stderr
+    received = tmp_path / "received.tar"
+    received.write_bytes(reader.join())
+    with tarfile.open(received) as tar:
+        assert tar.getnames() == ["wheels/plat/a-1.0-py3-none-any.whl", "manifest.json"]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_export_to_a_fifo_nobody_reads_is_one_line_not_a_hang(jetforge, store, tmp_path):
+    fifo = tmp_path / "bundle.tar"
+    os.mkfifo(fifo)
+    result = export(jetforge, store, fifo)
+    one_line_error(result, 2, f"cannot write the bundle {fifo}: is a FIFO that nobody reads")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_export_to_the_null_device_writes_through_and_keeps_it(jetforge, store, tmp_path):
+    null = device(tmp_path / "null", NULL)
+    assert export(jetforge, store, null).code == 0
+    assert is_device(null, NULL)
+
+
+def test_export_through_a_symlink_replaces_its_target_and_keeps_the_link(jetforge, store, tmp_path):
+    (tmp_path / "bundles").mkdir()
+    target = tmp_path / "bundles" / "b.tar"
+    target.write_text("old")
+    target.chmod(0o640)
+    link = tmp_path / "b.tar"
+    link.symlink_to(Path("bundles") / "b.tar")
+    assert export(jetforge, store, link).code == 0
+    assert link.is_symlink()
+    assert tarfile.is_tarfile(target)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert [p.name for p in target.parent.iterdir()] == ["b.tar"]
+
+
+# --- finding 1: bake --output DIR ---------------------------------------------------------
+
+
+@pytest.fixture
+def bake_run(run, tree, tmp_path):  # type: ignore[no-untyped-def]
+    root = tree({"a/Dockerfile": HEADER.format("a")})
+    out = tmp_path / "out"
+
+    def call(*extra: str, output: Path = out):  # type: ignore[no-untyped-def]
+        argv = ("bake", "a", "--base", "debian:12", "--output", str(output), *extra)
+        return run(root, *argv, env=CLEAN)
+
+    return call, out
+
+
+def dockerfile_name(out: Path) -> str:
+    [name] = [p.name for p in out.iterdir() if p.name.endswith(".Dockerfile")]
+    return name
+
+
+def test_bake_onto_a_fifo_is_one_line(bake_run):
+    call, out = bake_run
+    out.mkdir()
+    os.mkfifo(out / "docker-bake.json")
+    reader = Reader(out / "docker-bake.json")
+    try:
+        result = call()
+    finally:
+        reader.release()
+    one_line_error(result, 2, f"--output: {out / 'docker-bake.json'}: is a FIFO")
+    assert stat.S_ISFIFO((out / "docker-bake.json").lstat().st_mode)
+    assert not any(p.name.endswith(".Dockerfile") for p in out.iterdir())  # nothing written
+
+
+def test_bake_never_writes_a_dockerfile_through_a_link_to_a_device(bake_run, tmp_path):
+    call, out = bake_run
+    assert call().code == 0
+    name = dockerfile_name(out)
+    (out / name).unlink()
+    (out / "docker-bake.json").unlink()
+    node = device(tmp_path / "zero", ZERO)
+    (out / name).symlink_to(node)
+    result = call()
+    one_line_error(result, 2, f"--output: {out / name}: is a character device")
+    assert is_device(node, ZERO)
+    assert not (out / "docker-bake.json").exists()  # no bake file naming the device
+
+
+def test_bake_onto_a_full_device_names_the_file_and_leaves_no_part(bake_run, tiny_filesystem):
+    call, _ = bake_run
+    out = full_filesystem(tiny_filesystem)
+    result = call("--ca-bundle", str(TEST_CA), output=out)
+    one_line_error(result, 1, f"--output: cannot write {out}/", "No space left on device")
+    assert [p.name for p in out.rglob("*") if p.is_file()] == []  # no partial file
+
+
+# --- finding 1: docs --output, --logs -----------------------------------------------------
+
+
+def test_docs_output_through_a_symlink_keeps_the_link(jetforge, tree, tmp_path):
+    root = tree({"a/Dockerfile": HEADER.format("a")})
+    target = tmp_path / "pages" / "packages.md"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "packages.md"
+    link.symlink_to(target)
+    env = {"JETFORGE_SHIPPED_PACKAGES": str(root)}
+    result = jetforge("docs", "packages", "--output", str(link), env=env)
+    assert result.code == 0, result.stderr
+    assert link.is_symlink()
+    assert target.read_text() == jetforge("docs", "packages", env=env).stdout
+
+
+def test_docs_output_to_a_fifo_with_a_reader_writes_through_it(jetforge, tree, tmp_path):
+    root = tree({"a/Dockerfile": HEADER.format("a")})
+    fifo = tmp_path / "packages.md"
+    os.mkfifo(fifo)
+    reader = Reader(fifo)
+    try:
+        result = jetforge(
+            "docs", "packages", "--output", str(fifo), env={"JETFORGE_SHIPPED_PACKAGES": str(root)}
+        )
+    finally:
+        reader.release()
+    assert result.code == 0, result.stderr
+    assert b"# " in reader.join()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_a_logs_directory_holding_a_fifo_is_one_line_before_the_build(
+    process, fake_engine, tree, tmp_path
+):
+    root = tree({"a/Dockerfile": HEADER.format("a")})
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    os.mkfifo(logs / "plan.json")  # nobody reads it: writing it would block
+    env = {**fake_engine({}), "JETFORGE_FAKE_IMAGE": str(base_image(tmp_path))}
+    argv = ("build", "a", "--base", "debian:12", "--logs", str(logs))
+    result = process(*argv, "--package-dirs", str(root), env=env)
+    one_line_error(result, 2, f"--logs: {logs / 'plan.json'}: is a FIFO")
