@@ -313,3 +313,49 @@ def test_a_logs_directory_holding_a_fifo_is_one_line_before_the_build(
     argv = ("build", "a", "--base", "debian:12", "--logs", str(logs))
     result = process(*argv, "--package-dirs", str(root), env=env)
     one_line_error(result, 2, f"--logs: {logs / 'plan.json'}: is a FIFO")
+
+
+# --- finding 3: errors name the file being written, the state directory is checked ---------
+
+
+def test_a_full_device_under_the_lockfile_is_named_not_the_logs(tmp_path, tiny_filesystem):
+    from jetforge.errors import FailureError
+    from tests.test_lock import execute, golden_plan, make_engine
+
+    lock_file = full_filesystem(tiny_filesystem) / "bundle.lock.json"
+    with pytest.raises(FailureError) as failed:
+        execute(golden_plan(), make_engine(), tmp_path, lock_file=lock_file)
+    assert str(failed.value).startswith(f"--lock: cannot write {lock_file}: No space left")
+    assert not lock_file.exists()
+    assert list(lock_file.parent.iterdir()) == []  # no temporary left
+
+
+def test_write_atomic_names_the_file_on_a_full_device(tiny_filesystem):
+    from jetforge.host.files import write_atomic
+
+    path = full_filesystem(tiny_filesystem) / "state.json"
+    with pytest.raises(OSError, match="No space left") as failed:
+        write_atomic(path, b"x" * 100_000)
+    assert failed.value.filename == str(path)
+    assert list(path.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["build", "lock"])
+@pytest.mark.parametrize("problem", ["read-only", "full"])
+def test_an_unwritable_state_directory_is_one_line_before_the_build(
+    run, tree, tiny_filesystem, tmp_path, problem, command
+):
+    root = tree({"a/Dockerfile": HEADER.format("a")})
+    if problem == "full":
+        (tiny_filesystem / "filler").write_bytes(b"x" * 64 * 1024)
+        why, code = "No space left on device", 1
+    else:
+        subprocess.run(["mount", "-o", "remount,ro", str(tiny_filesystem)], check=True)
+        why, code = "Read-only file system", 2
+    env = {"XDG_STATE_HOME": str(tiny_filesystem)}
+    extra = ("--file", str(tmp_path / "a.lock.json")) if command == "lock" else ()
+    result = run(root, command, "a", "--base", "debian:12", *extra, env=env)
+    one_line_error(
+        result, code, f"cannot write the state directory {tiny_filesystem}/jetforge ({why})"
+    )
+    assert "docker" not in result.stderr  # before the engine was asked

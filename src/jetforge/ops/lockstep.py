@@ -153,6 +153,11 @@ class LockStep:
                 write_named(lock_file, text.encode("utf-8"), "the lockfile")
             except UnwritableFileError as error:
                 raise UsageError(f"--lock: {error}") from None
+            except OSError as error:  # a full device: the lockfile is in the logs too
+                raise FailureError(
+                    f"--lock: cannot write {lock_file}: {error.strerror or error} (it is in "
+                    f"{written})"
+                ) from None
         self.reporter.message(f"lockfile {lock_file or written}")
         self.seconds += time.monotonic() - started
         return written
