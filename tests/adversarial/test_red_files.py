@@ -359,3 +359,29 @@ def test_an_unwritable_state_directory_is_one_line_before_the_build(
         result, code, f"cannot write the state directory {tiny_filesystem}/jetforge ({why})"
     )
     assert "docker" not in result.stderr  # before the engine was asked
+
+
+# --- finding 2: the build lock file -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-to-device", "directory"])
+def test_a_build_lock_that_is_not_a_regular_file_is_one_line(
+    process, fake_engine, tree, tmp_path, cli_env, kind
+):
+    root = tree({"a/Dockerfile": HEADER.format("a")})
+    env = {**fake_engine({}), "JETFORGE_FAKE_IMAGE": str(base_image(tmp_path))}
+    argv = ("build", "a", "--base", "debian:12", "--package-dirs", str(root))
+    process(*argv, env=env)  # makes the lock file (the stand-in engine cannot build)
+    [lock] = (Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "building").iterdir()
+    lock.unlink()
+    if kind == "fifo":
+        os.mkfifo(lock)
+    elif kind == "directory":
+        lock.mkdir()
+    else:
+        lock.symlink_to(device(tmp_path / "zero", ZERO))
+    result = process(*argv, env=env)
+    one_line_error(result, 2, f"{lock}: ", "jetforge's build lock; remove it")
+    assert {"fifo": stat.S_ISFIFO, "directory": stat.S_ISDIR, "link-to-device": stat.S_ISLNK}[kind](
+        lock.lstat().st_mode
+    )

@@ -186,9 +186,13 @@ def held(path: Path, on_wait: Callable[[str], None], poll: float = 0.2) -> Itera
     """Hold the lock file ``path`` (``flock``, so it is let go however the process ends)
     while the block runs. When another process holds it, ``on_wait`` is told once (with
     that process's id) and the lock is tried again every ``poll`` seconds, so Ctrl-C stops
-    the wait."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    the wait.
+
+    The lock file is jetforge's own, under its cache directory: only a regular file is
+    held, opened without following a link and without blocking; anything else there (a
+    FIFO, a device, a directory, a symlink) is an :class:`UnwritableFileError` naming it
+    and the fix, and is left as it is."""
+    descriptor = _open_lock(path)
     try:
         told = False
         while True:
@@ -206,6 +210,35 @@ def held(path: Path, on_wait: Callable[[str], None], poll: float = 0.2) -> Itera
         yield
     finally:
         os.close(descriptor)
+
+
+def _open_lock(path: Path) -> int:
+    """The descriptor of the regular lock file ``path`` (made when missing)."""
+    fix = "remove it and run again: jetforge makes a new one"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        found = path.lstat()
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise UnwritableFileError(path, "build lock", f"{error.strerror or error}") from None
+    else:
+        if not stat.S_ISREG(found.st_mode):
+            kind = "a symbolic link" if stat.S_ISLNK(found.st_mode) else _kind(found.st_mode)
+            problem = f"is {kind}, not a regular file (jetforge's build lock; {fix})"
+            raise UnwritableFileError(path, "build lock", problem)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(path, flags, 0o600)
+    except OSError as error:  # swapped since the look: a link, a directory
+        problem = f"cannot open it ({error.strerror or error}; jetforge's build lock; {fix})"
+        raise UnwritableFileError(path, "build lock", problem) from None
+    opened = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(opened):
+        os.close(descriptor)
+        problem = f"is {_kind(opened)}, not a regular file (jetforge's build lock; {fix})"
+        raise UnwritableFileError(path, "build lock", problem)
+    return descriptor
 
 
 class UnwritableFileError(UsageError):
