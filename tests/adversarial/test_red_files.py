@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -110,8 +111,6 @@ class Reader:
 def process(cli_env):  # type: ignore[no-untyped-def]
     """``process(*argv, env=...)``: jetforge in a process of its own, killed after
     ``timeout`` seconds (a hang fails the test instead of the suite)."""
-    import sys
-
     from tests.conftest import CliResult
 
     def call(*argv: str, env: dict[str, str] | None = None, timeout: float = 60):  # type: ignore[no-untyped-def]
@@ -385,3 +384,26 @@ def test_a_build_lock_that_is_not_a_regular_file_is_one_line(
     assert {"fifo": stat.S_ISFIFO, "directory": stat.S_ISDIR, "link-to-device": stat.S_ISLNK}[kind](
         lock.lstat().st_mode
     )
+
+
+# --- finding 4: bootstrap's keyring, and what a stopped child started ----------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory-holding-a-fifo"])
+def test_a_keyring_that_is_not_a_file_or_directory_is_one_line(process, tmp_path, kind):
+    keyring = tmp_path / "keyring"
+    if kind == "fifo":
+        os.mkfifo(keyring)
+        fragment = f"--keyring {keyring} is a FIFO, not a keyring"
+    elif kind == "device":
+        device(keyring, ZERO)
+        fragment = f"--keyring {keyring} is a character device, not a keyring"
+    else:
+        keyring.mkdir()
+        (keyring / "debian.gpg").write_bytes(b"")
+        os.mkfifo(keyring / "extra.gpg")
+        fragment = f"--keyring {keyring} holds extra.gpg, which is a FIFO"
+    result = process("bootstrap", "--distro", "debian:12", "--keyring", str(keyring))
+    one_line_error(result, 2, fragment, "name a keyring file")
+    if kind == "fifo":
+        assert stat.S_ISFIFO(keyring.stat().st_mode)

@@ -62,7 +62,7 @@ def open_regular(path: Path | str, what: str) -> BinaryIO:
     kind = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(kind):
         os.close(descriptor)
-        raise UnreadableFileError(path, what, f"is {_kind(kind)}, not a regular file")
+        raise UnreadableFileError(path, what, f"is {file_kind(kind)}, not a regular file")
     return os.fdopen(descriptor, "rb")
 
 
@@ -77,7 +77,7 @@ def check_regular_or_absent(path: Path, what: str) -> None:
     except OSError as error:
         raise UnreadableFileError(path, what, error.strerror or str(error)) from None
     if not stat.S_ISREG(kind):
-        raise UnreadableFileError(path, what, f"is {_kind(kind)}, not a regular file")
+        raise UnreadableFileError(path, what, f"is {file_kind(kind)}, not a regular file")
 
 
 def read_regular(path: Path | str, what: str, limit: int = 64 * MIB) -> bytes:
@@ -224,7 +224,8 @@ def _open_lock(path: Path) -> int:
         raise UnwritableFileError(path, "build lock", f"{error.strerror or error}") from None
     else:
         if not stat.S_ISREG(found.st_mode):
-            kind = "a symbolic link" if stat.S_ISLNK(found.st_mode) else _kind(found.st_mode)
+            link = stat.S_ISLNK(found.st_mode)
+            kind = "a symbolic link" if link else file_kind(found.st_mode)
             problem = f"is {kind}, not a regular file (jetforge's build lock; {fix})"
             raise UnwritableFileError(path, "build lock", problem)
     flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -236,7 +237,7 @@ def _open_lock(path: Path) -> int:
     opened = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(opened):
         os.close(descriptor)
-        problem = f"is {_kind(opened)}, not a regular file (jetforge's build lock; {fix})"
+        problem = f"is {file_kind(opened)}, not a regular file (jetforge's build lock; {fix})"
         raise UnwritableFileError(path, "build lock", problem)
     return descriptor
 
@@ -298,7 +299,7 @@ def named_output(
     opened = os.fstat(descriptor)
     if not (stat.S_ISFIFO(opened.st_mode) or _is_null(opened)):  # swapped since the check
         os.close(descriptor)
-        raise UnwritableFileError(path, what, f"is {_kind(opened.st_mode)}{_VALID}")
+        raise UnwritableFileError(path, what, f"is {file_kind(opened.st_mode)}{_VALID}")
     os.set_blocking(descriptor, True)
     with _writer(descriptor, path) as out:
         yield out
@@ -330,9 +331,9 @@ def _destination(path: Path, what: str, through: bool) -> tuple[Path, os.stat_re
     if stat.S_ISDIR(existing.st_mode):
         raise UnwritableFileError(path, what, "is a directory (name a file)")
     if not through:
-        raise UnwritableFileError(path, what, f"is {_kind(existing.st_mode)}{_REGULAR}")
+        raise UnwritableFileError(path, what, f"is {file_kind(existing.st_mode)}{_REGULAR}")
     if not (stat.S_ISFIFO(existing.st_mode) or _is_null(existing)):
-        raise UnwritableFileError(path, what, f"is {_kind(existing.st_mode)}{_VALID}")
+        raise UnwritableFileError(path, what, f"is {file_kind(existing.st_mode)}{_VALID}")
     if not os.access(path, os.W_OK):
         raise UnwritableFileError(path, what, "cannot write it (permission denied)")
     return path, existing
@@ -356,7 +357,9 @@ def check_only_files(directory: Path, what: str, depth: int = 2) -> None:
         if stat.S_ISDIR(kind) and depth > 1 and not entry.is_symlink():
             check_only_files(path, what, depth - 1)
         elif not (stat.S_ISREG(kind) or stat.S_ISDIR(kind)):
-            problem = f"is {_kind(kind)}, not a regular file (remove it, or name another {what})"
+            problem = (
+                f"is {file_kind(kind)}, not a regular file (remove it, or name another {what})"
+            )
             raise UnwritableFileError(path, what, problem)
 
 
@@ -388,7 +391,8 @@ def is_disk_full(error: OSError) -> bool:
     return error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` is, for messages: ``a FIFO``, ``a character device`` …"""
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):
