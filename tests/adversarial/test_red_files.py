@@ -10,6 +10,7 @@ machine); the machine's own ``/dev`` entries are never written."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -407,3 +408,60 @@ def test_a_keyring_that_is_not_a_file_or_directory_is_one_line(process, tmp_path
     one_line_error(result, 2, fragment, "name a keyring file")
     if kind == "fifo":
         assert stat.S_ISFIFO(keyring.stat().st_mode)
+
+
+def is_running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+STAND_IN_MMDEBSTRAP = """#!/bin/sh
+# What mmdebstrap does while apt reads the keyring: it runs children (apt-get, gpgv).
+sleep 300 &
+echo $! > "$PIDS.tmp" && mv "$PIDS.tmp" "$PIDS"
+wait
+"""
+
+
+def test_sigterm_during_bootstrap_stops_what_mmdebstrap_started(fake_engine, cli_env, tmp_path):
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "mmdebstrap").write_text(STAND_IN_MMDEBSTRAP)
+    (tools / "mmdebstrap").chmod(0o755)
+    pids = tmp_path / "pids"
+    keyring = tmp_path / "debian.gpg"
+    keyring.write_bytes(b"")
+    env = {
+        **cli_env,
+        **fake_engine({}),
+        "PATH": f"{tools}:{os.environ['PATH']}",
+        "PIDS": str(pids),
+    }
+    argv = ["bootstrap", "--distro", "debian:12", "--keyring", str(keyring)]
+    with subprocess.Popen(
+        [sys.executable, "-m", "jetforge", *argv],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as jetforge:
+        try:
+            deadline = time.monotonic() + 60
+            while not pids.exists() and time.monotonic() < deadline:
+                assert jetforge.poll() is None, jetforge.communicate()[1]
+                time.sleep(0.1)
+            started = int(pids.read_text())
+            jetforge.send_signal(signal.SIGTERM)
+            assert jetforge.wait(timeout=30) == 143
+        finally:
+            if jetforge.poll() is None:
+                jetforge.kill()
+    deadline = time.monotonic() + 15
+    while is_running(started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if is_running(started):
+        os.kill(started, signal.SIGKILL)
+        pytest.fail("what mmdebstrap started outlived jetforge")
