@@ -465,3 +465,49 @@ def test_sigterm_during_bootstrap_stops_what_mmdebstrap_started(fake_engine, cli
     if is_running(started):
         os.kill(started, signal.SIGKILL)
         pytest.fail("what mmdebstrap started outlived jetforge")
+
+
+# --- finding 5: package files that are not regular files ----------------------------------
+
+
+def test_a_test_script_that_is_a_fifo_is_a_definition_error_not_a_hang(run, tree):
+    root = tree(
+        {"b/Dockerfile": HEADER.format("b").replace("#---\n#", "#---\n# test: check.sh\n#", 1)}
+    )
+    os.mkfifo(root / "b" / "check.sh")
+    result = run(root, "list", "--strict")
+    one_line_error(result, 2, "1 package definition(s) have errors")
+    assert "b: test 'check.sh' is a FIFO, not a regular file" in result.stderr
+    result = run(root, "build", "--simulate", "b")
+    one_line_error(result, 2, "b")
+    assert stat.S_ISFIFO((root / "b" / "check.sh").stat().st_mode)
+
+
+@pytest.mark.parametrize("package_format", ["jetforge", "jc"])
+def test_a_dockerfile_that_is_a_fifo_is_a_broken_package_not_none(
+    run, tree, package_format, tmp_path
+):
+    root = tree({"a/Dockerfile": HEADER.format("a")})
+    os.mkfifo(root / "a" / "notes")  # no package file's name: nothing to say
+    (root / "b").mkdir()
+    os.mkfifo(root / "b" / "Dockerfile")
+    result = run(root, "list", "--strict", "--package-format", package_format)
+    one_line_error(result, 2, "1 package definition(s) have errors")
+    assert f"{root / 'b' / 'Dockerfile'}: is a FIFO, not a regular file" in result.stderr
+
+
+def test_a_jc_test_script_that_is_a_fifo_is_a_definition_error(run, tree):
+    root = tree({"e/Dockerfile": "#---\n# name: e\n#---\nARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"})
+    os.mkfifo(root / "e" / "test.sh")
+    result = run(root, "list", "--strict", "--package-format", "jc")
+    one_line_error(result, 2, "1 package definition(s) have errors")
+    assert f"{root / 'e' / 'test.sh'}: is a FIFO, not a regular file" in result.stderr
+
+
+def test_a_named_dockerfile_that_is_a_device_is_named_as_such(run, tree, tmp_path):
+    root = tree({"f/package.yaml": "name: f\ndockerfile: f.Dockerfile\n"})
+    device(root / "f" / "f.Dockerfile", ZERO)
+    result = run(root, "list", "--strict")
+    one_line_error(result, 2, "1 package definition(s) have errors")
+    assert "dockerfile 'f.Dockerfile' in" in result.stderr
+    assert "is a character device, not a regular file" in result.stderr
