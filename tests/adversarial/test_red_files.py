@@ -9,6 +9,7 @@ machine); the machine's own ``/dev`` entries are never written."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -133,8 +134,6 @@ def process(cli_env):  # type: ignore[no-untyped-def]
 
 def base_image(tmp_path: Path) -> Path:
     """``image inspect`` output of a base image, for the stand-in engine."""
-    import json
-
     path = tmp_path / "inspect.json"
     image = {"Id": "sha256:" + "ab" * 32, "Config": {"Labels": {}}, "RepoTags": ["debian:12"]}
     path.write_text(json.dumps([image]))
@@ -511,3 +510,35 @@ def test_a_named_dockerfile_that_is_a_device_is_named_as_such(run, tree, tmp_pat
     one_line_error(result, 2, "1 package definition(s) have errors")
     assert "dockerfile 'f.Dockerfile' in" in result.stderr
     assert "is a character device, not a regular file" in result.stderr
+
+
+# --- finding 6: SBOM records read back ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"not json\n", "is not JSON (Expecting value at line 1)"),
+        (b"[1, 2]\n", "is JSON list, not an object"),
+        (b"[" * 100_000, "is not JSON it can read (nested too deeply)"),
+        (b'{"spdxVersion": "SPDX-2.2"}\n', "has spdxVersion \"SPDX-2.2\", not 'SPDX-2.3'"),
+        (b"", "is larger than 256 MiB"),
+    ],
+    ids=["text", "array", "nested", "version", "huge"],
+)
+def test_an_sbom_record_that_is_not_an_spdx_document_is_one_line(
+    jetforge, fake_engine, cli_env, tmp_path, content, fragment
+):
+    image_id = "sha256:" + "d" * 64
+    image = tmp_path / "image.json"
+    image.write_text(json.dumps([{"Id": image_id, "RepoTags": ["demo:1"], "Config": {}}]))
+    kept = Path(cli_env["XDG_STATE_HOME"]) / "jetforge" / "sbom" / f"sha256_{'d' * 64}.spdx.json"
+    kept.parent.mkdir(parents=True, mode=0o700)
+    kept.write_bytes(content)
+    kept.chmod(0o600)
+    if not content:
+        os.truncate(kept, 256 * 1024 * 1024 + 1)  # sparse: nothing to read, were it read
+    env = {**fake_engine({}), "JETFORGE_FAKE_IMAGE": str(image)}
+    result = jetforge("sbom", "demo:1", env=env)
+    one_line_error(result, 2, f"sbom: {kept} {fragment}", "jetforge build")
+    assert result.stdout == ""
