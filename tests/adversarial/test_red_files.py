@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from jetforge.host.trust import trust_context
 from tests.adversarial.conftest import one_line_error
 from tests.conftest import FIXTURES
 
@@ -542,3 +543,58 @@ def test_an_sbom_record_that_is_not_an_spdx_document_is_one_line(
     result = jetforge("sbom", "demo:1", env=env)
     one_line_error(result, 2, f"sbom: {kept} {fragment}", "jetforge build")
     assert result.stdout == ""
+
+
+# --- finding 7: the CA bundle ---------------------------------------------------------------
+
+TEST_CA = FIXTURES / "certs" / "test-ca.crt"
+NO_HOST_BUNDLE = {"SSL_CERT_FILE": "", "REQUESTS_CA_BUNDLE": "", "PIP_CERT": ""}
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_ca_bundle_that_is_not_a_regular_file_is_one_line(process, tree, tmp_path, kind):
+    root = tree({"a/Dockerfile": HEADER.format("a")})
+    bundle = Path("/dev/null") if kind == "device" else tmp_path / "bundle.crt"
+    if kind == "fifo":
+        os.mkfifo(bundle)
+    name = "a character device" if kind == "device" else "a FIFO"
+    argv = ("build", "--simulate", "--package-dirs", str(root), "--ca-bundle", str(bundle), "a")
+    result = process(*argv, env=NO_HOST_BUNDLE)
+    one_line_error(result, 2, f"--ca-bundle: {bundle} is {name}; it must be a regular file")
+    assert (stat.S_ISCHR if kind == "device" else stat.S_ISFIFO)(bundle.stat().st_mode)
+
+
+BEGIN, END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+BUNDLE_NAME = "jetforge-ca-bundle.crt"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (f"{BEGIN}\nSGVs bG8s%%IHdv\ncmxkIQ==\n{END}\n", "certificate 2's body is not base64"),
+        (f"{BEGIN}\n{END}\n", "certificate 2 is empty"),
+        ("# the host's bundle, emptied\n", "holds no PEM certificate"),
+        ("x" * (16 * 1024 * 1024 + 1), "is larger than 16 MiB"),
+    ],
+    ids=["not-base64", "empty", "no-block", "huge"],
+)
+def test_a_ca_bundle_that_is_not_pem_certificates_is_one_line(run, tree, tmp_path, text, fragment):
+    root = tree({"a/Dockerfile": HEADER.format("a")})
+    bundle = tmp_path / "bundle.crt"
+    bundle.write_text(text if "no PEM" in fragment else TEST_CA.read_text() + text)
+    result = run(root, "build", "--simulate", "--ca-bundle", str(bundle), "a", env=NO_HOST_BUNDLE)
+    one_line_error(result, 2, f"--ca-bundle: {bundle} ", fragment)
+
+
+def test_the_ca_bundle_is_readable_by_every_user_of_the_image(tmp_path):
+    cache = tmp_path / "cache"
+    context = trust_context(str(TEST_CA), NO_HOST_BUNDLE, cache)
+    assert context is not None
+    bundle = context / "ca-bundle.crt"
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o644  # COPY keeps it: every user reads it
+    assert stat.S_IMODE(context.stat().st_mode) == 0o700  # on the host, only its owner
+    copy = f"COPY ca-bundle.crt /usr/local/share/ca-certificates/{BUNDLE_NAME}"
+    assert copy in (context / "Dockerfile").read_text()
+    bundle.chmod(0o600)  # a context an earlier jetforge left: written again, not used as is
+    assert trust_context(str(TEST_CA), NO_HOST_BUNDLE, cache) == context
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o644
