@@ -98,7 +98,7 @@ def _not_a_file(path: Path) -> str:
 def pem_certificates(text: str) -> list[str]:
     """The PEM certificates of a bundle, each a BEGIN/END CERTIFICATE block whose body is
     base64 and nothing else (:class:`ValueError` when one is not)."""
-    found = []
+    found: list[str] = []
     rest = text
     while _BEGIN in rest:
         start = rest.index(_BEGIN)
