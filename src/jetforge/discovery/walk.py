@@ -127,6 +127,10 @@ def _list(
             continue
         if not _is_file(entry):
             stamp.append((entry.name, None))
+            if wanted(entry.name) and not _is_dir(entry):
+                # A FIFO, a device or a socket by a package file's name: the directory is
+                # a package, a broken one (:func:`special_files`), not silently none.
+                files.append(entry.name)
             continue
         entry_stamp = _file_stamp(entry, walk)
         if entry_stamp is None:  # gone since the listing
@@ -149,6 +153,12 @@ def _file_stamp(entry: os.DirEntry[str], walk: Walk) -> FileStamp | None:
         return None
     walk.seen.append((entry.path, entry_stamp))
     return entry_stamp
+
+
+def special_files(found: PackageDir) -> list[str]:
+    """The package files of ``found`` that the walk saw as neither regular files nor
+    directories (their stamp is None): reading one would block or read garbage."""
+    return sorted({name for name, stamp in found.stamp if stamp is None} & found.files)
 
 
 def restamp(found: PackageDir) -> PackageDir:

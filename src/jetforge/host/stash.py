@@ -108,14 +108,15 @@ def read_private(path: Path, limit: int = LIMIT) -> bytes | None:
     return data if len(data) <= limit else None
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically by a mode 0600 file holding ``data``, in a private
+def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` atomically by a file holding ``data``, mode 0600 unless ``mode``
+    says otherwise (0644 for a file an image must let every user read), in a private
     directory (made when missing); raises :class:`OSError` when it cannot, a directory
     that is not this user's included (:class:`PermissionError`)."""
     from jetforge.host.files import write_atomic  # here, not at the top: start-up time
 
     make_private_dir(path.parent)
-    write_atomic(path, data, mode=0o600)
+    write_atomic(path, data, mode=mode)
 
 
 def make_private_dir(directory: Path) -> None:

@@ -233,6 +233,24 @@ class Workspace:
         )
         return Path(base) / "jetforge"
 
+    @cached_property
+    def records_dir(self) -> Path:
+        """The state directory for a command that keeps records there (a build, ``lock``,
+        an ``autotag`` that builds), checked once before any work as the cache directory
+        is: when nothing can be written there (read-only, not ours, full), one line
+        naming it, instead of a build that fails at its end."""
+        home = self.state_dir
+        problem = writing_problem(home)
+        if problem is None:
+            return home
+        why = problem.strerror or str(problem)
+        remedy = "free some space or set" if is_disk_full(problem) else "set"
+        message = (
+            f"cannot write the state directory {home} ({why}); "
+            f"{remedy} XDG_STATE_HOME to a writable directory"
+        )
+        raise FailureError(message) if is_disk_full(problem) else UsageError(message)
+
     def engine_kind(self, flag: str | None) -> type[CliEngine]:
         """The engine ``--engine`` (``flag``), ``JETFORGE_ENGINE`` or the config file name."""
         from jetforge.engine.table import choose_engine  # commands that only read: no engine

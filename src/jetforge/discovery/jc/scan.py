@@ -25,6 +25,7 @@ from jetforge.discovery.jc.reader import (
     read_records,
 )
 from jetforge.errors import DefinitionError
+from jetforge.host.files import file_kind
 
 if TYPE_CHECKING:
     from jetforge.discovery.scripts import ScriptHost
@@ -133,7 +134,7 @@ def to_spec(
     alias = tuple(_strings(record["alias"]))
     dockerfile = record["dockerfile"]
     if isinstance(dockerfile, str) and not is_file(path / dockerfile):
-        raise DefinitionError(source, f"{name}: dockerfile '{dockerfile}' not found in {path}")
+        raise DefinitionError(source, f"{name}: {dockerfile_problem(path, dockerfile)}")
     base = base_name(name)
     build_args = record["build_args"]
     assert isinstance(build_args, list)
@@ -161,6 +162,16 @@ def to_spec(
     )
     check_contents(spec, trees)
     return spec, [key for key in _strings(record["unknown"]) if key not in JC_KEYS]
+
+
+def dockerfile_problem(directory: Path, name: str) -> str:
+    """Why the Dockerfile ``name`` of a variant in ``directory`` cannot be read: missing,
+    or there but not a regular file (a FIFO, a device, a directory)."""
+    try:
+        mode = (directory / name).stat().st_mode
+    except OSError:
+        return f"dockerfile '{name}' not found in {directory}"
+    return f"dockerfile '{name}' in {directory} is {file_kind(mode)}, not a regular file"
 
 
 def _strings(value: object) -> list[str]:
