@@ -190,7 +190,7 @@ def _registry_lookup(workspace: Workspace) -> Callable[[Stage], str | None] | No
                 remote = client.inspect(reference, arch)
             except RegistryError as error:
                 down.add(str(location))
-                workspace.warn(f"registry {location}: {error}; not looked at again in this build")
+                workspace.warn(f"{error}; not looked at again in this build")
                 continue
             if remote is not None and remote.labels.get(STAGE_KEY) == stage.key:
                 return str(reference)

@@ -1,0 +1,264 @@
+"""A hostile network and hostile config scripts (the red-team run's findings): a registry
+that streams without end, trickles its headers, redirects off HTTP or is not there for a
+farm; scripts that read through SQLite, answer too much or run out of time. Each is one
+line naming what is wrong, never a hang, a traceback or memory exhausted.
+
+The test servers are small HTTP servers on 127.0.0.1 in a thread, stopped at the end; a
+hostile one gives up by itself after a while (:data:`GIVE_UP`), so that without its fix a
+test fails instead of hanging or filling the machine's memory."""
+
+
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from jetforge.core.tags import ImageRef
+from jetforge.errors import RegistryError
+from jetforge.host.credentials import CredentialStore
+from jetforge.host.registry import RegistryClient
+
+GIVE_UP = 15.0  # seconds a trickling server goes on before it finishes its answer
+CAP = 64 << 20  # bytes an endless body sends before it closes (without the fix: no OOM)
+DEADLINE = 2.0  # the client's deadline in these tests
+HEADER = "#---\n# name: {}\n#---\nARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\n"
+
+Behaviour = Callable[[BaseHTTPRequestHandler, threading.Event], None]
+
+
+def endless(prefix: bytes) -> Behaviour:
+    """200, then ``prefix`` and ``a`` without end (until :data:`CAP` or the test ends)."""
+
+    def answer(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(prefix)
+        sent, chunk = 0, b"a" * 65536
+        while sent < CAP and not stop.is_set():
+            handler.wfile.write(chunk)
+            sent += len(chunk)
+
+    return answer
+
+
+def trickled_headers(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+    """A status line, then a header line every 0.2 s (each read of the client's gets
+    something in time), finished only after :data:`GIVE_UP` seconds."""
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+    ends = time.monotonic() + GIVE_UP
+    while time.monotonic() < ends and not stop.is_set():
+        handler.wfile.write(b"X-Slow: 1\r\n")
+        handler.wfile.flush()
+        time.sleep(0.2)
+    handler.wfile.write(b'Content-Length: 11\r\nConnection: close\r\n\r\n{"tags":[]}')
+
+
+def trickled_body(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+    """Headers at once, then the body a byte every 0.2 s."""
+    body = b'{"tags":[]}' + b" " * 200
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    for index in range(len(body)):
+        if stop.is_set():
+            return
+        handler.wfile.write(body[index : index + 1])
+        handler.wfile.flush()
+        time.sleep(0.2)
+
+
+def redirect_to(location: str) -> Behaviour:
+    def answer(handler: BaseHTTPRequestHandler, _stop: threading.Event) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", location)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return answer
+
+
+def challenge(realm: str) -> Behaviour:
+    """401 asking for a token from ``realm`` (``{port}``: this server's); the token
+    service (``/token``) answers without end."""
+
+    def answer(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+        if handler.path.startswith("/token"):
+            endless(b'{"token":"')(handler, stop)
+            return
+        port = handler.server.server_address[1]
+        handler.send_response(401)
+        handler.send_header("WWW-Authenticate", f'Bearer realm="{realm.format(port=port)}"')
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    return answer
+
+
+class _Server:
+    def __init__(self, behaviour: Behaviour) -> None:
+        stop = self.stop = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                with contextlib.suppress(OSError):  # the client went away: what the fix does
+                    behaviour(self, stop)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Behaviour], int]]:
+    """``serve(behaviour)``: the port of a server answering every GET so."""
+    servers: list[_Server] = []
+
+    def start(behaviour: Behaviour) -> int:
+        servers.append(_Server(behaviour))
+        return servers[-1].port
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def client() -> RegistryClient:
+    return RegistryClient(CredentialStore({"HOME": "/nonexistent"}), timeout=DEADLINE)
+
+
+# --- 1: every registry request is bounded in time, size and scheme -----------------------
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "ask", "message"),
+    [
+        (endless(b'{"tags":["'), "tags", "the tag list of ns/nolocal is larger than 8 MiB"),
+        (endless(b'{"schemaVersion":2,"x":"'), "inspect", "the manifest of ns/nolocal is larger"),
+        (trickled_headers, "tags", f"no answer within {DEADLINE:g} s"),
+        (trickled_headers, "inspect", f"no answer within {DEADLINE:g} s"),
+        (trickled_body, "tags", f"no answer within {DEADLINE:g} s"),
+        (redirect_to("file:///etc/passwd"), "tags", "refused a redirect to a non-HTTP URL"),
+        (challenge("file:///etc/passwd"), "tags", "refused a token service with a non-HTTP URL"),
+    ],
+    ids=[
+        "endless-tags",
+        "endless-manifest",
+        "trickled-headers-tags",
+        "trickled-headers-manifest",
+        "trickled-body",
+        "redirect-to-file",
+        "token-service-file",
+    ],
+)
+def test_a_hostile_registry_is_one_error_within_the_deadline(serve, behaviour, ask, message):
+    port = serve(behaviour)
+    repository = ImageRef(f"127.0.0.1:{port}/ns/nolocal")
+    asked = (
+        (lambda: client().list_tags(repository))
+        if ask == "tags"
+        else (lambda: client().inspect(repository.with_tag("latest"), "x86_64"))
+    )
+    started = time.monotonic()
+    with pytest.raises(RegistryError) as raised:
+        asked()
+    assert time.monotonic() - started < DEADLINE + 3
+    assert str(raised.value).startswith(f"registry 127.0.0.1:{port}: {message}"), raised.value
+
+
+def test_an_endless_token_answer_is_refused_past_its_limit(serve):
+    port = serve(challenge("http://127.0.0.1:{port}/token"))
+    with pytest.raises(RegistryError) as raised:
+        client().list_tags(ImageRef(f"127.0.0.1:{port}/ns/nolocal"))
+    assert str(raised.value) == (
+        f"registry 127.0.0.1:{port}: token service: the token is larger than 1 MiB"
+    )
+
+
+def test_doctor_says_a_trickling_registry_does_not_answer(serve, jetforge):
+    port = serve(trickled_headers)
+    started = time.monotonic()
+    env = {"JETFORGE_REGISTRIES": f"127.0.0.1:{port}/ns", "JETFORGE_DOCKER": "/nonexistent/docker"}
+    result = jetforge("doctor", env=env)
+    assert time.monotonic() - started < GIVE_UP - 5
+    [line] = [line for line in result.stdout.splitlines() if line.split()[1:2] == ["registry"]]
+    url = f"http://127.0.0.1:{port}/v2/"
+    assert f"registry 127.0.0.1:{port}/ns at {url}: no answer within 3 s" in line
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(
+    ("behaviour", "problem"),
+    [
+        (endless(b'{"tags":["'), "the tag list of ns/nolocal is larger than 8 MiB"),
+        (trickled_headers, f"no answer within {DEADLINE:g} s"),
+    ],
+    ids=["endless", "trickled"],
+)
+def test_autotag_skips_a_hostile_registry_in_one_warning(
+    jetforge, docker_engine, serve, tree, monkeypatch, behaviour, problem
+):
+    monkeypatch.setattr("jetforge.host.registry.DEADLINE", DEADLINE)
+    port = serve(behaviour)
+    root = tree({"nolocal/Dockerfile": HEADER.format("nolocal")})
+    env = {"JETFORGE_REGISTRIES": f"127.0.0.1:{port}/ns", "JETFORGE_SHIPPED_PACKAGES": ""}
+    started = time.monotonic()
+    result = jetforge("autotag", "nolocal", "--no-build", "--package-dirs", str(root), env=env)
+    assert time.monotonic() - started < GIVE_UP - 5
+    assert result.code == 1, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning:" in line]
+    assert warnings == [f"jetforge: warning: registry 127.0.0.1:{port}: {problem}; skipped"]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.engine
+def test_a_build_goes_on_without_a_trickling_registry(
+    jetforge, docker_engine, image_name, serve, tree, tmp_path
+):
+    port = serve(trickled_headers)
+    salt = uuid.uuid4().hex
+    root = tree({"one/Dockerfile": HEADER.format("one") + f"RUN echo {salt} > /salt\n"})
+    started = time.monotonic()
+    result = jetforge(
+        "build", "--package-dirs", str(root), "--distro", "debian:12", "--base", "debian:12",
+        "--name", f"{image_name}/", "--logs", str(tmp_path / "logs"), "one",
+        env={"JETFORGE_REGISTRIES": f"127.0.0.1:{port}/ns", "JETFORGE_SHIPPED_PACKAGES": ""},
+    )  # fmt: skip
+    assert time.monotonic() - started < GIVE_UP - 2
+    assert result.code == 0, result.stderr
+    assert (
+        f"jetforge: warning: registry 127.0.0.1:{port}: no answer within 5 s; "
+        "not looked at again in this build"
+    ) in result.stderr.splitlines()
+
+
+def test_json_nested_beyond_the_parser_is_invalid_json(serve):
+    body = b"[" * 200_000
+
+    def answer(handler: BaseHTTPRequestHandler, _stop: threading.Event) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    port = serve(answer)
+    with pytest.raises(RegistryError, match="invalid JSON from"):
+        client().list_tags(ImageRef(f"127.0.0.1:{port}/ns/nolocal"))
