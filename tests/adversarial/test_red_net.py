@@ -9,14 +9,17 @@ test fails instead of hanging or filling the machine's memory."""
 
 
 import contextlib
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+import jetforge.host.stash
 from jetforge.core.tags import ImageRef
 from jetforge.errors import RegistryError
 from jetforge.host.credentials import CredentialStore
@@ -262,3 +265,49 @@ def test_json_nested_beyond_the_parser_is_invalid_json(serve):
     port = serve(answer)
     with pytest.raises(RegistryError, match="invalid JSON from"):
         client().list_tags(ImageRef(f"127.0.0.1:{port}/ns/nolocal"))
+
+
+# --- 2: what a script reads through SQLite is an input -----------------------------------
+
+
+@pytest.fixture
+def settled(monkeypatch):  # type: ignore[no-untyped-def]
+    """The index trusts files the moment they are written (the real rule waits a second)."""
+    monkeypatch.setattr(jetforge.host.stash, "SETTLED_NS", 0)
+
+
+def _store(database: Path, version: str) -> None:
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS v (x TEXT)")
+        connection.execute("DELETE FROM v")
+        connection.execute("INSERT INTO v VALUES (?)", (version,))
+    connection.close()
+
+
+@pytest.mark.parametrize("wal", [False, True], ids=["rollback-journal", "write-ahead-log"])
+def test_a_sqlite_database_a_script_reads_is_an_input(tree, run, tmp_path, settled, wal):
+    database = tmp_path / "data" / "v.db"
+    database.parent.mkdir()
+    _store(database, "1.0")
+    if wal:
+        sqlite3.connect(database).execute("PRAGMA journal_mode=WAL").close()
+    script = (
+        "def configure(package, platform):\n"
+        "    import sqlite3\n"
+        f"    db = sqlite3.connect('file:{database}?mode=ro', uri=True)\n"
+        "    (version,) = db.execute('SELECT x FROM v').fetchone()\n"
+        "    return package.replace(name=f'widget:{version}')\n"
+    )
+    root = tree({"widget/Dockerfile": HEADER.format("widget"), "widget/config.py": script})
+    assert run(root, "list").stdout.split() == ["widget:1.0"]
+    if wal:  # the change stays in the log: the database file itself is not written
+        keeper = sqlite3.connect(database)
+        keeper.execute("PRAGMA wal_autocheckpoint=0")
+        keeper.execute("UPDATE v SET x = '2.0'")
+        keeper.commit()
+    else:
+        _store(database, "2.0")
+    result = run(root, "list")
+    assert result.stdout.split() == ["widget:2.0"], result.stderr
+    if wal:
+        keeper.close()
