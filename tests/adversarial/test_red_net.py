@@ -24,6 +24,7 @@ from jetforge.core.tags import ImageRef
 from jetforge.errors import RegistryError
 from jetforge.host.credentials import CredentialStore
 from jetforge.host.registry import RegistryClient
+from tests.adversarial.conftest import one_line_error
 
 GIVE_UP = 15.0  # seconds a trickling server goes on before it finishes its answer
 CAP = 64 << 20  # bytes an endless body sends before it closes (without the fix: no OOM)
@@ -311,3 +312,32 @@ def test_a_sqlite_database_a_script_reads_is_an_input(tree, run, tmp_path, settl
     assert result.stdout.split() == ["widget:2.0"], result.stderr
     if wal:
         keeper.close()
+
+
+# --- 4: a script that ran out of time is a definition error, like one that raised --------
+
+
+def test_a_timed_out_script_is_a_definition_error_like_one_that_raised(tree, run):
+    root = tree(
+        {
+            "loops/Dockerfile": HEADER.format("loops"),
+            "loops/config.py": "def configure(package, platform):\n    while True:\n        pass\n",
+            "raises/Dockerfile": HEADER.format("raises"),
+            "raises/config.py": "def configure(package, platform):\n    raise ValueError('x')\n",
+            "good/Dockerfile": HEADER.format("good"),
+        }
+    )
+    timeout = {"JETFORGE_CONFIG_TIMEOUT": "1"}
+    listed = run(root, "list", env=timeout)
+    assert listed.code == 0
+    assert listed.stdout.split() == ["good"]
+    assert listed.stderr.splitlines() == [
+        f"jetforge: warning: {root / 'loops' / 'config.py'}: config script did not finish "
+        "within 1 s (set JETFORGE_CONFIG_TIMEOUT); package left out (a definition error)",
+        f"jetforge: warning: {root / 'raises' / 'config.py'}:2: config script raised "
+        "ValueError: x; package left out (a definition error)",
+    ]
+    one_line_error(run(root, "list", "--strict", env=timeout), 2, "2 package definition(s)")
+    for name in ("loops", "raises"):
+        built = run(root, "build", "--simulate", name, env=timeout)
+        one_line_error(built, 2, f"package '{name}' cannot be read: {root / name / 'config.py'}")
