@@ -314,6 +314,52 @@ def test_a_sqlite_database_a_script_reads_is_an_input(tree, run, tmp_path, settl
         keeper.close()
 
 
+# --- 3: a large answer comes back at once, a too large one is one error ------------------
+
+
+def _notes(megabytes: int) -> str:
+    return (
+        "def configure(package, platform):\n"
+        f"    return package.replace(notes='x' * {megabytes} * 1000 * 1000)\n"
+    )
+
+
+def test_a_large_answer_is_taken_quickly_and_a_too_large_one_is_one_error(tree, run):
+    root = tree(
+        {
+            "big/Dockerfile": HEADER.format("big"),
+            "big/config.py": _notes(11),  # about 15 MiB as an answer
+            "huge/Dockerfile": HEADER.format("huge"),
+            "huge/config.py": _notes(50),
+        }
+    )
+    started = time.monotonic()
+    result = run(root, "list", "--strict", env={"JETFORGE_CONFIG_TIMEOUT": "2"})
+    assert time.monotonic() - started < 15
+    assert result.stdout.split() == ["big"]
+    one_line_error(result, 2, "1 package definition(s) have errors")
+    assert (
+        f"jetforge: warning: {root / 'huge' / 'config.py'}: config script's answer "
+        "(its variants) is larger than 16 MiB; package left out (a definition error)"
+    ) in result.stderr.splitlines()
+
+
+def test_a_long_answer_line_is_taken_in_time_linear_in_its_length():
+    import sys
+
+    from jetforge.host.process import LineWorker
+
+    size = 100_000_000  # copied over and over, as it was, this took minutes
+    program = f"import sys; sys.stdin.readline(); sys.stdout.write('x' * {size} + '\\n')"
+    worker = LineWorker([sys.executable, "-c", program])
+    try:
+        started = time.monotonic()
+        assert len(worker.ask("go", timeout=20)) == size
+        assert time.monotonic() - started < 10
+    finally:
+        worker.close()
+
+
 # --- 4: a script that ran out of time is a definition error, like one that raised --------
 
 

@@ -111,7 +111,9 @@ class Recorder:
         if self.sink is None:
             return
         try:
-            os.write(self.sink, json.dumps(item).encode() + b"\n")
+            line = memoryview(json.dumps(item).encode() + b"\n")
+            while line:  # a long answer may go in several writes
+                line = line[os.write(self.sink, line) :]
         except (OSError, ValueError, TypeError):
             self.sink = None
 
@@ -163,6 +165,7 @@ class Seen:
         self.whole_env = False
         self.files: dict[str, FileStamp | None] = {}
         self.timed_out = False
+        self.too_large = False  # its report or answer was over the limit
 
     def take(self, line: bytes) -> tuple[dict[str, Any], bool] | None:
         """Note one reported line; for the answer, the answer and whether its runner ends
