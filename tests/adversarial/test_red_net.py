@@ -7,8 +7,10 @@ The test servers are small HTTP servers on 127.0.0.1 in a thread, stopped at the
 hostile one gives up by itself after a while (:data:`GIVE_UP`), so that without its fix a
 test fails instead of hanging or filling the machine's memory."""
 
+from __future__ import annotations
 
 import contextlib
+import socket
 import sqlite3
 import threading
 import time
@@ -24,6 +26,10 @@ from jetforge.core.tags import ImageRef
 from jetforge.errors import RegistryError
 from jetforge.host.credentials import CredentialStore
 from jetforge.host.registry import RegistryClient
+from jetforge.ops.executor import BuildOptions
+from jetforge.ops.farm.graph import Site
+from jetforge.ops.farm.schedule import Farm
+from jetforge.reporter import NullReporter
 from tests.adversarial.conftest import one_line_error
 
 GIVE_UP = 15.0  # seconds a trickling server goes on before it finishes its answer
@@ -387,3 +393,79 @@ def test_a_timed_out_script_is_a_definition_error_like_one_that_raised(tree, run
     for name in ("loops", "raises"):
         built = run(root, "build", "--simulate", name, env=timeout)
         one_line_error(built, 2, f"package '{name}' cannot be read: {root / name / 'config.py'}")
+
+
+# --- 5: a farm needs its registry, and its own failures say where to look ----------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_farm_whose_registry_does_not_answer_is_refused_before_any_stage(
+    tree, run, tmp_path, serve
+):
+    config = tmp_path / "config" / "jetforge"
+    config.mkdir(parents=True)
+    root = tree({"one/Dockerfile": HEADER.format("one")})
+    for port, problem in [
+        (_closed_port(), "cannot connect (Connection refused)"),
+        (serve(trickled_headers), "no answer within 10 s"),
+    ]:
+        registry = f"127.0.0.1:{port}/farm"
+        (config / "jetforge.toml").write_text(
+            f'registries = ["{registry}"]\n[[workers]]\nname = "pw"\nengine = "podman"\n'
+        )
+        started = time.monotonic()
+        result = run(root, "build", "--workers", "pw,local", "one")  # no engine: not asked
+        assert time.monotonic() - started < GIVE_UP - 2
+        one_line_error(
+            result,
+            2,
+            f"--workers: the farm's registry {registry} (http://127.0.0.1:{port}/v2/): {problem}",
+            "start it, or set a reachable one first in 'registries' (jetforge.toml)",
+        )
+
+
+def test_a_farm_failure_in_a_conclusion_names_the_log_and_how_to_resume(tmp_path):
+    from jetforge.core.plan import PlanOptions, plan_build
+    from jetforge.core.resolve import resolve
+    from jetforge.discovery.discover import discover
+    from jetforge.engine.fake import FakeEngine
+    from jetforge.host.context import read_context
+    from jetforge.host.platform import detect_platform
+    from jetforge.host.workers import Worker
+    from support.chains import write_chains
+
+    tree = tmp_path / "tree"
+    (last,) = write_chains(tree, 1, 2)
+    platform = detect_platform({}, target="x86_64-cu128")
+    plan = plan_build(
+        resolve(discover([tree], platform), [last], {}), platform, PlanOptions(), read_context
+    )
+    engines = {"local": FakeEngine(), "w2": FakeEngine()}
+    registry: dict[str, dict[str, str]] = {}
+    sites = []
+    for name, engine in engines.items():
+        engine.registry = registry
+        engine.fail_pushes = {"registry.test/*"}  # the registry went away during the build
+        sites.append(Site(Worker(name, "fake"), engine, has_base=name == "w2"))
+    logs = tmp_path / "logs"
+    resume = "jetforge build --workers w2,local " + last
+    options = BuildOptions(
+        logs_dir=logs,
+        data_dir=tmp_path / "data",
+        results_dir=tmp_path / "results",
+        state_dir=tmp_path / "state",
+        resume=resume,
+    )
+    farm = Farm([plan], sites, [options], lambda s: f"registry.test/ns/{s.image}", NullReporter())
+    (ended,) = list(farm.run())
+    failure = ended.failure
+    assert failure is not None
+    assert (failure.stage, failure.step) == (plan.stages[-1].package, "conclusion")
+    assert failure.resume == resume
+    assert failure.log_path == logs / f"{plan.stages[-1].slug}.build.log"
+    assert "conclusion failed: push of registry.test/ns/" in failure.log_path.read_text()

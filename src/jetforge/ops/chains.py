@@ -60,6 +60,10 @@ def build_chains(
     from jetforge.ops.lockstep import pinned_base
 
     checked = check_request(request, workspace)
+    if checked.farm:
+        from jetforge.ops.farm.connect import reach_registry
+
+        reach_registry(workspace)  # before the engine is asked anything
     locked, planning = checked.locked, checked.planning
     engine = workspace.engine(request.engine)
     workspace.note(builder_line(engine))
