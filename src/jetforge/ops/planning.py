@@ -20,7 +20,7 @@ from jetforge.cache.builds import built_dockerfile
 from jetforge.core.lockfile import plan_mismatch
 from jetforge.core.plan import Plan, PlanOptions, Stage, as_built, parent_placeholder, plan_build
 from jetforge.core.resolve import Resolution, expand_requests, resolve
-from jetforge.engine.command import Command, build_command, parent_flags
+from jetforge.engine.command import Command, build_command
 from jetforge.errors import JetforgeError, UsageError
 from jetforge.host.context import read_context
 from jetforge.host.digests import Digests
@@ -78,9 +78,7 @@ class Simulation:
     def command(self, plan: Plan, stage: Stage) -> Command:
         """The engine command a build runs for ``stage`` of ``plan``, its build's own
         values (the logs directory, the parent's image id) shown as placeholders."""
-        parent = parent_placeholder(plan, stage, self.base_id)
-        extra = (*parent_flags(parent), *self.extra)
-        return build_command(as_built(stage), plan.build_mode, self.program, extra)
+        return build_command(as_built(stage), plan.build_mode, self.program, self.extra)
 
 
 def simulated_plans(request: BuildRequest, workspace: Workspace) -> Simulation:
@@ -96,7 +94,7 @@ def simulated_plans(request: BuildRequest, workspace: Workspace) -> Simulation:
         engine = kind.connect(workspace.env, memo=workspace.cache_dir / "engines.json")
     except JetforgeError:
         plans = checked.plans(workspace, replace(planning, build_mode=kind.default_build_mode))
-        return Simulation(plans, kind.name, dockerfiles=_dockerfiles(plans, ()))
+        return Simulation(plans, kind.name, dockerfiles=_dockerfiles(plans, (), None))
     base = base_reference(request, workspace)
     if checked.locked is not None:
         from jetforge.ops.lockstep import pinned_base
@@ -111,17 +109,20 @@ def simulated_plans(request: BuildRequest, workspace: Workspace) -> Simulation:
         workspace, replace(planning, build_mode=engine.build_mode, base_id=base_id)
     )
     cache = build_cache(workspace, engine)
-    dockerfiles = _dockerfiles(plans, cache.run_mounts)
+    dockerfiles = _dockerfiles(plans, cache.run_mounts, base_id)
     return Simulation(plans, engine.program, cache.build_extra, base_id, dockerfiles)
 
 
-def _dockerfiles(plans: list[Plan], run_mounts: tuple[str, ...]) -> tuple[dict[int, str], ...]:
+def _dockerfiles(
+    plans: list[Plan], run_mounts: tuple[str, ...], base_id: str | None
+) -> tuple[dict[int, str], ...]:
     """For each plan, the Dockerfiles its build writes (by stage index) where they differ
-    from the package's own by more than the stage key reset every build adds: the plan's
-    edits, a lock's pins, the package cache's mounts."""
+    from the package's own by more than what every build adds (the stage key reset after
+    each FROM, the stage's identity at the end): the plan's edits, a lock's pins, the
+    package cache's mounts."""
     return tuple(
         {
-            s.index: built_dockerfile(s, run_mounts)
+            s.index: built_dockerfile(s, parent_placeholder(plan, s, base_id), run_mounts)
             for s in plan.stages
             if s.edits or s.pins or run_mounts
         }
