@@ -273,18 +273,24 @@ class LineWorker:
         assert process.stdout is not None
         deadline = time.monotonic() + timeout
         descriptor = process.stdout.fileno()
-        while b"\n" not in self._buffer:
+        # The pieces of a long answer are joined once it is whole: appending each to the
+        # last would copy it over and over (a 20 MB answer took seconds).
+        pieces = [self._buffer]
+        end = self._buffer.find(b"\n")
+        while end < 0:
             left = deadline - time.monotonic()
             ready, _, _ = select.select([descriptor], [], [], max(left, 0))
             if not ready:
                 self.close()
                 raise WorkerGoneError(f"no answer within {timeout:g} s")
-            chunk = os.read(descriptor, 65536)
+            chunk = os.read(descriptor, 1024 * 1024)
             if not chunk:
                 self.close()
                 raise WorkerGoneError("the worker process exited")
-            self._buffer += chunk
-        answer, _, self._buffer = self._buffer.partition(b"\n")
+            pieces.append(chunk)
+            end = chunk.find(b"\n")
+        whole = b"".join(pieces)
+        answer, _, self._buffer = whole.partition(b"\n")
         return answer.decode()
 
     def has_answer(self) -> bool:

@@ -60,6 +60,10 @@ def build_chains(
     from jetforge.ops.lockstep import pinned_base
 
     checked = check_request(request, workspace)
+    if checked.farm:
+        from jetforge.ops.farm.connect import reach_registry
+
+        reach_registry(workspace)  # before the engine is asked anything
     locked, planning = checked.locked, checked.planning
     records = workspace.records_dir  # checked before the engine is asked
     engine = workspace.engine(request.engine)
@@ -191,7 +195,7 @@ def _registry_lookup(workspace: Workspace) -> Callable[[Stage], str | None] | No
                 remote = client.inspect(reference, arch)
             except RegistryError as error:
                 down.add(str(location))
-                workspace.warn(f"registry {location}: {error}; not looked at again in this build")
+                workspace.warn(f"{error}; not looked at again in this build")
                 continue
             if remote is not None and remote.labels.get(STAGE_KEY) == stage.key:
                 return str(reference)

@@ -277,12 +277,16 @@ class Workspace:
 
     def report_problems(self, *, each: bool) -> None:
         """Report broken package definitions (and, with ``each``, the warnings reading
-        packages left): each on a line, or one summary line."""
+        packages left): each on a line, or one summary line. Each broken definition says
+        that its package is left out, whatever broke it (a script that raised, ran out of
+        time or ended its process alike): a command that names it fails with that line."""
         listing = self.listing
         problems = listing.problems
         if each:
-            for problem in (*problems, *listing.warnings):
-                self.warn(problem)
+            for problem in problems:
+                self.warn(f"{problem}; package left out (a definition error)")
+            for warning in listing.warnings:
+                self.warn(warning)
         elif problems:
             self.warn(
                 f"{len(problems)} package definition(s) have errors; "
