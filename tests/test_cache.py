@@ -485,15 +485,17 @@ def test_an_unwritable_bundle_is_one_error_line_and_leaves_nothing(jetforge, tmp
     full.mkdir()
     (full / "bundle.tar").mkdir()  # the file's name is taken by a directory
     result = jetforge("cache", "export", str(full / "bundle.tar"), "--dir", str(source))
-    assert result.code == 1
+    assert result.code == 2  # refused before the store is read
     assert result.stderr.splitlines()[0] == (
-        f"jetforge: error: cannot write the bundle {full / 'bundle.tar'}: Is a directory"
+        f"jetforge: error: cannot write the bundle {full / 'bundle.tar'}: is a directory "
+        "(name a file)"
     )
     assert "Traceback" not in result.stderr
     assert sorted(path.name for path in full.iterdir()) == ["bundle.tar"]
     missing = jetforge("cache", "export", str(tmp_path / "no" / "b.tar"), "--dir", str(source))
-    assert missing.code == 1
+    assert missing.code == 2
     assert "cannot write the bundle" in missing.stderr
+    assert "its directory is missing" in missing.stderr
     assert not (tmp_path / "no").exists()
 
 

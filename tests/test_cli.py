@@ -232,7 +232,8 @@ def test_broken_config_py_is_reported_and_the_rest_still_listed(cli):
     assert own(result.stdout) == ["survivor", "zlib:1", "zlib:2", "zmid", "ztop"]
     script = TREES / "config_raises" / "raiser" / "config.py"
     assert lines(result.stderr) == [
-        f"jetforge: warning: {script}:6: config script raised KeyError: '99.9'"
+        f"jetforge: warning: {script}:6: config script raised KeyError: '99.9'; "
+        "package left out (a definition error)"
     ]
 
 

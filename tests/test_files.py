@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,10 @@ import pytest
 
 from jetforge.host.files import (
     UnreadableFileError,
+    UnwritableFileError,
+    atomic_output,
     held,
+    named_output,
     read_regular,
     read_regular_text,
     write_atomic,
@@ -110,3 +114,47 @@ def test_held_makes_a_second_holder_wait_and_says_who_holds_it(tmp_path: Path) -
 def held_then(lock: Path, action: Callable[[], None], on_wait: Callable[[str], None]) -> None:
     with held(lock, on_wait, poll=0.05):
         action()
+
+
+def write_then_fail(path: Path) -> None:
+    with atomic_output(path) as out:
+        out.write(b"half")
+        raise RuntimeError
+
+
+def test_atomic_output_replaces_only_when_the_block_ends_well(tmp_path: Path) -> None:
+    path = tmp_path / "bundle.tar"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        write_then_fail(path)
+    assert path.read_text() == "old"
+    with atomic_output(path, 0o640) as out:
+        out.write(b"new")
+    assert path.read_text() == "new"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle.tar"]
+
+
+def test_named_output_refuses_a_fifo_before_the_block_and_without_through(tmp_path: Path) -> None:
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    ran: list[str] = []
+    with pytest.raises(UnwritableFileError, match="is a FIFO that nobody reads"):  # noqa: SIM117
+        with named_output(fifo, "bundle"):
+            ran.append("block")
+    with pytest.raises(UnwritableFileError, match=r"is a FIFO \(name a regular file"):  # noqa: SIM117
+        with named_output(fifo, "bake output", through=False):
+            ran.append("block")
+    assert ran == []
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_named_output_through_a_symlink_writes_its_target(tmp_path: Path) -> None:
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    with named_output(link, "lockfile") as out:
+        out.write(b"new")
+    assert link.is_symlink()
+    assert target.read_text() == "new"

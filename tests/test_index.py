@@ -66,6 +66,20 @@ def parses(monkeypatch):  # type: ignore[no-untyped-def]
     return seen
 
 
+def add_script(directory: Path, preamble: str, counter: Path, name: str) -> None:
+    """A package directory whose config script runs ``preamble`` when loaded, notes each
+    run in ``counter`` and names its one variant ``name`` (a Python expression)."""
+    directory.mkdir()
+    (directory / "Dockerfile").write_text(HEADER.format(name=directory.name, depends="base"))
+    (directory / "config.py").write_text(
+        f"{preamble}\n"
+        "def configure(package, platform):\n"
+        f"    with open({str(counter)!r}, 'a') as out:\n"
+        "        out.write('ran\\n')\n"
+        f"    return package.replace(name={name})\n"
+    )
+
+
 def runs(counter: Path) -> int:
     return len(counter.read_text().splitlines()) if counter.exists() else 0
 
@@ -165,14 +179,108 @@ def test_another_platform_runs_the_scripts_again(jetforge, tree, settled):
     assert runs(counter) == 3  # one index per tree: back on this platform, scripts run
 
 
-def test_a_python_file_of_the_tree_runs_the_scripts_again(jetforge, tree, settled):
+def test_a_python_file_of_the_tree_runs_only_the_scripts_that_import_it_again(
+    jetforge, tree, tmp_path, settled
+):
     root, counter = tree
     helper = root / "helpers.py"
     helper.write_text("VERSION = '1'\n")
-    listed(jetforge, root)
+    importer_runs = tmp_path / "importer-runs"
+    add_script(
+        root / "importer",
+        "from packages.helpers import VERSION\n",
+        importer_runs,
+        "f'importer:{VERSION}'",
+    )
+    assert listed(jetforge, root)[-2:] == ["importer:1", "widget:1.0"]
     helper.write_text("VERSION = '22'\n")
+    assert listed(jetforge, root)[-2:] == ["importer:22", "widget:1.0"]
+    assert (runs(importer_runs), runs(counter)) == (2, 1)  # widget does not import it
+
+
+def test_a_helper_a_script_looked_for_runs_it_again_when_it_appears(
+    jetforge, tree, tmp_path, settled
+):
+    root, counter = tree
+    looker_runs = tmp_path / "looker-runs"
+    add_script(
+        root / "looker",
+        "try:\n    from packages.extra.helper import VERSION\n"
+        "except ImportError:\n    VERSION = 'none'\n",
+        looker_runs,
+        "f'looker:{VERSION}'",
+    )
+    assert "looker:none" in listed(jetforge, root)
+    (root / "extra").mkdir()
+    (root / "extra" / "helper.py").write_text("VERSION = '3'\n")
+    assert "looker:3" in listed(jetforge, root)
+    assert (runs(looker_runs), runs(counter)) == (2, 1)
+
+
+def test_a_script_runs_again_only_when_its_own_inputs_change(jetforge, tree, tmp_path, settled):
+    """Per-script invalidation: a variable, a directory or a file read by one script
+    reruns that script alone."""
+    root, counter = tree
+    other_runs = tmp_path / "other-runs"
+    data = tmp_path / "versions.txt"
+    data.write_text("5\n")
+    add_script(
+        root / "other",
+        f"import os\nVERSION = open({str(data)!r}).read().strip()\n"
+        "VERSION += os.environ.get('OTHER_SUFFIX', '')\n",
+        other_runs,
+        "f'other:{VERSION}'",
+    )
+    assert "other:5" in listed(jetforge, root)
+    data.write_text("6\n")  # read by other only
+    assert "other:6" in listed(jetforge, root)
+    assert "other:6b" in listed(jetforge, root, env={"OTHER_SUFFIX": "b"})
+    (root / "other" / "notes.txt").write_text("other's own directory\n")
+    assert "other:6b" in listed(jetforge, root, env={"OTHER_SUFFIX": "b"})
+    assert (runs(other_runs), runs(counter)) == (4, 1)
+    both = {"OTHER_SUFFIX": "b", "WIDGET_VERSION": "2"}
+    assert listed(jetforge, root, env=both)[-1] == "widget:2"
+    assert (runs(other_runs), runs(counter)) == (4, 2)
+
+
+def test_a_script_that_writes_its_directory_elsewhere_reruns_alone(
+    jetforge, tree, tmp_path, settled
+):
+    """jc's own runs rewrite a file in a package directory (ollama's nv_tegra_release):
+    that directory's script runs again, no other."""
+    root, counter = tree
+    writer = tmp_path / "writer-runs"
+    add_script(root / "writer", "", writer, "'writer'")
     listed(jetforge, root)
-    assert runs(counter) == 2
+    (root / "writer" / "nv_tegra_release").write_text("# R36 (release)\n")  # another program
+    listed(jetforge, root)
+    (root / "writer" / "nv_tegra_release").write_text("# R36 (release), again\n")
+    listed(jetforge, root)
+    assert (runs(writer), runs(counter)) == (3, 1)
+
+
+def test_jc_scripts_that_share_a_helper_each_run_again_when_it_changes(jetforge, tmp_path, settled):
+    """Each script imports the helper itself (a runner whose script imported a module is
+    not used for the next script), so each is seen to read it."""
+    root = tmp_path / "packages"
+    (root / "common").mkdir(parents=True)
+    (root / "common" / "version.py").write_text("V = '1'\n")
+    counters = {}
+    for name, imports in (("first", True), ("second", True), ("third", False)):
+        counters[name] = tmp_path / f"{name}-runs"
+        (root / name).mkdir()
+        (root / name / "Dockerfile").write_text(f"#---\n# name: {name}\n#---\nFROM x\n")
+        version = "V" if imports else "'0'"
+        (root / name / "config.py").write_text(
+            ("from packages.common.version import V\n" if imports else "")
+            + f"with open({str(counters[name])!r}, 'a') as out:\n"
+            "    out.write('ran\\n')\n"
+            f"package['name'] = '{name}:' + {version}\n"
+        )
+    assert listed(jetforge, root, "--package-format", "jc") == ["first:1", "second:1", "third:0"]
+    (root / "common" / "version.py").write_text("V = '22'\n")
+    assert listed(jetforge, root, "--package-format", "jc") == ["first:22", "second:22", "third:0"]
+    assert [runs(counters[name]) for name in ("first", "second", "third")] == [2, 2, 1]
 
 
 def test_no_index_reads_everything_and_keeps_nothing(jetforge, tree, cli_env, settled):
@@ -191,6 +299,23 @@ def test_a_damaged_index_counts_as_empty(jetforge, tree, cli_env, settled):
     index.write_bytes(b"\x80\x05not an index")
     assert listed(jetforge, root) == ["app", "base", "widget:1.0"]
     assert runs(counter) == 2
+
+
+def test_a_damaged_variant_of_the_answer_is_read_from_the_tree(jetforge, tree, cli_env, settled):
+    """The answer's variants are decoded when a lookup asks for them: one that does not
+    decode gives way to the tree, read again."""
+    root, _ = tree
+    listed(jetforge, root)
+    (index,) = (Path(cli_env["XDG_CACHE_HOME"]) / "jetforge" / "index").iterdir()
+    lines = index.read_bytes().split(b"\n")
+    lines[-1] = b'{"damaged": '  # the last variant's part
+    index.write_bytes(b"\n".join(lines))
+    env = {"JETFORGE_SHIPPED_PACKAGES": ""}
+    graph = jetforge("graph", "--package-dirs", str(root), "app", env=env)
+    assert (graph.code, graph.stdout.split()) == (0, ["base", "app", "<-", "base"]), graph.stderr
+    shown = jetforge("show", "--json", "--package-dirs", str(root), "*", env=env)
+    assert shown.code == 0, shown.stderr
+    assert [item["name"] for item in json.loads(shown.stdout)] == ["app", "base", "widget:1.0"]
 
 
 def test_files_changed_just_before_a_run_are_read_again(jetforge, tree, parses, monkeypatch):

@@ -434,7 +434,8 @@ def test_bad_jc_predicate_names_what_is_valid():
 
 
 def test_two_workers_read_the_same_as_one():
-    from jetforge.discovery.jc.scan import JcReader, jc_setup, needs_worker
+    from jetforge.discovery.jc.checkout import jc_setup
+    from jetforge.discovery.jc.scan import JcReader, needs_worker
     from jetforge.discovery.scripts import ScriptHost
     from jetforge.discovery.walk import iter_package_dirs
     from jetforge.errors import DefinitionError

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from jetforge.core.dockerfile import RESET_STAGE_KEY, edit_dockerfile
+from jetforge.core.dockerfile import RESET_STAGE_KEY, edit_dockerfile, identity_label
 from jetforge.core.inventory import Deb, Distribution, Inventory, parse_inventory
 from jetforge.core.lockdata import LockedStage, parse_lock_data
 from jetforge.core.lockfile import lock_differences, moved
@@ -215,7 +215,10 @@ def test_a_locked_build_without_the_images_builds_pinned_dockerfiles(
     accel = plan.stages[2]
     assert accel.package == "accel"
     written = (tmp_path / "logs" / f"{accel.slug}.Dockerfile").read_text()
-    assert written == edit_dockerfile(accel.dockerfile.read_text(), (), accel.pins)
+    parent = summary.stages[1].image_id  # frame's image, which accel was built on
+    assert written == edit_dockerfile(accel.dockerfile.read_text(), (), accel.pins) + (
+        identity_label(accel.key, parent)
+    )
     assert "\n    curl 8.5.0 \\\n" in written
     assert "\n    NumPy ==2.2.1 - /opt/venv \\\n" in written
 

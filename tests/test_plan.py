@@ -23,13 +23,12 @@ from jetforge.core.plan import (
     argv_for_test,
     as_built,
     merge_build_args,
-    parent_placeholder,
     plan_build,
     plan_json,
 )
 from jetforge.core.resolve import resolve
 from jetforge.discovery.discover import discover
-from jetforge.engine.command import build_command, parent_flags
+from jetforge.engine.command import build_command
 from jetforge.host.context import META_DOCKERFILE, read_context
 from jetforge.host.platform import detect_platform
 
@@ -56,12 +55,7 @@ def make_plan(
 def document(plan: Plan) -> dict[str, object]:
     """The plan as ``build --simulate --json`` prints it with no engine (no base image id)."""
     commands = {
-        stage.index: build_command(
-            as_built(stage),
-            plan.build_mode,
-            "docker",
-            parent_flags(parent_placeholder(plan, stage, None)),
-        ).argv
+        stage.index: build_command(as_built(stage), plan.build_mode, "docker").argv
         for stage in plan.stages
     }
     return plan_json(plan, commands)

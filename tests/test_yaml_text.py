@@ -28,6 +28,15 @@ DOCUMENTS = [
     "",
     "just a scalar",
     "tags: !!str 12\nnum: !!int '7'\n",
+    # the simplest headers, read without yaml (and what looks like them but is not)
+    " name: pkg0001\n depends: [pkg0000, pkg-2.x]\n test: test.sh\n",
+    "name: a\ndepends: []\nalias: [ b ,c ]\n\n",
+    "name: yes\nother: Off\nnothing: NULL\n",
+    "yes: key\n",
+    " name: a\n  depends: [b]\n",
+    "name: a # comment\ntest: e5\ninf: nan\n",
+    "depends: [a, yes]\n",
+    "depends: [a, b,]\n",
 ]
 
 
@@ -96,3 +105,28 @@ def test_plain_data_skips_the_general_constructor(
         "c": {"b": 1},
     }
     assert len(general) == 1
+
+
+def test_simple_headers_are_what_the_safe_loader_makes_of_them() -> None:
+    """Headers of one word or list of words per key skip yaml: every document of that
+    form (and every near miss) means exactly what the safe loader makes of it."""
+    import random
+
+    from jetforge.core.yaml_text import _loader, _simple
+
+    words = ["a", "name", "yes", "On", "NULL", "x.y", "e1", "True", "y", "a-b", "a/b", "nan"]
+    rng = random.Random(26)
+    for _ in range(3000):
+        indent = rng.choice(["", " "])
+        lines = []
+        for _ in range(rng.randint(1, 4)):
+            if rng.random() < 0.4:
+                value = "[" + ", ".join(rng.choice(words) for _ in range(rng.randint(0, 3))) + "]"
+            else:
+                value = rng.choice(words)
+            lines.append(f"{indent}{rng.choice(words)}:{rng.choice([' ', '  '])}{value}")
+        text = "\n".join(lines) + "\n"
+        simple = _simple(text)
+        if simple is not None:
+            loaded = yaml.load(text, Loader=_loader())
+            assert (simple, list(map(type, simple))) == (loaded, list(map(type, loaded)))

@@ -7,7 +7,10 @@ Exceptions carry data; their message is built in ``__str__`` so callers can insp
 from __future__ import annotations
 
 import signal
-from pathlib import Path
+
+TYPE_CHECKING = False  # typing's own, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class JetforgeError(Exception):
@@ -33,6 +36,8 @@ class DefinitionError(UsageError):
     """A package definition is malformed; names the file and, when known, the line."""
 
     def __init__(self, path: Path | str, problem: str, line: int | None = None) -> None:
+        from pathlib import Path  # here, not at the top: --help needs no pathlib
+
         super().__init__(problem)
         self.path = Path(path)
         self.problem = problem

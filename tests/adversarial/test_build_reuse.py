@@ -185,3 +185,36 @@ def test_two_concurrent_builds_of_a_new_chain_write_consistent_lockfiles(
         assert_one_chain([stage["image_id"] for stage in lock["stages"]], "debian:12")
     waited = results[1].stderr + results[2].stderr
     assert "waiting for another jetforge build of" in waited
+
+
+@pytest.mark.podman
+def test_podman_never_reuses_the_steps_of_a_failed_build(jetforge, tmp_path, image_name):
+    """podman gives every step's image of a build the --label values and keeps them after
+    a failure: the stage key is the Dockerfile's last step instead, so only the finished
+    image has it."""
+    if subprocess.run(["podman", "image", "exists", "debian:12"]).returncode != 0:
+        pytest.fail("podman has no debian:12 image (scripts/setup loads it)")
+    tree = tmp_path / "packages"
+    _, beta = write_chain(tree, uuid.uuid4().hex[:8], "RUN touch /f1\nRUN exit 1\n")
+    argv = (
+        "build", "--engine", "podman", "--package-dirs", str(tree), "--base", "debian:12",
+        "--distro", "debian:12", "--name", image_name, beta,
+    )  # fmt: skip
+    first = jetforge(*argv)
+    assert first.code == 1, first.stderr
+    again = jetforge(*argv)
+    assert again.code == 1, again.stderr
+    assert f"{beta} failed in build" in again.stderr
+    keyed = subprocess.run(
+        ["podman", "images", "--all", "--quiet", "--filter", "label=jetforge.package=" + beta],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    for image in keyed:
+        labels = json.loads(
+            subprocess.run(
+                ["podman", "image", "inspect", image], capture_output=True, text=True, check=False
+            ).stdout
+        )[0]["Config"]["Labels"]
+        assert labels.get("jetforge.stage-key", "") == ""  # no step of it passes for beta

@@ -141,11 +141,9 @@ def test_a_forged_discovery_index_is_not_trusted(setup, how):
     assert jetforge_run(env, "list", "--package-dirs", str(root)).stdout == "app\n"
     (index,) = (cache / "index").glob("*.json")
     parts = index.read_bytes().split(b"\n")
-    catalog = json.loads(parts[2])
-    evil = json.loads(json.dumps(catalog["variants"][0]))
-    evil[0]["name"] = "evil"
-    catalog["variants"].append(evil)
-    parts[2] = json.dumps(catalog).encode()
+    listing = json.loads(parts[2])  # what a warm list prints
+    listing["rows"].append(["evil", "", ["evil"]])
+    parts[2] = json.dumps(listing).encode()
     index.write_bytes(b"\n".join(parts))
     hand_over(index if how == "other" else index.parent, how)
     done = jetforge_run(env, "list", "--package-dirs", str(root))
@@ -243,7 +241,7 @@ def test_under_sudo_the_invoking_users_cache_is_neither_read_nor_written(setup):
     assert jetforge_run(env, "list", "--package-dirs", str(root)).stdout == "app\n"
     (index,) = (cache / "index").glob("*.json")
     parts = index.read_bytes().split(b"\n")
-    parts[2] = parts[2].replace(b'"name":"app"', b'"name":"evil"')
+    parts[2] = parts[2].replace(b'["app",', b'["evil",')  # what a warm list prints
     index.write_bytes(b"\n".join(parts))
     for directory, _, files in os.walk(cache):  # the invoking user's cache, as sudo -E sees it
         for path in (directory, *(os.path.join(directory, name) for name in files)):

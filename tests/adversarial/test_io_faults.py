@@ -443,7 +443,7 @@ def test_docs_check_against_a_special_file_is_one_line(process, tmp_path, kind):
 
 def test_docs_output_onto_a_device_is_refused_and_the_device_kept(jetforge, tmp_path):
     result = jetforge("docs", "packages", "--output", "/dev/full")
-    one_line_error(result, 2, "/dev/full: is a character device, not a regular file")
+    one_line_error(result, 2, "--output: /dev/full: is a character device (name a regular file")
     assert Path("/dev/full").is_char_device()
 
 

@@ -384,7 +384,11 @@ def test_simulate_locked_shows_the_dockerfiles_the_build_writes(run, lock, tmp_p
     execute(plan, make_engine(), tmp_path, locked=Pinned(path, parse_lock_data(lock)))
     for stage in plan.stages:
         written_text = (tmp_path / "logs" / f"{stage.slug}.Dockerfile").read_text()
-        assert planned[stage.package]["dockerfile_text"] == written_text
+        # the same but for the stage's identity, its last two lines: the key and the parent
+        # of this build, which a simulation has as placeholders
+        shown = planned[stage.package]["dockerfile_text"]
+        assert shown.splitlines()[:-2] == written_text.splitlines()[:-2]
+        assert written_text.splitlines()[-1].startswith(f'LABEL jetforge.stage-key="{stage.key}"')
         assert "RUN mkdir -p /etc/apt/preferences.d /etc/jetforge/lock" in written_text
     text = simulate_locked(run, path)
     assert text.code == 0, text.stderr

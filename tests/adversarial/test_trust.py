@@ -86,9 +86,11 @@ def test_the_image_trusts_the_extra_ca_and_the_public_roots(
             "docker",
             "run",
             "--rm",
+            "--user",
+            "65534",  # nobody: the bundle is for every user of the image (mode 0644)
             result.stdout.strip(),
             "cat",
-            "/usr/local/share/jetforge/ca-bundle.crt",
+            "/usr/local/share/ca-certificates/jetforge-ca-bundle.crt",
         ],
         capture_output=True,
         text=True,

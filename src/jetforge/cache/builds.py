@@ -33,7 +33,7 @@ from jetforge.cache.control import (
     read_state,
 )
 from jetforge.cache.sources import Probe, Source, is_cache_off, is_loopback, probe_build_sources
-from jetforge.core.dockerfile import edit_dockerfile
+from jetforge.core.dockerfile import edit_dockerfile, identity_label
 from jetforge.core.plan import Stage
 
 CONFIG_SECRET = "jetforge-cache"  # noqa: S105 - a secret's id, not a password
@@ -238,11 +238,14 @@ def parse_cache_event(line: str) -> str | None:
     return f"{match.group(1)} {match.group(2) or ''}".strip()
 
 
-def built_dockerfile(stage: Stage, run_mounts: Sequence[str] = ()) -> str:
-    """The Dockerfile text a build of ``stage`` writes to its logs and builds: the
-    package's own as :func:`edit_dockerfile` makes it (the stage key reset after each
-    ``FROM``, the plan's edits, a locked build's pins), with the package cache's
-    ``run_mounts``."""
+def built_dockerfile(stage: Stage, parent: str, run_mounts: Sequence[str] = ()) -> str:
+    """The Dockerfile text a build of ``stage`` on the image ``parent`` (its id, or a
+    plan's placeholder for it) writes to its logs and builds: the package's own as
+    :func:`edit_dockerfile` makes it (the stage key reset after each ``FROM``, the plan's
+    edits, a locked build's pins), with the package cache's ``run_mounts``, ending with
+    the stage's identity (:func:`identity_label`)."""
     text = stage.dockerfile.read_text(encoding="utf-8")
     edited = edit_dockerfile(text, stage.edits, stage.pins)
-    return add_run_mounts(edited, run_mounts) if run_mounts else edited
+    edited = add_run_mounts(edited, run_mounts) if run_mounts else edited
+    separator = "" if edited.endswith("\n") else "\n"
+    return edited + separator + identity_label(stage.key, parent)

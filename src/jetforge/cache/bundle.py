@@ -18,6 +18,7 @@ import io
 import json
 import os
 import re
+import stat
 import tarfile
 import tempfile
 import time
@@ -26,8 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from jetforge.errors import FailureError
-from jetforge.host.files import MIB, UnreadableFileError, open_regular
+from jetforge.errors import FailureError, UsageError
+from jetforge.host.files import (
+    MIB,
+    UnreadableFileError,
+    UnwritableFileError,
+    named_output,
+    open_regular,
+)
 
 FORMAT = "jetforge-cache-bundle"
 VERSION = 1
@@ -124,36 +131,51 @@ def sha256_of(path: Path) -> str:
 def export_bundle(store: Path, bundle: Path, platform: str = "*") -> Inventory:
     """Write the store's files (of the matching platforms) with a manifest into ``bundle``:
     each file's contents (a link is followed, so every member is a regular file), read
-    once and hashed as read. ``bundle`` appears only when complete."""
+    once and hashed as read. ``bundle`` is a path the user named
+    (:func:`jetforge.host.files.named_output`): checked before any file is read, and
+    replaced only when complete (``/dev/null`` and a FIFO with a reader are written
+    through)."""
     files = list(iter_store_files(store, platform))
-    partial = bundle.with_name(f".{bundle.name}.{os.getpid()}")
     compress = bundle.name.endswith((".gz", ".tgz"))
     entries: list[Entry] = []
     try:
-        with tarfile.open(partial, "w:gz" if compress else "w") as tar:
-            for relative, path in files:
-                with _snapshot(path, relative, partial.parent) as (copy, entry):
-                    tar.addfile(_member(relative, entry.size), copy)
-                entries.append(entry)
-            data = _manifest_bytes(entries)
-            tar.addfile(_member(MANIFEST, len(data)), io.BytesIO(data))
-        partial.replace(bundle)
+        with named_output(bundle, "cache bundle") as out:
+            # A large store file is copied beside the bundle first (never into /dev).
+            spool = Path(os.path.realpath(bundle)).parent if _is_regular_or_new(bundle) else None
+            with tarfile.open(fileobj=out, mode="w|gz" if compress else "w|") as tar:
+                for relative, path in files:
+                    with _snapshot(path, relative, spool) as (copy, entry):
+                        tar.addfile(_member(relative, entry.size), copy)
+                    entries.append(entry)
+                data = _manifest_bytes(entries)
+                tar.addfile(_member(MANIFEST, len(data)), io.BytesIO(data))
+    except UnwritableFileError as error:
+        raise UsageError(f"cannot write the bundle {bundle}: {error.problem}") from None
     except OSError as error:
-        _remove(partial)
-        raise FailureError(f"cannot write the bundle {bundle}: {error.strerror or error}") from None
-    except BaseException:
-        _remove(partial)
-        raise
+        where = "" if error.filename in (None, str(bundle)) else f" ({error.filename})"
+        raise FailureError(
+            f"cannot write the bundle {bundle}: {error.strerror or error}{where}"
+        ) from None
     return count_paths([entry.path for entry in entries])
 
 
+def _is_regular_or_new(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError:
+        return True
+
+
 @contextlib.contextmanager
-def _snapshot(path: Path, relative: str, spool_dir: Path) -> Iterator[tuple[IO[bytes], Entry]]:
+def _snapshot(
+    path: Path, relative: str, spool_dir: Path | None
+) -> Iterator[tuple[IO[bytes], Entry]]:
     """One consistent copy of a store file and its entry: read once (in memory, or in a
     file beside the bundle when large), hashed as read, and read again when the file
     changed while it was read."""
     for _ in range(ATTEMPTS):
-        with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, "w+b", dir=str(spool_dir)) as copy:
+        place = None if spool_dir is None else str(spool_dir)
+        with tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, "w+b", dir=place) as copy:
             digest = hashlib.sha256()
             size = 0
             with open_regular(path, "store file") as source:
@@ -199,11 +221,6 @@ def _manifest_bytes(entries: list[Entry]) -> bytes:
         "files": [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in entries],
     }
     return (json.dumps(manifest, indent=2) + "\n").encode()
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
 
 
 def count_paths(relatives: list[str]) -> Inventory:

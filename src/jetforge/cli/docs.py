@@ -8,7 +8,7 @@ from typing import Any
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, path_value
 from jetforge.errors import UsageError
-from jetforge.ops.docs import packages_page, read_page, write_page
+from jetforge.ops.docs import check_page_output, packages_page, read_page, write_page
 
 DEFAULT_PAGE = "docs/packages.md"  # what --check compares without --output
 
@@ -37,6 +37,8 @@ def register(commands: Any) -> None:
 def run(session: Session) -> int:
     """Print or write the page; with ``--check``, compare it with the file instead."""
     args = session.args
+    if args.output and not args.check:
+        check_page_output(session.cwd / args.output)  # before the tree is read
     text = packages_page(session)
     if args.check:
         shown = args.output or DEFAULT_PAGE

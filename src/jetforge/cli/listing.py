@@ -7,7 +7,6 @@ from typing import Any
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options
-from jetforge.cli.variants import check_matched, variant_json
 from jetforge.errors import UsageError
 
 
@@ -35,19 +34,26 @@ def register(commands: Any) -> None:
 def run(session: Session) -> int:
     """Print the matching variants."""
     args = session.args
-    catalog = session.catalog
+    listing = session.listing  # from the discovery index: no variant decoded
     session.report_problems(each=True)
-    variants = catalog.match(args.patterns or ["*"], include_unavailable=args.all)
     if args.json:
+        from jetforge.cli.variants import variant_json  # here, not at the top: start-up time
+
+        variants = session.catalog.match(args.patterns or ["*"], include_unavailable=args.all)
         print(json.dumps([variant_json(v) for v in variants], indent=2), file=session.stdout)
     else:
         lines = [
-            f"{v.name}\t(unavailable: {v.unavailable})" if v.unavailable else v.name
-            for v in variants
+            f"{name}\t(unavailable: {unavailable})" if unavailable else name
+            for name, unavailable, _ in listing.match(
+                args.patterns or ["*"], include_unavailable=args.all
+            )
         ]
         if lines:
             print("\n".join(lines), file=session.stdout)
-    check_matched(catalog, args.patterns, include_unavailable=args.all)
-    if args.strict and catalog.problems:
-        raise UsageError(f"{len(catalog.problems)} package definition(s) have errors")
+    if any(not listing.match([pattern], include_unavailable=args.all) for pattern in args.patterns):
+        from jetforge.cli.variants import check_matched  # a pattern matched nothing: rare
+
+        check_matched(session.catalog, args.patterns, include_unavailable=args.all)
+    if args.strict and listing.problems:
+        raise UsageError(f"{len(listing.problems)} package definition(s) have errors")
     return 0

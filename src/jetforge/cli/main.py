@@ -1,15 +1,17 @@
-"""``jetforge`` entry point: parse arguments, run one subcommand, render every error here."""
+"""``jetforge`` entry point: parse arguments, run one subcommand, render every error here.
+
+Start-up time counts (``jetforge --help`` is a few hundredths of a second): this module
+imports only argparse and what renders errors, and the parser only the running command's
+module (no ``typing``, ``dataclasses``, ``threading`` or ``shutil`` here).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
 
 from jetforge import __version__
 from jetforge.cli.commands import COMMANDS, load, summary
@@ -22,8 +24,51 @@ from jetforge.errors import (
     UsageError,
 )
 
+TYPE_CHECKING = False  # typing's own, without importing typing (mypy reads it as such)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import TextIO
+
     from jetforge.cli.session import Session
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, its width found as ``shutil.get_terminal_size`` finds it
+    (``COLUMNS``, else the terminal of standard output, else 80) without importing
+    shutil, which argparse does for every parser it makes."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            width = _columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Parser(argparse.ArgumentParser):
+    """The parsers of jetforge and its commands (``add_parser`` makes its own class):
+    laid out by :class:`_Formatter`."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def chosen_command(argv: Sequence[str]) -> str | None:
@@ -45,7 +90,7 @@ def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser. Only the subcommand that ``argv`` runs registers its options
     (importing its module); the others are listed with their summary. Without ``argv``
     every subcommand registers (for documentation and tests)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jetforge",
         description="Compose, build and test container images for GPU and edge-AI stacks.",
     )
@@ -129,12 +174,12 @@ def main(
     return _run(command, out, err, running)
 
 
-@dataclass
 class _Running:
     """What rendering an error needs of the command that raised it."""
 
-    verbose: bool = False
-    session: Session | None = None
+    def __init__(self) -> None:
+        self.verbose = False
+        self.session: Session | None = None
 
 
 def _stopped(how: str, running: _Running) -> str:
@@ -202,7 +247,8 @@ def _terminate_like_interrupt() -> Iterator[None]:
     cleanup that Ctrl-C gets (running build or test stopped, containers removed, config
     script workers ended) happens for them too. A signal ignored when jetforge started
     (``nohup jetforge build …``) stays ignored."""
-    if threading.current_thread() is not threading.main_thread():
+    threading = sys.modules.get("threading")  # not imported: only the main thread runs
+    if threading is not None and threading.current_thread() is not threading.main_thread():
         yield
         return
 

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from jetforge.cli.commands import summary
 from jetforge.cli.session import EMPTY_PATH, Session, split_list
 from jetforge.cli.talk import TerminalConversation, build_command_line, reporter_for
-from jetforge.core.spec import ROOT_FORMATS
+from jetforge.core.formats import ROOT_FORMATS
 from jetforge.errors import UsageError
 from jetforge.ops.finding import FindRequest, find_or_build
 from jetforge.ops.launch import prepare_launch, split_run_words

@@ -11,7 +11,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from jetforge.core.spec import ROOT_FORMATS
+from jetforge.core.formats import ROOT_FORMATS
 from jetforge.errors import StageFailedError, UsageError
 from jetforge.ops.workspace import (
     NO_INDEX_VARIABLE,

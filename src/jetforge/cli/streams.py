@@ -10,9 +10,12 @@ import errno
 import os
 import re
 import sys
-from typing import TextIO, cast
 
 from jetforge.errors import OutputError
+
+TYPE_CHECKING = False  # typing's own, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import TextIO
 
 _CLOSED = (errno.EBADF, errno.EINVAL)  # EINVAL: a descriptor opened for reading only
 
@@ -121,12 +124,12 @@ class _Diagnostics(_Guarded):
 def results(stream: TextIO | None) -> TextIO:
     """Standard output for a command's results: a write or flush that fails raises
     :class:`OutputError` (or :class:`BrokenPipeError` when the reader went away)."""
-    return cast(TextIO, _Results(stream))
+    return _Results(stream)  # type: ignore[return-value]  # a TextIO by what it does
 
 
 def diagnostics(stream: TextIO | None) -> TextIO:
     """Standard error for a command's diagnostics: a write that fails is dropped."""
-    return cast(TextIO, _Diagnostics(stream))
+    return _Diagnostics(stream)  # type: ignore[return-value]  # a TextIO by what it does
 
 
 def silence(stream: TextIO) -> None:

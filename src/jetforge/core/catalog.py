@@ -4,10 +4,11 @@ the platform decided, looked up by name, base name or alias."""
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
+from jetforge.core.listing import Listing
 from jetforge.core.names import base_name, name_order
 from jetforge.errors import DefinitionError
 
@@ -44,17 +45,67 @@ class Variant:
         return not self.unavailable
 
 
-@dataclass(frozen=True)
-class Catalog:
-    """Every variant found, in discovery order, and every definition problem."""
+class VariantSource(Protocol):
+    """Where a catalog's variants come from when they are not given (the discovery
+    index's answer): the names lookups answer to, the variants of one name (in discovery
+    order) and all of them, each variant made once."""
 
-    variants: tuple[Variant, ...]
-    problems: tuple[DefinitionError, ...] = ()
-    warnings: tuple[str, ...] = ()
-    # Made on the first lookup (a warm ``list`` of a large tree needs none), from the fields.
-    _by_lookup: dict[str, tuple[Variant, ...]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    def lookup_names(self) -> Collection[str]: ...
+
+    def lookup(self, name: str) -> tuple[Variant, ...]: ...
+
+    def every(self) -> tuple[Variant, ...]: ...
+
+
+class Catalog:
+    """Every variant found, in discovery order, and every definition problem.
+
+    Made from its variants, or from a :class:`VariantSource` (``source``), whose variants
+    are made when a lookup asks for their name, and all of them when :attr:`variants` is
+    first read: a warm ``build`` of a large tree makes only its chain's."""
+
+    __slots__ = ("_by_lookup", "_source", "_variants", "problems", "warnings")
+
+    def __init__(
+        self,
+        variants: tuple[Variant, ...] = (),
+        problems: tuple[DefinitionError, ...] = (),
+        warnings: tuple[str, ...] = (),
+        *,
+        source: VariantSource | None = None,
+    ) -> None:
+        self._variants = None if source is not None else variants
+        self._source = source
+        self.problems = problems
+        self.warnings = warnings
+        # Made on the first lookup (a warm ``list`` of a large tree needs none).
+        self._by_lookup: dict[str, tuple[Variant, ...]] = {}
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        """Every variant, in discovery order."""
+        if self._variants is None:
+            assert self._source is not None
+            self._variants = self._source.every()
+        return self._variants
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Catalog):
+            return NotImplemented
+        return (self.variants, self.problems, self.warnings) == (
+            other.variants,
+            other.problems,
+            other.warnings,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.variants, self.problems, self.warnings))
+
+    def __repr__(self) -> str:
+        return (
+            f"Catalog(variants={self.variants!r}, problems={self.problems!r}, "
+            f"warnings={self.warnings!r})"
+        )
 
     def _lookups(self) -> dict[str, tuple[Variant, ...]]:
         if self.variants and not self._by_lookup:
@@ -69,6 +120,8 @@ class Catalog:
 
     def lookup(self, name: str) -> tuple[Variant, ...]:
         """Variants answering to ``name``: a variant name, a base name or an alias."""
+        if self._variants is None and self._source is not None:
+            return self._source.lookup(name)
         return (self._by_lookup or self._lookups()).get(name, ())
 
     def get(self, name: str) -> Variant | None:
@@ -77,6 +130,8 @@ class Catalog:
 
     def names(self) -> tuple[str, ...]:
         """Every name the catalog answers to, sorted."""
+        if self._variants is None and self._source is not None:
+            return tuple(sorted(self._source.lookup_names()))
         return tuple(sorted(self._lookups()))
 
     def match(self, patterns: Sequence[str], *, include_unavailable: bool = False) -> list[Variant]:
@@ -89,6 +144,15 @@ class Catalog:
             and any(is_match(variant, pattern) for pattern in patterns)
         ]
         return sorted(found, key=lambda variant: name_order(variant.name))
+
+    def listing(self) -> Listing:
+        """What ``list`` shows of the catalog (:class:`~jetforge.core.listing.Listing`)."""
+        ordered = sorted(self.variants, key=lambda variant: name_order(variant.name))
+        return Listing(
+            tuple((v.name, v.unavailable, (v.spec.base_name, *v.spec.alias)) for v in ordered),
+            tuple(map(str, self.problems)),
+            self.warnings,
+        )
 
     def suggest(self, name: str, count: int = 3) -> tuple[str, ...]:
         """The names closest to ``name`` (what a typo likely meant): the closest base

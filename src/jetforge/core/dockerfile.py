@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from jetforge.core.labels import STAGE_KEY
+from jetforge.core.labels import PARENT, STAGE_KEY
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,15 @@ _DIRECTIVE = re.compile(r"^#[ \t]*([a-z]+)[ \t]*=[ \t]*(\S+)[ \t]*$", re.IGNOREC
 # the build's last step). Without it an intermediate image that the legacy builder keeps
 # after a failed build of the next stage would look like the parent stage and be reused.
 RESET_STAGE_KEY = f'LABEL {STAGE_KEY}=""\n'
+
+
+def identity_label(key: str, parent: str) -> str:
+    """The instruction a stage's build ends with: its stage key, and the id of the image it
+    is built on (``parent``; "" when unknown). Set by the last step, it is on the finished
+    image only: no engine puts it on the images of the steps before (podman gives every
+    step's image the ``--label`` values, and keeps them after a failed build)."""
+    labels = f'{STAGE_KEY}="{key}"' + (f' {PARENT}="{parent}"' if parent else "")
+    return f"# jetforge: this stage's identity, on its finished image only\nLABEL {labels}\n"
 
 
 def edit_dockerfile(text: str, edits: tuple[str, ...], pins: str = "") -> str:

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 
 from packaging.version import InvalidVersion, Version
 
-from jetforge.core.inventory import canonical_name
 from jetforge.core.names import base_name
 
 if TYPE_CHECKING:
@@ -144,14 +143,14 @@ class Pinning:
         for deb in stage.removed.debs:
             self._debs.pop(deb.name, None)
         for found in stage.removed.distributions:
-            self._python.pop((canonical_name(found.name), found.environment), None)
+            self._python.pop((_canonical(found.name), found.environment), None)
         for deb in stage.added.debs:
             if free or deb.name in self._free:
                 changed = True
                 continue
             self._debs[deb.name] = deb.version
         for found in stage.added.distributions:
-            name = canonical_name(found.name)
+            name = _canonical(found.name)
             if free or name in self._free:
                 changed = True
                 continue
@@ -193,7 +192,7 @@ def free_names(upgrade: Iterable[str]) -> set[str]:
     """The names ``--upgrade`` sets free, as given and normalised (a Python distribution
     matches by its PEP 503 name)."""
     given = set(upgrade)
-    return given | {canonical_name(name) for name in given}
+    return given | {_canonical(name) for name in given}
 
 
 def pinned_names(stages: Sequence[LockedStage]) -> set[str]:
@@ -203,5 +202,13 @@ def pinned_names(stages: Sequence[LockedStage]) -> set[str]:
     for stage in stages:
         names |= {stage.variant, base_name(stage.variant)}
         names |= {deb.name for deb in stage.added.debs}
-        names |= {canonical_name(found.name) for found in stage.added.distributions}
+        names |= {_canonical(found.name) for found in stage.added.distributions}
     return names
+
+
+def _canonical(name: str) -> str:
+    """A distribution's PEP 503 name (:mod:`jetforge.core.inventory` is imported by a
+    lock's work only: start-up time)."""
+    from jetforge.core.inventory import canonical_name
+
+    return canonical_name(name)

@@ -7,7 +7,6 @@ warning.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -332,6 +331,8 @@ def preset_facts(tables: Tables, target: str) -> Facts:
     :class:`PlatformError` with the closest name and every valid one."""
     targets = tables.targets
     if target not in targets:
+        import difflib  # here, not at the top: only a typo needs it
+
         close = difflib.get_close_matches(target, targets, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise PlatformError(f"unknown target '{target}' ({hint}valid: {', '.join(targets)})")

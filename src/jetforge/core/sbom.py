@@ -9,6 +9,7 @@ is the one the image's labels carry and the order is sorted.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -21,6 +22,24 @@ SPDX_VERSION = "SPDX-2.3"
 NAMESPACE_ROOT = "https://spdx.org/spdxdocs/jetforge"
 NOASSERTION = "NOASSERTION"
 IMAGE_ID = "SPDXRef-Image"
+
+
+def spdx_problem(text: str) -> str:
+    """What keeps ``text`` from being an SPDX 2.3 JSON document ("" when nothing): not
+    JSON, not an object, or another ``spdxVersion``. A record jetforge reads back is
+    checked so before it is shown as the image's bill of materials."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        return f"is not JSON ({error.msg} at line {error.lineno})"
+    except RecursionError:
+        return "is not JSON it can read (nested too deeply)"
+    if not isinstance(document, dict):
+        return f"is JSON {type(document).__name__}, not an object"
+    version = document.get("spdxVersion")
+    if version != SPDX_VERSION:
+        return f"has spdxVersion {json.dumps(version)[:40]}, not {SPDX_VERSION!r}"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)

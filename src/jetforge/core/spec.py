@@ -9,7 +9,6 @@ Dockerfile, its ``package.yaml`` (flat, or a mapping of variant name to keys) an
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import posixpath
 import re
@@ -27,18 +26,6 @@ from jetforge.errors import DefinitionError
 
 PackageFormat = Literal["jetforge", "jc"]
 # A search directory's format: one of those, or ``auto`` (decided per package directory).
-RootFormat = Literal["auto", "jetforge", "jc"]
-ROOT_FORMATS: tuple[RootFormat, ...] = ("auto", "jetforge", "jc")
-
-
-def root_format(text: str) -> RootFormat:
-    """``text`` as a search directory format (one of :data:`ROOT_FORMATS`)."""
-    for known in ROOT_FORMATS:
-        if text == known:
-            return known
-    raise ValueError(f"unknown package format '{text}' (valid: {', '.join(ROOT_FORMATS)})")
-
-
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]*(?::[A-Za-z0-9_][A-Za-z0-9_.\-]*)?$")
 
 
@@ -210,6 +197,8 @@ def parse_keys(
         line = (lines or {}).get(str(key))
         parser = _KEY_PARSERS.get(str(key))
         if parser is None:
+            import difflib  # here, not at the top: only a typo needs it
+
             close = difflib.get_close_matches(str(key), PACKAGE_KEYS, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "valid: " + ", ".join(PACKAGE_KEYS)
             raise DefinitionError(source, f"unknown key '{key}' ({hint})", line)

@@ -9,7 +9,10 @@ the discovery index keeps that answer while they are what they were. A script th
 another program has handed it every variable, so it read them all. Files of the package
 directory itself (the index stamps them anyway), jetforge's own files and the worker's
 scratch directory are left out, as are files the script wrote before reading them (its
-own output). A file a script only tests for (``os.path.exists``) is not seen.
+own output). A SQLite database a script opens (``sqlite3.connect``, a ``file:`` URI
+included) is read like a file, its write-ahead log (``-wal``) too. A file a script only
+tests for (``os.path.exists``) is not seen, nor one that C code opens by itself (libc's
+``fopen`` through ``ctypes``, a C extension's own reads): no audit event tells of it.
 
 Every connection, datagram and name lookup of Python code (``socket``, ``_socket``,
 ``ctypes``' ``connect``) raises :class:`OSError` at once, in every process of the worker.
@@ -18,6 +21,7 @@ Every connection, datagram and name lookup of Python code (``socket``, ``_socket
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import signal
@@ -26,9 +30,10 @@ import threading
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from jetforge.discovery.jc.reader import OFFLINE_NOTE
-from jetforge.discovery.scripts import TIMEOUT_VARIABLE
+from jetforge.discovery.time_limit import TIMEOUT_VARIABLE
 from jetforge.host.stash import FileStamp, file_stamp
 
 _NETWORK_EVENTS = frozenset(
@@ -107,7 +112,9 @@ class Recorder:
         if self.sink is None:
             return
         try:
-            os.write(self.sink, json.dumps(item).encode() + b"\n")
+            line = memoryview(json.dumps(item).encode() + b"\n")
+            while line:  # a long answer may go in several writes
+                line = line[os.write(self.sink, line) :]
         except (OSError, ValueError, TypeError):
             self.sink = None
 
@@ -159,6 +166,7 @@ class Seen:
         self.whole_env = False
         self.files: dict[str, FileStamp | None] = {}
         self.timed_out = False
+        self.too_large = False  # its report or answer was over the limit
 
     def take(self, line: bytes) -> tuple[dict[str, Any], bool] | None:
         """Note one reported line; for the answer, the answer and whether its runner ends
@@ -193,13 +201,18 @@ class Seen:
 
 class Baseline:
     """The state of the serving worker's process that a script could change for the next
-    script in the same runner: the modules (which module each name is), the values of
-    ``builtins`` and of the jc compatibility module (constants scripts read), the
-    environment, the working directory, the import machinery, the standard streams,
-    signal handlers, a pending alarm and threads. A runner whose state is no longer this
-    after a script is replaced before the next one. (A change elsewhere, say a function
-    of ``os`` replaced, shows when the next script fails: a failure after other scripts
-    is judged again in a new runner.)"""
+    script in the same runner: the modules (which module each name is, and no module
+    added but jetforge's own), the values of ``builtins`` and of the jc compatibility
+    module (constants scripts read), the environment, the working directory, the import
+    machinery, the standard streams, signal handlers, a pending alarm and threads. A
+    runner whose state is no longer this after a script is replaced before the next one.
+    (A change elsewhere, say a function of ``os`` replaced, shows when the next script
+    fails: a failure after other scripts is judged again in a new runner.)
+
+    A module a script imported is a module added: the next script, in a new runner,
+    imports it again, and so reads (and is seen to read) its files itself. What each
+    script read is its own, and the discovery index runs it again only when that
+    changes."""
 
     WATCHED = ("builtins", "jetson_containers", "jetson_containers.pypi_utils")
 
@@ -235,6 +248,10 @@ class Baseline:
             return False
         # modules compare by identity: each name is still the module it was
         if list(map(sys.modules.get, self.names)) != self.modules:
+            return False
+        if len(sys.modules) != len(self.names) and any(
+            not name.startswith("jetforge.") for name in set(sys.modules) - set(self.names)
+        ):
             return False
         return self._state() == self.state
 
@@ -288,9 +305,8 @@ class WatchedEnviron(MutableMapping[Key, Key], Generic[Key]):
 def _refuse_network() -> None:
     if RECORDER.sink is not None:
         with contextlib.suppress(Exception):
-            from jetforge.discovery.jc.worker import compat  # a script asked: imported then
-
-            compat().log_warning(OFFLINE_NOTE)
+            # the jc compatibility module, as config scripts import it (a script asked)
+            importlib.import_module("jetson_containers").log_warning(OFFLINE_NOTE)
     raise OSError("jetforge reads packages offline: config scripts get no network")
 
 
@@ -304,6 +320,9 @@ def _hook(event: str, arguments: tuple[Any, ...]) -> None:
         RECORDER.path(path, reading=reading)
     elif event in ("os.listdir", "os.scandir"):
         RECORDER.path("." if arguments[0] is None else arguments[0], reading=True)
+    elif event == "sqlite3.connect" and arguments:
+        for path in database_files(arguments[0]):
+            RECORDER.path(path, reading=True)
     elif event in _NETWORK_EVENTS or (
         event == "ctypes.dlsym" and _symbol(arguments) in _NETWORK_FUNCTIONS
     ):
@@ -314,6 +333,26 @@ def _hook(event: str, arguments: tuple[Any, ...]) -> None:
             event in ("subprocess.Popen", "os.exec") and arguments[-1] is None
         ):
             RECORDER.every_variable()  # the program gets the whole environment
+
+
+def database_files(database: object) -> list[str]:
+    """The files SQLite reads for ``sqlite3.connect(database)``: the database and its
+    write-ahead log (where a database in WAL mode keeps what was written since its last
+    checkpoint); none for one in memory. The event does not tell whether ``uri=True`` was
+    given: a ``file:`` name is taken as the URI it then is (without it, it names a file in
+    the worker's scratch directory, which is never reported anyway)."""
+    try:
+        name = os.fsdecode(database)  # type: ignore[arg-type]
+    except TypeError:
+        return []
+    if name.startswith("file:"):
+        parts = urlsplit(name)
+        if "mode=memory" in parts.query.split("&"):
+            return []
+        name = unquote(parts.path)
+    if name in ("", ":memory:"):
+        return []
+    return [name, name + "-wal"]
 
 
 def _symbol(arguments: tuple[Any, ...]) -> str:

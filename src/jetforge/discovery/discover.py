@@ -8,28 +8,67 @@ becomes a problem in the catalog and never hides the others. The discovery index
 
 from __future__ import annotations
 
-import dataclasses
-import fnmatch
-import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jetforge.core.catalog import Catalog, Variant, is_satisfied
-from jetforge.core.names import base_name
 from jetforge.discovery.index import Index
-from jetforge.discovery.jc.scan import jc_setup
-from jetforge.discovery.records import Entry
-from jetforge.discovery.scripts import script_timeout
-from jetforge.discovery.walk import PackageRoot, Walk
-from jetforge.errors import DefinitionError
+from jetforge.discovery.jc.checkout import jc_setup
+from jetforge.discovery.time_limit import script_timeout
+from jetforge.discovery.walk import PackageRoot
+from jetforge.host.stash import key_text, load
 
 if TYPE_CHECKING:
+    from jetforge.core.catalog import Catalog
+    from jetforge.core.listing import Listing
     from jetforge.core.platform import Platform
-    from jetforge.core.requirement import Predicate, Requirement
-    from jetforge.core.spec import PackageSpec
+    from jetforge.discovery.index import Answer, LastWalk
 
-    _Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
+
+class Discovery:
+    """What discovery found: the catalog, and its listing (what ``list`` prints). An
+    answer of the discovery index is decoded when first asked for, each part on its own
+    (a warm ``list`` decodes no variant); a part that does not decode is read again from
+    the tree (``read``)."""
+
+    def __init__(
+        self,
+        catalog: Catalog | None = None,
+        *,
+        answer: Answer | None = None,
+        read: Callable[[], Catalog] | None = None,
+    ) -> None:
+        self._catalog = catalog
+        self._listing: Listing | None = None
+        self._answer = answer
+        self._read = read
+        self._read_again = False  # the answer's catalog did not decode: read from the tree
+
+    @property
+    def catalog(self) -> Catalog:
+        """Every variant found, with every definition problem."""
+        if self._catalog is None:
+            if self._answer is not None:
+                self._catalog = _decoded_catalog(self._answer, self._read_from_tree)
+            if self._catalog is None:
+                self._catalog = self._read_from_tree()
+        return self._catalog
+
+    def _read_from_tree(self) -> Catalog:
+        assert self._read is not None
+        self._read_again = True
+        self._listing = None  # of the catalog read again
+        return self._read()
+
+    @property
+    def listing(self) -> Listing:
+        """What ``list`` shows of the catalog."""
+        if self._listing is None:
+            if self._answer is not None and not self._read_again:
+                self._listing = _decoded_listing(self._answer.listing_part)
+            if self._listing is None:
+                self._listing = self.catalog.listing()
+        return self._listing
 
 
 def discover(
@@ -46,158 +85,81 @@ def discover(
     is the environment config scripts see (default: none of it); ``index`` is the folder
     of the discovery index (default: none, every directory is read).
     """
+    return discovery(roots, platform, skip=skip, env=env, index=index).catalog
+
+
+def discovery(
+    roots: Iterable[Path | PackageRoot],
+    platform: Platform,
+    *,
+    skip: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    index: Path | None = None,
+) -> Discovery:
+    """What :func:`discover` finds, with its listing; from the discovery index when the
+    tree, the platform, the skipped patterns and what every script read are as they
+    were for its last answer."""
     search = [root if isinstance(root, PackageRoot) else PackageRoot(root) for root in roots]
     env = env or {}
     script_timeout(env)  # a bad limit is refused whether or not a script runs this time
     store = Index.open(index, [(str(root.path), root.format) for root in search])
     setup = jc_setup(platform, env, [root.path for root in search])
-    answer_key = (tuple(r.effective_format() for r in search), platform, tuple(skip), setup)
+    question = key_text(
+        (tuple(root.effective_format() for root in search), platform, tuple(skip), setup)
+    )
     last = store.last_walk if store.last_walk is not None and store.last_walk.holds() else None
-    if last is not None and store.scripts.holds((last.sources, platform, setup), env):
-        answer = store.catalog(answer_key)
-        if answer is not None:
-            return answer
-    from jetforge.discovery.reading import read_tree  # here, not at the top: start-up time
+
+    def read() -> Catalog:
+        return _read(search, platform, skip, env, setup, store, last, question)
+
+    answer = store.answer(question, env) if last is not None else None
+    if answer is not None:
+        return Discovery(answer=answer, read=read)
+    return Discovery(read())
+
+
+def _read(
+    search: Sequence[PackageRoot],
+    platform: Platform,
+    skip: Sequence[str],
+    env: Mapping[str, str],
+    setup: Mapping[str, object],
+    store: Index,
+    last: LastWalk | None,
+    question: str,
+) -> Catalog:
+    """The catalog read from the tree (from the index's entries where they hold)."""
+    # here, not at the top: start-up time (a warm run reads nothing)
+    from jetforge.discovery.assemble import assemble
+    from jetforge.discovery.reading import read_tree
 
     entries, walk, complete = read_tree(search, platform, env, setup, store, last)
-    answer = _catalog(entries, platform, skip, walk)
-    store.keep_catalog(answer_key, answer if complete else None)
+    answer = assemble(entries, platform, skip, walk)
+    store.keep_answer(question, answer if complete else None)
     store.save()
     return answer
 
 
-def _catalog(
-    entries: Sequence[Entry], platform: Platform, skip: Sequence[str], walk: Walk
-) -> Catalog:
-    """The catalog of the directories' entries, in order: a name defined twice is an
-    error of the later definition; availability is decided for ``platform``."""
-    seen: dict[str, PackageSpec] = {}
-    problems: list[DefinitionError] = []
-    warnings = list(walk.warnings)
-    parsed: list[_Parsed] = []
-    for entry in entries:
-        warnings += entry.warnings
-        if entry.problem is not None:
-            problems.append(DefinitionError(*entry.problem))
-            continue
-        checked = list(entry.parsed)
-        if entry.is_jc:
-            checked = _last_definitions(checked, platform)
-        for spec, depends, requires in checked:
-            if spec.name in seen:
-                problems.append(
-                    DefinitionError(
-                        spec.source,
-                        f"variant '{spec.name}' is also defined in {seen[spec.name].source}",
-                    )
-                )
-                continue
-            seen[spec.name] = spec
-            parsed.append((spec, depends, requires))
-    variants = [
-        Variant(spec, depends, requires, _platform_reason(spec, requires, platform))
-        for spec, depends, requires in parsed
-        if not any(fnmatch.fnmatchcase(spec.name, pattern) for pattern in skip)
-    ]
-    variants = _mark_layered(_mark_unsatisfiable(variants))
-    return Catalog(tuple(variants), tuple(problems), tuple(warnings))
+def _decoded_catalog(answer: Answer, read: Callable[[], Catalog]) -> Catalog | None:
+    """The catalog of an index's answer, its variants decoded as lookups ask for them (a
+    damaged one read from the tree: ``read``); None when its own part does not decode."""
+    from jetforge.core.catalog import Catalog
+    from jetforge.discovery.records import Decoder, IndexVariants
+
+    try:
+        record = load(answer.catalog_part)
+        source = IndexVariants(record["lookup"], answer.variant_parts, read)
+        problems = tuple(Decoder().problem(item) for item in record["problems"])
+        return Catalog(problems=problems, warnings=tuple(record["warnings"]), source=source)
+    except Exception:  # a damaged index is an empty one
+        return None
 
 
-def _last_definitions(checked: list[_Parsed], platform: Platform) -> list[_Parsed]:
-    """jc's rule for a name defined twice in one package directory (a config script listing
-    a version once per platform): the last definition available here wins, else the last."""
-    chosen: dict[str, _Parsed] = {}
-    for item in checked:
-        spec, _, requires = item
-        earlier = chosen.get(spec.name)
-        if (
-            earlier is None
-            or _platform_reason(spec, requires, platform) == ""
-            or (_platform_reason(earlier[0], earlier[2], platform) != "")
-        ):
-            chosen[spec.name] = item
-    return list(chosen.values())
+def _decoded_listing(part: bytes | memoryview) -> Listing | None:
+    """The listing of an index's listing part; None when it does not decode."""
+    from jetforge.core.listing import Listing
 
-
-def _mark_layered(variants: list[Variant]) -> list[Variant]:
-    """Mark jc variants that depend on another variant of their own base name."""
-    by_name: dict[str, list[Variant]] = {}
-    for variant in variants:
-        for name in (variant.name, *variant.spec.alias):
-            by_name.setdefault(name, []).append(variant)
-    marked = []
-    for variant in variants:
-        base = variant.spec.base_name
-        layered = variant.spec.format == "jc" and any(
-            requirement.name == base
-            if not requirement.tag
-            else any(
-                other is not variant and other.spec.base_name == base
-                for other in by_name.get(f"{requirement.name}:{requirement.tag}", ())
-            )
-            for requirement in variant.depends
-        )
-        marked.append(dataclasses.replace(variant, layered=True) if layered else variant)
-    return marked
-
-
-def _platform_reason(spec: PackageSpec, requires: tuple[Predicate, ...], platform: Platform) -> str:
-    if spec.disabled:
-        return "disabled"
-    failed = [str(predicate) for predicate in requires if not _holds(predicate, platform)]
-    if failed:
-        return f"requires {', '.join(failed)} (platform: {platform.label})"
-    return ""
-
-
-@functools.lru_cache(maxsize=4096)
-def _holds(predicate: Predicate, platform: Platform) -> bool:
-    # A tree repeats a few predicates hundreds of times (jc: '>=34.1.0' in 200 packages),
-    # and a specifier check costs tens of microseconds.
-    return predicate.holds(platform)
-
-
-def _mark_unsatisfiable(variants: list[Variant]) -> list[Variant]:
-    """Mark variants whose ``depends`` no available variant can satisfy, to a fixpoint."""
-    reasons: dict[str, str] = {v.name: v.unavailable for v in variants}
-    by_name: dict[str, list[Variant]] = {}
-    for variant in variants:
-        aliases = variant.spec.alias
-        names = {variant.name, variant.spec.base_name, *aliases}
-        for name in names | {base_name(alias) for alias in aliases}:
-            by_name.setdefault(name, []).append(variant)
-    candidates: dict[Requirement, list[str]] = {}
-    for variant in variants:
-        for requirement in variant.depends:
-            if requirement not in candidates:
-                candidates[requirement] = [
-                    candidate.name
-                    for candidate in by_name.get(requirement.name, ())
-                    if is_satisfied(requirement, candidate.spec)
-                ]
-    changed = True
-    while changed:
-        changed = False
-        for variant in variants:
-            if reasons[variant.name]:
-                continue
-            for requirement in variant.depends:
-                if not any(not reasons[name] for name in candidates[requirement]):
-                    reasons[variant.name] = (
-                        f"depends on '{requirement}', {_why_missing(requirement, by_name)}"
-                    )
-                    changed = True
-                    break
-    return [_with_reason(variant, reasons[variant.name]) for variant in variants]
-
-
-def _why_missing(requirement: Requirement, by_name: Mapping[str, list[Variant]]) -> str:
-    if requirement.name not in by_name:
-        return "which no package provides"
-    return "which is not available on this platform"
-
-
-def _with_reason(variant: Variant, reason: str) -> Variant:
-    if reason == variant.unavailable:
-        return variant
-    return dataclasses.replace(variant, unavailable=reason)
+    try:
+        return Listing.from_record(load(part))
+    except Exception:  # a damaged index is an empty one
+        return None

@@ -5,6 +5,8 @@ has something to read (start-up time)."""
 from __future__ import annotations
 
 import dataclasses
+import shlex
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,13 +19,26 @@ from jetforge.core.requirement import (
     parse_predicate,
     parse_requirement,
 )
-from jetforge.core.spec import PackageSpec, parse_package_dir
+from jetforge.core.spec import PackageSpec, is_inside, parse_package_dir
 from jetforge.discovery.index import Index, LastWalk
-from jetforge.discovery.jc.scan import JcReader, is_jc_directory, needs_worker
+from jetforge.discovery.jc.scan import (
+    JcReader,
+    dockerfile_problem,
+    is_jc_directory,
+    needs_worker,
+)
 from jetforge.discovery.records import Entry, Stamps
 from jetforge.discovery.scripts import ScriptHost, ScriptLostError, decode
-from jetforge.discovery.walk import PackageDir, PackageRoot, Walk, iter_directories, restamp
+from jetforge.discovery.walk import (
+    PackageDir,
+    PackageRoot,
+    Walk,
+    iter_directories,
+    restamp,
+    special_files,
+)
 from jetforge.errors import DefinitionError
+from jetforge.host.files import file_kind
 from jetforge.host.platform_data import load_tables
 from jetforge.host.stash import file_stamp
 
@@ -50,14 +65,18 @@ def read_tree(
             directories = list(iter_directories(search, walk))
         else:
             directories = list(last.directories)
-            walk = Walk(list(last.warnings), list(last.sources), list(last.seen))
-        key = (tuple(walk.sources), platform, setup)
-        scripts_hold = store.scripts_hold(key, env, directories)
-        entries = [store.lookup(found, scripts_hold) for found in directories]
+            walk = Walk(list(last.warnings), list(last.seen))
+        store.keep_scripts_key((platform, setup))
+        entries = [store.lookup(found, env) for found in directories]
         texts: dict[Path, str] = {}  # Dockerfiles read to tell the format, for the parse
+        special = {found.path for found in directories if special_files(found)}  # unread
         is_jc = {
             found.path: found.format == "jc"
-            or (found.format == "auto" and is_jc_directory(found.path, found.files, texts))
+            or (
+                found.format == "auto"
+                and found.path not in special
+                and is_jc_directory(found.path, found.files, texts)
+            )
             for found, entry in zip(directories, entries, strict=True)
             if entry is None
         }
@@ -65,6 +84,7 @@ def read_tree(
             found.path
             for found in directories
             if found.path in is_jc
+            and found.path not in special
             and (needs_worker if is_jc[found.path] else _has_script)(found.path, found.files)
         }
         host.expect(
@@ -91,16 +111,13 @@ def read_tree(
             if entry.scripted and walk.stamps:  # a script may write into its directory
                 after = restamp(found).stamp
                 written = tuple(set(after) - set(found.stamp))
-                entry = dataclasses.replace(entry, stamp=after)
+                entry = dataclasses.replace(entry, stamp=after, reads=host.reads(found.path))
             complete &= keep and store.put(found.path, entry, written)
             if not keep:
                 store.drop(found.path)
             read[number] = entry
             host.collect()
-        reads = {name: env.get(name) for name in host.env_names}
-        whole_env = dict(env) if host.whole_env else None
     store.forget_missing({str(found.path) for found in directories})
-    store.keep_scripts(key, tuple(walk.sources), reads, whole_env, host.files, merge=scripts_hold)
     complete &= store.keep_walk(directories, walk)
     return [entry for entry in read if entry is not None], walk, complete
 
@@ -120,6 +137,51 @@ def _unscripted(
     return None if any(spec.config for spec in specs) else specs
 
 
+def _check_special(found: PackageDir) -> None:
+    """A package file of ``found`` that is there but is not a regular file (a FIFO, a
+    device, a socket) is a definition error of the package, naming it: reading it would
+    block or read garbage, and leaving the package out would hide it."""
+    for name in special_files(found):
+        path = found.path / name
+        try:
+            kind = file_kind(path.stat().st_mode)
+        except OSError as error:
+            kind = f"unreadable ({error.strerror or error})"
+        raise DefinitionError(path, f"is {kind}, not a regular file (a package file must be one)")
+
+
+def _check_tests(spec: PackageSpec) -> None:
+    """A test file the spec names (in its directory) that is there but is not a regular
+    file is a definition error: the test would block on a FIFO, or run a device. A missing
+    one is left to the test, as before."""
+    for entry in spec.test:
+        name = _test_file(spec, entry)
+        if name is None or not is_inside(name):
+            continue
+        try:
+            mode = (spec.path / name).stat().st_mode
+        except OSError:
+            continue
+        if not stat.S_ISREG(mode):
+            raise DefinitionError(
+                spec.source,
+                f"{spec.name}: test '{name}' is {file_kind(mode)}, not a regular file (a "
+                f"test script must be a regular file in {spec.path})",
+            )
+
+
+def _test_file(spec: PackageSpec, entry: str) -> str | None:
+    """The file in the package directory that a test entry runs, if any: jc runs its
+    first word from ``/test`` whatever it is, jetforge a ``.py`` or ``.sh`` script."""
+    if spec.format == "jc":
+        return entry.split(" ")[0] or None
+    try:
+        words = shlex.split(entry)
+    except ValueError:
+        return None
+    return words[0] if words and words[0].endswith((".py", ".sh")) else None
+
+
 def _has_dockerfile(spec: PackageSpec, found: PackageDir) -> PackageSpec:
     """``spec``, when its Dockerfile is a file (one the walk listed needs no look)."""
     if spec.path == found.path and any(
@@ -128,7 +190,7 @@ def _has_dockerfile(spec: PackageSpec, found: PackageDir) -> PackageSpec:
         return spec
     if spec.dockerfile and not (spec.path / spec.dockerfile).is_file():
         raise DefinitionError(
-            spec.source, f"{spec.name}: dockerfile '{spec.dockerfile}' not found in {spec.path}"
+            spec.source, f"{spec.name}: {dockerfile_problem(spec.path, spec.dockerfile)}"
         )
     return spec
 
@@ -161,6 +223,7 @@ def _read(
     entry = Entry(found.stamp, found.format, is_jc, ())
     scripted = False
     try:
+        _check_special(found)
         if is_jc:
             scripted = needs_worker(found.path, found.files)
             specs, notes = jc_reader.read(found.path, found.files)
@@ -172,6 +235,8 @@ def _read(
             else:
                 specs = unscripted
             specs, notes = [_has_dockerfile(spec, found) for spec in specs], []
+        for spec in specs:
+            _check_tests(spec)
         parsed = tuple((spec, *_parse_requirements(spec)) for spec in specs)
     except ScriptLostError as error:  # an overrun or a dead worker: not for keeping
         return dataclasses.replace(entry, problem=_problem(error)), False

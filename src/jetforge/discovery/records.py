@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from jetforge.core.catalog import Catalog, Variant
+from jetforge.core.names import base_name
 from jetforge.core.requirement import Predicate, Requirement
 from jetforge.core.spec import PackageSpec
+from jetforge.discovery.reads import Reads
 from jetforge.discovery.walk import PackageDir
 from jetforge.errors import DefinitionError
-from jetforge.host.stash import FileStamp
+from jetforge.host.stash import FileStamp, load
 
 Parsed = tuple[PackageSpec, tuple[Requirement, ...], tuple[Predicate, ...]]
 Stamps = tuple[tuple[str, FileStamp | None], ...]
@@ -110,6 +112,18 @@ def catalog_record(catalog: Catalog) -> dict[str, Any]:
         "problems": [problem_record(problem) for problem in catalog.problems],
         "warnings": list(catalog.warnings),
     }
+
+
+def lookup_record(catalog: Catalog) -> dict[str, list[int]]:
+    """Each name the catalog's lookups answer to (a variant name, a base name, an alias
+    and its base name), with the positions of its variants, in discovery order."""
+    lookup: dict[str, list[int]] = {}
+    for number, variant in enumerate(catalog.variants):
+        alias = variant.spec.alias
+        names = {variant.name, variant.spec.base_name, *alias, *(base_name(a) for a in alias)}
+        for name in names:
+            lookup.setdefault(name, []).append(number)
+    return lookup
 
 
 def stamps_record(stamps: Sequence[tuple[str, FileStamp | None]]) -> list[Any]:
@@ -257,9 +271,61 @@ class Decoder:
         )
 
 
+class IndexVariants:
+    """The variants of the discovery index's answer as a catalog's
+    :class:`~jetforge.core.catalog.VariantSource`: ``lookup`` (:func:`lookup_record`) and
+    one record part per variant (:func:`variant_record`), each decoded when first asked
+    for. A part that does not decode gives way to ``fallback`` (the catalog read again from
+    the tree), which then answers."""
+
+    def __init__(
+        self,
+        lookup: Mapping[str, Sequence[int]],
+        parts: Sequence[bytes],
+        fallback: Callable[[], Catalog],
+    ) -> None:
+        self._lookup = lookup
+        self._parts = parts
+        self._fallback = fallback
+        self._read: Catalog | None = None
+        self._decoder = Decoder()
+        self._made: dict[int, Variant] = {}
+
+    def lookup_names(self) -> Collection[str]:
+        """Every name lookups answer to."""
+        return self._read.names() if self._read is not None else self._lookup.keys()
+
+    def lookup(self, name: str) -> tuple[Variant, ...]:
+        """The variants answering to ``name``, in discovery order."""
+        if self._read is None:
+            try:
+                return self._variants(self._lookup.get(name, ()))
+            except Exception:  # a damaged index: the tree answers
+                self._read = self._fallback()
+        return self._read.lookup(name)
+
+    def every(self) -> tuple[Variant, ...]:
+        """Every variant, in discovery order."""
+        if self._read is None:
+            try:
+                return self._variants(range(len(self._parts)))
+            except Exception:  # a damaged index: the tree answers
+                self._read = self._fallback()
+        return self._read.variants
+
+    def _variants(self, numbers: Iterable[int]) -> tuple[Variant, ...]:
+        made = self._made
+        with decoding():
+            for number in numbers:
+                if number not in made:
+                    made[number] = self._decoder.variant(load(self._parts[number]))
+        return tuple(made[number] for number in numbers)
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """What reading one package directory gave."""
+    """What reading one package directory gave; ``reads``: what its config scripts read
+    (None: no script ran for it)."""
 
     stamp: tuple[tuple[str, FileStamp | None], ...]
     format: str  # the search directory's: jc, jetforge or auto
@@ -269,6 +335,7 @@ class Entry:
     problem: tuple[str, str, int | None] | None = None
     warnings: tuple[str, ...] = ()
     scripted: bool = False
+    reads: Reads | None = None
 
 
 def entry_record(entry: Entry) -> dict[str, Any]:
@@ -282,12 +349,14 @@ def entry_record(entry: Entry) -> dict[str, Any]:
         "problem": None if entry.problem is None else list(entry.problem),
         "warnings": list(entry.warnings),
         "scripted": entry.scripted,
+        "reads": None if entry.reads is None else entry.reads.record(),
     }
 
 
 def entry_from_record(record: Mapping[str, Any], decoder: Decoder) -> Entry:
     """The entry of :func:`entry_record`."""
     problem = record["problem"]
+    reads = record["reads"]
     return Entry(
         stamps_from_record(record["stamp"]),
         str(record["format"]),
@@ -297,4 +366,5 @@ def entry_from_record(record: Mapping[str, Any], decoder: Decoder) -> Entry:
         None if problem is None else (str(problem[0]), str(problem[1]), problem[2]),
         tuple(record["warnings"]),
         bool(record["scripted"]),
+        None if reads is None else Reads.from_record(reads),
     )

@@ -44,8 +44,14 @@ from jetforge.core.yaml_text import preload
 from jetforge.discovery import audit, sandbox
 from jetforge.discovery.configure import read_configured, script_failure
 from jetforge.discovery.jc.worker import COMPAT_DIR, PackagesFinder, ScriptRunner, compat, read
-from jetforge.discovery.scripts import TIMEOUT_VARIABLE, decode, encode
+from jetforge.discovery.scripts import decode, encode
+from jetforge.discovery.time_limit import TIMEOUT_VARIABLE
 from jetforge.errors import DefinitionError
+from jetforge.host.files import MIB
+
+ANSWER_MIB = 16  # the largest answer a directory's scripts may give (its variants)
+ANSWER_LIMIT = ANSWER_MIB * MIB
+_READ = 1024 * 1024
 
 
 class NoProxies:
@@ -160,7 +166,8 @@ class Server:
             self.runner.answered += 1
             if answer is None or ends:
                 self.retire()
-            if fresh or seen.timed_out or (answer is not None and "error" not in answer):
+            judged = seen.timed_out or seen.too_large  # would be so again, alone
+            if fresh or judged or (answer is not None and "error" not in answer):
                 break
             self.retire()  # a failure after other scripts: judged again, alone
         if answer is None:
@@ -168,6 +175,9 @@ class Server:
             if seen.timed_out:
                 problem = f"config script did not finish within {self.timeout:g} s"
                 answer = {"error": [script, None, f"{problem} (set {TIMEOUT_VARIABLE})"]}
+            elif seen.too_large:
+                problem = f"config script's answer (its variants) is larger than {ANSWER_MIB} MiB"
+                answer = {"error": [script, None, problem]}
             else:
                 answer = {"error": [script, None, "config script ended the process that ran it"]}
         return {**answer, **seen.inputs()}
@@ -230,7 +240,8 @@ class Server:
         poller.register(runner.reports, select.POLLIN)
         poller.register(self.requests.fileno(), 0)  # only its hang-up is reported
         deadline = time.monotonic() + self.timeout
-        buffer = b""
+        pending: list[bytes] = []  # the line begun: its pieces, joined once it is whole
+        size = 0
         while True:
             left = deadline - time.monotonic()
             events = dict(poller.poll(max(0, int(left * 1000)) + 1)) if left > 0 else {}
@@ -242,15 +253,20 @@ class Server:
                     seen.timed_out = True
                     return None, True
                 continue
-            chunk = os.read(runner.reports, 65536)
+            chunk = os.read(runner.reports, _READ)
             if not chunk:
                 return None, True
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                taken = seen.take(line)
+            *ends, rest = chunk.split(b"\n")
+            for end in ends:
+                taken = seen.take(b"".join([*pending, end]))
+                pending, size = [], 0
                 if taken is not None:
                     return taken
+            pending.append(rest)
+            size += len(rest)
+            if size > ANSWER_LIMIT:  # an answer (or a script's writing) too large to take
+                seen.too_large = True
+                return None, True
 
 
 def _streams() -> tuple[IO[str], IO[str]]:

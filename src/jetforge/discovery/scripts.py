@@ -13,7 +13,6 @@ grace, is replaced and gets the requests it had not answered.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import sys
@@ -24,16 +23,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from jetforge.errors import DefinitionError, UsageError
+from jetforge.discovery.reads import Reads, env_digest
+from jetforge.discovery.time_limit import TIMEOUT_VARIABLE, script_timeout
+from jetforge.errors import DefinitionError
 from jetforge.host.process import LineWorker, WorkerGoneError
 
 if TYPE_CHECKING:
     from jetforge.core.platform import Platform
-    from jetforge.host.stash import FileStamp
 
-SCRIPT_TIMEOUT = 20.0
-LONGEST_TIMEOUT = 3600.0  # an hour for one script: anything longer is a typo
-TIMEOUT_VARIABLE = "JETFORGE_CONFIG_TIMEOUT"
 GRACE = 5.0  # what a worker gets beyond the time limit to answer for a script it ended
 CLOSE_GRACE = 2.0  # what a worker gets to end the scripts' processes when jetforge is done
 IN_FLIGHT = 16  # requests sent ahead to each worker
@@ -183,9 +180,7 @@ class ScriptHost:
         lanes = max(1, lanes or LANES)
         self._lanes = [_Lane(self._start, self.timeout + GRACE) for _ in range(lanes)]
         self._lane_of: dict[Path, _Lane] = {}
-        self.env_names: set[str] = set()  # the variables scripts looked up
-        self.whole_env = False  # a script looked at every variable
-        self.files: dict[str, FileStamp | None] = {}  # what scripts read, as they found it
+        self._reads: dict[Path, Reads] = {}  # what each directory's scripts read
 
     def __enter__(self) -> ScriptHost:
         return self
@@ -233,10 +228,15 @@ class ScriptHost:
         a :class:`DefinitionError` of that directory's package."""
         lane = self._lane_of.get(directory, self._lanes[0])
         answer = lane.answer((kind, directory, files))
-        self.env_names.update(answer.get("env", ()))
-        self.whole_env |= bool(answer.get("whole_env"))
-        for path, stamp in answer.get("files", ()):
-            self.files.setdefault(path, None if stamp is None else tuple(stamp))
+        names = sorted(answer.get("env", ()))
+        self._reads[directory.absolute()] = Reads(
+            tuple((name, self.env.get(name)) for name in names),
+            env_digest(self.env) if answer.get("whole_env") else None,
+            tuple(
+                (str(path), None if stamp is None else tuple(stamp))
+                for path, stamp in answer.get("files", ())
+            ),
+        )
         if "lost" in answer:
             problem = (
                 f"config script did not finish within {self.timeout:g} s (set {TIMEOUT_VARIABLE})"
@@ -249,6 +249,10 @@ class ScriptHost:
             raise DefinitionError(path, problem, line)
         return answer
 
+    def reads(self, directory: Path) -> Reads:
+        """What the scripts of ``directory`` read when :meth:`ask` last answered for it."""
+        return self._reads.get(directory.absolute(), Reads())
+
     def _start(self) -> LineWorker:
         if self._scratch is None:
             self._scratch = Path(tempfile.mkdtemp(prefix="jetforge-scripts-"))
@@ -259,23 +263,3 @@ class ScriptHost:
         worker = LineWorker(argv, env=env, cwd=self._scratch)
         worker.send(json.dumps(self.setup))  # answered by nothing: the worker just takes it
         return worker
-
-
-def script_timeout(env: Mapping[str, str]) -> float:
-    """The time limit of one config script: ``JETFORGE_CONFIG_TIMEOUT`` seconds (unset or
-    empty: :data:`SCRIPT_TIMEOUT`); anything but a number greater than 0 and at most
-    :data:`LONGEST_TIMEOUT` is a usage error naming the variable."""
-    text = env.get(TIMEOUT_VARIABLE, "").strip()
-    if not text:
-        return SCRIPT_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value <= LONGEST_TIMEOUT:  # false for nan too
-        raise UsageError(
-            f"{TIMEOUT_VARIABLE}={text!r} is not a time limit (valid: a number of seconds "
-            f"greater than 0 and at most {LONGEST_TIMEOUT:g}, such as the default "
-            f"{SCRIPT_TIMEOUT:g})"
-        )
-    return value

@@ -12,9 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jetforge.core.spec import RootFormat
-from jetforge.discovery.jc.reader import CONFIG_SUFFIXES
-from jetforge.discovery.jc.scan import is_jc_checkout
+from jetforge.core.formats import RootFormat
+from jetforge.discovery.jc.checkout import CONFIG_SUFFIXES, is_jc_checkout
 from jetforge.host.stash import FileStamp, file_stamp, stat_stamp
 
 PACKAGE_FILES = frozenset({"Dockerfile", "package.yaml", "config.py"})
@@ -65,13 +64,11 @@ class PackageDir:
 @dataclass
 class Walk:
     """What a walk collects besides the package directories: warnings about links it left
-    out, the stamp of every Python file it passed (config scripts import such files from
-    anywhere in the tree), and the stamp of every directory and file it looked at (while
-    they hold, a walk would find the same). A walk without ``stamps`` (for a run that
-    keeps no discovery index) collects no stamps and gives every file :data:`UNSTAMPED`."""
+    out, and the stamp of every directory and file it looked at (while they hold, a walk
+    would find the same). A walk without ``stamps`` (for a run that keeps no discovery
+    index) collects no stamps and gives every file :data:`UNSTAMPED`."""
 
     warnings: list[str] = field(default_factory=list)
-    sources: list[tuple[str, FileStamp | None]] = field(default_factory=list)
     seen: list[tuple[str, FileStamp | None]] = field(default_factory=list)
     stamps: bool = True
 
@@ -130,6 +127,10 @@ def _list(
             continue
         if not _is_file(entry):
             stamp.append((entry.name, None))
+            if wanted(entry.name) and not _is_dir(entry):
+                # A FIFO, a device or a socket by a package file's name: the directory is
+                # a package, a broken one (:func:`special_files`), not silently none.
+                files.append(entry.name)
             continue
         entry_stamp = _file_stamp(entry, walk)
         if entry_stamp is None:  # gone since the listing
@@ -151,9 +152,13 @@ def _file_stamp(entry: os.DirEntry[str], walk: Walk) -> FileStamp | None:
         walk.seen.append((entry.path, None))
         return None
     walk.seen.append((entry.path, entry_stamp))
-    if entry.name.endswith(".py"):
-        walk.sources.append((entry.path, entry_stamp))
     return entry_stamp
+
+
+def special_files(found: PackageDir) -> list[str]:
+    """The package files of ``found`` that the walk saw as neither regular files nor
+    directories (their stamp is None): reading one would block or read garbage."""
+    return sorted({name for name, stamp in found.stamp if stamp is None} & found.files)
 
 
 def restamp(found: PackageDir) -> PackageDir:

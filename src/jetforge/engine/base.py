@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from jetforge.engine.command import Command
-from jetforge.host.process import Completed, OutputSink
+from jetforge.host.commands import Completed, OutputSink
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Stage

@@ -18,7 +18,8 @@ from jetforge.engine.api import ApiError, EngineApi, open_api
 from jetforge.engine.base import Builder, EngineInfo, ImageInfo
 from jetforge.engine.command import Command, build_command
 from jetforge.errors import EngineUnavailableError, FailureError
-from jetforge.host.process import Completed, OutputSink, Runner, run_attached, run_process
+from jetforge.host.commands import Completed, OutputSink, Runner
+from jetforge.host.runner import run_process
 
 if TYPE_CHECKING:
     from jetforge.core.plan import Stage
@@ -253,6 +254,8 @@ class CliEngine:
 
     def attach(self, options: Sequence[str], image: str, argv: Sequence[str]) -> int:
         """Run ``argv`` in a new container on this process's own terminal; its exit code."""
+        from jetforge.host.process import run_attached  # here, not at the top: start-up time
+
         return run_attached(self.run_command(options, image, argv).argv, env=self.env)
 
 

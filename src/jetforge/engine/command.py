@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jetforge.core.labels import PARENT
+from jetforge.core.labels import STAGE_KEY
 from jetforge.core.plan import Stage
 
 
@@ -46,14 +46,10 @@ def build_command(
     for name, value in stage.build_args:
         argv += ["--build-arg", f"{name}={value}"]
     for name, value in stage.labels:
-        argv += ["--label", f"{name}={value}"]
+        if name != STAGE_KEY:  # the Dockerfile's last step sets it (identity_label)
+            argv += ["--label", f"{name}={value}"]
     argv += [*extra, *stage.build_flags, str(stage.context)]
     return Command(tuple(argv), env)
-
-
-def parent_flags(parent: str) -> tuple[str, ...]:
-    """The build flags that record the parent image ``parent`` (none when unknown)."""
-    return ("--label", f"{PARENT}={parent}") if parent else ()
 
 
 def run_options_for_test(

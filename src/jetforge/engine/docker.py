@@ -15,7 +15,8 @@ from jetforge.engine.api import ENGINE_API, docker_socket
 from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.errors import EngineUnavailableError, UsageError
-from jetforge.host.process import Completed, Runner, run_process
+from jetforge.host.commands import Completed, Runner
+from jetforge.host.runner import run_process
 
 BUILD_MODE_VARIABLE = "JETFORGE_BUILD_MODE"
 _MODES = ("buildkit", "buildx", "legacy")

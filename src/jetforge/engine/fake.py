@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -133,7 +134,8 @@ class FakeEngine:
                 self._add(FakeImage(f"sha256:{digest}", inherited, layers=(*layers, digest)))
             on_output(f"error: the build of {reference} failed")
             return Completed(command.argv, 1, "", "")
-        labels = {**inherited, **_flag_values(command.argv, "--label")}
+        dockerfile = _dockerfile_text(command.argv)
+        labels = {**inherited, **_flag_values(command.argv, "--label"), **_last_labels(dockerfile)}
         self._add(FakeImage(f"sha256:{digest}", labels, layers=(*layers, digest)))
         self._set_tag(f"sha256:{digest}", reference)
         return Completed(command.argv, 0, "", "")
@@ -280,6 +282,17 @@ def _flag_values(argv: Sequence[str], flag: str) -> dict[str, str]:
     """Every ``flag K=V`` of an argv, as a mapping."""
     pairs = (argv[i + 1].partition("=") for i in range(len(argv) - 1) if argv[i] == flag)
     return {name: value for name, _, value in pairs}
+
+
+def _last_labels(dockerfile: str) -> dict[str, str]:
+    """The labels the Dockerfile's last instruction sets, when it is a ``LABEL``."""
+    lines = [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
+    if not lines or not lines[-1].startswith("LABEL "):
+        return {}
+    return {name: value.strip('"') for name, value in _LABEL.findall(lines[-1])}
+
+
+_LABEL = re.compile(r'([\w.-]+)=("[^"]*"|\S+)')
 
 
 def _dockerfile_text(argv: Sequence[str]) -> str:

@@ -15,7 +15,8 @@ from jetforge.engine.base import Builder, EngineInfo
 from jetforge.engine.cli_engine import CliEngine, E, first_line, json_object
 from jetforge.engine.command import Command
 from jetforge.errors import EngineUnavailableError
-from jetforge.host.process import Completed, OutputSink, Runner, run_process
+from jetforge.host.commands import Completed, OutputSink, Runner
+from jetforge.host.runner import run_process
 
 _CDI_DIRS = ("/etc/cdi", "/var/run/cdi")
 

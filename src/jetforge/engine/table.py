@@ -9,7 +9,8 @@ from jetforge.engine.cli_engine import CliEngine
 from jetforge.engine.docker import DockerEngine
 from jetforge.engine.podman import PodmanEngine
 from jetforge.errors import UsageError
-from jetforge.host.process import Runner, run_process
+from jetforge.host.commands import Runner
+from jetforge.host.runner import run_process
 
 ENGINES: Mapping[str, type[CliEngine]] = {"docker": DockerEngine, "podman": PodmanEngine}
 DEFAULT = "docker"

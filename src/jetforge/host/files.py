@@ -4,9 +4,12 @@ Every file jetforge reads that a user, another machine or another process may ha
 there (lockfiles, SBOMs, bundle manifests, index and cache files) is read with
 :func:`read_regular`: only a regular file, never more than a bound, so a FIFO, a device or
 a huge file is one clear error instead of a hang or an exhausted memory. Every file
-jetforge writes as a whole goes through :func:`write_atomic`: a reader sees the old
-content or the new, never half of one. A path the user names for output (``--lock FILE``)
-is written with :func:`write_named`, which never puts a file where a device node was.
+jetforge writes as a whole goes through :func:`write_atomic` (:func:`atomic_output` to
+stream it): a reader sees the old content or the new, never half of one, and an error
+names the file being written. Every path the user names for output (``--lock FILE``,
+``cache export FILE``, what ``bake --output DIR`` and ``docs --output`` write) is written
+with :func:`named_output` (:func:`write_named` for bytes), which checks it before any work
+and never puts a file where a device node, a FIFO or a directory was.
 """
 
 from __future__ import annotations
@@ -14,14 +17,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import os
 import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from jetforge.errors import UsageError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 MIB = 1024 * 1024
 
@@ -55,7 +62,7 @@ def open_regular(path: Path | str, what: str) -> BinaryIO:
     kind = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(kind):
         os.close(descriptor)
-        raise UnreadableFileError(path, what, f"is {_kind(kind)}, not a regular file")
+        raise UnreadableFileError(path, what, f"is {file_kind(kind)}, not a regular file")
     return os.fdopen(descriptor, "rb")
 
 
@@ -70,7 +77,7 @@ def check_regular_or_absent(path: Path, what: str) -> None:
     except OSError as error:
         raise UnreadableFileError(path, what, error.strerror or str(error)) from None
     if not stat.S_ISREG(kind):
-        raise UnreadableFileError(path, what, f"is {_kind(kind)}, not a regular file")
+        raise UnreadableFileError(path, what, f"is {file_kind(kind)}, not a regular file")
 
 
 def read_regular(path: Path | str, what: str, limit: int = 64 * MIB) -> bytes:
@@ -101,20 +108,77 @@ def read_regular_text(path: Path | str, what: str, limit: int = 64 * MIB) -> str
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` by a file holding ``data`` (with permission bits ``mode``) in one
     step: written to a temporary file beside it, flushed, then renamed over it. On any
-    error the temporary file is removed and ``path`` is left as it was."""
+    error the temporary file is removed and ``path`` is left as it was; an
+    :class:`OSError` names ``path`` (its ``filename``), whatever step failed."""
+    with atomic_output(path, mode) as out:
+        out.write(data)
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A binary file whose content replaces ``path`` (with permission bits ``mode``) in
+    one step when the block ends without an error, as :func:`write_atomic` does: until
+    then it is a temporary file beside ``path``, removed on any error. An
+    :class:`OSError` of creating, writing, flushing or renaming it names ``path``, so a
+    full device is reported for the file being written, not for whatever the caller was
+    doing."""
     import tempfile  # here, not at the top: start-up time of the commands that only read
 
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as error:
+        raise _naming(error, path) from None
+    try:
+        with _writer(handle, path) as out:
+            yield out
             out.flush()
-            os.fchmod(out.fileno(), mode)
-        Path(temporary).replace(path)
+            try:
+                os.fchmod(handle, mode)
+            except OSError as error:
+                raise _naming(error, path) from None
+        try:
+            Path(temporary).replace(path)
+        except OSError as error:
+            raise _naming(error, path) from None
     except BaseException:
         with contextlib.suppress(OSError):
             Path(temporary).unlink()
         raise
+
+
+class _NamedFile(io.FileIO):
+    """A file descriptor whose write errors name the file jetforge means to write (the
+    temporary file it writes is an implementation detail)."""
+
+    def __init__(self, descriptor: int, shown: Path) -> None:
+        super().__init__(descriptor, "wb", closefd=True)
+        self.shown = shown
+
+    def write(self, data: ReadableBuffer) -> int:
+        try:
+            return super().write(data)
+        except OSError as error:
+            raise _naming(error, self.shown) from None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as error:
+            raise _naming(error, self.shown) from None
+
+
+def _writer(descriptor: int, shown: Path) -> BinaryIO:
+    """A buffered binary file over ``descriptor`` whose errors name ``shown``."""
+    return io.BufferedWriter(_NamedFile(descriptor, shown))
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """``error`` naming ``path`` (a new error of the same class, errno and text)."""
+    if error.errno is None:
+        return error
+    return type(error)(error.errno, error.strerror, str(path))
 
 
 @contextlib.contextmanager
@@ -122,9 +186,13 @@ def held(path: Path, on_wait: Callable[[str], None], poll: float = 0.2) -> Itera
     """Hold the lock file ``path`` (``flock``, so it is let go however the process ends)
     while the block runs. When another process holds it, ``on_wait`` is told once (with
     that process's id) and the lock is tried again every ``poll`` seconds, so Ctrl-C stops
-    the wait."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    the wait.
+
+    The lock file is jetforge's own, under its cache directory: only a regular file is
+    held, opened without following a link and without blocking; anything else there (a
+    FIFO, a device, a directory, a symlink) is an :class:`UnwritableFileError` naming it
+    and the fix, and is left as it is."""
+    descriptor = _open_lock(path)
     try:
         told = False
         while True:
@@ -144,6 +212,36 @@ def held(path: Path, on_wait: Callable[[str], None], poll: float = 0.2) -> Itera
         os.close(descriptor)
 
 
+def _open_lock(path: Path) -> int:
+    """The descriptor of the regular lock file ``path`` (made when missing)."""
+    fix = "remove it and run again: jetforge makes a new one"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        found = path.lstat()
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise UnwritableFileError(path, "build lock", f"{error.strerror or error}") from None
+    else:
+        if not stat.S_ISREG(found.st_mode):
+            link = stat.S_ISLNK(found.st_mode)
+            kind = "a symbolic link" if link else file_kind(found.st_mode)
+            problem = f"is {kind}, not a regular file (jetforge's build lock; {fix})"
+            raise UnwritableFileError(path, "build lock", problem)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(path, flags, 0o600)
+    except OSError as error:  # swapped since the look: a link, a directory
+        problem = f"cannot open it ({error.strerror or error}; jetforge's build lock; {fix})"
+        raise UnwritableFileError(path, "build lock", problem) from None
+    opened = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(opened):
+        os.close(descriptor)
+        problem = f"is {file_kind(opened)}, not a regular file (jetforge's build lock; {fix})"
+        raise UnwritableFileError(path, "build lock", problem)
+    return descriptor
+
+
 class UnwritableFileError(UsageError):
     """A path jetforge was asked to write ``what`` to (``--lock FILE``) cannot take it."""
 
@@ -157,23 +255,39 @@ class UnwritableFileError(UsageError):
         return f"{self.path}: {self.problem}"
 
 
-def check_writable(path: Path, what: str) -> None:
-    """Refuse, before any work, a ``path`` that :func:`write_named` cannot write ``what``
+def check_writable(path: Path, what: str, *, through: bool = True) -> None:
+    """Refuse, before any work, a ``path`` that :func:`named_output` cannot write ``what``
     to: a directory, a device other than ``/dev/null``, a socket, a file in a missing or
-    read-only directory."""
-    _destination(path, what)
+    read-only directory (without ``through``: anything but a regular file or none)."""
+    _destination(path, what, through)
 
 
-def write_named(path: Path, data: bytes, what: str) -> None:
-    """Write ``data`` to ``path``, a file the user named: a regular file (or none yet) is
-    replaced whole (:func:`write_atomic`, keeping its permission bits), through a symlink
-    its target, so the link stays; ``/dev/null`` and a FIFO that someone reads are written
-    through; anything else is an :class:`UnwritableFileError` and is left as it is (a
-    device node is never replaced by a file)."""
-    target, existing = _destination(path, what)
+def write_named(path: Path, data: bytes, what: str, *, through: bool = True) -> None:
+    """Write ``data`` to ``path``, a file the user named (:func:`named_output`)."""
+    with named_output(path, what, through=through) as out:
+        out.write(data)
+
+
+@contextlib.contextmanager
+def named_output(
+    path: Path, what: str, *, through: bool = True, mode: int | None = None
+) -> Iterator[BinaryIO]:
+    """A binary file to write ``what`` into at ``path``, a path the user named (``--lock
+    FILE``, ``cache export FILE``, ``--output``): the one way jetforge writes there.
+
+    A regular file (or none yet) is replaced whole when the block ends without an error
+    (:func:`atomic_output`: until then a temporary file beside it; it keeps its
+    permission bits, or takes ``mode``), through a symlink its target, so the link stays.
+    With ``through``, ``/dev/null`` and a FIFO that someone reads are written through.
+    Anything else is an :class:`UnwritableFileError` raised on entering, before the
+    block does any work, and is left as it is: a device node is never replaced by a
+    file, a FIFO nobody reads never blocks. An :class:`OSError` while writing names
+    ``path``."""
+    target, existing = _destination(path, what, through)
     if existing is None or stat.S_ISREG(existing.st_mode):
         kept = stat.S_IMODE(existing.st_mode) if existing is not None else 0o644
-        write_atomic(target, data, kept)
+        with atomic_output(target, kept if mode is None else mode) as out:
+            yield out
         return
     try:  # without O_NONBLOCK, opening a FIFO that nobody reads would wait forever
         descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -185,16 +299,17 @@ def write_named(path: Path, data: bytes, what: str) -> None:
     opened = os.fstat(descriptor)
     if not (stat.S_ISFIFO(opened.st_mode) or _is_null(opened)):  # swapped since the check
         os.close(descriptor)
-        raise UnwritableFileError(path, what, f"is {_kind(opened.st_mode)}{_VALID}")
+        raise UnwritableFileError(path, what, f"is {file_kind(opened.st_mode)}{_VALID}")
     os.set_blocking(descriptor, True)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(data)
+    with _writer(descriptor, path) as out:
+        yield out
 
 
 _VALID = " (name a regular file, a symlink to one, a FIFO or /dev/null)"
+_REGULAR = " (name a regular file, a symlink to one, or a new file)"
 
 
-def _destination(path: Path, what: str) -> tuple[Path, os.stat_result | None]:
+def _destination(path: Path, what: str, through: bool) -> tuple[Path, os.stat_result | None]:
     """Where writing ``path`` goes (a symlink's target for a regular file or a new one,
     else ``path``) and what is there now (None: nothing)."""
     try:
@@ -215,11 +330,37 @@ def _destination(path: Path, what: str) -> tuple[Path, os.stat_result | None]:
         return target, existing
     if stat.S_ISDIR(existing.st_mode):
         raise UnwritableFileError(path, what, "is a directory (name a file)")
+    if not through:
+        raise UnwritableFileError(path, what, f"is {file_kind(existing.st_mode)}{_REGULAR}")
     if not (stat.S_ISFIFO(existing.st_mode) or _is_null(existing)):
-        raise UnwritableFileError(path, what, f"is {_kind(existing.st_mode)}{_VALID}")
+        raise UnwritableFileError(path, what, f"is {file_kind(existing.st_mode)}{_VALID}")
     if not os.access(path, os.W_OK):
         raise UnwritableFileError(path, what, "cannot write it (permission denied)")
     return path, existing
+
+
+def check_only_files(directory: Path, what: str, depth: int = 2) -> None:
+    """Refuse a ``directory`` the user named, that jetforge writes files of its own into
+    (``--logs DIR``), when an entry down to ``depth`` levels is neither a regular file nor
+    a directory (a link is followed): writing there would block on a FIFO, fill a device
+    or replace it. :class:`UnwritableFileError` names the first such entry."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except OSError as error:
+        raise UnwritableFileError(directory, what, error.strerror or str(error)) from None
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            kind = path.stat().st_mode
+        except OSError as error:
+            raise UnwritableFileError(path, what, error.strerror or str(error)) from None
+        if stat.S_ISDIR(kind) and depth > 1 and not entry.is_symlink():
+            check_only_files(path, what, depth - 1)
+        elif not (stat.S_ISREG(kind) or stat.S_ISDIR(kind)):
+            problem = (
+                f"is {file_kind(kind)}, not a regular file (remove it, or name another {what})"
+            )
+            raise UnwritableFileError(path, what, problem)
 
 
 def _is_null(found: os.stat_result) -> bool:
@@ -250,7 +391,8 @@ def is_disk_full(error: OSError) -> bool:
     return error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file of ``mode`` is, for messages: ``a FIFO``, ``a character device`` …"""
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):

@@ -30,9 +30,10 @@ from jetforge.core.platform import (
     preset_facts,
     resolve_arch,
 )
+from jetforge.host.commands import Runner
 from jetforge.host.files import MIB, UnreadableFileError, read_regular
 from jetforge.host.platform_data import load_tables, target_names
-from jetforge.host.process import Runner, run_process
+from jetforge.host.runner import run_process
 
 __all__ = ["detect_platform", "target_names"]
 

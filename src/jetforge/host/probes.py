@@ -12,13 +12,13 @@ not remembered (it may change again unseen).
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from jetforge.host.process import Completed, OutputSink, Runner, run_process
+from jetforge.host.commands import Completed, OutputSink, Runner
+from jetforge.host.runner import run_process
 from jetforge.host.stash import file_stamp, is_settled, read_stash, write_stash
 
 DRIVER_FILE = Path("/proc/driver/nvidia/version")  # the kernel module's version
@@ -47,7 +47,7 @@ class RememberingRunner:
         on_output: OutputSink | None = None,
     ) -> Completed:
         search = (env if env is not None else os.environ).get("PATH", os.defpath)
-        program = shutil.which(argv[0], path=search)
+        program = which(argv[0], search)
         if program is None:
             return Completed(tuple(argv), 127, "", f"{argv[0]}: not found on PATH")
         if cwd is not None or input_text is not None or on_output is not None:
@@ -91,3 +91,28 @@ class RememberingRunner:
         answer = {"inputs": inputs, "returncode": done.returncode, "stdout": done.stdout}
         self._kept = {**self._memo(), key: answer}
         write_stash(self.memo, self._kept)
+
+
+def which(name: str, search: str) -> str | None:
+    """The file ``name`` runs as on the ``PATH`` ``search``: :func:`shutil.which`'s answer
+    (the first existing, executable entry that is not a directory), without importing
+    shutil (every command asks for nvcc's)."""
+    if os.path.dirname(name):  # noqa: PTH120 - shutil.which's own test
+        return name if _runs(name) else None
+    if not search:
+        return None
+    seen = set()
+    for directory in search.split(os.pathsep):
+        normal = os.path.normcase(directory)
+        if normal not in seen:
+            seen.add(normal)
+            candidate = os.path.join(directory, name)  # noqa: PTH118
+            if _runs(candidate):
+                return candidate
+    return None
+
+
+def _runs(path: str) -> bool:
+    # no Path objects: this runs for every directory of PATH
+    exists = os.path.exists(path)  # noqa: PTH110
+    return exists and os.access(path, os.F_OK | os.X_OK) and not os.path.isdir(path)  # noqa: PTH112

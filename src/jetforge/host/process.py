@@ -13,41 +13,16 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
 
 from jetforge.errors import TerminatedError
+from jetforge.host.commands import Completed, OutputSink, Runner
 
-OutputSink = Callable[[str], None]
+__all__ = ["Completed", "OutputSink", "Runner", "run_process"]
+
 _LIVE: set[subprocess.Popen[str]] = set()  # the streaming commands running now
 _LIVE_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    """What a finished command left behind."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class Runner(Protocol):
-    """Runs one command; ``on_output`` receives merged output line by line when given."""
-
-    def __call__(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-        input_text: str | None = None,
-        timeout: float | None = None,
-        on_output: OutputSink | None = None,
-    ) -> Completed: ...
 
 
 def run_process(
@@ -61,27 +36,48 @@ def run_process(
 ) -> Completed:
     """Run ``argv``; a missing program gives return code 127 instead of an exception.
 
-    ``env``, when given, is the child's whole environment.
+    ``env``, when given, is the child's whole environment. The child runs in a session
+    of its own: when this process is interrupted (Ctrl-C, SIGTERM) or the ``timeout``
+    runs out, the child and everything it started are stopped together
+    (:func:`_end_group`), so nothing it started (``mmdebstrap``'s ``apt-get``, ``gpgv``)
+    runs on without it.
     """
     full_env = None if env is None else dict(env)
     if on_output is None:
-        try:
-            done = subprocess.run(
-                list(argv),
-                env=full_env,
-                cwd=cwd,
-                input=input_text,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except FileNotFoundError as error:
-            return Completed(tuple(argv), 127, "", str(error))
-        except subprocess.TimeoutExpired:
-            return Completed(tuple(argv), 124, "", f"timed out after {timeout} s")
-        return Completed(tuple(argv), done.returncode, done.stdout, done.stderr)
+        return _captured(argv, full_env, cwd, input_text, timeout)
     return _stream(argv, full_env, cwd, input_text, on_output)
+
+
+def _captured(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None,
+    cwd: Path | None,
+    input_text: str | None,
+    timeout: float | None,
+) -> Completed:
+    try:
+        process = subprocess.Popen(
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    except FileNotFoundError as error:
+        return Completed(tuple(argv), 127, "", str(error))
+    with process:
+        try:
+            stdout, stderr = process.communicate(input_text, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _end_group(process, grace=0.0)
+            return Completed(tuple(argv), 124, "", f"timed out after {timeout} s")
+        except BaseException:
+            _end_group(process)
+            raise
+    return Completed(tuple(argv), process.returncode, stdout, stderr)
 
 
 def _stream(
@@ -91,8 +87,8 @@ def _stream(
     input_text: str | None,
     on_output: OutputSink,
 ) -> Completed:
-    # A new process group lets Ctrl-C reach only us; we then stop the child ourselves,
-    # so the engine gets a chance to clean up (docker run --rm, build containers).
+    # A new session lets Ctrl-C reach only us; we then stop the child and what it started
+    # ourselves, so the engine gets a chance to clean up (docker run --rm, build containers).
     try:
         process = subprocess.Popen(
             list(argv),
@@ -121,7 +117,7 @@ def _stream(
                 on_output(line.rstrip("\n"))
             process.wait()
         except BaseException:
-            _terminate(process)
+            _end_group(process)
             raise
         finally:
             with _LIVE_LOCK:
@@ -131,29 +127,35 @@ def _stream(
 
 def stop_streaming(grace: float = 10.0) -> None:
     """Stop every streaming command of this process (in any thread) as Ctrl-C stops one:
-    SIGINT, then SIGKILL after ``grace`` seconds. Their threads see them end."""
+    SIGINT to its process group, then SIGKILL to what is left of the group once it has
+    ended or after ``grace`` seconds. Their threads see them end (and reap them)."""
     with _LIVE_LOCK:
-        running = [process for process in _LIVE if process.poll() is None]
+        running = [process for process in _LIVE if process.returncode is None]
     for process in running:
-        with contextlib.suppress(OSError):
-            process.send_signal(signal.SIGINT)
+        _signal_group(process.pid, signal.SIGINT)
     deadline = time.monotonic() + grace
     for process in running:
-        try:
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _wait_unreaped(process.pid, max(0.0, deadline - time.monotonic()))
+        _signal_group(process.pid, signal.SIGKILL)
 
 
-def _terminate(process: subprocess.Popen[str]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def _end_group(process: subprocess.Popen[str], grace: float = 10.0) -> None:
+    """Stop ``process`` (started in a session of its own) and every process of its group,
+    what it started: SIGINT to the group, as Ctrl-C at a terminal would send, then, once
+    the child has ended or ``grace`` seconds have passed, SIGKILL to whatever of the group
+    is left. The child is reaped last: until then its id, the group's, cannot be taken by
+    another process, so the signals reach no stranger."""
+    if process.returncode is None:  # not reaped: the group id is still ours
+        if grace > 0:
+            _signal_group(process.pid, signal.SIGINT)
+            _wait_unreaped(process.pid, grace)
+        _signal_group(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _signal_group(group: int, number: int) -> None:
+    with contextlib.suppress(OSError):  # already gone
+        os.killpg(group, number)
 
 
 def run_attached(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
@@ -271,18 +273,24 @@ class LineWorker:
         assert process.stdout is not None
         deadline = time.monotonic() + timeout
         descriptor = process.stdout.fileno()
-        while b"\n" not in self._buffer:
+        # The pieces of a long answer are joined once it is whole: appending each to the
+        # last would copy it over and over (a 20 MB answer took seconds).
+        pieces = [self._buffer]
+        end = self._buffer.find(b"\n")
+        while end < 0:
             left = deadline - time.monotonic()
             ready, _, _ = select.select([descriptor], [], [], max(left, 0))
             if not ready:
                 self.close()
                 raise WorkerGoneError(f"no answer within {timeout:g} s")
-            chunk = os.read(descriptor, 65536)
+            chunk = os.read(descriptor, 1024 * 1024)
             if not chunk:
                 self.close()
                 raise WorkerGoneError("the worker process exited")
-            self._buffer += chunk
-        answer, _, self._buffer = self._buffer.partition(b"\n")
+            pieces.append(chunk)
+            end = chunk.find(b"\n")
+        whole = b"".join(pieces)
+        answer, _, self._buffer = whole.partition(b"\n")
         return answer.decode()
 
     def has_answer(self) -> bool:
@@ -323,6 +331,17 @@ def _wait_unreaped(pid: int, seconds: float) -> None:
     system cannot tell without reaping, not at all)."""
     if not hasattr(os, "waitid"):
         return
+    if hasattr(os, "pidfd_open"):  # Linux: woken the moment it ends, not at a poll
+        try:
+            handle = os.pidfd_open(pid)
+        except OSError:
+            pass
+        else:
+            try:
+                select.select([handle], [], [], seconds)
+            finally:
+                os.close(handle)
+            return
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:

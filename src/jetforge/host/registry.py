@@ -1,6 +1,9 @@
 """A client for the OCI distribution API: tag lists, manifests and image configs.
 
-Requests go through ``requests`` with time-outs. Authentication follows what registries ask
+Every request is bounded (:func:`jetforge.host.fetch.fetch`): an overall deadline, the
+client's ``timeout``, for connecting, headers, redirects and body together, and a size limit
+per kind of answer (:data:`LIMITS`); past either, the registry's :class:`RegistryError` says
+which. Authentication follows what registries ask
 for in their ``WWW-Authenticate`` answer: none, HTTP basic, or the bearer-token flow of
 Docker Hub and NGC, with credentials from the engines' own config files
 (:mod:`jetforge.host.credentials`). Loopback registries are spoken to over ``http://``, all others
@@ -14,15 +17,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from jetforge.core.tags import ImageRef, reference_problem
 from jetforge.errors import RegistryError, UsageError
 from jetforge.host.credentials import DOCKER_HUB, HUB_ALIASES, HUB_API, Credentials, CredentialStore
+from jetforge.host.fetch import Answer, FetchError, fetch
+from jetforge.host.files import MIB
 
 if TYPE_CHECKING:
     import requests
@@ -37,6 +43,11 @@ INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 _OCI_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 _MAX_PAGES = 50
 REGISTRIES_VARIABLE = "JETFORGE_REGISTRIES"
+# The most jetforge reads of each kind of answer (all JSON). Manifests: what the
+# distribution spec asks registries to accept; the others hold a few KiB in practice.
+TAG_LIST, MANIFEST, IMAGE_CONFIG, TOKEN = "tag list", "manifest", "image config", "token"
+LIMITS = {TAG_LIST: 8 * MIB, MANIFEST: 4 * MIB, IMAGE_CONFIG: 8 * MIB, TOKEN: 1 * MIB}
+DEADLINE = 10.0  # seconds a request may take in all, unless the client is given another
 
 
 def registry_scheme(host: str) -> str:
@@ -130,23 +141,6 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
-def describe_failure(error: requests.RequestException) -> str:
-    """One short line for a connection problem (no pool or URL noise)."""
-    import requests  # here, not at the top: see the module docstring
-
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    text = str(error)
-    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
-    if errno:
-        return f"cannot connect ({errno[1].strip()})"
-    if isinstance(error, requests.exceptions.SSLError):
-        return "TLS handshake failed (is it an http:// registry, or is its CA untrusted?)"
-    if isinstance(error, requests.ConnectionError):
-        return "cannot connect"
-    return type(error).__name__
-
-
 @dataclass(frozen=True, slots=True)
 class RemoteImage:
     """What a registry tells about one image: its manifest digest and its config."""
@@ -159,20 +153,22 @@ class RemoteImage:
 
 
 class RegistryClient:
-    """Reads tag lists, manifests and configs from OCI distribution registries."""
+    """Reads tag lists, manifests and configs from OCI distribution registries; each
+    request within ``timeout`` seconds (default :data:`DEADLINE`), all told
+    (:mod:`jetforge.host.fetch`)."""
 
     def __init__(
         self,
         credentials: CredentialStore,
         *,
-        timeout: float = 10.0,
+        timeout: float | None = None,
         session: requests.Session | None = None,
         ca_bundle: str | None = None,
     ) -> None:
         import requests  # here, not at the top: see the module docstring
 
         self.credentials = credentials
-        self.timeout = timeout
+        self.timeout = DEADLINE if timeout is None else timeout
         self.session = session or requests.Session()
         if ca_bundle:
             self.session.verify = ca_bundle
@@ -186,12 +182,14 @@ class RegistryClient:
         for _ in range(_MAX_PAGES):
             if url is None:
                 break
-            response = self._get(host, path, url)
-            if response.status_code == 404:
+            answer = self._get(host, path, url, TAG_LIST)
+            if answer.status == 404:
                 return tags
-            tags += list(self._json(host, response).get("tags") or ())
-            following = response.links.get("next", {}).get("url")
-            url = urljoin(url, following) if following else None
+            listed = self._json(host, answer).get("tags")
+            if isinstance(listed, list):
+                tags += [tag for tag in listed if isinstance(tag, str)]
+            following = _mapping(answer.links.get("next")).get("url")
+            url = urljoin(url, following) if isinstance(following, str) and following else None
         return tags
 
     def inspect(self, reference: ImageRef, arch: str) -> RemoteImage | None:
@@ -204,11 +202,14 @@ class RegistryClient:
             return None
         media_type, manifest, digest = found
         if media_type in INDEX_TYPES or "manifests" in manifest:
+            listed = manifest.get("manifests")
             entries = [
                 entry
-                for entry in manifest.get("manifests") or ()
-                if (entry.get("platform") or {}).get("architecture") == wanted
-                and (entry.get("platform") or {}).get("os", "linux") == "linux"
+                for entry in (listed if isinstance(listed, list) else ())
+                if isinstance(entry, dict)
+                and isinstance(entry.get("digest"), str)
+                and _mapping(entry.get("platform")).get("architecture") == wanted
+                and _mapping(entry.get("platform")).get("os", "linux") == "linux"
             ]
             if not entries:
                 return None
@@ -217,18 +218,20 @@ class RegistryClient:
             if found is None:
                 return None
             media_type, manifest, _ = found
-        config_digest = (manifest.get("config") or {}).get("digest")
-        if not config_digest:
+        config_digest = _mapping(manifest.get("config")).get("digest")
+        if not config_digest or not isinstance(config_digest, str):
             raise RegistryError(host, f"{path}: unsupported manifest type {media_type or '?'}")
-        response = self._get(host, path, f"{self._base(host)}/v2/{path}/blobs/{config_digest}")
-        if response.status_code == 404:
+        url = f"{self._base(host)}/v2/{path}/blobs/{config_digest}"
+        answer = self._get(host, path, url, IMAGE_CONFIG)
+        if answer.status == 404:
             return None
-        config = self._json(host, response)
+        config = self._json(host, answer)
+        labels = _mapping(_mapping(config.get("config")).get("Labels"))
         return RemoteImage(
             reference=reference,
             digest=digest,
             architecture=str(config.get("architecture") or ""),
-            labels=dict((config.get("config") or {}).get("Labels") or {}),
+            labels={str(key): str(value) for key, value in labels.items()},
             created=str(config.get("created") or ""),
         )
 
@@ -236,14 +239,14 @@ class RegistryClient:
         self, host: str, path: str, reference: str
     ) -> tuple[str, dict[str, Any], str] | None:
         url = f"{self._base(host)}/v2/{path}/manifests/{reference}"
-        response = self._get(host, path, url, accept=", ".join(MANIFEST_TYPES))
-        if response.status_code == 404:
+        answer = self._get(host, path, url, MANIFEST, accept=", ".join(MANIFEST_TYPES))
+        if answer.status == 404:
             return None
-        manifest = self._json(host, response)
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        manifest = self._json(host, answer)
+        media_type = answer.headers.get("Content-Type", "").split(";")[0].strip()
         media_type = str(manifest.get("mediaType") or media_type)
-        digest = response.headers.get("Docker-Content-Digest") or (
-            "sha256:" + hashlib.sha256(response.content).hexdigest()
+        digest = answer.headers.get("Docker-Content-Digest") or (
+            "sha256:" + hashlib.sha256(answer.body).hexdigest()
         )
         return media_type, manifest, digest
 
@@ -251,40 +254,52 @@ class RegistryClient:
     def _base(host: str) -> str:
         return f"{registry_scheme(host)}://{HUB_API if host == DOCKER_HUB else host}"
 
-    def _get(self, host: str, path: str, url: str, accept: str = "") -> requests.Response:
-        """GET with the token or credentials the registry asks for; 404 is returned, other
-        failures raise :class:`RegistryError`."""
+    def _get(self, host: str, path: str, url: str, kind: str, accept: str = "") -> Answer:
+        """GET (an answer of ``kind``) with the token or credentials the registry asks for;
+        404 is returned, other failures raise :class:`RegistryError`."""
         scope = f"repository:{path}:pull"
         headers = {"Accept": accept} if accept else {}
         authorization = self._tokens.get((host, scope))
-        response = self._send(host, url, headers, authorization)
-        if response.status_code == 401:
-            challenge = response.headers.get("WWW-Authenticate", "")
+        what = f"the {kind} of {path}"
+        answer = self._send(host, url, headers, authorization, kind, what)
+        if answer.status == 401:
+            challenge = answer.headers.get("WWW-Authenticate", "")
             authorization = self._authorize(host, scope, challenge)
             if authorization is not None:
                 self._tokens[(host, scope)] = authorization
-                response = self._send(host, url, headers, authorization)
-        if response.status_code == 401:
+                answer = self._send(host, url, headers, authorization, kind, what)
+        if answer.status == 401:
             login = "" if host == DOCKER_HUB else f" {host}"
             raise RegistryError(
                 host, f"not authorized for {path} (log in with 'docker login{login}')"
             )
-        if response.status_code != 404 and not response.ok:
-            raise RegistryError(host, f"HTTP {response.status_code} for {path}")
-        return response
+        if answer.status != 404 and not 200 <= answer.status < 300:
+            raise RegistryError(host, f"HTTP {answer.status} for {path}")
+        return answer
 
     def _send(
-        self, host: str, url: str, headers: Mapping[str, str], authorization: str | None
-    ) -> requests.Response:
-        import requests  # here, not at the top: see the module docstring
-
+        self,
+        host: str,
+        url: str,
+        headers: Mapping[str, str],
+        authorization: str | None,
+        kind: str,
+        what: str,
+    ) -> Answer:
         sent = dict(headers)
         if authorization:
             sent["Authorization"] = authorization
         try:
-            return self.session.get(url, headers=sent, timeout=self.timeout)
-        except requests.RequestException as error:
-            raise RegistryError(host, describe_failure(error)) from error
+            return fetch(
+                self.session,
+                url,
+                deadline=self.timeout,
+                limit=LIMITS[kind],
+                what=what,
+                headers=sent,
+            )
+        except FetchError as error:
+            raise RegistryError(host, error.problem) from None
 
     def _authorize(self, host: str, scope: str, challenge: str) -> str | None:
         """The ``Authorization`` value that answers ``challenge``, or None."""
@@ -303,10 +318,12 @@ class RegistryClient:
     def _token(
         self, host: str, params: Mapping[str, str], scope: str, credentials: Credentials | None
     ) -> str:
-        import requests  # here, not at the top: see the module docstring
-
         realm = params["realm"]
+        if urlsplit(realm).scheme not in ("http", "https"):
+            shown = realm if len(realm) <= 100 else realm[:99] + "…"
+            raise RegistryError(host, f"refused a token service with a non-HTTP URL ({shown})")
         query = {"scope": scope, **({"service": params["service"]} if "service" in params else {})}
+        bounds: dict[str, Any] = {"deadline": self.timeout, "limit": LIMITS[TOKEN]}
         try:
             if credentials is not None and credentials.identity_token:
                 form = {
@@ -315,32 +332,75 @@ class RegistryClient:
                     "refresh_token": credentials.identity_token,
                     "client_id": "jetforge",
                 }
-                response = self.session.post(realm, data=form, timeout=self.timeout)
+                answer = fetch(
+                    self.session, realm, method="POST", data=form, what="the token", **bounds
+                )
             else:
                 auth = (
                     (credentials.username, credentials.password)
                     if credentials is not None and credentials.username
                     else None
                 )
-                response = self.session.get(realm, params=query, auth=auth, timeout=self.timeout)
-        except requests.RequestException as error:
-            raise RegistryError(host, f"token service: {describe_failure(error)}") from error
-        if response.status_code in (401, 403):
+                answer = fetch(
+                    self.session, realm, params=query, auth=auth, what="the token", **bounds
+                )
+        except FetchError as error:
+            raise RegistryError(host, f"token service: {error.problem}") from None
+        if answer.status in (401, 403):
             raise RegistryError(host, f"token service refused the credentials for {scope}")
-        if not response.ok:
-            raise RegistryError(host, f"token service: HTTP {response.status_code}")
-        data = self._json(host, response)
+        if not 200 <= answer.status < 300:
+            raise RegistryError(host, f"token service: HTTP {answer.status}")
+        data = self._json(host, answer)
         token = data.get("token") or data.get("access_token")
         if not token:
             raise RegistryError(host, "token service answered without a token")
         return str(token)
 
     @staticmethod
-    def _json(host: str, response: requests.Response) -> dict[str, Any]:
+    def _json(host: str, answer: Answer) -> dict[str, Any]:
         try:
-            data = response.json()
-        except ValueError:
-            raise RegistryError(host, f"invalid JSON from {response.url}") from None
+            data = json.loads(answer.body)
+        except (ValueError, RecursionError):  # RecursionError: nested beyond the parser
+            raise RegistryError(host, f"invalid JSON from {answer.url}") from None
         if not isinstance(data, dict):
-            raise RegistryError(host, f"unexpected answer from {response.url}")
+            raise RegistryError(host, f"unexpected answer from {answer.url}")
         return data
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (a registry may send anything)."""
+    return value if isinstance(value, dict) else {}
+
+
+# --- is it up -----------------------------------------------------------------------------
+
+
+def version_url(location: RegistryLocation) -> str:
+    """The ``/v2/`` endpoint of a registry (the distribution API's version check)."""
+    host = HUB_API if location.host == DOCKER_HUB else location.host
+    return f"{registry_scheme(host)}://{host}/v2/"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryProbe:
+    """Whether a registry is up: ``problem`` is empty when it answers like one; else a
+    short reason, and ``tls`` tells whether it was the TLS handshake (something answers,
+    but this host's trust or the scheme disagrees: the engines have their own trust)."""
+
+    problem: str = ""
+    tls: bool = False
+
+
+def probe_registry(url: str, deadline: float) -> RegistryProbe:
+    """Ask the ``/v2/`` endpoint ``url``, within ``deadline`` seconds: up when it answers
+    other than 404 or 5xx (an authentication request counts as up)."""
+    import requests  # here, not at the top: see the module docstring
+
+    with requests.Session() as session:
+        try:
+            answer = fetch(session, url, deadline=deadline, limit=0, body=False)
+        except FetchError as error:
+            return RegistryProbe(error.problem, error.tls)
+    if answer.status >= 500 or answer.status == 404:
+        return RegistryProbe(f"answered HTTP {answer.status}")
+    return RegistryProbe()

@@ -7,7 +7,6 @@ override it. Relative paths in it are relative to the file.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -15,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jetforge.core.spec import ROOT_FORMATS, RootFormat, root_format
-from jetforge.core.tags import image_reference
+from jetforge.core.formats import ROOT_FORMATS, RootFormat, root_format
 from jetforge.core.urls import redact, url_problem
 from jetforge.errors import UsageError
 from jetforge.host.files import MIB, read_regular
@@ -101,8 +99,11 @@ def load_settings(
         isinstance(v, str) for v in base_images.values()
     ):
         raise UsageError(f"{path}: 'base_images' must map distros to images, e.g. 'debian:12'")
-    for distro, image in base_images.items():
-        image_reference(image, f"{path}: base_images.{distro}")
+    if base_images:
+        from jetforge.core.tags import image_reference  # here, not at the top: start-up time
+
+        for distro, image in base_images.items():
+            image_reference(image, f"{path}: base_images.{distro}")
     pypi_url = data.get("pypi_url")
     if pypi_url is not None and not isinstance(pypi_url, str):
         raise UsageError(f"{path}: 'pypi_url' must be a URL, or '' to leave PyPI out")
@@ -221,6 +222,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         ) from None
     for key in data:
         if key not in _KEYS:
+            import difflib  # here, not at the top: only a typo needs it
+
             close = difflib.get_close_matches(key, _KEYS, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"valid: {', '.join(_KEYS)}"
             raise UsageError(f"{path}: unknown key '{key}' ({hint})")

@@ -97,20 +97,26 @@ def read_private(path: Path, limit: int = LIMIT) -> bytes | None:
         return None
     with os.fdopen(descriptor, "rb") as handle:
         try:
-            data = handle.read(limit + 1)
+            # as much as fstat said, and one byte more: a read of the whole limit would
+            # make a buffer of that size first (a millisecond for a warm run's index)
+            wanted = found.st_size + 1
+            data = handle.read(wanted)
+            if len(data) == wanted:  # it grew since: read on, to the limit
+                data += handle.read(max(0, limit + 1 - wanted))
         except OSError:
             return None
     return data if len(data) <= limit else None
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically by a mode 0600 file holding ``data``, in a private
+def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` atomically by a file holding ``data``, mode 0600 unless ``mode``
+    says otherwise (0644 for a file an image must let every user read), in a private
     directory (made when missing); raises :class:`OSError` when it cannot, a directory
     that is not this user's included (:class:`PermissionError`)."""
     from jetforge.host.files import write_atomic  # here, not at the top: start-up time
 
     make_private_dir(path.parent)
-    write_atomic(path, data, mode=0o600)
+    write_atomic(path, data, mode=mode)
 
 
 def make_private_dir(directory: Path) -> None:
@@ -145,6 +151,26 @@ def read_stash_parts(path: Path | None) -> list[bytes] | None:
     return None if data is None else data.split(b"\n")
 
 
+def read_stash_views(path: Path | None, first: int) -> list[memoryview] | None:
+    """The first ``first`` parts of the stash file ``path`` and, when there is more, the
+    rest of it (parts joined by newlines) as one: views of the file's bytes, so that a
+    part is copied only when it is decoded (a warm run decodes a tenth of its index).
+    None as :func:`read_stash_parts`."""
+    data = None if path is None else read_private(path)
+    if data is None:
+        return None
+    view, start = memoryview(data), 0
+    parts: list[memoryview] = []
+    while len(parts) < first:
+        end = data.find(b"\n", start)
+        if end < 0:
+            break
+        parts.append(view[start:end])
+        start = end + 1
+    parts.append(view[start:])
+    return parts
+
+
 def read_stash(path: Path | None) -> Any:
     """The value of the one-part stash file ``path`` (None: none kept); None when it is
     missing, damaged, not private or not JSON."""
@@ -163,12 +189,12 @@ def dump(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
-def load(part: bytes) -> Any:
+def load(part: bytes | memoryview) -> Any:
     """The value of one part (:func:`dump`); :class:`ValueError` when it is damaged."""
-    return json.loads(part)
+    return json.loads(part if isinstance(part, bytes) else bytes(part))
 
 
-def write_stash_parts(path: Path | None, parts: Sequence[bytes]) -> bool:
+def write_stash_parts(path: Path | None, parts: Sequence[bytes | memoryview]) -> bool:
     """Keep ``parts`` (each made by :func:`dump`) in the stash file ``path``; whether it
     was written (a failure keeps the old file)."""
     if path is None:

@@ -9,6 +9,8 @@ With extras, the chain starts with a small generated stage that installs a bundl
 public roots (certifi's) plus the extras and points pip, requests, curl, git and Node at
 it: the image trusts what it trusted before and the extras, not the extras alone. The
 stage's key covers that bundle, so it is the same on every machine with the same extras.
+The bundle goes to ``/usr/local/share/ca-certificates`` with mode 0644, so every user of
+the image reads it, and ``update-ca-certificates`` in a later stage keeps the extras.
 
 Finding the extras reads every root certificate of the distro; :func:`trust_context`
 remembers its answer (a stash file, :mod:`jetforge.host.stash`) with the stamps of every file
@@ -17,14 +19,18 @@ and directory it read, and reads again only when one of them changed.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from jetforge.errors import UsageError
+from jetforge.host.files import MIB, UnreadableFileError, file_kind, read_regular
 from jetforge.host.stash import (
     file_stamp,
     is_settled,
@@ -39,7 +45,9 @@ from jetforge.host.stash import (
 
 BUNDLE_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT")
 DISTRO_ROOTS = Path("/usr/share/ca-certificates")
-BUNDLE_PATH = "/usr/local/share/jetforge/ca-bundle.crt"
+BUNDLE_PATH = "/usr/local/share/ca-certificates/jetforge-ca-bundle.crt"
+BUNDLE_MODE = 0o644  # read by every user of the image (COPY keeps the context's mode)
+BUNDLE_LIMIT = 16 * MIB  # a host's whole bundle is well under 1 MiB
 TRUST_DOCKERFILE = f"""ARG BASE_IMAGE
 FROM ${{BASE_IMAGE}}
 COPY ca-bundle.crt {BUNDLE_PATH}
@@ -73,25 +81,45 @@ def find_bundles(flag: str | None, env: Mapping[str, str]) -> list[Bundle]:
     if flag:
         path = Path(flag)
         if not path.is_file():
-            raise UsageError(f"--ca-bundle: no such file: {flag}")
+            raise UsageError(f"--ca-bundle: {_not_a_file(path)}")
         found.append(Bundle(path, "--ca-bundle"))
     return found
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path``, not a regular file, cannot be a bundle: missing, or what it is."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return f"no such file: {path}"
+    return f"{path} is {file_kind(mode)}; it must be a regular file of PEM certificates"
+
+
 def pem_certificates(text: str) -> list[str]:
-    """The PEM certificates of a bundle, each checked to decode."""
-    found = []
+    """The PEM certificates of a bundle, each a BEGIN/END CERTIFICATE block whose body is
+    base64 and nothing else (:class:`ValueError` when one is not)."""
+    found: list[str] = []
     rest = text
     while _BEGIN in rest:
         start = rest.index(_BEGIN)
         end = rest.find(_END, start)
         if end < 0:
             raise ValueError("a certificate has no END line")
-        block = rest[start : end + len(_END)]
-        _der(block)
-        found.append(block)
+        _check_body(rest[start + len(_BEGIN) : end], len(found) + 1)
+        found.append(rest[start : end + len(_END)])
         rest = rest[end + len(_END) :]
     return found
+
+
+def _check_body(body: str, number: int) -> None:
+    """The body of certificate ``number`` is base64 that decodes to something: the
+    lenient decoder behind :func:`ssl.PEM_cert_to_DER_cert` skips any other character."""
+    try:
+        decoded = base64.b64decode("".join(body.split()), validate=True)
+    except binascii.Error as error:
+        raise ValueError(f"certificate {number}'s body is not base64: {error}") from None
+    if not decoded:
+        raise ValueError(f"certificate {number} is empty")
 
 
 def _der(block: str) -> bytes:
@@ -120,8 +148,9 @@ def known_roots(distro_roots: Path = DISTRO_ROOTS) -> set[str]:
     blocks = []
     for file in files:
         try:
-            blocks += pem_certificates(file.read_text(encoding="utf-8", errors="replace"))
-        except (OSError, ValueError):
+            data = read_regular(file, "root certificate", BUNDLE_LIMIT)
+            blocks += pem_certificates(data.decode("utf-8", errors="replace"))
+        except (UnreadableFileError, ValueError):
             continue
     return _fingerprints(blocks)
 
@@ -133,8 +162,11 @@ def extra_certificates(bundles: list[Bundle], distro_roots: Path = DISTRO_ROOTS)
     extras: dict[str, str] = {}
     for bundle in bundles:
         try:
-            blocks = pem_certificates(bundle.path.read_text(encoding="utf-8", errors="strict"))
-        except (OSError, UnicodeDecodeError, ValueError) as error:
+            data = read_regular(bundle.path, "bundle of PEM certificates", BUNDLE_LIMIT)
+            blocks = pem_certificates(data.decode("utf-8"))
+        except UnreadableFileError as error:
+            raise UsageError(f"{bundle.source}: {bundle.path} {error.problem}") from None
+        except (UnicodeDecodeError, ValueError) as error:
             raise UsageError(
                 f"{bundle.source}: {bundle.path} is not a bundle of PEM certificates ({error})"
             ) from None
@@ -156,17 +188,20 @@ def prepare_trust_context(extras: list[str], cache_dir: Path) -> Path:
     data += "".join(f"{block}\n" for block in extras)
     directory = cache_dir / "trust" / hashlib.sha256(data.encode()).hexdigest()[:16]
     write_private(directory / "Dockerfile", TRUST_DOCKERFILE.encode("utf-8"))
-    write_private(directory / "ca-bundle.crt", data.encode("utf-8"))
+    write_private(directory / "ca-bundle.crt", data.encode("utf-8"), mode=BUNDLE_MODE)
     return directory
 
 
 def _is_own_context(directory: Path) -> bool:
-    """Whether ``directory`` is a trust context this user wrote: private files, with
-    jetforge's Dockerfile (it is built into every chain; a bundle someone else wrote would
-    make every build trust their authority)."""
+    """Whether ``directory`` is a trust context this user wrote: files no one else may
+    write, with jetforge's Dockerfile (it is built into every chain; a bundle someone else
+    wrote would make every build trust their authority) and a bundle images can read."""
     dockerfile = read_private(directory / "Dockerfile")
-    return dockerfile == TRUST_DOCKERFILE.encode("utf-8") and (
-        read_private(directory / "ca-bundle.crt") is not None
+    bundle = directory / "ca-bundle.crt"
+    return (
+        dockerfile == TRUST_DOCKERFILE.encode("utf-8")
+        and read_private(bundle) is not None
+        and stat.S_IMODE(bundle.stat().st_mode) == BUNDLE_MODE
     )
 
 

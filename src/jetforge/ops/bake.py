@@ -15,7 +15,7 @@ import json
 import os
 import re
 import shlex
-import shutil
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING
 
 from jetforge.core.dockerfile import edit_dockerfile
 from jetforge.core.plan import TRUST_STAGE, Plan, Stage
-from jetforge.errors import UsageError
+from jetforge.errors import FailureError, UsageError
+from jetforge.host.files import (
+    UnwritableFileError,
+    check_writable,
+    named_output,
+    read_regular,
+    write_named,
+)
 from jetforge.host.registry import RegistryLocation, oci_architecture, registry_locations
 from jetforge.ops.planning import simulated_plans
 
@@ -248,14 +255,47 @@ def write_bake(request: BuildRequest, workspace: Workspace, directory: Path) -> 
     locations = registry_locations(workspace.settings.registries, workspace.env)
     made = bake_file(simulation.plans, directory, cache=locations[0] if locations else None)
     path = directory / BAKE_FILE
+    outputs = _outputs(made, directory)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, text in made.dockerfiles:
-            (directory / name).write_text(text, encoding="utf-8")
-        for name, source in made.contexts:
-            shutil.copytree(source, directory / name, dirs_exist_ok=True)
-        path.write_text(made.text, encoding="utf-8")
+        for target, _ in outputs:  # all refused or none, before any file is written
+            target.parent.mkdir(parents=True, exist_ok=True)
+            check_writable(target, "bake output", through=False)
+        for target, source in outputs:
+            _write_output(target, source)
+    except UnwritableFileError as error:
+        raise UsageError(f"--output: {error}") from None
     except OSError as error:
         failed = error.filename or directory
-        raise UsageError(f"--output: cannot write {failed}: {error.strerror or error}") from None
+        raise FailureError(f"--output: cannot write {failed}: {error.strerror or error}") from None
     return BakeOutcome(path, made.targets, made.default)
+
+
+def _outputs(made: BakeFile, directory: Path) -> list[tuple[Path, str | Path]]:
+    """Every file :func:`write_bake` writes into ``directory``, with its text or the file
+    it copies: the Dockerfiles, the copied contexts' files, the bake file last (a bake
+    file on disk never names a Dockerfile that is not written yet)."""
+    found: list[tuple[Path, str | Path]] = [
+        (directory / name, text) for name, text in made.dockerfiles
+    ]
+    for name, source in made.contexts:
+        for current, dirs, names in os.walk(source):
+            dirs.sort()
+            relative = Path(current).relative_to(source)
+            found += [
+                (directory / name / relative / file, Path(current) / file) for file in sorted(names)
+            ]
+    found.append((directory / BAKE_FILE, made.text))
+    return found
+
+
+def _write_output(target: Path, source: str | Path) -> None:
+    """Write one file of the bake output (a regular file, replaced whole): a text, or a
+    context file's bytes and permission bits (the engine's COPY keeps them)."""
+    if isinstance(source, str):
+        write_named(target, source.encode("utf-8"), "bake output", through=False)
+        return
+    data = read_regular(source, "build context file")
+    with named_output(
+        target, "bake output", through=False, mode=stat.S_IMODE(source.stat().st_mode)
+    ) as out:
+        out.write(data)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from jetforge.core.platform import Distro
 from jetforge.core.tags import image_reference
 from jetforge.engine.base import Engine
 from jetforge.errors import FailureError, JetforgeError, UsageError
+from jetforge.host.files import file_kind
 from jetforge.host.process import Runner, run_process
 
 SUITES = {
@@ -95,19 +96,59 @@ def plan_bootstrap(
     return BootstrapPlan(distro, suite, chosen_mirror, chosen_tag, keyring or "")
 
 
-def check_keyring(plan: BootstrapPlan, exists: Callable[[str], bool] = os.path.exists) -> None:
+def check_keyring(plan: BootstrapPlan) -> None:
     """Before mmdebstrap runs: the keyring it will verify the archive with is there (the
-    ``--keyring`` given, else the distro's keyring on the host)."""
+    ``--keyring`` given, else the distro's keyring on the host) and is a regular file or
+    (``--keyring``) a directory of them. apt reads it: a FIFO would block mmdebstrap and
+    everything it started, a device would feed it garbage."""
     if plan.keyring:
-        if not exists(plan.keyring):
-            raise UsageError(f"bootstrap: --keyring {plan.keyring} does not exist")
+        problem = keyring_problem(Path(plan.keyring), directory=True)
+        if problem:
+            raise UsageError(
+                f"bootstrap: --keyring {plan.keyring} {problem} (name a keyring file, or a "
+                "directory of keyring files)"
+            )
         return
     path, _ = KEYRINGS[plan.distro.name]
-    if not exists(path):
+    problem = keyring_problem(Path(path), directory=False)
+    if problem == "does not exist":
         raise UsageError(
             f"bootstrap: {plan.distro} needs {plan.distro.name.capitalize()}'s archive "
             f"keyring, which this host lacks ({path}); {plan.keyring_remedy()}"
         )
+    if problem:
+        raise UsageError(
+            f"bootstrap: {path} {problem} (the host's keyring of {plan.distro.name}'s "
+            f"archive); {plan.keyring_remedy()}"
+        )
+
+
+def keyring_problem(path: Path, *, directory: bool) -> str:
+    """What is wrong with ``path`` as a keyring ("" when nothing): missing, or neither a
+    regular file nor (``directory``) a directory whose entries are regular files or
+    directories (a link is followed)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    if stat.S_ISREG(mode):
+        return ""
+    if not (directory and stat.S_ISDIR(mode)):
+        return f"is {file_kind(mode)}, not a keyring"
+    try:
+        entries = sorted(os.scandir(path), key=lambda entry: entry.name)
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
+    for entry in entries:
+        try:
+            inner = Path(entry.path).stat().st_mode
+        except OSError as error:
+            return f"holds {entry.name}, which cannot be read ({error.strerror or error})"
+        if not (stat.S_ISREG(inner) or stat.S_ISDIR(inner)):
+            return f"holds {entry.name}, which is {file_kind(inner)}, not a keyring file"
+    return ""
 
 
 def explain_failure(plan: BootstrapPlan, output: str) -> JetforgeError:

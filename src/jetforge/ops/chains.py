@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from jetforge.core.plan import Plan, Stage
 from jetforge.errors import RegistryError, StageFailedError, UsageError
-from jetforge.host.files import held
+from jetforge.host.files import UnwritableFileError, check_only_files, held
 from jetforge.ops.planning import (
     BuildRequest,
     base_reference,
@@ -60,7 +60,12 @@ def build_chains(
     from jetforge.ops.lockstep import pinned_base
 
     checked = check_request(request, workspace)
+    if checked.farm:
+        from jetforge.ops.farm.connect import reach_registry
+
+        reach_registry(workspace)  # before the engine is asked anything
     locked, planning = checked.locked, checked.planning
+    records = workspace.records_dir  # checked before the engine is asked
     engine = workspace.engine(request.engine)
     workspace.note(builder_line(engine))
     base = base_reference(request, workspace)
@@ -70,7 +75,7 @@ def build_chains(
     base_id = _ensure_base(workspace, engine, base)
     planning = replace(planning, build_mode=engine.build_mode, base_id=base_id)
     plans = checked.plans(workspace, planning)
-    options = _build_options(request, workspace, engine, plans)
+    options = _build_options(request, workspace, engine, plans, records)
     if locked is not None:
         options = [replace(chosen, locked=locked) for chosen in options]
     workspace.make_data_dir()
@@ -133,10 +138,10 @@ def builder_line(engine: Engine) -> str:
 
 
 def _build_options(
-    request: BuildRequest, workspace: Workspace, engine: Engine, plans: list[Plan]
+    request: BuildRequest, workspace: Workspace, engine: Engine, plans: list[Plan], records: Path
 ) -> list[BuildOptions]:
-    """How each plan is executed: its logs directory, tests, push, registry lookup and the
-    package cache's flags."""
+    """How each plan is executed: its logs directory, tests, push, registry lookup, the
+    package cache's flags and ``records``, the checked state directory."""
     from jetforge.ops.executor import BuildOptions
 
     package_cache = build_cache(workspace, engine)
@@ -146,8 +151,8 @@ def _build_options(
         BuildOptions(
             logs_dir=logs / plan.final_image.name if len(plans) > 1 else logs,
             data_dir=workspace.data_dir,
-            results_dir=workspace.state_dir / "test-results",
-            state_dir=workspace.state_dir,
+            results_dir=records / "test-results",
+            state_dir=records,
             rebuild=request.rebuild,
             skip_tests=request.skip_tests,
             test_only=request.test_only,
@@ -191,7 +196,7 @@ def _registry_lookup(workspace: Workspace) -> Callable[[Stage], str | None] | No
                 remote = client.inspect(reference, arch)
             except RegistryError as error:
                 down.add(str(location))
-                workspace.warn(f"registry {location}: {error}; not looked at again in this build")
+                workspace.warn(f"{error}; not looked at again in this build")
                 continue
             if remote is not None and remote.labels.get(STAGE_KEY) == stage.key:
                 return str(reference)
@@ -225,6 +230,7 @@ def _logs_dir(request: BuildRequest, workspace: Workspace) -> Path:
             root.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not os.access(root, os.W_OK):
                 raise PermissionError(13, "not writable")
+            check_only_files(root, "log directory")  # it may hold what earlier builds left
             return root
         stamp = time.strftime("%Y%m%d_%H%M%S")
         for attempt in range(1000):
@@ -234,6 +240,8 @@ def _logs_dir(request: BuildRequest, workspace: Workspace) -> Path:
             except FileExistsError:
                 continue
             return path
+    except UnwritableFileError as error:
+        raise UsageError(f"--logs: {error}") from None
     except OSError as error:
         option = "--logs" if request.logs is not None else "logs directory"
         raise UsageError(

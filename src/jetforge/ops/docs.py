@@ -22,10 +22,11 @@ from jetforge.errors import FailureError, UsageError
 from jetforge.host.files import (
     MIB,
     UnreadableFileError,
-    check_regular_or_absent,
+    UnwritableFileError,
+    check_writable,
     read_regular,
     read_regular_text,
-    write_atomic,
+    write_named,
 )
 from jetforge.host.platform import detect_platform
 from jetforge.host.platform_data import target_names
@@ -176,11 +177,21 @@ def read_page(path: Path) -> str:
     return read_regular_text(path, "generated page") if path.exists() else ""
 
 
-def write_page(path: Path, text: str) -> None:
-    """Write the page to ``path`` whole; a failure is one line."""
+def check_page_output(path: Path) -> None:
+    """Refuse, before any work, a ``path`` the page cannot be written to."""
     try:
-        check_regular_or_absent(path, "generated page")
-        write_atomic(path, text.encode())
+        check_writable(path, "generated page")
+    except UnwritableFileError as error:
+        raise UsageError(f"--output: {error}") from None
+
+
+def write_page(path: Path, text: str) -> None:
+    """Write the page to ``path``, a path the user named
+    (:func:`jetforge.host.files.write_named`); a failure is one line."""
+    try:
+        write_named(path, text.encode(), "generated page")
+    except UnwritableFileError as error:
+        raise UsageError(f"--output: {error}") from None
     except OSError as error:
         raise FailureError(f"--output: cannot write {path}: {error.strerror or error}") from None
 

@@ -22,14 +22,13 @@ from jetforge.core.platform import Platform
 from jetforge.engine.base import Builder, Engine, EngineInfo
 from jetforge.engine.table import DEFAULT, ENGINES, choose_engine, engine_class, engine_names
 from jetforge.errors import EngineUnavailableError, PlatformError, UsageError
-from jetforge.host.credentials import DOCKER_HUB, HUB_API
 from jetforge.host.devices import HOST_ROOT_VARIABLE, HostProbe, choose_gpu, probe_host
 from jetforge.host.platform import detect_platform
 from jetforge.host.registry import (
     RegistryLocation,
-    describe_failure,
+    probe_registry,
     registry_locations,
-    registry_scheme,
+    version_url,
 )
 from jetforge.host.settings import Settings, load_settings
 from jetforge.host.workers import Worker
@@ -161,8 +160,7 @@ def check_disk(path: str, free: int | None, prune: str = "docker system prune") 
 
 def registry_url(location: RegistryLocation) -> str:
     """The ``/v2/`` endpoint of a registry (the distribution API's version check)."""
-    host = HUB_API if location.host == DOCKER_HUB else location.host
-    return f"{registry_scheme(host)}://{host}/v2/"
+    return version_url(location)
 
 
 def check_registry(location: RegistryLocation, url: str, problem: str) -> Check:
@@ -240,21 +238,6 @@ def free_bytes(path: Path) -> int | None:
             except OSError:
                 return None
     return None
-
-
-def probe_url(url: str, timeout: float = URL_TIMEOUT) -> str:
-    """Empty when ``url`` answers like a server that is up (an answer other than
-    404 or 5xx; an authentication request counts as up); else a short reason."""
-    import requests  # here, not at the top, as in jetforge.host.registry
-
-    try:
-        response = requests.get(url, timeout=timeout, allow_redirects=False)
-    except requests.RequestException as error:
-        return describe_failure(error)
-    with response:
-        if response.status_code >= 500 or response.status_code == 404:
-            return f"answered HTTP {response.status_code}"
-    return ""
 
 
 def host_root(given: str | None, env: Mapping[str, str]) -> Path:
@@ -350,7 +333,7 @@ def _endpoint_checks(
         locations = ()
     for location in locations:
         url = registry_url(location)
-        yield check_registry(location, url, probe_url(url))
+        yield check_registry(location, url, probe_registry(url, URL_TIMEOUT).problem)
     yield from _cache_checks(workspace, settings, platform)
 
 

@@ -30,7 +30,7 @@ from jetforge.core.plan import (
     plan_json,
 )
 from jetforge.engine.base import Engine, ImageInfo
-from jetforge.engine.command import Command, parent_flags
+from jetforge.engine.command import Command
 from jetforge.errors import FailureError, StageFailedError
 from jetforge.host.process import Completed, OutputSink
 from jetforge.ops.lockstep import LockStep, Pinned
@@ -104,19 +104,17 @@ class Executor:
             resume=options.resume,
         )
 
-    def command(self, stage: Stage, parent: str) -> Command:
-        """The engine command that builds ``stage`` on the image ``parent`` (its id, or the
-        plan's placeholder for it)."""
+    def command(self, stage: Stage) -> Command:
+        """The engine command that builds ``stage`` (from the Dockerfile written beside the
+        logs: :meth:`write_dockerfile`)."""
         stage = as_built(stage, self.options.logs_dir)
-        extra = (*parent_flags(parent), *self.options.build_extra)
-        return self.engine.build_command(stage, extra)
+        return self.engine.build_command(stage, self.options.build_extra)
 
-    def _write_dockerfiles(self) -> None:
-        """Stage Dockerfiles with the plan's edits applied and ``run_mounts`` added to
-        their RUN instructions."""
-        for stage in self.plan.stages:
-            path = built_dockerfile_path(stage, self.options.logs_dir)
-            path.write_text(built_dockerfile(stage, self.options.run_mounts), encoding="utf-8")
+    def write_dockerfile(self, stage: Stage, parent: str) -> None:
+        """The Dockerfile that builds ``stage`` on the image ``parent`` (its id, or the
+        plan's placeholder for it), beside the logs (:func:`built_dockerfile`)."""
+        text = built_dockerfile(stage, parent, self.options.run_mounts)
+        built_dockerfile_path(stage, self.options.logs_dir).write_text(text, encoding="utf-8")
 
     def execute(self) -> Summary:
         """Build and test every stage, then tag (and push) the final image.
@@ -140,13 +138,11 @@ class Executor:
         before any stage."""
         with self._logged(summary=False):
             self.options.logs_dir.mkdir(parents=True, exist_ok=True)
-            self._write_dockerfiles()
+            base = self.base_id or self._image_id(self.plan.base_image)
+            for stage in self.plan.stages:  # each written again with its parent's id
+                self.write_dockerfile(stage, parent_placeholder(self.plan, stage, base))
             if write_plan:
-                base = self.base_id or self._image_id(self.plan.base_image)
-                commands = {
-                    s.index: self.command(s, parent_placeholder(self.plan, s, base)).argv
-                    for s in self.plan.stages
-                }
+                commands = {s.index: self.command(s).argv for s in self.plan.stages}
                 _write_json(self.options.logs_dir / "plan.json", plan_json(self.plan, commands))
 
     def run_stage(
@@ -275,7 +271,9 @@ class Executor:
             why = "the lockfile's image for this stage"
         if reuse is None and not self.options.rebuild and self.options.remote is not None:
             reuse = self._pull_stage(stage, parent, log_path)
-        command = self.command(stage, parent.id if parent else "")
+        if reuse is None:
+            self.write_dockerfile(stage, parent.id if parent else "")
+        command = self.command(stage)
         (self.options.logs_dir / f"{stage.slug}.build.sh").write_text(
             f"#!/bin/sh\n# {stage.package}: stage {stage.index} of {self.plan.final_image}\n"
             f"{command.shell()}\n",

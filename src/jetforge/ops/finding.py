@@ -97,6 +97,7 @@ def find_or_build(
         raise FailureError(f"no compatible image for {wanted.name} on {platform.label}")
     # An unknown or unresolvable name fails now, before the question and the build.
     resolve(workspace.catalog, [wanted.name], workspace.env)
+    _ = workspace.records_dir  # checked before the question: a build keeps records there
     if not conversation.confirm(f"build {wanted.name} for {platform.label}?"):
         raise FailureError(f"no compatible image for {wanted.name}; not built")
     workspace.note(f"building: {request.resume}" if request.resume else f"building {wanted.name}")

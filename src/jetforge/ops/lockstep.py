@@ -47,7 +47,7 @@ from jetforge.core.lockfile import (
 )
 from jetforge.core.pins import free_names, pinned_names
 from jetforge.core.plan import Plan, Stage
-from jetforge.core.sbom import spdx_document
+from jetforge.core.sbom import SPDX_VERSION, spdx_document, spdx_problem
 from jetforge.engine.base import Engine, ImageInfo
 from jetforge.engine.command import run_options_for_inventory
 from jetforge.errors import FailureError, LockfileError, UsageError
@@ -157,6 +157,11 @@ class LockStep:
                 write_named(lock_file, text.encode("utf-8"), "the lockfile")
             except UnwritableFileError as error:
                 raise UsageError(f"{option}: {error}") from None
+            except OSError as error:  # a full device: the lockfile is in the logs too
+                raise FailureError(
+                    f"{option}: cannot write {lock_file}: {error.strerror or error} (it is in "
+                    f"{written})"
+                ) from None
         self.reporter.message(f"lockfile {lock_file or written}")
         self.seconds += time.monotonic() - started
         return written
@@ -201,12 +206,19 @@ def _write(path: Path, text: str) -> None:
 
 
 def read_sbom(engine: Engine, state_dir: Path, image: str) -> str:
-    """The SBOM kept for the local image ``image`` (found by its id)."""
+    """The SBOM kept for the local image ``image`` (found by its id): a private record
+    of at most ``SBOM_LIMIT`` bytes holding an SPDX 2.3 JSON object, else a usage error
+    naming the file."""
     info = engine.inspect(image)
     if info is None:
         raise UsageError(f"sbom: no image '{image}' on this engine (name a local image)")
     path = sbom_path(state_dir, info.id)
-    data = read_private(path)
+    data = read_private(path, SBOM_LIMIT)
+    if data is None and _is_larger(path, SBOM_LIMIT):
+        raise UsageError(
+            f"sbom: {path} is larger than {SBOM_LIMIT // MIB} MiB, not an SBOM jetforge "
+            "wrote; remove it and build the image again with 'jetforge build'"
+        )
     if data is None and os.path.lexists(path):
         raise UsageError(
             f"sbom: {path} is not a record of this user's own (another user's, writable by "
@@ -219,9 +231,23 @@ def read_sbom(engine: Engine, state_dir: Path, image: str) -> str:
             f"final image it builds; build it with 'jetforge build'"
         )
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise UsageError(f"sbom: {path} is not UTF-8 text (byte {error.start})") from None
+    problem = spdx_problem(text)
+    if problem:
+        raise UsageError(
+            f"sbom: {path} {problem} (an SBOM is an {SPDX_VERSION} JSON document); remove "
+            "it and build the image again with 'jetforge build'"
+        )
+    return text
+
+
+def _is_larger(path: Path, limit: int) -> bool:
+    try:
+        return os.lstat(path).st_size > limit
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,15 +16,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jetforge.cache.builds import built_dockerfile
-from jetforge.core.lockfile import plan_mismatch
 from jetforge.core.plan import Plan, PlanOptions, Stage, as_built, parent_placeholder, plan_build
 from jetforge.core.resolve import Resolution, expand_requests, resolve
-from jetforge.engine.command import Command, build_command, parent_flags
+from jetforge.engine.command import Command, build_command
 from jetforge.errors import EngineUnavailableError, UsageError
 from jetforge.host.context import read_context
 from jetforge.host.digests import Digests
-from jetforge.host.registry import registry_locations
 from jetforge.host.trust import trust_context
 
 if TYPE_CHECKING:
@@ -80,9 +77,7 @@ class Simulation:
     def command(self, plan: Plan, stage: Stage) -> Command:
         """The engine command a build runs for ``stage`` of ``plan``, its build's own
         values (the logs directory, the parent's image id) shown as placeholders."""
-        parent = parent_placeholder(plan, stage, self.base_id)
-        extra = (*parent_flags(parent), *self.extra)
-        return build_command(as_built(stage), plan.build_mode, self.program, extra)
+        return build_command(as_built(stage), plan.build_mode, self.program, self.extra)
 
 
 def simulated_plans(request: BuildRequest, workspace: Workspace) -> Simulation:
@@ -98,7 +93,7 @@ def simulated_plans(request: BuildRequest, workspace: Workspace) -> Simulation:
         engine = kind.connect(workspace.env, memo=workspace.cache_dir / "engines.json")
     except EngineUnavailableError:  # anything else a build refuses, --simulate refuses
         plans = checked.plans(workspace, replace(planning, build_mode=kind.default_build_mode))
-        return Simulation(plans, kind.name, dockerfiles=_dockerfiles(plans, ()))
+        return Simulation(plans, kind.name, dockerfiles=_dockerfiles(plans, (), None))
     base = base_reference(request, workspace)
     if checked.locked is not None:
         from jetforge.ops.lockstep import pinned_base
@@ -113,22 +108,31 @@ def simulated_plans(request: BuildRequest, workspace: Workspace) -> Simulation:
         workspace, replace(planning, build_mode=engine.build_mode, base_id=base_id)
     )
     cache = build_cache(workspace, engine)
-    dockerfiles = _dockerfiles(plans, cache.run_mounts)
+    dockerfiles = _dockerfiles(plans, cache.run_mounts, base_id)
     return Simulation(plans, engine.program, cache.build_extra, base_id, dockerfiles)
 
 
-def _dockerfiles(plans: list[Plan], run_mounts: tuple[str, ...]) -> tuple[dict[int, str], ...]:
+def _dockerfiles(
+    plans: list[Plan], run_mounts: tuple[str, ...], base_id: str | None
+) -> tuple[dict[int, str], ...]:
     """For each plan, the Dockerfiles its build writes (by stage index) where they differ
-    from the package's own by more than the stage key reset every build adds: the plan's
-    edits, a lock's pins, the package cache's mounts."""
+    from the package's own by more than what every build adds (the stage key reset after
+    each FROM, the stage's identity at the end): the plan's edits, a lock's pins, the
+    package cache's mounts."""
     return tuple(
         {
-            s.index: built_dockerfile(s, run_mounts)
+            s.index: _built(s, parent_placeholder(plan, s, base_id), run_mounts)
             for s in plan.stages
             if s.edits or s.pins or run_mounts
         }
         for plan in plans
     )
+
+
+def _built(stage: Stage, parent: str, run_mounts: tuple[str, ...]) -> str:
+    from jetforge.cache.builds import built_dockerfile  # here, not at the top: start-up time
+
+    return built_dockerfile(stage, parent, run_mounts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +152,8 @@ class CheckedRequest:
         plans = make_plans(workspace, self.chains, planning)
         locked = self.locked
         if locked is not None:
+            from jetforge.core.lockfile import plan_mismatch  # a locked build's
+
             problem = plan_mismatch(
                 locked.lock,
                 plans[0],
@@ -164,21 +170,25 @@ def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest
     """What a build refuses before the engine is asked anything, for ``build`` and
     ``build --simulate`` alike: the packages, ``--lock`` and ``--locked``, the lockfile and
     ``--upgrade``, the ``--workers`` and their registry, the registries reuse looks in."""
-    from jetforge.ops.lockstep import check_lock_options, read_pinned
-
     chains = resolve_chains(request, workspace)
-    check_lock_options(request, workspace.cwd)
     locked = None
-    if request.locked is not None:
-        locked = read_pinned(
-            workspace.cwd / request.locked, request.upgrade, refresh=request.refresh
-        )
+    if request.lock_file is not None or request.locked is not None:
+        # here, not at the top: start-up time (a build without a lockfile needs none of it)
+        from jetforge.ops.lockstep import check_lock_options, read_pinned
+
+        check_lock_options(request, workspace.cwd)
+        if request.locked is not None:
+            locked = read_pinned(
+                workspace.cwd / request.locked, request.upgrade, refresh=request.refresh
+            )
     farm = request.workers not in ((), ("local",))
     if farm:
         from jetforge.ops.farm.connect import check_farm
 
         check_farm(request.workers, workspace)
     package_sources(workspace)
+    from jetforge.host.registry import registry_locations  # here: start-up time
+
     registry_locations(workspace.settings.registries, workspace.env)
     planning = plan_options(request, workspace)
     if locked is not None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,11 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jetforge
-from jetforge.core.catalog import Catalog
+from jetforge.core.formats import root_format
 from jetforge.core.platform import Platform
 from jetforge.core.resolve import Resolution, expand_requests, resolve
-from jetforge.core.spec import root_format
-from jetforge.discovery.discover import discover
+from jetforge.discovery.discover import Discovery, discovery
 from jetforge.discovery.index import VARIABLE
 from jetforge.discovery.walk import PackageRoot
 from jetforge.errors import FailureError, UsageError
@@ -32,6 +29,8 @@ from jetforge.host.probes import RememberingRunner
 from jetforge.host.settings import Settings, data_dir_problem, load_settings
 
 if TYPE_CHECKING:
+    from jetforge.core.catalog import Catalog
+    from jetforge.core.listing import Listing
     from jetforge.engine.cli_engine import CliEngine
 
 
@@ -134,15 +133,26 @@ class Workspace:
         return (*first, *others)
 
     @cached_property
-    def catalog(self) -> Catalog:
-        """Every package of the search directories, for this platform."""
-        return discover(
+    def discovery(self) -> Discovery:
+        """What discovery found in the search directories, for this platform."""
+        return discovery(
             self.package_roots,
             self.platform,
             skip=self.choices.skip_packages,
             env=self.env,
             index=self.index_dir,
         )
+
+    @property
+    def catalog(self) -> Catalog:
+        """Every package of the search directories, for this platform."""
+        return self.discovery.catalog
+
+    @property
+    def listing(self) -> Listing:
+        """What ``list`` shows of the catalog (from the discovery index, it decodes no
+        variant)."""
+        return self.discovery.listing
 
     @cached_property
     def index_dir(self) -> Path | None:
@@ -178,6 +188,9 @@ class Workspace:
                 f"{remedy} XDG_CACHE_HOME to a writable directory"
             )
             raise FailureError(message) if is_disk_full(problem) else UsageError(message)
+        import shutil  # here, not at the top: start-up time (this is rare)
+        import tempfile
+
         try:
             place = self.env.get("TMPDIR") or None
             scratch = Path(tempfile.mkdtemp(prefix="jetforge-cache-", dir=place))
@@ -255,6 +268,24 @@ class Workspace:
         )
         return Path(base) / "jetforge"
 
+    @cached_property
+    def records_dir(self) -> Path:
+        """The state directory for a command that keeps records there (a build, ``lock``,
+        an ``autotag`` that builds), checked once before any work as the cache directory
+        is: when nothing can be written there (read-only, not ours, full), one line
+        naming it, instead of a build that fails at its end."""
+        home = self.state_dir
+        problem = writing_problem(home)
+        if problem is None:
+            return home
+        why = problem.strerror or str(problem)
+        remedy = "free some space or set" if is_disk_full(problem) else "set"
+        message = (
+            f"cannot write the state directory {home} ({why}); "
+            f"{remedy} XDG_STATE_HOME to a writable directory"
+        )
+        raise FailureError(message) if is_disk_full(problem) else UsageError(message)
+
     def engine_kind(self, flag: str | None) -> type[CliEngine]:
         """The engine ``--engine`` (``flag``), ``JETFORGE_ENGINE`` or the config file name."""
         from jetforge.engine.table import choose_engine  # commands that only read: no engine
@@ -281,11 +312,16 @@ class Workspace:
 
     def report_problems(self, *, each: bool) -> None:
         """Report broken package definitions (and, with ``each``, the warnings reading
-        packages left): each on a line, or one summary line."""
-        problems = self.catalog.problems
+        packages left): each on a line, or one summary line. Each broken definition says
+        that its package is left out, whatever broke it (a script that raised, ran out of
+        time or ended its process alike): a command that names it fails with that line."""
+        listing = self.listing
+        problems = listing.problems
         if each:
-            for problem in (*map(str, problems), *self.catalog.warnings):
-                self.warn(problem)
+            for problem in problems:
+                self.warn(f"{problem}; package left out (a definition error)")
+            for warning in listing.warnings:
+                self.warn(warning)
         elif problems:
             self.warn(
                 f"{len(problems)} package definition(s) have errors; "

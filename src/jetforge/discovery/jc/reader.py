@@ -18,6 +18,7 @@ from typing import Any
 
 from jetforge.core.spec import read_text
 from jetforge.core.yaml_text import key_lines, load_yaml
+from jetforge.discovery.jc.checkout import CONFIG_SUFFIXES
 from jetforge.errors import AliasBombError, DefinitionError
 
 JC_KEYS = (
@@ -42,7 +43,6 @@ JC_KEYS = (
 JC_ONLY_KEYS = ("buildkit_device", "path")
 DEFAULT_REQUIRES = ">=32.6"
 DEFAULT_BUILDKIT_DEVICE = "nvidia.com/gpu=all"
-CONFIG_SUFFIXES = (".json", ".yml", ".yaml")
 _LIST_KEYS = ("alias", "config", "depends", "test")
 
 RunScript = Callable[[Path, object], object]

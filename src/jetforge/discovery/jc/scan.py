@@ -2,7 +2,8 @@
 
 :class:`JcReader` turns one directory into :class:`~jetforge.core.spec.PackageSpec` values of
 format ``jc``. Directories without a config script are read here; the others go to a
-script worker (:mod:`jetforge.discovery.scripts`), set up with :func:`jc_setup`.
+script worker (:mod:`jetforge.discovery.scripts`), set up with
+:func:`jetforge.discovery.jc.checkout.jc_setup`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jetforge.core.names import base_name
-from jetforge.core.platform_table import SBSA, TEGRA
 from jetforge.core.spec import PackageSpec, check_contents
 from jetforge.discovery.jc.reader import (
     JC_KEYS,
@@ -25,20 +25,14 @@ from jetforge.discovery.jc.reader import (
     read_records,
 )
 from jetforge.errors import DefinitionError
-from jetforge.host.platform_data import load_tables
+from jetforge.host.files import file_kind
 
 if TYPE_CHECKING:
-    from jetforge.core.platform import Platform
     from jetforge.discovery.scripts import ScriptHost
 
 JC_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(?::[A-Za-z0-9_][A-Za-z0-9_.:+\-]*)?$")
 _DEFINES_CONFIGURE = re.compile(r"^def configure\(", re.MULTILINE)
 _JC_HEADER_KEY = re.compile(rf"^\s*({'|'.join(JC_ONLY_KEYS)})\s*:", re.MULTILINE)
-
-
-def is_jc_checkout(root: Path) -> bool:
-    """Whether ``root`` is the ``packages`` tree of a jetson-containers checkout."""
-    return (root.parent / "jetson_containers" / "__init__.py").is_file()
 
 
 def is_jc_directory(
@@ -69,49 +63,6 @@ def is_jc_directory(
 def needs_worker(directory: Path, files: frozenset[str]) -> bool:
     """Whether reading a jc directory runs a config script (in the worker)."""
     return "config.py" in files and is_config_script(directory / "config.py")
-
-
-def import_roots(roots: Sequence[Path]) -> tuple[Path, ...]:
-    """Where ``packages.*`` imports look: for each search directory the nearest directory
-    named ``packages`` at or above it, else the search directory itself."""
-    found: dict[Path, None] = {}
-    for root in roots:
-        absolute = root.resolve()
-        named = next((p for p in (absolute, *absolute.parents) if p.name == "packages"), absolute)
-        found[named] = None
-    return tuple(found)
-
-
-def platform_constants(platform: Platform, env: Mapping[str, str]) -> dict[str, object]:
-    """The values of the compatibility module's constants on ``platform``.
-
-    Off Jetson, jc takes L4T 39.1.0 / JetPack 7.2 (so that L4T checks pass there); the
-    data file records those values.
-    """
-    tables = load_tables()
-    cuda_arch = {TEGRA: "tegra-aarch64", SBSA: "aarch64"}.get(platform.cuda_arch, "x86_64")
-    free_threading = env.get("PYTHON_FREE_THREADING", "0") == "1"
-    return {
-        "L4T_VERSION": str(platform.l4t_version or tables.jc_l4t),
-        "JETPACK_VERSION": str(platform.jetpack_version or tables.jc_jetpack),
-        "CUDA_VERSION": f"{platform.cuda_version.major}.{platform.cuda_version.minor}",
-        "PYTHON_VERSION": str(platform.python_version),
-        "CUDA_ARCH": cuda_arch,
-        "SYSTEM_ARCH": platform.arch,
-        "LSB_RELEASE": platform.distro.release,
-        "CUDA_ARCHITECTURES": list(platform.gpu_archs),
-        "PYTHON_FREE_THREADING": free_threading,
-    }
-
-
-def jc_setup(
-    platform: Platform, env: Mapping[str, str], roots: Sequence[Path]
-) -> dict[str, object]:
-    """What a script worker needs for jc scripts: the constants and the import roots."""
-    return {
-        "jc": platform_constants(platform, env),
-        "roots": [str(root) for root in import_roots(roots)],
-    }
 
 
 class JcReader:
@@ -183,7 +134,7 @@ def to_spec(
     alias = tuple(_strings(record["alias"]))
     dockerfile = record["dockerfile"]
     if isinstance(dockerfile, str) and not is_file(path / dockerfile):
-        raise DefinitionError(source, f"{name}: dockerfile '{dockerfile}' not found in {path}")
+        raise DefinitionError(source, f"{name}: {dockerfile_problem(path, dockerfile)}")
     base = base_name(name)
     build_args = record["build_args"]
     assert isinstance(build_args, list)
@@ -211,6 +162,16 @@ def to_spec(
     )
     check_contents(spec, trees)
     return spec, [key for key in _strings(record["unknown"]) if key not in JC_KEYS]
+
+
+def dockerfile_problem(directory: Path, name: str) -> str:
+    """Why the Dockerfile ``name`` of a variant in ``directory`` cannot be read: missing,
+    or there but not a regular file (a FIFO, a device, a directory)."""
+    try:
+        mode = (directory / name).stat().st_mode
+    except OSError:
+        return f"dockerfile '{name}' not found in {directory}"
+    return f"dockerfile '{name}' in {directory} is {file_kind(mode)}, not a regular file"
 
 
 def _strings(value: object) -> list[str]:

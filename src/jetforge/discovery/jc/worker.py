@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from jetforge.discovery.audit import RECORDER
 from jetforge.discovery.configure import script_failure
 from jetforge.discovery.jc.reader import read_records
 from jetforge.errors import DefinitionError
@@ -31,7 +32,10 @@ class PackagesFinder:
     """Resolves ``packages.a.b`` to ``<root>/a/b`` (a directory or ``b.py``) under the
     package roots, so config scripts can import each other's helpers as jc allows.
 
-    A meta path finder by protocol: ``importlib.abc`` costs 25 ms to import."""
+    Every place it looks is reported as read (:data:`jetforge.discovery.audit.RECORDER`),
+    found or not: a script that imported a helper, or looked for one that is not there,
+    runs again when the helper changes or appears. A meta path finder by protocol:
+    ``importlib.abc`` costs 25 ms to import."""
 
     def __init__(self, roots: Sequence[Path]) -> None:
         self.roots = tuple(roots)
@@ -55,10 +59,13 @@ class PackagesFinder:
                     return importlib.util.spec_from_file_location(
                         fullname, init, submodule_search_locations=[str(base)]
                     )
+                RECORDER.path(base, reading=True)  # (its stamp tells of an __init__ added)
                 return _namespace(fullname, [str(base)])
+            RECORDER.path(base, reading=True)  # missing, or a file: a directory may come
             module = base.with_name(base.name + ".py")
             if module.is_file():
                 return importlib.util.spec_from_file_location(fullname, module)
+            RECORDER.path(module, reading=True)  # missing: it may come
         return None
 
 
@@ -92,6 +99,10 @@ class ScriptRunner:
             spec.loader.exec_module(module)
         finally:
             os.chdir(cwd)
+            # The script's own modules go: a runner whose scripts left none of theirs is as
+            # it was (jetforge.discovery.audit.Baseline), and the next script may use it.
+            for name in [name for name in sys.modules if name.partition(".")[0] == parent]:
+                del sys.modules[name]
         return getattr(module, "package", None)
 
 

@@ -1,6 +1,7 @@
 """A build on the farm: connect the workers ``--workers`` names, check which hold the base
 image, and let :class:`jetforge.ops.farm.schedule.Farm` run the plans; the shared registry is
-the first configured one (``registries`` in jetforge.toml, ``JETFORGE_REGISTRIES``)."""
+the first configured one (``registries`` in jetforge.toml, ``JETFORGE_REGISTRIES``), and a
+build refuses to start when it does not answer (:func:`reach_registry`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from typing import TYPE_CHECKING
 
 from jetforge.engine.table import engine_class
 from jetforge.errors import EngineUnavailableError, UsageError
-from jetforge.host.registry import registry_locations
+from jetforge.host.registry import (
+    RegistryLocation,
+    probe_registry,
+    registry_locations,
+    version_url,
+)
 from jetforge.host.workers import LOCAL, choose_workers
 from jetforge.ops.farm.graph import Ended, Site
 from jetforge.ops.farm.schedule import Farm, Store
@@ -46,16 +52,40 @@ def check_farm(names: Sequence[str], workspace: Workspace) -> None:
     registry_store(workspace)
 
 
-def registry_store(workspace: Workspace) -> Store:
-    """Where stage images go between workers: the first configured registry, under the
-    names a later build looks them up by."""
+REGISTRY_DEADLINE = 10.0  # seconds the farm's registry has to answer before a build
+
+
+def farm_registry(workspace: Workspace) -> RegistryLocation:
+    """The registry the workers pass stage images through: the first configured one."""
     locations = registry_locations(workspace.settings.registries, workspace.env)
     if not locations:
         raise UsageError(
             "--workers: several workers pass stage images through a registry; set "
             "'registries' in jetforge.toml or JETFORGE_REGISTRIES"
         )
-    location = locations[0]
+    return locations[0]
+
+
+def reach_registry(workspace: Workspace) -> None:
+    """Refuse a farm build whose registry does not answer, before any stage: every stage
+    a worker builds goes there, and every stage built elsewhere comes from there.
+    (A TLS handshake this host's trust refuses counts as an answer: the engines push and
+    pull with their own trust.)"""
+    location = farm_registry(workspace)
+    url = version_url(location)
+    probe = probe_registry(url, REGISTRY_DEADLINE)
+    if probe.problem and not probe.tls:
+        raise UsageError(
+            f"--workers: the farm's registry {location} ({url}): {probe.problem}; the "
+            "workers pass stage images through it: start it, or set a reachable one first "
+            "in 'registries' (jetforge.toml) or JETFORGE_REGISTRIES"
+        )
+
+
+def registry_store(workspace: Workspace) -> Store:
+    """Where stage images go between workers: the first configured registry, under the
+    names a later build looks them up by."""
+    location = farm_registry(workspace)
 
     def store(stage: Stage) -> str:
         return str(location.repository(stage.image.name).with_tag(stage.image.tag))

@@ -183,7 +183,7 @@ class Farm:
                 if not self._pick(node, set(), any_slot=True):
                     tried = ", ".join(sorted(node.tried)) or "none"
                     detail = f"no worker left that fits it (tried: {tried})"
-                    node.failure = StageFailedError(node.stage.package, "scheduling", detail, None)
+                    node.failure = self._failure(node.plan, node.stage, "scheduling", detail)
                 continue
             self.free[site] -= 1
             node.tried.add(site)
@@ -328,7 +328,7 @@ class Farm:
             node.failure = error
             return
         if isinstance(error, JetforgeError | OSError):
-            node.failure = StageFailedError(node.stage.package, "transfer", str(error), None)
+            node.failure = self._failure(node.plan, node.stage, "transfer", str(error))
             return
         raise error
 
@@ -404,6 +404,20 @@ class Farm:
         if isinstance(error, StageFailedError):
             return Ended(plan, failure=error)
         if isinstance(error, JetforgeError | OSError):
-            last = plan.stages[-1].package
-            return Ended(plan, failure=StageFailedError(last, "conclusion", str(error), None))
+            failure = self._failure(number, plan.stages[-1], "conclusion", str(error))
+            return Ended(plan, failure=failure)
         raise error
+
+    def _failure(self, number: int, stage: Stage, step: str, detail: str) -> StageFailedError:
+        """A failure of the farm's own work for ``stage`` of plan ``number`` (its
+        scheduling, a transfer, the chain's conclusion), reported as a stage's failure:
+        ``detail`` added to the stage's log, whose path it names with the command that
+        resumes (what was built stays in the registry and on the workers)."""
+        options = self.options[number]
+        log_path = options.logs_dir / f"{stage.slug}.build.log"
+        try:
+            with log_path.open("a", encoding="utf-8") as log:
+                log.write(f"{step} failed: {detail}\n")
+        except OSError:  # a full disk: the failure is still reported, without its log
+            return StageFailedError(stage.package, step, detail, None, (), options.resume)
+        return StageFailedError(stage.package, step, detail, log_path, (), options.resume)

@@ -108,7 +108,9 @@ def nv_tegra_release(version_file: str = "/etc/nv_tegra_release", dst: str | Non
     """The text of an ``nv_tegra_release`` file for the target L4T release.
 
     jetforge plans for a target, not for the host, so the text is always generated from
-    the platform (and written to ``dst`` when given)."""
+    the platform (and written to ``dst`` when given and not already holding it: jc's
+    ``ollama`` script writes it into its own directory every time it runs, and a file
+    left as it was leaves the directory as the discovery index knows it)."""
     del version_file
     text = (
         f"# R{L4T_VERSION.major} (release), REVISION: {L4T_VERSION.minor}.{L4T_VERSION.micro}, "
@@ -117,8 +119,14 @@ def nv_tegra_release(version_file: str = "/etc/nv_tegra_release", dst: str | Non
         f"TARGET_USERSPACE_LIB_DIR_PATH=/usr/lib/{SYSTEM_ARCH}-linux-gnu/nvidia\n"
     )
     if dst:
-        with open(dst, "w", encoding="utf-8") as file:  # noqa: PTH123 - the script's path
-            file.write(text)
+        try:
+            with open(dst, encoding="utf-8") as file:  # noqa: PTH123 - the script's path
+                same = file.read() == text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
+            with open(dst, "w", encoding="utf-8") as file:  # noqa: PTH123
+                file.write(text)
     return text
 
 
