@@ -65,7 +65,6 @@ from jetforge.reporter import NullReporter, Reporter
 
 if TYPE_CHECKING:
     from jetforge.core.lockdata import LockData
-    from jetforge.ops.planning import BuildRequest
 
 SBOM_FILE = "sbom.spdx.json"
 SBOM_LIMIT = 256 * MIB  # an SPDX document of a large image is a few MiB
@@ -361,12 +360,13 @@ def pinned_base(engine: Engine, base: str, locked: Pinned) -> str:
     return wanted.digests[0] if wanted.digests else base
 
 
-def check_lock_options(request: BuildRequest, cwd: Path) -> None:
-    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` (``jetforge lock
-    --file``) names what the lockfile can be written to
-    (:func:`jetforge.host.files.write_named`)."""
-    lock_file, multiple = request.lock_file, request.multiple
-    if request.locked is not None and multiple:
+def check_lock_options(
+    lock_file: Path | None, locked: Path | None, multiple: bool, cwd: Path, option: str = "--lock"
+) -> None:
+    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` (``option``: how
+    the user named it, ``--file`` for ``jetforge lock``) names what the lockfile can be
+    written to (:func:`jetforge.host.files.write_named`)."""
+    if locked is not None and multiple:
         raise UsageError("build: --locked FILE takes one chain (a lockfile is one chain's)")
     if lock_file is None:
         return
@@ -378,4 +378,4 @@ def check_lock_options(request: BuildRequest, cwd: Path) -> None:
     try:
         check_writable(cwd / lock_file, "the lockfile")
     except UnwritableFileError as error:
-        raise UsageError(f"{request.lock_option}: {error}") from None
+        raise UsageError(f"{option}: {error}") from None

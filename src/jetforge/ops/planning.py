@@ -176,7 +176,13 @@ def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest
         # here, not at the top: start-up time (a build without a lockfile needs none of it)
         from jetforge.ops.lockstep import check_lock_options, read_pinned
 
-        check_lock_options(request, workspace.cwd)
+        check_lock_options(
+            request.lock_file,
+            request.locked,
+            request.multiple,
+            workspace.cwd,
+            request.lock_option,
+        )
         if request.locked is not None:
             locked = read_pinned(
                 workspace.cwd / request.locked, request.upgrade, refresh=request.refresh
