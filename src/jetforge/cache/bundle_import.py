@@ -38,8 +38,19 @@ from jetforge.host.files import MIB, UnreadableFileError, is_disk_full, open_reg
 
 MANIFEST_LIMIT = 64 * MIB
 MEMBER_LIMIT = 1_000_000
+# A member's extended header (a GNU long name or link, a pax header) is read whole into
+# memory by tarfile: a store path is a few hundred bytes, a pax header of one a little more.
+HEADER_LIMIT = 64 * 1024
+_EXTENDED = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_BROKEN = (tarfile.TarError, EOFError, zlib.error, OSError)  # a bundle cut short or damaged
+# a bundle cut short or damaged (a chain of extended headers too long: RecursionError)
+_BROKEN = (tarfile.TarError, EOFError, zlib.error, OSError, RecursionError)
 
 
 @dataclass
@@ -79,9 +90,22 @@ def import_bundle(bundle: Path, store: Path) -> ImportResult:
     return result
 
 
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A member header whose extended header is refused before it is read when it is
+    larger than :data:`HEADER_LIMIT`, so a hostile bundle cannot fill memory with a name."""
+
+    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED and self.size > HEADER_LIMIT:
+            raise tarfile.HeaderError(
+                f"a member's extended header (a long name or pax header) of {self.size} "
+                f"bytes, larger than {format_size(HEADER_LIMIT)}"
+            )
+        return super()._proc_member(tar)  # type: ignore[misc,no-any-return]
+
+
 def _open_tar(handle: IO[bytes], bundle: Path) -> tarfile.TarFile:
     try:
-        return tarfile.open(fileobj=handle, mode="r:*")
+        return tarfile.open(fileobj=handle, mode="r:*", tarinfo=_BoundedTarInfo)
     except _BROKEN as error:
         raise UsageError(f"{bundle} is not a jetforge cache bundle ({error})") from None
 
@@ -149,6 +173,8 @@ def _load_json(
     try:
         stream = tar.extractfile(member)
         return json.loads(stream.read(MANIFEST_LIMIT) if stream else b"")
+    except RecursionError:
+        raise bad("nests deeper than Python's JSON reader goes") from None
     except ValueError as error:
         raise bad(f"is not JSON ({error})") from None
     except _BROKEN as error:

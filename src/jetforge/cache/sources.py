@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Literal
 
 from jetforge.cache.control import PROBE_SECONDS, ServerState, is_alive
+from jetforge.core.urls import redact
+from jetforge.host.settings import check_index_url
 
 PYPI_URL = "https://pypi.org/simple/"
 
@@ -45,14 +47,6 @@ class Source:
         return f"{name} {self.shown}"
 
 
-def redact(url: str) -> str:
-    """``url`` with its user and password replaced by ``***``."""
-    parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
-
-
 def index_url(url: str) -> str:
     """An index URL with exactly one trailing slash."""
     return url.rstrip("/") + "/"
@@ -75,15 +69,23 @@ def mirrors_from(configured: Sequence[str], env: Mapping[str, str]) -> tuple[str
     else the config file's ``cache_urls``."""
     value = env.get("JETFORGE_CACHE_URLS")
     if value is None:
-        return tuple(configured)
-    return tuple(item for item in re.split(r"[,\s]+", value) if item)
+        return tuple(configured)  # checked as the config file was read
+    found = tuple(item for item in re.split(r"[,\s]+", value) if item)
+    for url in found:
+        check_index_url(url, "JETFORGE_CACHE_URLS: entry")
+    return found
 
 
 def pypi_from(configured: str | None, env: Mapping[str, str]) -> str:
     """``JETFORGE_PYPI_URL``, else the config file's ``pypi_url``, else PyPI; an empty value
     or ``off`` leaves PyPI out."""
-    value = env.get("JETFORGE_PYPI_URL", configured if configured is not None else PYPI_URL)
-    return "" if value.strip().lower() in ("", "off") else value.strip()
+    given = env.get("JETFORGE_PYPI_URL")
+    value = given if given is not None else configured if configured is not None else PYPI_URL
+    if value.strip().lower() in ("", "off"):
+        return ""
+    if given is not None:
+        check_index_url(given.strip(), "JETFORGE_PYPI_URL", "or '' or 'off' to leave PyPI out")
+    return value.strip()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from jetforge.cli.session import (
     add_image_options,
     add_package_options,
     add_stage_options,
+    path_value,
 )
 from jetforge.errors import UsageError
 from jetforge.ops.bake import BAKE_FILE, STAGES_GROUP, write_bake
@@ -33,6 +34,7 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "-o",
         "--output",
+        type=path_value,
         default=".",
         metavar="DIR",
         help=f"directory for {BAKE_FILE} and the files it needs (default: the current one)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session, add_engine_option
+from jetforge.cli.session import Session, add_engine_option, path_value
 from jetforge.core.platform import parse_distro
 from jetforge.ops.bootstrap import bootstrap, check_keyring, plan_bootstrap
 
@@ -25,6 +25,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--tag", metavar="IMAGE", help="image name (default: the distro)")
     parser.add_argument(
         "--keyring",
+        type=path_value,
         metavar="FILE",
         help="keyring (file or directory) that verifies the mirror, instead of the host's "
         "(default: /usr/share/keyrings/<distro>-archive-keyring.gpg)",

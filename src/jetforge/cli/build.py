@@ -17,6 +17,7 @@ from jetforge.cli.session import (
     add_image_options,
     add_package_options,
     add_stage_options,
+    path_value,
 )
 from jetforge.cli.talk import reporter_for
 from jetforge.core.plan import plan_json
@@ -50,14 +51,16 @@ def register(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="with --simulate: the plan as JSON")
     add_stage_options(parser, flags_help="extra engine flags for every stage")
     parser.add_argument("--push", metavar="REPO", help="push the final image to REPO")
-    parser.add_argument("--logs", metavar="DIR", help="log directory")
+    parser.add_argument("--logs", type=path_value, metavar="DIR", help="log directory")
     parser.add_argument(
         "--lock",
+        type=path_value,
         metavar="FILE",
         help="also write the lockfile (jetforge.lock.json in the logs directory) to FILE",
     )
     parser.add_argument(
         "--locked",
+        type=path_value,
         metavar="FILE",
         help="build the lockfile FILE's chain with its pins (apt and pip get its versions "
         "and file hashes, its base by digest); a stage that installs otherwise fails",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session
+from jetforge.cli.session import Session, path_value
 from jetforge.ops.cache import (
     DEFAULT_PORT,
     cache_status,
@@ -16,6 +17,29 @@ from jetforge.ops.cache import (
     serve_cache,
     stop_cache,
 )
+
+
+def port_number(text: str) -> int:
+    """The ``type`` of ``--port``: a whole number from 0 (any free port) to 65535."""
+    try:
+        port = int(text, 10)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port (valid: 1 to 65535, or 0 for any free one)"
+        )
+    return port
+
+
+def listen_host(text: str) -> str:
+    """The ``type`` of ``--host``: an address or host name, not empty, with no whitespace
+    or control characters (the server would take it as something else)."""
+    if not text or any(character.isspace() or not character.isprintable() for character in text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an address to listen on (valid: e.g. 127.0.0.1, 0.0.0.0, ::1)"
+        )
+    return text
 
 
 def register(commands: Any) -> None:
@@ -31,12 +55,20 @@ def register(commands: Any) -> None:
     actions.required = True
     serving = actions.add_parser("serve", help="run the cache server", description=serve.__doc__)
     serving.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
+        "--port",
+        type=port_number,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0: any)",
     )
     serving.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+        "--host",
+        type=listen_host,
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1)",
     )
-    serving.add_argument("--dir", metavar="DIR", help="store directory (default: in the cache dir)")
+    serving.add_argument(
+        "--dir", type=path_value, metavar="DIR", help="store directory (default: in the cache dir)"
+    )
     serving.add_argument(
         "--background", action="store_true", help="run detached with a pid file and a log"
     )
@@ -44,7 +76,9 @@ def register(commands: Any) -> None:
     status_parser = actions.add_parser(
         "status", help="is it running, what it holds", description=status.__doc__
     )
-    status_parser.add_argument("--dir", metavar="DIR", help="store directory to count")
+    status_parser.add_argument(
+        "--dir", type=path_value, metavar="DIR", help="store directory to count"
+    )
     status_parser.add_argument("--json", action="store_true", help="as JSON")
     status_parser.set_defaults(handler=status)
     stop_parser = actions.add_parser("stop", help="stop the cache server", description=stop.__doc__)
@@ -52,8 +86,10 @@ def register(commands: Any) -> None:
     export = actions.add_parser(
         "export", help="write a bundle of the store", description=export_command.__doc__
     )
-    export.add_argument("file", metavar="FILE", help="bundle to write (.tar, .tar.gz)")
-    export.add_argument("--dir", metavar="DIR", help="store directory to export")
+    export.add_argument(
+        "file", type=path_value, metavar="FILE", help="bundle to write (.tar, .tar.gz)"
+    )
+    export.add_argument("--dir", type=path_value, metavar="DIR", help="store directory to export")
     export.add_argument(
         "--platform", default="*", metavar="PATTERN", help="only these platforms (shell pattern)"
     )
@@ -61,8 +97,12 @@ def register(commands: Any) -> None:
     imported = actions.add_parser(
         "import", help="add a bundle to the store", description=import_command.__doc__
     )
-    imported.add_argument("file", metavar="FILE", help="bundle made by 'jetforge cache export'")
-    imported.add_argument("--dir", metavar="DIR", help="store directory to import into")
+    imported.add_argument(
+        "file", type=path_value, metavar="FILE", help="bundle made by 'jetforge cache export'"
+    )
+    imported.add_argument(
+        "--dir", type=path_value, metavar="DIR", help="store directory to import into"
+    )
     imported.set_defaults(handler=import_command)
 
 

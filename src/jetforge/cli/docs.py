@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session
+from jetforge.cli.session import Session, path_value
 from jetforge.errors import UsageError
 from jetforge.ops.docs import check_page_output, packages_page, read_page, write_page
 
@@ -22,7 +22,9 @@ def register(commands: Any) -> None:
         "the shipped package tree.",
     )
     parser.add_argument("topic", choices=("packages",), help="what to generate")
-    parser.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument(
+        "--output", type=path_value, metavar="FILE", help="write to FILE instead of stdout"
+    )
     parser.add_argument(
         "--check",
         action="store_true",

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session, add_engine_option
+from jetforge.cli.session import Session, add_engine_option, path_value
 from jetforge.ops.doctor import Check, exit_code, host_root, iter_checks
 
 
@@ -26,7 +26,7 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list of checks")
     add_engine_option(parser)
-    parser.add_argument("--host-root", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--host-root", type=path_value, default=None, help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
 
 

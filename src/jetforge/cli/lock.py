@@ -21,6 +21,7 @@ from jetforge.cli.session import (
     add_image_options,
     add_package_options,
     add_stage_options,
+    path_value,
     split_list,
 )
 from jetforge.cli.talk import reporter_for
@@ -39,6 +40,7 @@ def register(commands: Any) -> None:
     parser.add_argument("packages", nargs="*", metavar="PACKAGE", help="packages of the chain")
     parser.add_argument(
         "--file",
+        type=path_value,
         default=LOCK_FILE,
         metavar="FILE",
         help=f"the lockfile to write or refresh (default {LOCK_FILE})",
@@ -52,7 +54,7 @@ def register(commands: Any) -> None:
         "(comma-separated, repeatable)",
     )
     add_image_options(parser)
-    parser.add_argument("--logs", metavar="DIR", help="log directory")
+    parser.add_argument("--logs", type=path_value, metavar="DIR", help="log directory")
     add_stage_options(parser, flags_help="extra engine flags for every stage")
     add_engine_option(parser)
     add_package_options(parser)
@@ -67,6 +69,7 @@ def run(session: Session) -> int:
     request = replace(
         request_from(session),
         lock_file=path,
+        lock_option="--file",
         locked=path if exists else None,
         refresh=exists,
         upgrade=tuple(split_list(args.upgrade)),

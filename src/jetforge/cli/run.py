@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any, TextIO
 
 from jetforge.cli.commands import summary
-from jetforge.cli.session import Session, split_list
+from jetforge.cli.session import EMPTY_PATH, Session, split_list
 from jetforge.cli.talk import TerminalConversation, build_command_line, reporter_for
 from jetforge.core.formats import ROOT_FORMATS
 from jetforge.errors import UsageError
@@ -31,6 +31,8 @@ OWN_OPTIONS = {
     "--host-root": True,
     "--help": False,
 }
+# Those of them that name a file or directory: an empty value is refused.
+PATH_OPTIONS = ("--package-dirs", "--host-root")
 USAGE = "jetforge run [options] IMAGE|PACKAGE [CMD ...]"
 DESCRIPTION = (
     "Run IMAGE (or a compatible image of PACKAGE, found with 'jetforge autotag') with --rm, "
@@ -94,6 +96,8 @@ def run(session: Session) -> int:
     for name, value in words.own:
         if OWN_OPTIONS[name] and value is None:
             raise UsageError(f"run: {name} needs a value")
+        if name in PATH_OPTIONS and value is not None and not value.strip():
+            raise UsageError(f"run: {name}: {EMPTY_PATH}")
     package_format = words.own_value("--package-format") or "auto"
     if package_format not in ROOT_FORMATS:
         raise UsageError(
@@ -120,7 +124,7 @@ def run(session: Session) -> int:
     if dry_run:
         print(launch.shell(), file=session.stdout)
         return 0
-    session.data_dir.mkdir(parents=True, exist_ok=True)
+    session.make_data_dir()
     session.stdout.flush()
     session.stderr.flush()
     return launch.attach()

@@ -21,6 +21,17 @@ from jetforge.ops.workspace import (
     preset_names,
 )
 
+EMPTY_PATH = "an empty value names no file or directory"
+
+
+def path_value(text: str) -> str:
+    """The ``type`` of every option that names a file or directory: an empty (or blank)
+    value, as ``--locked "$LOCK"`` gives with LOCK unset, is a usage error as the command
+    line is parsed, never the working directory or no file at all."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(EMPTY_PATH)
+    return text
+
 
 def add_engine_option(parser: argparse.ArgumentParser) -> None:
     """``--engine``, for the commands that drive one (their choices are the engine table's,
@@ -50,7 +61,9 @@ def add_stage_options(parser: argparse.ArgumentParser, *, flags_help: str) -> No
         help="comment out 'ADD https://api.github.com/...' lines of Dockerfiles (jc packages "
         "use them to follow upstream commits); package config scripts never use the network",
     )
-    parser.add_argument("--ca-bundle", metavar="FILE", help="extra CA bundle to trust")
+    parser.add_argument(
+        "--ca-bundle", type=path_value, metavar="FILE", help="extra CA bundle to trust"
+    )
 
 
 def add_package_options(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +71,7 @@ def add_package_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("packages and platform")
     group.add_argument(
         "--package-dirs",
+        type=path_value,
         action="append",
         default=[],
         metavar="DIRS",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import sys
 
 from jetforge.errors import OutputError
@@ -89,7 +90,24 @@ class _Guarded:
         os.close(null)
 
 
+# What a terminal would act on rather than show (C0 controls but tab and newline, DEL,
+# C1 controls): text from a package tree (a description, a name) carries them to no end.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character a terminal acts on written as ``\\xNN``."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", text)
+
+
 class _Results(_Guarded):
+    """Standard output: a command's results, never a terminal's control sequence."""
+
+    def write(self, text: str) -> int:
+        """Write ``text`` with its control characters escaped (:func:`escape_controls`)."""
+        super().write(escape_controls(text))
+        return len(text)
+
     def failed(self, error: OSError | ValueError) -> None:
         if isinstance(error, BrokenPipeError):
             raise error  # the reader went away (`jetforge list | head`): quietly exit 1

@@ -12,13 +12,13 @@ name``) and what would be valid. Everything here is pure.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from jetforge.core.inventory import Deb, Distribution, Interpreter, Inventory, Source
 from jetforge.core.tags import parse_image_ref, reference_problem
+from jetforge.core.urls import url_problem
 from jetforge.errors import LockfileError
 
 LOCK_FORMAT = 1
@@ -112,13 +112,7 @@ def _is_word(text: str) -> bool:
 
 
 def _is_url(text: str, schemes: tuple[str, ...]) -> bool:
-    if not text.isascii() or not _is_word(text):
-        return False
-    try:
-        parts = urllib.parse.urlsplit(text)
-    except ValueError:
-        return False
-    return parts.scheme in schemes and (bool(parts.netloc) or parts.scheme == "file")
+    return not url_problem(text, schemes)
 
 
 def _is_digest_reference(text: str) -> bool:

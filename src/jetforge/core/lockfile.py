@@ -7,7 +7,7 @@ Pure: the inventories come in from :mod:`jetforge.ops.lockstep`, which ran the c
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -170,16 +170,33 @@ def plan_mismatch(
     if chain and list(locked.chain) != planned:
         return f"it pins the chain {list(locked.chain)}, this build plans {planned}"
     if dict(locked.platform) != plan.platform.to_json():
-        wanted = locked.platform_label or "another platform"
-        return f"it pins the platform {wanted}, this build is for {plan.platform.label}"
+        return platform_mismatch(locked.platform, plan.platform.to_json())
     pinned = locked.base
     if base and base_id is not None and pinned.id and pinned.id != base_id:
         how = f"--base {pinned.digests[0]}" if pinned.digests else "the base image it was built on"
         return (
             f"it pins the base image {pinned.reference} with id {pinned.id[:19]}, this "
-            f"engine's is {base_id[:19]} (build with {how})"
+            f"engine's is {base_id[:19]} (build with {how}, or refresh the lockfile on this "
+            "base: 'jetforge lock --file FILE --upgrade base' with the same packages)"
         )
     return ""
+
+
+def platform_mismatch(pinned: Mapping[str, object], planned: Mapping[str, object]) -> str:
+    """Why a lockfile for the platform ``pinned`` does not fit a plan for ``planned``
+    (their JSON values): both platforms, by label, and the first field that differs
+    when the labels are the same."""
+    wanted = str(pinned.get("label", "")) or "a platform with no label"
+    have = str(planned.get("label", ""))
+    differing = sorted(k for k in pinned.keys() | planned.keys() if pinned.get(k) != planned.get(k))
+    field = next((k for k in differing if k != "label"), "")
+    detail = (
+        f" ({field}: {pinned.get(field)!r} there, {planned.get(field)!r} here)" if field else ""
+    )
+    return (
+        f"it pins the platform {wanted}, this build is for {have}{detail}; build for the "
+        "lockfile's platform (--target, --distro) or lock this one with 'jetforge lock'"
+    )
 
 
 def lock_differences(locked: Sequence[LockedStage], built: Sequence[LockedStage]) -> list[str]:

@@ -33,7 +33,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from jetforge.discovery.jc.reader import OFFLINE_NOTE
-from jetforge.discovery.scripts import TIMEOUT_VARIABLE
+from jetforge.discovery.time_limit import TIMEOUT_VARIABLE
 from jetforge.host.stash import FileStamp, file_stamp
 
 _NETWORK_EVENTS = frozenset(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from jetforge.discovery.index import Index
 from jetforge.discovery.jc.checkout import jc_setup
+from jetforge.discovery.time_limit import script_timeout
 from jetforge.discovery.walk import PackageRoot
 from jetforge.host.stash import key_text, load
 
@@ -100,6 +101,7 @@ def discovery(
     were for its last answer."""
     search = [root if isinstance(root, PackageRoot) else PackageRoot(root) for root in roots]
     env = env or {}
+    script_timeout(env)  # a bad limit is refused whether or not a script runs this time
     store = Index.open(index, [(str(root.path), root.format) for root in search])
     setup = jc_setup(platform, env, [root.path for root in search])
     question = key_text(

@@ -44,7 +44,8 @@ from jetforge.core.yaml_text import preload
 from jetforge.discovery import audit, sandbox
 from jetforge.discovery.configure import read_configured, script_failure
 from jetforge.discovery.jc.worker import COMPAT_DIR, PackagesFinder, ScriptRunner, compat, read
-from jetforge.discovery.scripts import TIMEOUT_VARIABLE, decode, encode
+from jetforge.discovery.scripts import decode, encode
+from jetforge.discovery.time_limit import TIMEOUT_VARIABLE
 from jetforge.errors import DefinitionError
 from jetforge.host.files import MIB
 

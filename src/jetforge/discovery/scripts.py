@@ -12,10 +12,8 @@ grace, is replaced and gets the requests it had not answered.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import pickle
 import shutil
 import sys
 import tempfile
@@ -26,14 +24,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from jetforge.discovery.reads import Reads, env_digest
+from jetforge.discovery.time_limit import TIMEOUT_VARIABLE, script_timeout
 from jetforge.errors import DefinitionError
 from jetforge.host.process import LineWorker, WorkerGoneError
 
 if TYPE_CHECKING:
     from jetforge.core.platform import Platform
 
-SCRIPT_TIMEOUT = 20.0
-TIMEOUT_VARIABLE = "JETFORGE_CONFIG_TIMEOUT"
 GRACE = 5.0  # what a worker gets beyond the time limit to answer for a script it ended
 CLOSE_GRACE = 2.0  # what a worker gets to end the scripts' processes when jetforge is done
 IN_FLIGHT = 16  # requests sent ahead to each worker
@@ -52,11 +49,17 @@ class ScriptLostError(DefinitionError):
 
 def encode(value: object) -> str:
     """A value the worker and this process exchange inside JSON (specs, the platform)."""
+    import base64  # here, not at the top: a run whose index answers exchanges nothing
+    import pickle
+
     return base64.b64encode(pickle.dumps(value)).decode()
 
 
 def decode(text: str) -> Any:
     """The value :func:`encode` made (only ever from our own worker process)."""
+    import base64
+    import pickle
+
     return pickle.loads(base64.b64decode(text))  # noqa: S301 - our own worker's data
 
 
@@ -171,7 +174,7 @@ class ScriptHost:
     ) -> None:
         self.platform = platform
         self.env = dict(env)
-        self.timeout = _timeout(env)
+        self.timeout = script_timeout(env)
         self.setup = {**setup, "platform": encode(platform), "timeout": self.timeout}
         self._scratch: Path | None = None
         lanes = max(1, lanes or LANES)
@@ -260,12 +263,3 @@ class ScriptHost:
         worker = LineWorker(argv, env=env, cwd=self._scratch)
         worker.send(json.dumps(self.setup))  # answered by nothing: the worker just takes it
         return worker
-
-
-def _timeout(env: Mapping[str, str]) -> float:
-    text = env.get(TIMEOUT_VARIABLE, "")
-    try:
-        value = float(text) if text else SCRIPT_TIMEOUT
-    except ValueError:
-        value = SCRIPT_TIMEOUT
-    return value if value > 0 else SCRIPT_TIMEOUT

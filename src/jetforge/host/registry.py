@@ -107,10 +107,15 @@ def registry_locations(
     configured: Sequence[str], env: Mapping[str, str]
 ) -> tuple[RegistryLocation, ...]:
     """The registries to search: ``JETFORGE_REGISTRIES`` (comma-separated) when set, else the
-    config file's ``registries``."""
+    config file's ``registries``; one that is not a registry is a usage error naming
+    which of the two gave it."""
     given = env.get(REGISTRIES_VARIABLE, "").strip()
     texts = [item for item in given.split(",") if item.strip()] if given else list(configured)
-    return tuple(dict.fromkeys(parse_registry_location(text) for text in texts))
+    try:
+        return tuple(dict.fromkeys(parse_registry_location(text) for text in texts))
+    except UsageError as error:
+        source = REGISTRIES_VARIABLE if given else "'registries' of the config file"
+        raise UsageError(f"{source}: {error}") from None
 
 
 def _split_reference(reference: ImageRef) -> tuple[str, str]:

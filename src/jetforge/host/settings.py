@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jetforge.core.formats import ROOT_FORMATS, RootFormat, root_format
+from jetforge.core.urls import redact, url_problem
 from jetforge.errors import UsageError
 from jetforge.host.files import MIB, read_regular
 
@@ -106,6 +107,11 @@ def load_settings(
     pypi_url = data.get("pypi_url")
     if pypi_url is not None and not isinstance(pypi_url, str):
         raise UsageError(f"{path}: 'pypi_url' must be a URL, or '' to leave PyPI out")
+    if pypi_url is not None and pypi_url.strip().lower() not in ("", "off"):
+        check_index_url(pypi_url, f"{path}: 'pypi_url'", "or '' to leave PyPI out")
+    cache_urls = _strings(data, "cache_urls", path)
+    for url in cache_urls:
+        check_index_url(url, f"{path}: 'cache_urls' entry")
     package_dirs, package_formats = _package_dirs(data.get("package_dirs", []), path)
     engine = data.get("engine", "")
     if not isinstance(engine, str):
@@ -122,12 +128,24 @@ def load_settings(
         engine=engine,
         base_images=tuple(sorted(base_images.items())),
         registries=tuple(_strings(data, "registries", path)),
-        cache_urls=tuple(_strings(data, "cache_urls", path)),
+        cache_urls=tuple(cache_urls),
         pypi_url=pypi_url,
         logs_dir=optional_path("logs_dir"),
-        data_dir=_data_dir(optional_path("data_dir"), path),
+        data_dir=_data_dir(data, path),
         workers=workers,
     )
+
+
+def check_index_url(text: str, source: str, otherwise: str = "") -> None:
+    """A package index URL a user gave (``cache_urls``, ``pypi_url`` and their variables),
+    refused with one line naming ``source`` when :func:`url_problem` finds one."""
+    problem = url_problem(text)
+    if problem:
+        more = f"; {otherwise}" if otherwise else ""
+        raise UsageError(
+            f"{source} {redact(text)!r} {problem} (valid: an http:// or https:// index URL with a "
+            f"host, such as 'http://mirror.lan:7780/x86_64-cu128-24.04/simple/'{more})"
+        )
 
 
 # Directories of the system a data directory must not be: every test and run container
@@ -147,10 +165,33 @@ def system_dir(directory: Path) -> str | None:
     return None
 
 
-def _data_dir(directory: Path | None, path: Path) -> Path | None:
-    """``data_dir``, refused when it is a system directory."""
-    if directory is None:
+def data_dir_problem(text: str) -> str:
+    """Why ``text`` cannot be the data directory an engine mounts at ``/data`` (its
+    ``--volume SOURCE:/data`` and ``--mount`` syntax split on ':' and ','; a control
+    character makes another line of every message), or "" when it can."""
+    if not text.strip():
+        return "is empty"
+    if any(char in ":," for char in text):
+        return "holds ':' or ',', where an engine's volume syntax splits it"
+    if not text.isprintable():
+        return "holds a control character"
+    return ""
+
+
+def _data_dir(data: Mapping[str, Any], path: Path) -> Path | None:
+    """``data_dir``, refused when it is empty (it would be the config file's directory),
+    cannot be mounted as written, or is a system directory."""
+    given = _strings(data, "data_dir", path) if "data_dir" in data else []
+    if not given:
         return None
+    problem = data_dir_problem(given[0])
+    if problem:
+        raise UsageError(
+            f"{path}: 'data_dir' {given[0]!r} {problem} (valid: a directory of its own, such as "
+            "'/srv/jetforge-data', without ':', ',' or control characters; leave the key "
+            "out for the default)"
+        )
+    directory = path.parent / given[0]
     found = system_dir(directory)
     if found is not None:
         raise UsageError(
@@ -174,6 +215,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{path}: {error}") from None
+    except RecursionError:  # tomllib reads nested arrays and tables recursively
+        raise UsageError(
+            f"{path}: arrays or tables nested too deeply to read (valid: the keys of "
+            "docs/cli.md, a few levels deep)"
+        ) from None
     for key in data:
         if key not in _KEYS:
             import difflib  # here, not at the top: only a typo needs it

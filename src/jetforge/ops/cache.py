@@ -68,11 +68,15 @@ class CacheStatus:
         }
 
 
-def store_of(workspace: Workspace, given: str | None) -> Path:
+def store_of(workspace: Workspace, given: str | None, *, must_exist: bool = False) -> Path:
     """``--dir`` (``given``), else the store of the running (or last) server, else the
-    default one."""
+    default one. A ``--dir`` that is there but no directory (or, ``must_exist``, is not
+    there) is a usage error."""
     if given:
-        return (workspace.cwd / given).resolve()
+        store = (workspace.cwd / given).resolve()
+        if (store.exists() or must_exist) and not store.is_dir():
+            raise UsageError(f"--dir: {store} is not a directory (valid: a package cache store)")
+        return store
     paths = CachePaths.under(workspace.cache_home)
     state = read_state(paths)
     return state.store if state is not None else paths.default_store
@@ -135,7 +139,7 @@ def stop_cache(workspace: Workspace) -> None:
 
 def export_cache(workspace: Workspace, given: str | None, bundle: Path, platform: str) -> None:
     """Write the store's files of the platforms matching ``platform`` into ``bundle``."""
-    store = store_of(workspace, given)
+    store = store_of(workspace, given, must_exist=True)
     counted = export_bundle(store, bundle, platform)
     workspace.note(f"exported {counted.wheels} wheels and {counted.tarballs} tarballs from {store}")
 

@@ -78,7 +78,7 @@ def build_chains(
     options = _build_options(request, workspace, engine, plans, records)
     if locked is not None:
         options = [replace(chosen, locked=locked) for chosen in options]
-    workspace.data_dir.mkdir(parents=True, exist_ok=True)
+    workspace.make_data_dir()
     if checked.farm:
         from jetforge.ops.farm.connect import farm_chains
 
@@ -163,6 +163,7 @@ def _build_options(
             run_mounts=package_cache.run_mounts,
             lock=True,
             lock_file=workspace.cwd / request.lock_file if request.lock_file else None,
+            lock_option=request.lock_option,
         )
         for plan in plans
     ]

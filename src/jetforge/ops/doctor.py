@@ -343,7 +343,12 @@ def _cache_checks(
     """The package sources a build would use, probed the way a build probes them."""
     env = workspace.env
     state = read_state(CachePaths.under(workspace.cache_home))
-    mirrors = mirrors_from(settings.cache_urls, env)
+    try:
+        mirrors = mirrors_from(settings.cache_urls, env)
+        pypi = pypi_from(settings.pypi_url, env)
+    except UsageError as error:
+        yield Check("cache", PROBLEM, str(error), "correct the variable")
+        return
     if is_cache_off(env):
         yield Check("cache", OK, "JETFORGE_CACHE=off: builds use no package cache")
         return
@@ -356,6 +361,5 @@ def _cache_checks(
         )
         return
     postfix = platform.tag_postfix if platform is not None else ""
-    pypi = pypi_from(settings.pypi_url, env)
     for probe in probe_build_sources(state, mirrors, pypi, postfix, env):
         yield check_source(probe)

@@ -70,6 +70,7 @@ class BuildOptions:
     # copy of the lockfile at ``lock_file``. Builds on one engine only (``execute``).
     lock: bool = False
     lock_file: Path | None = None
+    lock_option: str = "--lock"  # how the user named lock_file
     locked: Pinned | None = None  # build --locked: the build must install what it pins
 
 
@@ -196,7 +197,9 @@ class Executor:
             self.options.locked.check(lock, self.options.logs_dir)  # before the final tag
         self._finish()
         if lock is not None:
-            written = locking.write(lock, self.options.logs_dir, self.options.lock_file)
+            written = locking.write(
+                lock, self.options.logs_dir, self.options.lock_file, self.options.lock_option
+            )
             self.summary.lock, self.summary.lock_containers = str(written), locking.containers
             self.summary.lock_seconds = round(locking.seconds, 3)
         self.summary.ok = True

@@ -130,9 +130,12 @@ class LockStep:
         self.seconds += time.monotonic() - started
         return lock
 
-    def write(self, lock: Lock, logs_dir: Path, lock_file: Path | None = None) -> Path:
+    def write(
+        self, lock: Lock, logs_dir: Path, lock_file: Path | None = None, option: str = "--lock"
+    ) -> Path:
         """Write the lockfile (in ``logs_dir`` and at ``lock_file``) and the SBOM (in
-        ``logs_dir`` and the data directory); the lockfile's path in the logs."""
+        ``logs_dir`` and the data directory); the lockfile's path in the logs. ``option``
+        names ``lock_file`` in an error."""
         started = time.monotonic()
         text = json.dumps(lock_json(lock), indent=2) + "\n"
         sbom = json.dumps(spdx_document(lock, self._created), indent=2) + "\n"
@@ -152,10 +155,10 @@ class LockStep:
             try:
                 write_named(lock_file, text.encode("utf-8"), "the lockfile")
             except UnwritableFileError as error:
-                raise UsageError(f"--lock: {error}") from None
+                raise UsageError(f"{option}: {error}") from None
             except OSError as error:  # a full device: the lockfile is in the logs too
                 raise FailureError(
-                    f"--lock: cannot write {lock_file}: {error.strerror or error} (it is in "
+                    f"{option}: cannot write {lock_file}: {error.strerror or error} (it is in "
                     f"{written})"
                 ) from None
         self.reporter.message(f"lockfile {lock_file or written}")
@@ -358,10 +361,11 @@ def pinned_base(engine: Engine, base: str, locked: Pinned) -> str:
 
 
 def check_lock_options(
-    lock_file: Path | None, locked: Path | None, multiple: bool, cwd: Path
+    lock_file: Path | None, locked: Path | None, multiple: bool, cwd: Path, option: str = "--lock"
 ) -> None:
-    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` names what the
-    lockfile can be written to (:func:`jetforge.host.files.write_named`)."""
+    """``--lock FILE`` and ``--locked FILE`` are one chain's; ``--lock`` (``option``: how
+    the user named it, ``--file`` for ``jetforge lock``) names what the lockfile can be
+    written to (:func:`jetforge.host.files.write_named`)."""
     if locked is not None and multiple:
         raise UsageError("build: --locked FILE takes one chain (a lockfile is one chain's)")
     if lock_file is None:
@@ -374,4 +378,4 @@ def check_lock_options(
     try:
         check_writable(cwd / lock_file, "the lockfile")
     except UnwritableFileError as error:
-        raise UsageError(f"--lock: {error}") from None
+        raise UsageError(f"{option}: {error}") from None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from jetforge.core.plan import Plan, PlanOptions, Stage, as_built, parent_placeholder, plan_build
 from jetforge.core.resolve import Resolution, expand_requests, resolve
 from jetforge.engine.command import Command, build_command
-from jetforge.errors import JetforgeError, UsageError
+from jetforge.errors import EngineUnavailableError, UsageError
 from jetforge.host.context import read_context
 from jetforge.host.digests import Digests
 from jetforge.host.trust import trust_context
@@ -54,6 +54,7 @@ class BuildRequest:
     rebuild: bool = False
     resume: str = ""  # the command that resumes a failed build
     lock_file: Path | None = None  # --lock: a copy of the lockfile goes there
+    lock_option: str = "--lock"  # how the user named lock_file, for messages
     locked: Path | None = None  # --locked: the lockfile the build must match
     # jetforge lock: ``locked``'s pins apply, except to ``upgrade``'s names, and nothing
     # else may move; the chain may differ from the lockfile's
@@ -90,7 +91,7 @@ def simulated_plans(request: BuildRequest, workspace: Workspace) -> Simulation:
     kind = workspace.engine_kind(request.engine)
     try:
         engine = kind.connect(workspace.env, memo=workspace.cache_dir / "engines.json")
-    except JetforgeError:
+    except EngineUnavailableError:  # anything else a build refuses, --simulate refuses
         plans = checked.plans(workspace, replace(planning, build_mode=kind.default_build_mode))
         return Simulation(plans, kind.name, dockerfiles=_dockerfiles(plans, (), None))
     base = base_reference(request, workspace)
@@ -168,14 +169,20 @@ class CheckedRequest:
 def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest:
     """What a build refuses before the engine is asked anything, for ``build`` and
     ``build --simulate`` alike: the packages, ``--lock`` and ``--locked``, the lockfile and
-    ``--upgrade``, the ``--workers`` and their registry."""
+    ``--upgrade``, the ``--workers`` and their registry, the registries reuse looks in."""
     chains = resolve_chains(request, workspace)
     locked = None
     if request.lock_file is not None or request.locked is not None:
         # here, not at the top: start-up time (a build without a lockfile needs none of it)
         from jetforge.ops.lockstep import check_lock_options, read_pinned
 
-        check_lock_options(request.lock_file, request.locked, request.multiple, workspace.cwd)
+        check_lock_options(
+            request.lock_file,
+            request.locked,
+            request.multiple,
+            workspace.cwd,
+            request.lock_option,
+        )
         if request.locked is not None:
             locked = read_pinned(
                 workspace.cwd / request.locked, request.upgrade, refresh=request.refresh
@@ -185,10 +192,23 @@ def check_request(request: BuildRequest, workspace: Workspace) -> CheckedRequest
         from jetforge.ops.farm.connect import check_farm
 
         check_farm(request.workers, workspace)
+    package_sources(workspace)
+    from jetforge.host.registry import registry_locations  # here: start-up time
+
+    registry_locations(workspace.settings.registries, workspace.env)
     planning = plan_options(request, workspace)
     if locked is not None:
         planning = replace(planning, locked=locked.lock, upgrade=locked.upgrade)
     return CheckedRequest(chains, locked, planning, farm)
+
+
+def package_sources(workspace: Workspace) -> tuple[tuple[str, ...], str]:
+    """The mirrors and the PyPI URL a build gives pip (the config file's, or their
+    variables', each checked)."""
+    from jetforge.cache.sources import mirrors_from, pypi_from
+
+    settings, env = workspace.settings, workspace.env
+    return mirrors_from(settings.cache_urls, env), pypi_from(settings.pypi_url, env)
 
 
 def resolve_chains(request: BuildRequest, workspace: Workspace) -> list[Resolution]:
@@ -242,13 +262,12 @@ def build_cache(workspace: Workspace, engine: Engine) -> BuildCache:
     and warning (one line each) passed on."""
     from jetforge.cache.builds import prepare_build_cache
     from jetforge.cache.control import CachePaths
-    from jetforge.cache.sources import mirrors_from, pypi_from
 
-    settings = workspace.settings
+    mirrors, pypi = package_sources(workspace)
     setup = prepare_build_cache(
         CachePaths.under(workspace.cache_dir),
-        mirrors=mirrors_from(settings.cache_urls, workspace.env),
-        pypi=pypi_from(settings.pypi_url, workspace.env),
+        mirrors=mirrors,
+        pypi=pypi,
         build_mode=engine.build_mode,
         secrets=engine.supports_secrets,
         platform=workspace.platform.tag_postfix,

@@ -26,7 +26,7 @@ from jetforge.host.files import is_disk_full, writing_problem
 from jetforge.host.platform import detect_platform
 from jetforge.host.platform_data import target_names
 from jetforge.host.probes import RememberingRunner
-from jetforge.host.settings import Settings, load_settings
+from jetforge.host.settings import Settings, data_dir_problem, load_settings
 
 if TYPE_CHECKING:
     from jetforge.core.catalog import Catalog
@@ -206,22 +206,57 @@ class Workspace:
     @cached_property
     def data_dir(self) -> Path:
         """The data directory mounted at ``/data`` in tests and ``run``: the user's data,
-        which every such container may write. It must not be a system directory, nor hold
-        jetforge's own directories (the cache, the state)."""
-        if self.settings.data_dir is not None:
-            found, source = self.settings.data_dir, f"{self.settings.path}: 'data_dir'"
-        else:
-            base = self.env.get("XDG_DATA_HOME") or str(
-                Path(self.env.get("HOME", "/root")) / ".local" / "share"
-            )
-            found, source = Path(base) / "jetforge" / "data", "XDG_DATA_HOME: the data directory"
-        for what, own in (("cache", self.cache_dir), ("state", self.state_dir)):
+        which every such container may write. It must not be a system directory, nor
+        hold jetforge's own directories (the cache, the state) or lie inside one (as
+        written or where links lead), and an engine must be able to mount it."""
+        found, source = self._data_dir_source
+        if self.settings.data_dir is None:
+            problem = data_dir_problem(str(found))
+            if problem:
+                raise UsageError(
+                    f"{source} {str(found)!r} {problem} (valid: a path without ':', ',' "
+                    "or control characters)"
+                )
+        owns = [("cache", self.cache_home), ("state", self.state_dir)]
+        if self.cache_dir != self.cache_home:
+            owns.append(("cache", self.cache_dir))
+        for what, own in owns:
             if _holds(found, own):
                 raise UsageError(
                     f"{source} ({found}) holds jetforge's {what} directory {own}, which every "
                     "test and run container could then change (valid: a directory of its own "
                     "outside it, such as '/srv/jetforge-data')"
                 )
+            if _holds(own, found):
+                raise UsageError(
+                    f"{source} ({found}) is inside jetforge's {what} directory {own}, whose "
+                    "files every test and run container could then change (valid: a "
+                    "directory of its own outside it, such as '/srv/jetforge-data')"
+                )
+        return found
+
+    @cached_property
+    def _data_dir_source(self) -> tuple[Path, str]:
+        """The data directory as configured, and what configured it (for messages)."""
+        if self.settings.data_dir is not None:
+            return self.settings.data_dir, f"{self.settings.path}: 'data_dir'"
+        base = self.env.get("XDG_DATA_HOME") or str(
+            Path(self.env.get("HOME", "/root")) / ".local" / "share"
+        )
+        return Path(base) / "jetforge" / "data", "XDG_DATA_HOME: the data directory"
+
+    def make_data_dir(self) -> Path:
+        """The data directory, made when missing (a build's tests and ``run`` mount it);
+        one that cannot be made is one line naming what configured it."""
+        found, source = self._data_dir_source
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            message = (
+                f"{source}: cannot make {found} ({error.strerror or error}); "
+                "set data_dir in jetforge.toml or XDG_DATA_HOME to a writable directory"
+            )
+            raise FailureError(message) if is_disk_full(error) else UsageError(message) from None
         return found
 
     @cached_property
