@@ -243,6 +243,26 @@ def test_a_script_runs_again_only_when_its_own_inputs_change(jetforge, tree, tmp
     assert (runs(other_runs), runs(counter)) == (4, 2)
 
 
+def test_a_script_that_looks_up_the_platform_table_is_not_run_every_time(
+    jetforge, tree, tmp_path, settled
+):
+    """The platform table is jetforge's own data (kept in its cache directory, which every
+    run changes): a script that looks it up, as the shipped python package's does, is
+    answered by the index on the next run, not run again."""
+    root, counter = tree
+    looks = tmp_path / "table-runs"
+    add_script(
+        root / "table",
+        "from jetforge.host.platform_data import load_tables\n"
+        "PYTHONS = len(load_tables().python)\n",
+        looks,
+        "f'table:{PYTHONS}'",
+    )
+    for _ in range(3):
+        assert any(line.startswith("table:") for line in listed(jetforge, root))
+    assert (runs(looks), runs(counter)) == (1, 1)
+
+
 def test_a_script_that_writes_its_directory_elsewhere_reruns_alone(
     jetforge, tree, tmp_path, settled
 ):

@@ -48,6 +48,7 @@ from jetforge.discovery.scripts import decode, encode
 from jetforge.discovery.time_limit import TIMEOUT_VARIABLE
 from jetforge.errors import DefinitionError
 from jetforge.host.files import MIB
+from jetforge.host.platform_data import load_tables
 
 ANSWER_MIB = 16  # the largest answer a directory's scripts may give (its variants)
 ANSWER_LIMIT = ANSWER_MIB * MIB
@@ -144,6 +145,7 @@ class Server:
         self.platform = decode(request["platform"])
         self.timeout = float(request.get("timeout", self.timeout))
         preload()
+        load_tables()  # jetforge's own data, which scripts may look up: not their input
         codecs.lookup("utf-8-sig")
         importlib.import_module("urllib.request")  # (patched by NoProxies) scripts that
         if "jc" in request:  # ask the network import it; so do jc's pypi_utils users

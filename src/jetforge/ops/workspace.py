@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import jetforge
 from jetforge.core.formats import root_format
 from jetforge.core.platform import Platform
-from jetforge.core.resolve import Resolution, expand_requests, resolve
 from jetforge.discovery.discover import Discovery, discovery
 from jetforge.discovery.index import VARIABLE
 from jetforge.discovery.walk import PackageRoot
@@ -31,6 +30,7 @@ from jetforge.host.settings import Settings, data_dir_problem, load_settings
 if TYPE_CHECKING:
     from jetforge.core.catalog import Catalog
     from jetforge.core.listing import Listing
+    from jetforge.core.resolve import Resolution
     from jetforge.engine.cli_engine import CliEngine
 
 
@@ -300,6 +300,8 @@ class Workspace:
     def resolve(self, packages: Sequence[str]) -> Resolution:
         """``packages`` (names, patterns, pins) resolved into one chain of this catalog;
         its broken package definitions are reported first, as one line."""
+        from jetforge.core.resolve import expand_requests, resolve  # start-up time: not on list
+
         catalog = self.catalog
         self.report_problems(each=False)
         return resolve(catalog, expand_requests(catalog, list(packages)), self.env)
