@@ -12,9 +12,11 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from jetforge.core.ci import affected_stages, changed_files_of, chunks, runner_labels
 from jetforge.core.plan import Plan, PlanOptions, plan_build
@@ -152,7 +154,11 @@ def repo(tmp_path: Path) -> Path:
 
 
 def ci_env(repo: Path) -> dict[str, str]:
-    return {**NO_ENGINE, "JETFORGE_SHIPPED_PACKAGES": str(repo / "packages")}
+    return ci_env_of(repo / "packages")
+
+
+def ci_env_of(tree: Path) -> dict[str, str]:
+    return {**NO_ENGINE, "JETFORGE_SHIPPED_PACKAGES": str(tree)}
 
 
 def test_ci_plan_since_selects_the_changed_package_and_its_dependents(repo: Path, jetforge) -> None:
@@ -211,3 +217,61 @@ def test_ci_plan_needs_packages_or_all(jetforge) -> None:
     result = jetforge("ci", "plan", "core", "--all", env=NO_ENGINE)
     assert (result.code, result.stderr.count("\n")) == (2, 1)
     assert "not both" in result.stderr
+
+
+# --- the GitHub workflow ----------------------------------------------------------------
+
+GITHUB_ARGS = ("ci", "github", "--all", "--target", "jp6", "--target", "x86_64-cu128")
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("JETFORGE_UPDATE_GOLDEN") == "1":
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{path} differs (see module docstring)"
+
+
+def schema_checker() -> str | None:
+    beside = Path(sys.executable).parent / "check-jsonschema"
+    return str(beside) if beside.is_file() else shutil.which("check-jsonschema")
+
+
+def test_github_workflow_golden(jetforge) -> None:
+    result = jetforge(*GITHUB_ARGS, env=ci_env_of(TREE))
+    assert result.code == 0, result.stderr
+    check_golden("ci-github.yml", result.stdout)
+    document = yaml.safe_load(result.stdout)
+    jobs = document["jobs"]
+    assert next(iter(jobs)) == "plan"
+    assert jobs["build_jp6_w1_c0"]["needs"] == ["plan", "build_jp6_w0_c0"]
+    assert jobs["build_jp6_w1_c0"]["runs-on"] == ["self-hosted", "jetson", "aarch64", "sm87"]
+    assert jobs["build_x86_64_cu128_w0_c0"]["runs-on"] == ["self-hosted", "server", "x86_64"]
+    steps = [step for job in jobs.values() for step in job["steps"]]
+    assert all(set(step) <= {"name", "id", "run", "env"} for step in steps)  # no `uses:`
+    assert set(jobs["plan"]["outputs"]) == set(jobs) - {"plan"}
+
+
+def test_github_workflow_output_file(jetforge, tmp_path: Path) -> None:
+    target = tmp_path / ".github" / "workflows" / "jetforge.yml"
+    result = jetforge(*GITHUB_ARGS, "-o", str(target), env=ci_env_of(TREE))
+    assert result.code == 0, result.stderr
+    assert result.stdout == f"{target}\n"
+    printed = jetforge(*GITHUB_ARGS, env=ci_env_of(TREE))
+    assert target.read_text(encoding="utf-8") == printed.stdout
+
+
+@pytest.mark.skipif(
+    schema_checker() is None,
+    reason="check-jsonschema is not installed (pip install -e '.[dev]' installs it)",
+)
+def test_github_workflow_matches_the_public_schema(jetforge, tmp_path: Path) -> None:
+    workflow = tmp_path / "jetforge.yml"
+    result = jetforge(*GITHUB_ARGS, "-o", str(workflow), env=ci_env_of(TREE))
+    assert result.code == 0, result.stderr
+    checked = subprocess.run(
+        [str(schema_checker()), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
