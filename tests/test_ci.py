@@ -275,3 +275,57 @@ def test_github_workflow_matches_the_public_schema(jetforge, tmp_path: Path) -> 
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# --- the GitLab pipelines ---------------------------------------------------------------
+
+GITLAB_ARGS = ("ci", "gitlab", "--all", "--target", "jp6", "--target", "x86_64-cu128")
+
+
+def test_gitlab_parent_and_child_golden(jetforge) -> None:
+    parent = jetforge(*GITLAB_ARGS, env=ci_env_of(TREE))
+    assert parent.code == 0, parent.stderr
+    check_golden("ci-gitlab.yml", parent.stdout)
+    trigger = yaml.safe_load(parent.stdout)["jetforge-build"]["trigger"]
+    assert trigger["include"] == [{"artifact": "jetforge-child.yml", "job": "jetforge-generate"}]
+    child = jetforge(*GITLAB_ARGS, "--child", env=ci_env_of(TREE))
+    assert child.code == 0, child.stderr
+    check_golden("ci-gitlab-child.yml", child.stdout)
+    jobs = {k: v for k, v in yaml.safe_load(child.stdout).items() if k != "stages"}
+    assert len(jobs) == 8  # base, lib, tool, app on two targets
+    assert all(len(job["needs"]) <= 1 for job in jobs.values())
+    app = next(job for name, job in jobs.items() if name.startswith("jp6 app "))
+    assert app["tags"] == ["jetson", "aarch64", "sm87"]
+    assert app["needs"][0].startswith("jp6 lib ")
+
+
+def test_gitlab_child_of_nothing_has_one_job(repo: Path, jetforge) -> None:
+    result = jetforge("ci", "gitlab", "--child", "--since", "HEAD", "--all", env=ci_env(repo))
+    assert result.code == 0, result.stderr
+    assert list(yaml.safe_load(result.stdout)) == ["stages", "jetforge-nothing"]
+
+
+def test_gitlab_since_needs_child(jetforge) -> None:
+    result = jetforge(*GITLAB_ARGS, "--since", "HEAD", env=ci_env_of(TREE))
+    assert result.code == 2
+    assert result.stderr.splitlines() == [
+        "jetforge: error: ci gitlab: --since needs --child (the parent pipeline passes it)"
+    ]
+
+
+@pytest.mark.skipif(
+    schema_checker() is None,
+    reason="check-jsonschema is not installed (pip install -e '.[dev]' installs it)",
+)
+def test_gitlab_pipelines_match_the_public_schema(jetforge, tmp_path: Path) -> None:
+    files = [tmp_path / "parent.yml", tmp_path / "child.yml"]
+    for path, extra in zip(files, ((), ("--child",)), strict=True):
+        result = jetforge(*GITLAB_ARGS, *extra, "-o", str(path), env=ci_env_of(TREE))
+        assert result.code == 0, result.stderr
+    checked = subprocess.run(
+        [str(schema_checker()), "--builtin-schema", "vendor.gitlab-ci", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -9,9 +9,11 @@ from typing import Any
 
 from jetforge.cli.commands import summary
 from jetforge.cli.session import Session, add_package_options, path_value
+from jetforge.errors import UsageError
 from jetforge.ops.ci import (
     CiRequest,
     append_outputs,
+    check_request,
     matrix_outputs,
     plan_ci,
     plan_lines,
@@ -58,6 +60,24 @@ def register(commands: Any) -> None:
         "-o", "--output", type=path_value, metavar="FILE", help="write to FILE, not stdout"
     )
     github.set_defaults(handler=run_github)
+    gitlab = actions.add_parser(
+        "gitlab",
+        help="write a GitLab CI parent pipeline (or, with --child, the child pipeline)",
+        description="Write the pipeline to commit: a generate job that runs 'jetforge ci "
+        "gitlab --child --since' and a job that triggers the child pipeline it writes. "
+        "With --child, that child pipeline: one job per stage of the affected set.",
+    )
+    _add_selection(gitlab)
+    gitlab.add_argument(
+        "--child", action="store_true", help="write the child pipeline of the affected set"
+    )
+    gitlab.add_argument(
+        "--since", metavar="REV", help="with --child: count changes from this git revision"
+    )
+    gitlab.add_argument(
+        "-o", "--output", type=path_value, metavar="FILE", help="write to FILE, not stdout"
+    )
+    gitlab.set_defaults(handler=run_gitlab)
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +120,26 @@ def run_github(session: Session) -> int:
     from jetforge.ops.ci_github import github_workflow
 
     request = request_from(session)
-    text = github_workflow(request, plan_ci(request, session))
+    return _emit(session, github_workflow(request, plan_ci(request, session)))
+
+
+def run_gitlab(session: Session) -> int:
+    """Write (or print) the parent pipeline, or with ``--child`` the child pipeline."""
+    from jetforge.ops.ci_gitlab import gitlab_child, gitlab_parent
+
+    request = request_from(session)
+    if not session.args.child:
+        if request.since is not None:
+            raise UsageError("ci gitlab: --since needs --child (the parent pipeline passes it)")
+        check_request(request)
+        return _emit(session, gitlab_parent(request))
+    plan = plan_ci(request, session)
+    for target, variant, why in plan.skipped:
+        session.warn(f"{target}: {variant} left out: {why}")
+    return _emit(session, gitlab_child(plan))
+
+
+def _emit(session: Session, text: str) -> int:
     output = session.args.output
     if output is None:
         print(text, end="", file=session.stdout)
