@@ -300,7 +300,8 @@ def test_gitlab_parent_and_child_golden(jetforge) -> None:
 
 
 def test_gitlab_child_of_nothing_has_one_job(repo: Path, jetforge) -> None:
-    result = jetforge("ci", "gitlab", "--child", "--since", "HEAD", "--all", env=ci_env(repo))
+    argv = ("ci", "gitlab", "--child", "--since", "HEAD", "--all", "--target", "jp6")
+    result = jetforge(*argv, env=ci_env(repo))
     assert result.code == 0, result.stderr
     assert list(yaml.safe_load(result.stdout)) == ["stages", "jetforge-nothing"]
 
@@ -329,3 +330,31 @@ def test_gitlab_pipelines_match_the_public_schema(jetforge, tmp_path: Path) -> N
         check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_pipelines_need_a_target(jetforge) -> None:
+    for action in ("github", "gitlab"):
+        result = jetforge("ci", action, "--all", env=ci_env_of(TREE))
+        assert result.code == 2
+        assert result.stderr.splitlines() == [
+            f"jetforge: error: ci {action}: name at least one --target (the platforms the "
+            "runners build for; 'jetforge platform --help' lists them)"
+        ]
+
+
+def test_output_that_is_a_directory_is_one_line(jetforge, tmp_path: Path) -> None:
+    result = jetforge(*GITHUB_ARGS, "-o", str(tmp_path), env=ci_env_of(TREE))
+    assert (result.code, len(result.stderr.splitlines())) == (2, 1), result.stderr
+    assert result.stderr.startswith("jetforge: error: --output: ")
+    outputs = jetforge(
+        "ci",
+        "plan",
+        "--all",
+        "--target",
+        "jp6",
+        "--github-output",
+        str(tmp_path),
+        env=ci_env_of(TREE),
+    )
+    assert (outputs.code, len(outputs.stderr.splitlines())) == (2, 1), outputs.stderr
+    assert outputs.stderr.startswith("jetforge: error: --github-output: ")

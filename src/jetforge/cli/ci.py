@@ -86,9 +86,15 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     add_package_options(parser, many_targets=True)
 
 
-def request_from(session: Session) -> CiRequest:
-    """The request the arguments give."""
+def request_from(session: Session, *, targets: bool = False) -> CiRequest:
+    """The request the arguments give; with ``targets`` (a pipeline, ``--github-output``)
+    it names at least one ``--target``: the runners' platforms, not this host's."""
     args = session.args
+    if targets and not args.targets:
+        raise UsageError(
+            f"ci {args.ci_action}: name at least one --target (the platforms the runners "
+            "build for; 'jetforge platform --help' lists them)"
+        )
     return CiRequest(
         packages=tuple(args.packages),
         every=args.every,
@@ -100,7 +106,7 @@ def request_from(session: Session) -> CiRequest:
 def run_plan(session: Session) -> int:
     """Print the affected set (text, ``--why``, ``--json``) or append its matrices."""
     args = session.args
-    plan = plan_ci(request_from(session), session)
+    plan = plan_ci(request_from(session, targets=bool(args.github_output)), session)
     for target, variant, why in plan.skipped:
         session.warn(f"{target}: {variant} left out: {why}")
     if args.github_output:
@@ -119,7 +125,7 @@ def run_github(session: Session) -> int:
     """Write (or print) the workflow."""
     from jetforge.ops.ci_github import github_workflow
 
-    request = request_from(session)
+    request = request_from(session, targets=True)
     return _emit(session, github_workflow(request, plan_ci(request, session)))
 
 
@@ -127,7 +133,7 @@ def run_gitlab(session: Session) -> int:
     """Write (or print) the parent pipeline, or with ``--child`` the child pipeline."""
     from jetforge.ops.ci_gitlab import gitlab_child, gitlab_parent
 
-    request = request_from(session)
+    request = request_from(session, targets=True)
     if not session.args.child:
         if request.since is not None:
             raise UsageError("ci gitlab: --since needs --child (the parent pipeline passes it)")
