@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "docs": ("jetforge.cli.docs", "generate documentation from the package tree"),
     "cache": ("jetforge.cli.cache", "the local wheel and tarball cache"),
     "lock": ("jetforge.cli.lock", "write or refresh a chain's lockfile, moving only what is named"),
+    "ci": (
+        "jetforge.cli.ci",
+        "plan what a CI run builds and generate GitHub or GitLab pipelines for it",
+    ),
     "sbom": ("jetforge.cli.sbom", "print the SPDX SBOM of an image jetforge built"),
 }
 

@@ -66,8 +66,9 @@ def add_stage_options(parser: argparse.ArgumentParser, *, flags_help: str) -> No
     )
 
 
-def add_package_options(parser: argparse.ArgumentParser) -> None:
-    """Options of every command that reads packages."""
+def add_package_options(parser: argparse.ArgumentParser, *, many_targets: bool = False) -> None:
+    """Options of every command that reads packages; with ``many_targets`` ``--target`` is
+    repeatable and fills ``targets`` (the command plans for each), not the workspace's."""
     group = parser.add_argument_group("packages and platform")
     group.add_argument(
         "--package-dirs",
@@ -97,7 +98,17 @@ def add_package_options(parser: argparse.ArgumentParser) -> None:
         help="read every package directory again, not from the discovery index "
         f"({NO_INDEX_VARIABLE}=1)",
     )
-    group.add_argument("--target", metavar="NAME", help=target_help("plan for"))
+    if many_targets:
+        group.add_argument(
+            "--target",
+            dest="targets",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help=target_help("plan for (repeatable)"),
+        )
+    else:
+        group.add_argument("--target", metavar="NAME", help=target_help("plan for"))
     group.add_argument("--distro", metavar="DISTRO", help="distro release, e.g. ubuntu:22.04")
 
 
