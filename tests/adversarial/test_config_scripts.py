@@ -435,3 +435,58 @@ def test_a_script_that_damages_its_process_is_blamed_alone(tree, run, monkeypatc
         assert f"{name}/config.py" not in result.stderr
     assert notes["b2"] not in ("rewritten", "")
     assert notes["b4"] == "no"
+
+
+FORGED_PICKLE = (
+    "import base64, pickle\n"
+    "class Payload:\n"
+    "    def __reduce__(self):\n"
+    "        return (open, ({marker!r}, 'w'))\n"
+    "specs = base64.b64encode(pickle.dumps(Payload())).decode()\n"
+)
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        "specs",  # a pickle that would make a file in jetforge's process
+        "{}",
+        "{'specs': '!!!'}",
+        "{'error': 5}",
+        "{'specs': [{'name': 5, 'path': '/', 'source': '/'}]}",
+        "{'specs': [{'name': 'x', 'path': '/', 'source': '/', 'run': 'rm -rf /'}]}",
+        "[1, 2]",
+    ],
+)
+def test_an_answer_a_script_forges_is_its_own_error_never_code(tree, run, tmp_path, forged):
+    """The worker's pipe is open to the scripts it runs: a line a script writes there is
+    taken as plain data, checked, and is that package's error (the others are listed);
+    nothing in it is ever unpickled or run."""
+    marker = tmp_path / "ran-in-jetforge"
+    body = (
+        "import json, os\n"
+        + FORGED_PICKLE.format(marker=str(marker))
+        + f"forged = {forged}\n"
+        + "answer = {'specs': forged} if isinstance(forged, str) else forged\n"
+        + "line = (json.dumps(['answer', answer, True]) + '\\n').encode()\n"
+        + "for fd in range(3, 256):\n"
+        + "    try:\n"
+        + "        os.write(fd, line)\n"
+        + "    except OSError:\n"
+        + "        pass\n"
+        + "return package\n"
+    )
+    root = tree(
+        {
+            "esc/Dockerfile": HEADER.format("esc"),
+            "esc/config.py": script(body),
+            "good/Dockerfile": HEADER.format("good"),
+        }
+    )
+    result = run(root, "list")
+    assert not marker.exists()
+    assert result.code == 0, result.stderr
+    assert "internal error" not in result.stderr
+    listed = result.stdout.split()
+    assert listed in (["good"], ["esc", "good"])  # (a line the worker ignores: its answer)
+    assert listed == ["esc", "good"] or "esc/config.py" in result.stderr

@@ -9,7 +9,7 @@ import shlex
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jetforge.core.requirement import (
     Predicate,
@@ -20,6 +20,7 @@ from jetforge.core.requirement import (
     parse_requirement,
 )
 from jetforge.core.spec import PackageSpec, is_inside, parse_package_dir
+from jetforge.discovery.answers import MalformedAnswerError, answered_specs
 from jetforge.discovery.index import Index, LastWalk
 from jetforge.discovery.jc.scan import (
     JcReader,
@@ -28,7 +29,7 @@ from jetforge.discovery.jc.scan import (
     needs_worker,
 )
 from jetforge.discovery.records import Entry, Stamps
-from jetforge.discovery.scripts import ScriptHost, ScriptLostError, decode
+from jetforge.discovery.scripts import MALFORMED, ScriptHost, ScriptLostError
 from jetforge.discovery.walk import (
     PackageDir,
     PackageRoot,
@@ -231,7 +232,7 @@ def _read(
             unscripted = _unscripted(found.path, found.files, texts)
             if unscripted is None:  # a script's error, too, holds only while its inputs do
                 scripted = True
-                specs = decode(host.ask("jetforge", found.path, found.files)["specs"])
+                specs = _answered(host.ask("jetforge", found.path, found.files), found.path)
             else:
                 specs = unscripted
             specs, notes = [_has_dockerfile(spec, found) for spec in specs], []
@@ -271,3 +272,12 @@ def _elsewhere(found: PackageDir, specs: Sequence[PackageSpec]) -> Stamps:
         if name and not (spec.path == found.path and name in own)
     }
     return tuple((path, file_stamp(path)) for path in sorted(paths))
+
+
+def _answered(answer: dict[str, Any], directory: Path) -> list[PackageSpec]:
+    """The variants of a worker's answer for ``directory``; any other shape is the
+    directory's (unkept) error: a script may have written the line."""
+    try:
+        return answered_specs(answer["specs"])
+    except (KeyError, TypeError, MalformedAnswerError):
+        raise ScriptLostError(directory / "config.py", MALFORMED) from None

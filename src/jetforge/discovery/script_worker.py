@@ -42,9 +42,10 @@ from typing import IO, Any
 
 from jetforge.core.yaml_text import preload
 from jetforge.discovery import audit, sandbox
+from jetforge.discovery.answers import specs_answer
 from jetforge.discovery.configure import read_configured, script_failure
 from jetforge.discovery.jc.worker import COMPAT_DIR, PackagesFinder, ScriptRunner, compat, read
-from jetforge.discovery.scripts import decode, encode
+from jetforge.discovery.scripts import decode
 from jetforge.discovery.time_limit import TIMEOUT_VARIABLE
 from jetforge.errors import DefinitionError
 from jetforge.host.files import MIB
@@ -91,7 +92,7 @@ def read_jetforge(request: dict[str, Any], platform: object) -> dict[str, object
         return {"error": [str(error.path), error.line, error.problem]}
     except (Exception, SystemExit) as error:
         return script_failure(error, directory)
-    return {"specs": encode(specs)}
+    return {"specs": specs_answer(specs)}
 
 
 class Runner:

@@ -48,7 +48,8 @@ class ScriptLostError(DefinitionError):
 
 
 def encode(value: object) -> str:
-    """A value the worker and this process exchange inside JSON (specs, the platform)."""
+    """A value this process sends the worker inside JSON (the platform). Nothing comes
+    back this way: the worker's answers are plain data (:mod:`jetforge.discovery.answers`)."""
     import base64  # here, not at the top: a run whose index answers exchanges nothing
     import pickle
 
@@ -56,11 +57,17 @@ def encode(value: object) -> str:
 
 
 def decode(text: str) -> Any:
-    """The value :func:`encode` made (only ever from our own worker process)."""
+    """The value :func:`encode` made (in the worker: what jetforge sent it)."""
     import base64
     import pickle
 
-    return pickle.loads(base64.b64decode(text))  # noqa: S301 - our own worker's data
+    return pickle.loads(base64.b64decode(text))  # noqa: S301 - from jetforge, to its worker
+
+
+# The worker's pipe is open to the scripts it runs: a line of any other shape is theirs.
+MALFORMED = (
+    "config script's answer is not one jetforge's worker sends (did it write into its pipe?)"
+)
 
 
 class _Lane:
@@ -228,7 +235,15 @@ class ScriptHost:
         a :class:`DefinitionError` of that directory's package."""
         lane = self._lane_of.get(directory, self._lanes[0])
         answer = lane.answer((kind, directory, files))
-        names = sorted(answer.get("env", ()))
+        try:
+            return self._taken(directory, answer)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            self._reads.pop(directory.absolute(), None)
+            raise ScriptLostError(directory / "config.py", MALFORMED) from None
+
+    def _taken(self, directory: Path, answer: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`ask`'s answer, what its scripts read kept (any other shape raises)."""
+        names = sorted(str(name) for name in answer.get("env", ()))
         self._reads[directory.absolute()] = Reads(
             tuple((name, self.env.get(name)) for name in names),
             env_digest(self.env) if answer.get("whole_env") else None,
@@ -246,7 +261,7 @@ class ScriptHost:
             raise ScriptLostError(directory / "config.py", problem)
         if "error" in answer:
             path, line, problem = answer["error"]
-            raise DefinitionError(path, problem, line)
+            raise DefinitionError(Path(path), str(problem), None if line is None else int(line))
         return answer
 
     def reads(self, directory: Path) -> Reads:
