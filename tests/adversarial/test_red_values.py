@@ -379,10 +379,17 @@ def test_a_bundle_of_random_bytes_is_one_line(jetforge, tmp_path):
 
 HOSTILE = {
     "h/Dockerfile": (
-        '#---\n# name: h\n# notes: "clear \\e[2J\\e]0;owned\\a C1 \\x9b31m end"\n#---\n'
+        '#---\n# name: h\n# notes: "clear \\e[2J\\e]0;owned\\a C1 \\x9b31m \\u202eend"\n#---\n'
         "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
-    )
+    ),
+    "bad/Dockerfile": '#---\n# name: "bad\\e]0;owned\\a"\n#---\nFROM x\n',
+    "worse/config.py": "def configure(package, platform):\n    raise ValueError('\\x1b[2J')\n",
+    "worse/Dockerfile": "#---\n# name: worse\n#---\nFROM x\n",
 }
+
+
+def is_control(char: str) -> bool:
+    return (ord(char) < 32 and char not in "\n\t") or 127 <= ord(char) < 160 or char == "\u202e"
 
 
 @pytest.mark.parametrize("argv", [("show", "h"), ("list", "--all")])
@@ -390,8 +397,11 @@ def test_a_package_trees_control_sequences_never_reach_the_terminal(run, tree, a
     result = run(tree(HOSTILE), *argv)
     assert result.code == 0, result.stderr
     if argv[0] == "show":
-        assert "clear \\x1b[2J\\x1b]0;owned\\x07 C1 \\x9b31m end" in result.stdout
-    assert not any((ord(c) < 32 and c not in "\n\t") or 127 <= ord(c) < 160 for c in result.stdout)
+        assert "clear \\x1b[2J\\x1b]0;owned\\x07 C1 \\x9b31m \\u202eend" in result.stdout
+    if argv[0] == "list":  # warnings: an invalid name, a script's exception
+        assert "bad\\x1b]0;owned\\x07" in result.stderr
+        assert "\\x1b[2J" in result.stderr
+    assert not any(map(is_control, result.stdout + result.stderr))
 
 
 # --- 8. lockfile messages ----------------------------------------------------------------

@@ -15,7 +15,13 @@ import sys
 
 from jetforge import __version__
 from jetforge.cli.commands import COMMANDS, load, summary
-from jetforge.cli.streams import diagnostics, reserve_standard_descriptors, results, silence
+from jetforge.cli.streams import (
+    diagnostics,
+    escape_controls,
+    reserve_standard_descriptors,
+    results,
+    silence,
+)
 from jetforge.errors import (
     JetforgeError,
     OutputError,
@@ -141,7 +147,7 @@ def main(
     given = list(sys.argv[1:] if argv is None else argv)
     wanted = chosen_command(given)
     if wanted is not None and wanted not in COMMANDS:
-        print(f"jetforge: error: {unknown_command(wanted)}", file=err)
+        print(f"jetforge: error: {escape_controls(unknown_command(wanted))}", file=err)
         return 2
     running = _Running()
 
@@ -214,7 +220,7 @@ def _run(command: Callable[[], int], out: TextIO, err: TextIO, running: _Running
 
         if running.verbose:
             _print_traceback(err)
-        print("\n".join(failure_lines(failure)), file=err)
+        print(escape_controls("\n".join(failure_lines(failure))), file=err)
         return failure.exit_code
     except JetforgeError as error:
         lost = isinstance(error, OutputError)  # a traceback would add nothing to it
@@ -222,14 +228,17 @@ def _run(command: Callable[[], int], out: TextIO, err: TextIO, running: _Running
             silence(out)
         if running.verbose:
             _print_traceback(err)
-        print(f"jetforge: error: {error}", file=err)
+        print(f"jetforge: error: {escape_controls(str(error))}", file=err)
         if not isinstance(error, UsageError) and not running.verbose and not lost:
             print("jetforge: re-run with -v for details", file=err)
         return error.exit_code
     except Exception as error:
         if running.verbose:
             _print_traceback(err)
-        print(f"jetforge: internal error: {type(error).__name__}: {error}", file=err)
+        print(
+            f"jetforge: internal error: {type(error).__name__}: {escape_controls(str(error))}",
+            file=err,
+        )
         print("jetforge: re-run with -v for details", file=err)
         return 1
     finally:

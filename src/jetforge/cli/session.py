@@ -11,6 +11,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from jetforge.cli.streams import escape_controls
 from jetforge.core.formats import ROOT_FORMATS
 from jetforge.errors import StageFailedError, UsageError
 from jetforge.ops.workspace import (
@@ -216,13 +217,13 @@ class Session(Workspace):
     def note(self, message: str) -> None:
         """One informational line on stderr (silenced by -q)."""
         if not self.options.quiet:
-            print(f"jetforge: {message}", file=self.stderr)
+            print(f"jetforge: {escape_controls(message)}", file=self.stderr)
 
     def render_failure(self, failure: StageFailedError) -> None:
         """The failing stage, its command, the end of its log, the log path, how to resume."""
-        print("\n".join(failure_lines(failure)), file=self.stderr)
+        print(escape_controls("\n".join(failure_lines(failure))), file=self.stderr)
 
     def warn(self, message: str) -> None:
         """One warning line on stderr."""
         if not self.options.quiet:
-            print(f"jetforge: warning: {message}", file=self.stderr)
+            print(f"jetforge: warning: {escape_controls(message)}", file=self.stderr)

@@ -91,13 +91,20 @@ class _Guarded:
 
 
 # What a terminal would act on rather than show (C0 controls but tab and newline, DEL,
-# C1 controls): text from a package tree (a description, a name) carries them to no end.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C1 controls) and the bidirectional overrides and isolates, which reorder what follows:
+# text from a package tree (a description, a name) carries them to no end.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def escape_controls(text: str) -> str:
-    """``text`` with every control character a terminal acts on written as ``\\xNN``."""
-    return _CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", text)
+    """``text`` with every control character a terminal acts on written as ``\\xNN``
+    (``\\uNNNN`` beyond Latin-1)."""
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(found: re.Match[str]) -> str:
+    code = ord(found[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class _Results(_Guarded):
