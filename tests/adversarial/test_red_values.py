@@ -441,3 +441,25 @@ def test_a_base_image_mismatch_says_how_to_refresh_the_lock(golden_lock_file):
     problem = plan_mismatch(locked, golden_plan(), "sha256:" + "c" * 64)
     assert problem.startswith(f"it pins the base image {locked.base.reference} with id")
     assert "'jetforge lock --file FILE --upgrade base'" in problem
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["stages"][2].update(variant="nosuch"), "stages[2].variant: nosuch is not"),
+        (lambda d: d.update(stages=d["stages"][:1]), "stages: 1 stages for the chain's 4"),
+        (lambda d: d.update(stages=[]), "stages: 0 stages for the chain's 4"),
+        (lambda d: d["stages"][3].update(index=9), "stages[3].index: 9 is not bundle's 4"),
+    ],
+)
+def test_a_lockfile_whose_stages_are_not_its_chain_is_refused(
+    run, golden_lock_file, tmp_path, edit, message
+):
+    """A stage left out of a lockfile, or named otherwise than the chain, would be built
+    unpinned: the file is refused as it is read, naming the entry."""
+    data = json.loads(golden_lock_file.read_text())
+    edit(data)
+    path = tmp_path / "lock.json"
+    path.write_text(json.dumps(data))
+    result = run(GOLDEN_TREE, "build", "--simulate", "--locked", str(path), "bundle")
+    one_line_error(result, 2, message)

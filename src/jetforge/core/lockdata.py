@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jetforge.core.inventory import Deb, Distribution, Interpreter, Inventory, Source
+from jetforge.core.names import TRUST_STAGE
 from jetforge.core.tags import parse_image_ref, reference_problem
 from jetforge.core.urls import url_problem
 from jetforge.errors import LockfileError
@@ -200,18 +201,38 @@ def parse_lock_data(data: object) -> LockData:
         _platform_value(value, f"platform.{key}")
     TEXT.check(_get(platform, "label", "platform"), "platform.label")
     base = _object(_get(top, "base", ""), "base")
+    chain = tuple(
+        VARIANT.check(item, f"chain[{n}]")
+        for n, item in enumerate(_list(_get(top, "chain", ""), "chain"))
+    )
+    stages = _stages(_list(_get(top, "stages", ""), "stages"))
+    _check_stages_follow(chain, stages)
     return LockData(
         platform=dict(platform),
-        chain=tuple(
-            VARIANT.check(item, f"chain[{n}]")
-            for n, item in enumerate(_list(_get(top, "chain", ""), "chain"))
-        ),
+        chain=chain,
         build_mode=_optional(top, "build_mode", "", WORD),
         final_image=_optional(top, "final_image", "", WORD),
         final_image_id=_optional(top, "final_image_id", "", IMAGE_ID),
         base=_base(base),
-        stages=_stages(_list(_get(top, "stages", ""), "stages")),
+        stages=stages,
     )
+
+
+def _check_stages_follow(chain: tuple[str, ...], stages: tuple[LockedStage, ...]) -> None:
+    """The stages are the chain's, one each, in order (index 1 on; index 0 the CA trust
+    stage when there is one): a stage left out or named otherwise would build unpinned."""
+    own = [s for s in stages if not (s.index == 0 and s.variant == TRUST_STAGE)]
+    first = len(stages) - len(own)
+    for number, (stage, variant) in enumerate(zip(own, chain, strict=False)):  # then: counts
+        where = f"stages[{first + number}]"
+        if stage.variant != variant:
+            raise LockfileError(
+                f"{where}.variant", f"{stage.variant} is not the chain's variant {variant}"
+            )
+        if stage.index != number + 1:
+            raise LockfileError(f"{where}.index", f"{stage.index} is not {variant}'s {number + 1}")
+    if len(own) != len(chain):
+        raise LockfileError("stages", f"{len(own)} stages for the chain's {len(chain)} variants")
 
 
 def _base(base: Mapping[str, Any]) -> LockedBase:

@@ -50,3 +50,8 @@ def _leading_version(tag: str) -> tuple[Version | None, str]:
 
 _LEADING = re.compile(r"\d+(?:\.\d+)*")
 _ZERO = Version("0")
+
+
+# The generated stage that adds the host's extra certificate authorities: index 0 of a
+# plan and a lockfile when there is one, not part of the chain (jetforge.host.trust).
+TRUST_STAGE = "ca-trust"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from jetforge.core.catalog import Variant
 from jetforge.core.dockerfile import Context, edit_dockerfile, has_github_api
 from jetforge.core.labels import stage_key, stage_labels
-from jetforge.core.names import in_file_name
+from jetforge.core.names import TRUST_STAGE, in_file_name
 from jetforge.core.pins import Pinning, Pins
 from jetforge.core.tags import (
     ImageRef,
@@ -136,9 +136,6 @@ def merge_build_args(*groups: Sequence[tuple[str, str]]) -> tuple[tuple[str, str
     for group in groups:
         merged.update(group)
     return tuple(merged.items())
-
-
-TRUST_STAGE = "ca-trust"
 
 
 def plan_build(

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jetforge.core.dockerfile import edit_dockerfile
-from jetforge.core.plan import TRUST_STAGE, Plan, Stage
+from jetforge.core.names import TRUST_STAGE
+from jetforge.core.plan import Plan, Stage
 from jetforge.errors import FailureError, UsageError
 from jetforge.host.files import (
     UnwritableFileError,
