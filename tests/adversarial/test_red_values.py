@@ -58,6 +58,43 @@ def test_a_data_dir_inside_jetforges_own_directories_is_refused(
     one_line_error(result, 2, f"{config}: 'data_dir' ({data}) is inside jetforge's {what}")
 
 
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("{config_dir}", "holds jetforge's configuration directory"),
+        ("{socket}", "is not a directory"),
+        ("/var/lib/docker/volumes/x", "is inside the engines' storage /var/lib/docker"),
+        ("{home}/.ssh", "holds the credentials directory"),
+        ("{home}/.docker/keep", "is inside the credentials directory"),
+    ],
+)
+def test_a_data_dir_that_hands_containers_the_engine_or_the_configuration_is_refused(
+    jetforge, fake_engine, cli_env, tmp_path, value, named
+):
+    """The data directory is mounted read-write in every test and run container: never
+    jetforge's configuration (which says what code runs), a file such as a daemon's
+    socket, the engines' storage or the user's credentials."""
+    socket_file = tmp_path / "docker.sock"
+    socket_file.write_text("")
+    config = write_config(cli_env, "")
+    given = value.format(config_dir=config.parent, socket=socket_file, home=cli_env["HOME"])
+    config.write_text(f'data_dir = "{given}"\n')
+    result = jetforge("run", "--dry-run", "img", env=fake_engine({}))
+    one_line_error(result, 2, f"{config}: 'data_dir'", named)
+
+
+def test_a_data_dir_beside_a_projects_config_file_is_taken(
+    jetforge, fake_engine, tmp_path, monkeypatch
+):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "jetforge.toml").write_text('data_dir = "data"\n')
+    monkeypatch.chdir(project)
+    result = jetforge("run", "--dry-run", "img", env=fake_engine({}))
+    assert result.code == 0, result.stderr
+    assert f"{project / 'data'}:/data" in result.stdout
+
+
 def test_a_data_dir_that_leads_into_the_state_directory_through_a_link_is_refused(
     jetforge, fake_engine, cli_env, tmp_path
 ):

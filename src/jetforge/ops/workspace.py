@@ -217,23 +217,49 @@ class Workspace:
                     f"{source} {str(found)!r} {problem} (valid: a path without ':', ',' "
                     "or control characters)"
                 )
-        owns = [("cache", self.cache_home), ("state", self.state_dir)]
-        if self.cache_dir != self.cache_home:
-            owns.append(("cache", self.cache_dir))
-        for what, own in owns:
+        if found.exists() and not found.is_dir():
+            raise UsageError(
+                f"{source} ({found}) is not a directory, and it is mounted at /data in every "
+                "test and run container (valid: a directory of its own, such as "
+                "'/srv/jetforge-data')"
+            )
+        for what, own in self._kept_from_containers():
             if _holds(found, own):
                 raise UsageError(
-                    f"{source} ({found}) holds jetforge's {what} directory {own}, which every "
-                    "test and run container could then change (valid: a directory of its own "
+                    f"{source} ({found}) holds {what} {own}, which every test and run "
+                    "container could then change (valid: a directory of its own outside "
+                    "it, such as '/srv/jetforge-data')"
+                )
+            if what not in _HELD_ONLY and _holds(own, found):
+                raise UsageError(
+                    f"{source} ({found}) is inside {what} {own}, whose files every test "
+                    "and run container could then change (valid: a directory of its own "
                     "outside it, such as '/srv/jetforge-data')"
                 )
-            if _holds(own, found):
-                raise UsageError(
-                    f"{source} ({found}) is inside jetforge's {what} directory {own}, whose "
-                    "files every test and run container could then change (valid: a "
-                    "directory of its own outside it, such as '/srv/jetforge-data')"
-                )
         return found
+
+    def _kept_from_containers(self) -> list[tuple[str, Path]]:
+        """What the data directory must neither hold nor lie in: jetforge's own
+        directories (its configuration says which code runs), the engines' storage and
+        the user's credentials. A data directory may lie beside a config file (a project's
+        ``data/``), not hold it."""
+        home = Path(self.env.get("HOME", "/root"))
+        config = self.env.get("XDG_CONFIG_HOME") or str(home / ".config")
+        kept = [
+            ("jetforge's cache directory", self.cache_home),
+            ("jetforge's cache directory", self.cache_dir),
+            ("jetforge's state directory", self.state_dir),
+            ("jetforge's configuration directory", Path(config) / "jetforge"),
+            ("the engines' storage", Path("/var/lib/docker")),
+            ("the engines' storage", Path("/var/lib/containers")),
+            ("the engines' storage", home / ".local" / "share" / "containers"),
+            ("the credentials directory", home / ".ssh"),
+            ("the credentials directory", home / ".docker"),
+            ("the credentials directory", home / ".gnupg"),
+        ]
+        if self.settings.path is not None:
+            kept.append(("the directory of the config file", self.settings.path.parent))
+        return kept
 
     @cached_property
     def _data_dir_source(self) -> tuple[Path, str]:
@@ -348,6 +374,9 @@ def shipped_packages() -> Path:
     """The packages tree shipped with jetforge (inside the wheel, or the source checkout)."""
     inside = Path(jetforge.__file__).parent / "packages"
     return inside if inside.is_dir() else Path(jetforge.__file__).parents[2] / "packages"
+
+
+_HELD_ONLY = ("jetforge's configuration directory", "the directory of the config file")
 
 
 def _holds(directory: Path, inner: Path) -> bool:
