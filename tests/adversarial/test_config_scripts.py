@@ -490,3 +490,23 @@ def test_an_answer_a_script_forges_is_its_own_error_never_code(tree, run, tmp_pa
     listed = result.stdout.split()
     assert listed in (["good"], ["esc", "good"])  # (a line the worker ignores: its answer)
     assert listed == ["esc", "good"] or "esc/config.py" in result.stderr
+
+
+def test_variants_that_share_one_large_value_count_at_their_full_size(tree, run):
+    """The answer's limit is on what it holds, not on a compact encoding of it: 40
+    variants sharing one 1 MB note are 40 MB of answer, over the limit."""
+    body = (
+        "note = 'y' * 1_000_000\n"
+        "return [package.replace(name=f'bomb:v{n}', notes=note) for n in range(40)]\n"
+    )
+    root = tree(
+        {
+            "bomb/Dockerfile": HEADER.format("bomb"),
+            "bomb/config.py": script(body),
+            "good/Dockerfile": HEADER.format("good"),
+        }
+    )
+    result = run(root, "list")
+    assert result.code == 0, result.stderr
+    assert result.stdout.split() == ["good"]
+    assert "bomb/config.py: config script's answer (its variants) is larger than" in result.stderr
