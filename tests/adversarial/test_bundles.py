@@ -168,6 +168,8 @@ def test_a_truncated_bundle_imports_nothing(jetforge, store, tmp_path, name, kee
         ([], "does not say format"),
         ({"format": "jetforge-cache-bundle", "version": 1}, "has no list of 'files'"),
         ({**manifest_of(GOOD), "version": 2}, "has version 2"),
+        ({**manifest_of(GOOD), "version": True}, "has version true; this jetforge reads version 1"),
+        ({**manifest_of(GOOD), "version": 1.0}, "has version 1.0; this jetforge reads version 1"),
         (manifest_of({**GOOD, "size": "1"}), "lists a file as"),
         (manifest_of({**GOOD, "size": -1}), "lists a file as"),
         (manifest_of({**GOOD, "size": True}), "lists a file as"),
@@ -183,6 +185,15 @@ def test_a_malformed_manifest_is_one_line(jetforge, tmp_path, manifest, fragment
     target = tmp_path / "target"
     one_line_error(import_(jetforge, bundle, target), 2, str(bundle), fragment)
     assert untouched(target)
+
+
+@pytest.mark.parametrize("content", [b"", bytes(range(256)) * 20], ids=["empty", "bytes"])
+def test_a_file_that_is_no_archive_is_one_line(jetforge, tmp_path, content):
+    bundle = tmp_path / "garbage.tar"
+    bundle.write_bytes(content)
+    result = import_(jetforge, bundle, tmp_path / "t")
+    one_line_error(result, 2, f"{bundle} is not a jetforge cache bundle (not a tar archive, plain")
+    assert result.stderr.count("\n") == 1, result.stderr
 
 
 def test_a_bundle_without_manifest_is_one_line(jetforge, tmp_path):

@@ -29,6 +29,7 @@ import pytest
 
 from jetforge.core.lockdata import parse_lock_data
 from jetforge.core.lockfile import plan_mismatch, platform_mismatch
+from jetforge.engine.table import build_modes
 from tests.adversarial.conftest import one_line_error
 from tests.test_lock import GOLDEN_TREE, execute, golden_plan, make_engine, read_lock
 
@@ -500,3 +501,62 @@ def test_a_lockfile_whose_stages_are_not_its_chain_is_refused(
     path.write_text(json.dumps(data))
     result = run(GOLDEN_TREE, "build", "--simulate", "--locked", str(path), "bundle")
     one_line_error(result, 2, message)
+
+
+CURL = {"name": "curl", "version": "8.5.0", "architecture": "amd64"}  # stages[0]'s
+
+
+def _append(entries: list[dict[str, str]], entry: dict[str, str]) -> None:
+    entries.append(entry)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda d: _append(
+                d["stages"][2]["installed"]["python"],
+                {"name": "numpy", "version": "1.0", "environment": "/opt/venv"},
+            ),
+            "stages[2].installed.python[1]: numpy in /opt/venv is listed twice",
+        ),
+        (
+            lambda d: _append(d["stages"][0]["installed"]["deb"], CURL),
+            "stages[0].installed.deb[1]: curl is listed twice",
+        ),
+        (
+            lambda d: _append(
+                d["stages"][0]["installed"]["deb"],
+                {**CURL, "version": "7.0", "architecture": "i386"},
+            ),
+            "stages[0].installed.deb[1]: curl is listed twice",
+        ),
+        (
+            lambda d: d.update(build_mode="evil"),
+            "build_mode: 'evil' is not a build mode (buildx, buildkit, legacy, podman)",
+        ),
+    ],
+)
+def test_a_lockfile_with_a_pin_twice_or_an_unknown_build_mode_is_refused(
+    run, golden_lock_file, tmp_path, edit, message
+):
+    """Two pins for one package in one stage would leave the build to whichever comes last,
+    and a build mode no engine has is no build's: the file is refused as it is read."""
+    data = json.loads(golden_lock_file.read_text())
+    edit(data)
+    path = tmp_path / "lock.json"
+    path.write_text(json.dumps(data))
+    result = run(GOLDEN_TREE, "build", "--simulate", "--locked", str(path), "bundle")
+    one_line_error(result, 2, message)
+
+
+def test_a_multi_arch_package_is_one_pin_for_its_architectures(golden_lock_file):
+    data = json.loads(golden_lock_file.read_text())
+    data["stages"][0]["installed"]["deb"].append({**CURL, "architecture": "i386"})
+    assert len(parse_lock_data(data).stages[0].added.debs) == 2
+
+
+@pytest.mark.parametrize("mode", build_modes())
+def test_every_engine_build_mode_is_a_lockfile_build_mode(golden_lock_file, mode):
+    data = {**json.loads(golden_lock_file.read_text()), "build_mode": mode}
+    assert parse_lock_data(data, build_modes()).build_mode == mode

@@ -106,6 +106,11 @@ class _BoundedTarInfo(tarfile.TarInfo):
 def _open_tar(handle: IO[bytes], bundle: Path) -> tarfile.TarFile:
     try:
         return tarfile.open(fileobj=handle, mode="r:*", tarinfo=_BoundedTarInfo)
+    except tarfile.ReadError:  # no method could open it: its message lists each one's
+        raise UsageError(
+            f"{bundle} is not a jetforge cache bundle (not a tar archive, plain or gzip, bzip2 "
+            "or xz compressed)"
+        ) from None
     except _BROKEN as error:
         raise UsageError(f"{bundle} is not a jetforge cache bundle ({error})") from None
 
@@ -148,8 +153,9 @@ def _read_manifest(
     data = _load_json(tar, member, bundle, bad)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise bad(f"does not say format {FORMAT!r}")
-    if data.get("version") != VERSION:
-        raise bad(f"has version {data.get('version')!r}; this jetforge reads version {VERSION}")
+    version = data.get("version")
+    if type(version) is not int or version != VERSION:  # not true, not 1.0
+        raise bad(f"has version {json.dumps(version)[:30]}; this jetforge reads version {VERSION}")
     files = data.get("files")
     if not isinstance(files, list):
         raise bad("has no list of 'files'")

@@ -12,11 +12,18 @@ name``) and what would be valid. Everything here is pure.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jetforge.core.inventory import Deb, Distribution, Interpreter, Inventory, Source
+from jetforge.core.inventory import (
+    Deb,
+    Distribution,
+    Interpreter,
+    Inventory,
+    Source,
+    canonical_name,
+)
 from jetforge.core.names import TRUST_STAGE
 from jetforge.core.tags import parse_image_ref, reference_problem
 from jetforge.core.urls import url_problem
@@ -188,8 +195,10 @@ FILE = Grammar(
 )
 
 
-def parse_lock_data(data: object) -> LockData:
-    """The lockfile whose JSON (as :func:`json.loads` gives it) is ``data``, checked."""
+def parse_lock_data(data: object, build_modes: Collection[str] | None = None) -> LockData:
+    """The lockfile whose JSON (as :func:`json.loads` gives it) is ``data``, checked; its
+    ``build_mode`` one of ``build_modes`` (the engines' builders, which the core does not
+    know), or any word when they are not given."""
     top = _object(data, "")
     version = _get(top, "format", "")
     if type(version) is not int or version != LOCK_FORMAT:
@@ -210,12 +219,20 @@ def parse_lock_data(data: object) -> LockData:
     return LockData(
         platform=dict(platform),
         chain=chain,
-        build_mode=_optional(top, "build_mode", "", WORD),
+        build_mode=_build_mode(top, build_modes),
         final_image=_optional(top, "final_image", "", WORD),
         final_image_id=_optional(top, "final_image_id", "", IMAGE_ID),
         base=_base(base),
         stages=stages,
     )
+
+
+def _build_mode(top: Mapping[str, Any], build_modes: Collection[str] | None) -> str:
+    mode = _optional(top, "build_mode", "", WORD)
+    if mode and build_modes is not None and mode not in build_modes:
+        valid = ", ".join(build_modes)
+        raise LockfileError("build_mode", f"{_shown(mode)} is not a build mode ({valid})")
+    return mode
 
 
 def _check_stages_follow(chain: tuple[str, ...], stages: tuple[LockedStage, ...]) -> None:
@@ -263,6 +280,9 @@ def _stages(items: list[Any]) -> tuple[LockedStage, ...]:
         if any(earlier.variant == variant for earlier in stages):
             raise LockfileError(f"{where}.variant", f"{variant} is in the chain twice")
         removed = _object(_get(stage, "removed", where), f"{where}.removed")
+        added = _contents(stage, where)
+        _check_debs_once(added.debs, f"{where}.installed")
+        _check_distributions_once(added.distributions, f"{where}.installed")
         stages.append(
             LockedStage(
                 index=index,
@@ -270,12 +290,38 @@ def _stages(items: list[Any]) -> tuple[LockedStage, ...]:
                 key=STAGE_KEY.check(_get(stage, "key", where), f"{where}.key"),
                 image=_optional(stage, "image", where, WORD),
                 image_id=_optional(stage, "image_id", where, IMAGE_ID),
-                added=_contents(stage, where),
+                added=added,
                 removed=_removed(removed, f"{where}.removed"),
                 inventoried=_boolean(stage.get("inventoried", True), f"{where}.inventoried"),
             )
         )
     return tuple(stages)
+
+
+def _check_debs_once(debs: tuple[Deb, ...], where: str) -> None:
+    """A stage pins a Debian package by name: one entry each, but for the architectures of
+    a multi-arch package, which share its version."""
+    seen: dict[str, Deb] = {}
+    for number, deb in enumerate(debs):
+        earlier = seen.setdefault(deb.name, deb)
+        if earlier is not deb and (
+            earlier.architecture == deb.architecture or earlier.version != deb.version
+        ):
+            raise LockfileError(f"{where}.deb[{number}]", f"{deb.name} is listed twice")
+
+
+def _check_distributions_once(distributions: tuple[Distribution, ...], where: str) -> None:
+    """A stage pins a Python distribution by its PEP 503 name in each environment: two
+    entries would leave the pin to whichever comes last."""
+    seen: set[tuple[str, str]] = set()
+    for number, found in enumerate(distributions):
+        key = (canonical_name(found.name), found.environment)
+        if key in seen:
+            raise LockfileError(
+                f"{where}.python[{number}]",
+                f"{found.name} in {found.environment} is listed twice",
+            )
+        seen.add(key)
 
 
 def _contents(holder: Mapping[str, Any], where: str, *, os: bool = False) -> Inventory:

@@ -21,6 +21,11 @@ def engine_names() -> tuple[str, ...]:
     return tuple(ENGINES)
 
 
+def build_modes() -> tuple[str, ...]:
+    """Every engine's build modes (its builders): what a lockfile's ``build_mode`` may be."""
+    return tuple(mode for kind in ENGINES.values() for mode in kind.builders)
+
+
 def engine_class(name: str) -> type[CliEngine]:
     """The engine called ``name``; an unknown one is a usage error naming the valid ones."""
     found = ENGINES.get(name)

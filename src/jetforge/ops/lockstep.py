@@ -313,6 +313,7 @@ def read_lock(path: Path, option: str = "--locked") -> LockData:
     """The lockfile at ``path``, checked (:func:`jetforge.core.lockdata.parse_lock_data`);
     a one-line error naming ``option``, the file and the entry when it is not one."""
     from jetforge.core.lockdata import parse_lock_data  # for --locked and jetforge lock only
+    from jetforge.engine.table import build_modes
 
     try:
         text = read_regular_text(path, "jetforge lockfile")
@@ -333,7 +334,7 @@ def read_lock(path: Path, option: str = "--locked") -> LockData:
             "(one is written beside the logs of every build: jetforge.lock.json)"
         )
     try:
-        return parse_lock_data(data)
+        return parse_lock_data(data, build_modes())
     except LockfileError as error:
         raise LockfileError(error.entry, error.problem, path, option) from None
 
