@@ -170,8 +170,9 @@ def test_a_config_file_nested_too_deeply_is_one_line(run, tree, cli_env):
     ("text", "fragment"),
     [
         ('cache_urls = ["http://user:pass@[::1"]', "'http://***@[::1' is not a URL"),
-        ('cache_urls = ["http://mirror.lan:99999/simple/"]', "is not a URL (Port out of range"),
-        ('cache_urls = ["http://mirror.lan:port/simple/"]', "is not a URL (Port could not"),
+        ('cache_urls = ["http://mirror.lan:99999/simple/"]', "is not a URL (port 99999 is not a"),
+        ('cache_urls = ["http://mirror.lan:0/simple/"]', "(port 0 is not a number 1-65535)"),
+        ('cache_urls = ["http://mirror.lan:port/simple/"]', "is not a URL (port port is not a"),
         ('cache_urls = ["mirror.lan/simple/"]', "does not start with http: or https:"),
         ('cache_urls = ["http:///simple/"]', "has no host"),
         ('cache_urls = ["http://a b/"]', "holds whitespace"),
@@ -299,6 +300,17 @@ def error_line(result) -> str:  # type: ignore[no-untyped-def]
         ({"JETFORGE_REGISTRIES": "registry.lan/A b"}, "", "JETFORGE_REGISTRIES"),
         ({"JETFORGE_REGISTRIES": "http://[::1"}, "", "JETFORGE_REGISTRIES"),
         ({}, 'registries = ["registry.lan/A b"]\n', "registries"),
+        (
+            {},
+            'registries = ["127.0.0.1:99999/team"]\n',
+            "'registries' of the config file: registry '127.0.0.1:99999/team': port 99999 is "
+            "not a number 1-65535",
+        ),
+        (
+            {"JETFORGE_REGISTRIES": "127.0.0.1:0/team"},
+            "",
+            "JETFORGE_REGISTRIES: registry '127.0.0.1:0/team': port 0 is not a number 1-65535",
+        ),
         ({"JETFORGE_BUILD_MODE": "bogus"}, "", "JETFORGE_BUILD_MODE=bogus is not valid"),
     ],
 )
