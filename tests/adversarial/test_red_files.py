@@ -247,6 +247,31 @@ def test_bake_onto_a_fifo_is_one_line(bake_run):
     assert not any(p.name.endswith(".Dockerfile") for p in out.iterdir())  # nothing written
 
 
+@pytest.mark.parametrize("kind", ["fifo", "link-to-device"])
+def test_a_bad_bake_file_is_refused_before_any_directory_is_made(bake_run, tmp_path, kind):
+    call, out = bake_run
+    out.mkdir()
+    if kind == "fifo":
+        os.mkfifo(out / "docker-bake.json")
+    else:
+        (out / "docker-bake.json").symlink_to(device(tmp_path / "zero", ZERO))
+    result = call("--ca-bundle", str(TEST_CA))
+    one_line_error(result, 2, f"--output: {out / 'docker-bake.json'}: is a")
+    assert [p.name for p in out.iterdir()] == ["docker-bake.json"]  # no ca-trust-*/ made
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_bake_into_a_read_only_directory_is_one_line(bake_run, tiny_filesystem, missing):
+    call, _ = bake_run
+    out = tiny_filesystem / "out"
+    if not missing:
+        out.mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_filesystem)], check=True)
+    result = call("--ca-bundle", str(TEST_CA), output=out)
+    one_line_error(result, 2, f"--output: {out}/", "read-only")
+    assert "re-run with -v" not in result.stderr
+
+
 def test_bake_never_writes_a_dockerfile_through_a_link_to_a_device(bake_run, tmp_path):
     call, out = bake_run
     assert call().code == 0

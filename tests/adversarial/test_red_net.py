@@ -69,6 +69,20 @@ def trickled_headers(handler: BaseHTTPRequestHandler, stop: threading.Event) -> 
     handler.wfile.write(b'Content-Length: 11\r\nConnection: close\r\n\r\n{"tags":[]}')
 
 
+def endless_headers(line: bytes) -> Behaviour:
+    """A status line, then ``line`` without end, as fast as the client reads (until
+    :data:`CAP` bytes or the test ends): a server that answers, but never readably."""
+
+    def answer(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        sent = 0
+        while sent < CAP and not stop.is_set():
+            handler.wfile.write(line)
+            sent += len(line)
+
+    return answer
+
+
 def trickled_body(handler: BaseHTTPRequestHandler, stop: threading.Event) -> None:
     """Headers at once, then the body a byte every 0.2 s."""
     body = b'{"tags":[]}' + b" " * 200
@@ -165,6 +179,16 @@ def client() -> RegistryClient:
         (trickled_headers, "tags", f"no answer within {DEADLINE:g} s"),
         (trickled_headers, "inspect", f"no answer within {DEADLINE:g} s"),
         (trickled_body, "tags", f"no answer within {DEADLINE:g} s"),
+        (
+            endless_headers(b"X-A: aaaa\r\n"),
+            "tags",
+            "connected, but its answer cannot be read (got more than 100 headers)",
+        ),
+        (
+            endless_headers(b"X-A: " + b"a" * 65536),
+            "tags",
+            "connected, but its answer cannot be read (got more than 65536 bytes",
+        ),
         (redirect_to("file:///etc/passwd"), "tags", "refused a redirect to a non-HTTP URL"),
         (challenge("file:///etc/passwd"), "tags", "refused a token service with a non-HTTP URL"),
     ],
@@ -174,6 +198,8 @@ def client() -> RegistryClient:
         "trickled-headers-tags",
         "trickled-headers-manifest",
         "trickled-body",
+        "endless-headers",
+        "endless-header-line",
         "redirect-to-file",
         "token-service-file",
     ],

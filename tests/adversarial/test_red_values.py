@@ -11,7 +11,8 @@ the right behaviour, never a traceback.
 3. ``JETFORGE_CONFIG_TIMEOUT`` that is no time limit (``inf``, ``1e400``, ``abc``, ``0``).
 4. Empty path values (``--locked "$LOCK"`` with LOCK unset built without pins): every
    option that names a file or directory refuses one as it is parsed.
-5. ``build --simulate`` passing what ``build`` refuses (registries, JETFORGE_BUILD_MODE).
+5. ``build --simulate`` passing what ``build`` refuses (registries, JETFORGE_BUILD_MODE),
+   a registry port that is none, and ``autotag --no-build`` searching for an unknown name.
 6. The package cache's command line and bundles: a port or host that is none, a store
    that is no directory, a manifest nested too deeply, names that fill memory.
 7. Terminal control sequences in a hostile package tree's text (``show``, ``list``).
@@ -171,8 +172,9 @@ def test_a_config_file_nested_too_deeply_is_one_line(run, tree, cli_env):
     ("text", "fragment"),
     [
         ('cache_urls = ["http://user:pass@[::1"]', "'http://***@[::1' is not a URL"),
-        ('cache_urls = ["http://mirror.lan:99999/simple/"]', "is not a URL (Port out of range"),
-        ('cache_urls = ["http://mirror.lan:port/simple/"]', "is not a URL (Port could not"),
+        ('cache_urls = ["http://mirror.lan:99999/simple/"]', "is not a URL (port 99999 is not a"),
+        ('cache_urls = ["http://mirror.lan:0/simple/"]', "(port 0 is not a number 1-65535)"),
+        ('cache_urls = ["http://mirror.lan:port/simple/"]', "is not a URL (port port is not a"),
         ('cache_urls = ["mirror.lan/simple/"]', "does not start with http: or https:"),
         ('cache_urls = ["http:///simple/"]', "has no host"),
         ('cache_urls = ["http://a b/"]', "holds whitespace"),
@@ -300,6 +302,17 @@ def error_line(result) -> str:  # type: ignore[no-untyped-def]
         ({"JETFORGE_REGISTRIES": "registry.lan/A b"}, "", "JETFORGE_REGISTRIES"),
         ({"JETFORGE_REGISTRIES": "http://[::1"}, "", "JETFORGE_REGISTRIES"),
         ({}, 'registries = ["registry.lan/A b"]\n', "registries"),
+        (
+            {},
+            'registries = ["127.0.0.1:99999/team"]\n',
+            "'registries' of the config file: registry '127.0.0.1:99999/team': port 99999 is "
+            "not a number 1-65535",
+        ),
+        (
+            {"JETFORGE_REGISTRIES": "127.0.0.1:0/team"},
+            "",
+            "JETFORGE_REGISTRIES: registry '127.0.0.1:0/team': port 0 is not a number 1-65535",
+        ),
         ({"JETFORGE_BUILD_MODE": "bogus"}, "", "JETFORGE_BUILD_MODE=bogus is not valid"),
     ],
 )
@@ -316,6 +329,25 @@ def test_simulate_refuses_exactly_what_build_refuses(
     for result in results:
         one_line_error(result, 2, fragment)
     assert error_line(results[0]) == error_line(results[1])
+
+
+NUMPY = "#---\n# name: numpy\n#---\nARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+
+
+@pytest.mark.parametrize("extra", [("--no-build", "--no-pull"), ("--no-build",), ()])
+def test_autotag_refuses_an_unknown_package_before_any_search(run, tree, fake_engine, extra):
+    root = tree({"numpy/Dockerfile": NUMPY})
+    result = run(root, "autotag", "nmupy", *extra, env=fake_engine({}))
+    one_line_error(result, 2, "unknown package 'nmupy' (did you mean numpy?)")
+    assert "no compatible" not in result.stderr
+
+
+def test_autotag_refuses_a_bad_registry_before_any_search(run, tree, fake_engine):
+    root = tree({"numpy/Dockerfile": NUMPY})
+    env = {**fake_engine({}), "JETFORGE_REGISTRIES": "127.0.0.1:99999/team"}
+    result = run(root, "autotag", "numpy", "--no-build", env=env)
+    one_line_error(result, 2, "JETFORGE_REGISTRIES: registry '127.0.0.1:99999/team': port 99999")
+    assert "no compatible" not in result.stderr
 
 
 # --- 6. the package cache ----------------------------------------------------------------

@@ -15,6 +15,8 @@ line a second, or a body without end, holds its caller for ever or fills its mem
 - **Redirects** are followed here, at most :data:`MAX_REDIRECTS`, only to ``http`` and
   ``https`` URLs (a redirect to ``file:`` and the like is refused, in those words), without
   the credentials when they lead to another host; their bodies are never read.
+- **Unreadable answers** (headers without end: more than 100 lines, or a line over 64 KiB;
+  a connection closed before the answer) are said as such, not as "cannot connect".
 
 ``requests`` is imported where a request is made (see :mod:`jetforge.host.registry`).
 """
@@ -82,6 +84,9 @@ def describe_failure(error: requests.RequestException) -> str:
 
     if isinstance(error, requests.Timeout):
         return "timed out"
+    unread = _unread_answer(error)
+    if unread:
+        return unread
     text = str(error)
     errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
     if errno:
@@ -100,6 +105,27 @@ def describe_failure(error: requests.RequestException) -> str:
     if isinstance(error, invalid):
         return "invalid URL"
     return type(error).__name__
+
+
+def _unread_answer(error: BaseException) -> str:
+    """Why the server's answer could not be read, when it connected and answered with
+    something ``http.client`` refuses (headers without end, no status line), or closed
+    the connection instead; "" for any other error."""
+    import http.client  # with requests: see the module docstring
+
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, http.client.RemoteDisconnected):
+            return "connected, but closed the connection without answering"
+        if isinstance(current, http.client.HTTPException):
+            return f"connected, but its answer cannot be read ({current})"
+        links = (*current.args, current.__cause__, current.__context__)
+        pending += [link for link in links if isinstance(link, BaseException)]
+    return ""
 
 
 def fetch(

@@ -255,11 +255,31 @@ class UnwritableFileError(UsageError):
         return f"{self.path}: {self.problem}"
 
 
-def check_writable(path: Path, what: str, *, through: bool = True) -> None:
+def check_writable(path: Path, what: str, *, through: bool = True, parents: bool = False) -> None:
     """Refuse, before any work, a ``path`` that :func:`named_output` cannot write ``what``
     to: a directory, a device other than ``/dev/null``, a socket, a file in a missing or
-    read-only directory (without ``through``: anything but a regular file or none)."""
+    read-only directory (without ``through``: anything but a regular file or none).
+
+    With ``parents``, its missing directories are to be made first (``mkdir -p``): the
+    nearest one above it that exists must be a directory jetforge can write in."""
+    if parents and not os.path.lexists(path.parent):
+        _check_ancestor(path, what)
+        return
     _destination(path, what, through)
+
+
+def _check_ancestor(path: Path, what: str) -> None:
+    """Refuse ``path`` when the nearest entry above it that exists is not a directory, or
+    one that jetforge cannot make directories in."""
+    ancestor = path.parent
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        problem = f"cannot make its directory ({ancestor} is not a directory)"
+        raise UnwritableFileError(path, what, problem)
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        problem = f"cannot make its directory ({ancestor} is read-only)"
+        raise UnwritableFileError(path, what, problem)
 
 
 def write_named(path: Path, data: bytes, what: str, *, through: bool = True) -> None:

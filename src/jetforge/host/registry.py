@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from jetforge.core.tags import ImageRef, reference_problem
+from jetforge.core.urls import port_problem
 from jetforge.errors import RegistryError, UsageError
 from jetforge.host.credentials import DOCKER_HUB, HUB_ALIASES, HUB_API, Credentials, CredentialStore
 from jetforge.host.fetch import Answer, FetchError, fetch
@@ -100,6 +101,8 @@ def parse_registry_location(text: str) -> RegistryLocation:
         raise UsageError(
             f"registry '{text}' is not a registry and namespace (e.g. '127.0.0.1:5000/team')"
         )
+    if problem := port_problem(location.host):
+        raise UsageError(f"registry '{text}': {problem}")
     return location
 
 

@@ -258,10 +258,10 @@ def write_bake(request: BuildRequest, workspace: Workspace, directory: Path) -> 
     path = directory / BAKE_FILE
     outputs = _outputs(made, directory)
     try:
-        for target, _ in outputs:  # all refused or none, before any file is written
-            target.parent.mkdir(parents=True, exist_ok=True)
-            check_writable(target, "bake output", through=False)
+        for target, _ in outputs:  # all refused or none, before anything is made
+            check_writable(target, "bake output", through=False, parents=True)
         for target, source in outputs:
+            target.parent.mkdir(parents=True, exist_ok=True)
             _write_output(target, source)
     except UnwritableFileError as error:
         raise UsageError(f"--output: {error}") from None

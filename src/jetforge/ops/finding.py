@@ -6,15 +6,15 @@ prints."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from jetforge.core.resolve import resolve
+from jetforge.core.resolve import COMMAND_LINE, bind, resolve
 from jetforge.errors import FailureError, RegistryError, UsageError
 from jetforge.host.credentials import CredentialStore
-from jetforge.host.registry import RegistryClient, registry_locations
+from jetforge.host.registry import RegistryClient, RegistryLocation, registry_locations
 from jetforge.ops.autotag import (
     BUILT,
     LOCAL,
@@ -79,6 +79,10 @@ def find_or_build(
     wanted = Wanted(request.name.strip())
     if not wanted.base_name:
         raise UsageError("autotag: NAME is empty")
+    # A registry that is not one, and an unknown name, are refused before any search, in
+    # every mode, as a build refuses them.
+    locations = registry_locations(workspace.settings.registries, workspace.env)
+    bind(workspace.catalog, wanted.name, COMMAND_LINE)
     platform = workspace.platform
     engine = workspace.engine(request.engine)
     results = workspace.state_dir / "test-results"
@@ -90,7 +94,7 @@ def find_or_build(
         reason = f"local image built for {local.chosen.platform}{_among(local)}"
         return Found(local.chosen.reference, LOCAL, str(local.chosen.platform), reason)
     workspace.note(f"no compatible local image holds {wanted.name} ({platform.label})")
-    found = _from_registries(request, workspace, conversation, engine, wanted)
+    found = _from_registries(request, workspace, conversation, engine, wanted, locations)
     if found is not None:
         return found
     if not request.build:
@@ -119,10 +123,10 @@ def _from_registries(
     conversation: Conversation,
     engine: Engine,
     wanted: Wanted,
+    locations: Sequence[RegistryLocation],
 ) -> Found | None:
-    """The registries' choice, pulled when the request and the user agree; None when
-    they hold nothing compatible or the user declines the pull."""
-    locations = registry_locations(workspace.settings.registries, workspace.env)
+    """The choice of the registries at ``locations``, pulled when the request and the
+    user agree; None when they hold nothing compatible or the user declines the pull."""
     if not locations:
         return None
     client = RegistryClient(
