@@ -335,11 +335,13 @@ NUMPY = "#---\n# name: numpy\n#---\nARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
 
 
 @pytest.mark.parametrize("extra", [("--no-build", "--no-pull"), ("--no-build",), ()])
-def test_autotag_refuses_an_unknown_package_before_any_search(run, tree, fake_engine, extra):
+def test_autotag_of_a_name_with_no_image_and_no_package_says_so(run, tree, fake_engine, extra):
+    """An image may hold a package the tree does not have (autotag finds it); a name
+    with neither is a typo until shown otherwise: the closest names, exit 2."""
     root = tree({"numpy/Dockerfile": NUMPY})
     result = run(root, "autotag", "nmupy", *extra, env=fake_engine({}))
     one_line_error(result, 2, "unknown package 'nmupy' (did you mean numpy?)")
-    assert "no compatible" not in result.stderr
+    assert "no compatible image for" not in result.stderr
 
 
 def test_autotag_refuses_a_bad_registry_before_any_search(run, tree, fake_engine):

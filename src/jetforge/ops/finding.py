@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from jetforge.core.resolve import COMMAND_LINE, bind, resolve
-from jetforge.errors import FailureError, RegistryError, UsageError
+from jetforge.errors import FailureError, RegistryError, UnknownPackageError, UsageError
 from jetforge.host.credentials import CredentialStore
 from jetforge.host.registry import RegistryClient, RegistryLocation, registry_locations
 from jetforge.ops.autotag import (
@@ -79,10 +79,10 @@ def find_or_build(
     wanted = Wanted(request.name.strip())
     if not wanted.base_name:
         raise UsageError("autotag: NAME is empty")
-    # A registry that is not one, and an unknown name, are refused before any search, in
-    # every mode, as a build refuses them.
+    # A registry that is not one is refused before any search, in every mode, as a build
+    # refuses it. (An image may hold a package this tree does not have: the name is
+    # looked up only when nothing was found.)
     locations = registry_locations(workspace.settings.registries, workspace.env)
-    bind(workspace.catalog, wanted.name, COMMAND_LINE)
     platform = workspace.platform
     engine = workspace.engine(request.engine)
     results = workspace.state_dir / "test-results"
@@ -98,6 +98,7 @@ def find_or_build(
     if found is not None:
         return found
     if not request.build:
+        _refuse_a_typo(workspace, wanted.name)
         raise FailureError(f"no compatible image for {wanted.name} on {platform.label}")
     # An unknown or unresolvable name fails now, before the question and the build.
     resolve(workspace.catalog, [wanted.name], workspace.env)
@@ -115,6 +116,16 @@ def find_or_build(
         f"({summary.stage_counts()}; logs: {outcomes[-1].logs_dir})"
     )
     return Found(summary.final_image, BUILT, platform.label, "nothing compatible found; built")
+
+
+def _refuse_a_typo(workspace: Workspace, name: str) -> None:
+    """A name no package has but close to some is a typo: say so with the closest names.
+    (Any other name may be of images built from another tree: no image is the answer.)"""
+    try:
+        bind(workspace.catalog, name, COMMAND_LINE)
+    except UnknownPackageError as error:
+        if error.suggestions and not error.broken:
+            raise
 
 
 def _from_registries(
