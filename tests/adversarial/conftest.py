@@ -3,6 +3,8 @@ the one-line message (or the right behaviour) of what a hostile user tries."""
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,27 @@ def one_line_error(result, code: int, *fragments: str) -> None:  # type: ignore[
         assert fragment in errors[0], (fragment, errors[0])
     assert "Traceback" not in result.stderr
     assert "internal error" not in result.stderr
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (root only, as on the CI machine)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)
+
+
+def write_config(cli_env: dict[str, str], text: str) -> Path:
+    """The user's config file (``XDG_CONFIG_HOME/jetforge/jetforge.toml``) holding ``text``."""
+    path = Path(cli_env["XDG_CONFIG_HOME"]) / "jetforge" / "jetforge.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

@@ -11,7 +11,6 @@ import os
 import subprocess
 import tarfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -313,19 +312,3 @@ def test_an_import_into_a_read_only_store_is_one_line(jetforge, store, tmp_path,
     subprocess.run(["mount", "-o", "remount,ro", str(tiny_filesystem)], check=True)
     result = import_(jetforge, bundle, tiny_filesystem / "store")
     one_line_error(result, 1, "Read-only file system", "nothing was imported")
-
-
-@pytest.fixture
-def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs (root only, as on the CI machine)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)

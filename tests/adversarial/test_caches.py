@@ -31,7 +31,7 @@ import pytest
 from jetforge.host.platform_data import DATA_FILE
 from jetforge.host.stash import file_stamp
 from jetforge.ops.lockstep import read_sbom
-from tests.adversarial.conftest import one_line_error
+from tests.adversarial.conftest import one_line_error, write_config
 from tests.test_lock import deb, execute, golden_plan, make_engine, output
 
 OTHER_UID = 65534  # nobody
@@ -255,14 +255,6 @@ def test_under_sudo_the_invoking_users_cache_is_neither_read_nor_written(setup):
 
 
 # Finding 2: the data directory is the containers'; jetforge's records are elsewhere
-
-
-def write_config(cli_env: dict[str, str], text: str) -> Path:
-    """The user's config file (``XDG_CONFIG_HOME/jetforge/jetforge.toml``) holding ``text``."""
-    path = Path(cli_env["XDG_CONFIG_HOME"]) / "jetforge" / "jetforge.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 @pytest.mark.parametrize(

@@ -31,17 +31,8 @@ import pytest
 from jetforge.core.lockdata import parse_lock_data
 from jetforge.core.lockfile import plan_mismatch, platform_mismatch
 from jetforge.engine.table import build_modes
-from tests.adversarial.conftest import one_line_error
+from tests.adversarial.conftest import one_line_error, write_config
 from tests.test_lock import GOLDEN_TREE, execute, golden_plan, make_engine, read_lock
-
-
-def write_config(cli_env: dict[str, str], text: str) -> Path:
-    """The user's config file (``XDG_CONFIG_HOME/jetforge/jetforge.toml``) holding ``text``."""
-    path = Path(cli_env["XDG_CONFIG_HOME"]) / "jetforge" / "jetforge.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
 
 # --- 1. the data directory -----------------------------------------------------------------
 
